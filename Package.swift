@@ -1,0 +1,68 @@
+// swift-tools-version:6.0
+// Strait: a multi-datacenter replication appliance for Kafka-protocol event streams.
+// One module per layer; dependencies point one way (see docs/architecture.md).
+import PackageDescription
+
+let package = Package(
+    name: "strait",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "strait", targets: ["strait"]),
+        .executable(name: "strait-protocol-gen", targets: ["ProtocolGenerator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C shims and system libraries.
+        .target(name: "CStraitCRC", cSettings: [.unsafeFlags(["-O3"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
+
+        // Layers.
+        .target(name: "KafkaProtocol", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "KafkaRecords", dependencies: [
+            "CStraitCRC", "CLZ4", "CZlib", "CZstd", "CSnappy",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .target(name: "LogStorage", dependencies: [
+            "KafkaRecords",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "BrokerCore", dependencies: [
+            "KafkaProtocol", "KafkaRecords", "LogStorage",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "BrokerServer", dependencies: [
+            "BrokerCore", "KafkaProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "strait", dependencies: [
+            "BrokerServer", "BrokerCore", "LogStorage", "KafkaProtocol", "KafkaRecords",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "ProtocolGenerator", dependencies: [
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Tests.
+        .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"]),
+        .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords"]),
+        .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
+        .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// BrokerCore: placeholder until its first real file lands.

@@ -1,0 +1,1 @@
+// BrokerServer: placeholder until its first real file lands.

@@ -1,0 +1,1 @@
+// KafkaProtocol: placeholder until its first real file lands.

@@ -1,0 +1,1 @@
+// LogStorage: placeholder until its first real file lands.

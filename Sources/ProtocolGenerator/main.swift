@@ -1,0 +1,1 @@
+print("strait-protocol-gen: not built yet")

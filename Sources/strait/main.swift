@@ -1,0 +1,1 @@
+print("strait: not built yet")
