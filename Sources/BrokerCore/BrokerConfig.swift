@@ -1,0 +1,24 @@
+import LogStorage
+
+/// Everything a broker needs to know at start-up. Built by the `strait broker` command from its
+/// flags and config file; tests build it directly.
+public struct BrokerConfig: Sendable {
+    public var nodeId: Int32 = 0
+    /// Set once per data directory; nil means "use the stored one, or create one".
+    public var clusterId: String?
+    public var advertisedHost: String = "127.0.0.1"
+    public var advertisedPort: Int32 = 9092
+    public var autoCreateTopics: Bool = true
+    public var defaultPartitions: Int32 = 1
+    /// Log settings every topic starts from; topic configs override them.
+    public var log: LogConfig = LogConfig()
+    /// Largest record batch a producer may send (Kafka's message.max.bytes).
+    public var messageMaxBytes: Int = 1_048_588
+    /// Largest request frame accepted on a connection (Kafka's socket.request.max.bytes).
+    public var maxRequestBytes: Int = 100 * 1024 * 1024
+    public var retentionCheckIntervalMs: Int64 = 300_000
+    /// Default for topics' delete.retention.ms.
+    public var deleteRetentionMs: Int64 = 86_400_000
+
+    public init() {}
+}

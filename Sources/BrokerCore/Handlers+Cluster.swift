@@ -1,0 +1,116 @@
+import KafkaProtocol
+import NIOCore
+
+extension Broker {
+    func apiVersionsList() -> [ApiVersionsResponse.ApiVersion] {
+        SupportedAPIs.versions.map { key, range in
+            ApiVersionsResponse.ApiVersion(apiKey: key.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)
+        }
+    }
+
+    func apiVersions(_ request: ApiVersionsRequest) -> ApiVersionsResponse {
+        ApiVersionsResponse(errorCode: ErrorCode.none.rawValue, apiKeys: apiVersionsList(), throttleTimeMs: 0)
+    }
+
+    /// KIP-511: a client asked for an ApiVersions version we don't support. Answer in the v0
+    /// layout (header v0, INT32-counted array, no throttle time) with UNSUPPORTED_VERSION and our
+    /// full list, so the client can retry with a version we have.
+    func apiVersionsFallback(correlationId: Int32) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 16 + 6 * SupportedAPIs.versions.count)
+        buffer.writeInteger(Int32(0))
+        buffer.writeInteger(correlationId)
+        buffer.writeInteger(ErrorCode.unsupportedVersion.rawValue)
+        buffer.writeInteger(Int32(SupportedAPIs.versions.count))
+        for (key, range) in SupportedAPIs.versions {
+            buffer.writeInteger(key.rawValue)
+            buffer.writeInteger(range.lowerBound)
+            buffer.writeInteger(range.upperBound)
+        }
+        buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
+        return buffer
+    }
+
+    var selfBroker: MetadataResponse.MetadataResponseBroker {
+        MetadataResponse.MetadataResponseBroker(nodeId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort, rack: nil)
+    }
+
+    func metadataTopic(_ topic: TopicState) -> MetadataResponse.MetadataResponseTopic {
+        MetadataResponse.MetadataResponseTopic(
+            errorCode: ErrorCode.none.rawValue,
+            name: topic.name,
+            topicId: topic.id,
+            isInternal: false,
+            partitions: topic.partitions.map { partition in
+                MetadataResponse.MetadataResponsePartition(
+                    errorCode: ErrorCode.none.rawValue, partitionIndex: partition.index, leaderId: config.nodeId,
+                    leaderEpoch: 0, replicaNodes: [config.nodeId], isrNodes: [config.nodeId], offlineReplicas: [])
+            })
+    }
+
+    func metadata(_ request: MetadataRequest, version: Int16) -> MetadataResponse {
+        var responseTopics: [MetadataResponse.MetadataResponseTopic] = []
+        // v0: an empty list means all topics; v1+: null means all, empty means none.
+        let wantsAll = request.topics == nil || (version == 0 && request.topics?.isEmpty == true)
+        if wantsAll {
+            responseTopics = allTopics().map(metadataTopic)
+        } else {
+            // Auto-creation: v4+ carries the client's wish; older versions always allowed it.
+            let allowAutoCreate = version >= 4 ? request.allowAutoTopicCreation : true
+            for requested in request.topics ?? [] {
+                var name = requested.name
+                if name == nil, requested.topicId != KafkaUUID.zero {
+                    name = lock.withLock { topicsById[requested.topicId] }
+                    if name == nil {
+                        responseTopics.append(.init(errorCode: ErrorCode.unknownTopicId.rawValue, name: nil, topicId: requested.topicId))
+                        continue
+                    }
+                }
+                guard let name else {
+                    responseTopics.append(.init(errorCode: ErrorCode.invalidRequest.rawValue, name: nil))
+                    continue
+                }
+                if let problem = TopicNames.problem(with: name) {
+                    logger.debug("metadata for invalid topic name", metadata: ["reason": "\(problem)"])
+                    responseTopics.append(.init(errorCode: ErrorCode.invalidTopicException.rawValue, name: name))
+                    continue
+                }
+                let (topic, code) = topicForWrite(name, autoCreate: allowAutoCreate)
+                if let topic {
+                    responseTopics.append(metadataTopic(topic))
+                } else {
+                    responseTopics.append(.init(errorCode: code.rawValue, name: name))
+                }
+            }
+        }
+        return MetadataResponse(
+            throttleTimeMs: 0, brokers: [selfBroker], clusterId: clusterId, controllerId: config.nodeId, topics: responseTopics)
+    }
+
+    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
+        // Key type 0 is a consumer group (this broker coordinates all of them); 1 is a
+        // transactional id, and transactions are not supported.
+        let supported = request.keyType == 0
+        let code: ErrorCode = supported ? .none : .coordinatorNotAvailable
+        let message: String? = supported ? nil : "transactions are not supported by this broker"
+        if version >= 4 {
+            return FindCoordinatorResponse(
+                throttleTimeMs: 0,
+                coordinators: request.coordinatorKeys.map { key in
+                    FindCoordinatorResponse.Coordinator(
+                        key: key, nodeId: supported ? config.nodeId : -1, host: supported ? config.advertisedHost : "",
+                        port: supported ? config.advertisedPort : -1, errorCode: code.rawValue, errorMessage: message)
+                })
+        }
+        return FindCoordinatorResponse(
+            throttleTimeMs: 0, errorCode: code.rawValue, errorMessage: message,
+            nodeId: supported ? config.nodeId : -1, host: supported ? config.advertisedHost : "", port: supported ? config.advertisedPort : -1)
+    }
+
+    func describeCluster(_ request: DescribeClusterRequest, version: Int16) -> DescribeClusterResponse {
+        // EndpointType 1 = brokers; 2 = controllers (KIP-919), which a single-node broker also is.
+        DescribeClusterResponse(
+            throttleTimeMs: 0, errorCode: ErrorCode.none.rawValue, errorMessage: nil, endpointType: request.endpointType,
+            clusterId: clusterId, controllerId: config.nodeId,
+            brokers: [.init(brokerId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort, rack: nil)])
+    }
+}

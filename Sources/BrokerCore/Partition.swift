@@ -1,0 +1,91 @@
+import Foundation
+import KafkaProtocol
+import KafkaRecords
+import LogStorage
+
+/// One partition: its log, its idempotent-producer state and the fetches waiting on it.
+final class PartitionState: @unchecked Sendable {
+    let topic: String
+    let index: Int32
+    let log: any PartitionLog
+    let watchers = AppendWatchers()
+    /// Serialises the producer-state check with the append that follows it.
+    private let appendLock = NSLock()
+    private var producers = ProducerStateTable()
+
+    enum AppendOutcome {
+        case appended(AppendResult)
+        /// A retried batch already in the log: answered with its original first offset.
+        case duplicate(firstOffset: Int64)
+        case rejected(ErrorCode, String)
+    }
+
+    init(topic: String, index: Int32, log: any PartitionLog) {
+        self.topic = topic
+        self.index = index
+        self.log = log
+    }
+
+    func append(_ batch: StoredBatch, now: Int64) -> AppendOutcome {
+        let outcome: AppendOutcome = appendLock.withLock {
+            switch producers.verdict(for: batch.header) {
+            case let .reject(code, message):
+                return .rejected(code, message)
+            case let .duplicate(previous):
+                return .duplicate(firstOffset: previous.firstOffset)
+            case .append:
+                do {
+                    let result = try log.append(batch, now: now)
+                    producers.record(batch.header, firstOffset: result.baseOffset)
+                    return .appended(result)
+                } catch {
+                    return .rejected(.kafkaStorageError, "append to \(topic)-\(index) failed: \(error)")
+                }
+            }
+        }
+        if case .appended = outcome { watchers.notifyAppend() }
+        return outcome
+    }
+
+    /// Replays the batch headers of the log's tail so retries after a restart are still
+    /// recognised as duplicates.
+    func rebuildProducerState(scanningLast offsets: Int64 = 1_000_000) throws {
+        let from = max(log.logStartOffset, log.logEndOffset - offsets)
+        let headers = try log.batchHeaders(from: from)
+        appendLock.withLock {
+            for header in headers { producers.record(header, firstOffset: header.baseOffset) }
+        }
+    }
+}
+
+/// A topic: its id, its partitions and its config overrides.
+final class TopicState: @unchecked Sendable {
+    let name: String
+    let id: KafkaUUID
+    var partitions: [PartitionState]
+    var configs: TopicConfigs
+
+    init(name: String, id: KafkaUUID, partitions: [PartitionState], configs: TopicConfigs) {
+        self.name = name
+        self.id = id
+        self.partitions = partitions
+        self.configs = configs
+    }
+}
+
+enum TopicNames {
+    static let maxLength = 249
+
+    /// Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], and not "." or "..".
+    static func problem(with name: String) -> String? {
+        if name.isEmpty { return "topic name is empty" }
+        if name == "." || name == ".." { return "topic name cannot be '.' or '..'" }
+        if name.utf8.count > maxLength { return "topic name is longer than \(maxLength) characters" }
+        for byte in name.utf8 {
+            let ok = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+                || byte == 0x2E || byte == 0x5F || byte == 0x2D
+            if !ok { return "topic name '\(name)' contains a character other than ASCII letters, digits, '.', '_' and '-'" }
+        }
+        return nil
+    }
+}

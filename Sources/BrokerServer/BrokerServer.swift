@@ -1,0 +1,130 @@
+import BrokerCore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The broker's network side: one listener, one sequential request loop per connection (Kafka
+/// answers a connection's requests in order), plus the flush and retention timers.
+/// Runs as a swift-service-lifecycle Service: graceful shutdown closes the listener and every
+/// connection, then flushes and closes the logs.
+public final class BrokerService: Service, @unchecked Sendable {
+    public let broker: Broker
+    let host: String
+    let port: Int
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    /// Called once the listener is bound, with the address it is bound to.
+    let onListening: @Sendable (SocketAddress) -> Void
+
+    private let lock = NSLock()
+    private var connections: [ObjectIdentifier: Channel] = [:]
+    private var nextConnectionId: UInt64 = 0
+
+    public init(broker: Broker, host: String, port: Int, logger: Logger,
+                group: MultiThreadedEventLoopGroup = .singleton,
+                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.broker = broker
+        self.host = host
+        self.port = port
+        self.logger = logger
+        self.group = group
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let maxFrame = broker.config.maxRequestBytes
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame)))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        onListening(server.channel.localAddress!)
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await self.maintenanceLoop() }
+                tasks.addTask {
+                    try await server.executeThenClose { inbound in
+                        try await withThrowingDiscardingTaskGroup { connections in
+                            for try await connection in inbound {
+                                connections.addTask { await self.serve(connection) }
+                            }
+                        }
+                    }
+                }
+                // The accept loop ends when the listener closes (graceful shutdown).
+                _ = try await tasks.next()
+                tasks.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.logger.info("shutting down: closing listener and connections")
+            server.channel.close(promise: nil)
+            let open = self.lock.withLock { Array(self.connections.values) }
+            for channel in open { channel.close(promise: nil) }
+        }
+        broker.shutdown()
+        logger.info("broker stopped")
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let channel = connection.channel
+        let id: UInt64 = lock.withLock {
+            nextConnectionId += 1
+            connections[ObjectIdentifier(channel)] = channel
+            return nextConnectionId
+        }
+        defer { _ = lock.withLock { connections.removeValue(forKey: ObjectIdentifier(channel)) } }
+        let context = ConnectionContext(id: id, remoteAddress: channel.remoteAddress?.description ?? "unknown")
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                for try await frame in inbound {
+                    switch await broker.handle(frame: frame, connection: context) {
+                    case let .respond(response):
+                        try await outbound.write(response)
+                    case .noResponse:
+                        continue
+                    case let .closeConnection(reason):
+                        logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(reason)"])
+                        return
+                    }
+                }
+            }
+        } catch {
+            if !(error is ChannelError) {
+                logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(error)"])
+            }
+        }
+    }
+
+    /// Interval flushes and retention checks, on timers.
+    private func maintenanceLoop() async throws {
+        let flushEvery: Duration?
+        switch broker.config.log.flushPolicy {
+        case .everyBatch: flushEvery = nil
+        case let .interval(milliseconds): flushEvery = .milliseconds(max(1, milliseconds))
+        }
+        let retentionEvery = Duration.milliseconds(max(1, broker.config.retentionCheckIntervalMs))
+        let clock = ContinuousClock()
+        var nextFlush = flushEvery.map { clock.now.advanced(by: $0) }
+        var nextRetention = clock.now.advanced(by: retentionEvery)
+        while !Task.isCancelled {
+            try await Task.sleep(until: min(nextFlush ?? nextRetention, nextRetention), clock: clock)
+            if let flushEvery, let due = nextFlush, clock.now >= due {
+                broker.flushAll()
+                nextFlush = clock.now.advanced(by: flushEvery)
+            }
+            if clock.now >= nextRetention {
+                let deleted = broker.enforceRetention()
+                if deleted > 0 { logger.info("retention deleted segments", metadata: ["count": "\(deleted)"]) }
+                nextRetention = clock.now.advanced(by: retentionEvery)
+            }
+        }
+    }
+}

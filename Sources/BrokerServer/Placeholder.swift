@@ -1,1 +1,0 @@
-// BrokerServer: placeholder until its first real file lands.

@@ -1,0 +1,60 @@
+import ArgumentParser
+import BrokerCore
+import BrokerServer
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct BrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "Run a Kafka-protocol broker.",
+        discussion: "Every other setting lives in the YAML file given with --config; see docs/broker.md.")
+
+    @Option(help: "Address to listen on, HOST:PORT.") var listen: String = "127.0.0.1:9092"
+    @Option(name: .customLong("data-dir"), help: "Directory for partition logs and broker metadata.") var dataDir: String
+    @Option(help: "YAML config file.") var config: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+
+    func run() async throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, got '\(listen)'")
+        }
+        let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+
+        var brokerConfig = BrokerConfig()
+        brokerConfig.advertisedHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        brokerConfig.advertisedPort = Int32(port)
+        var advertisedPortFromFile = false
+        if let config {
+            do {
+                let before = brokerConfig.advertisedPort
+                try BrokerConfigFile.apply(file: config, to: &brokerConfig)
+                advertisedPortFromFile = brokerConfig.advertisedPort != before
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "strait.broker")
+        let storage = try FileBrokerStorage(directory: dataDir, logger: logger)
+        let needsBoundPort = port == 0 && !advertisedPortFromFile
+        let broker = try Broker(config: brokerConfig, storage: storage, logger: logger)
+        let dataDir = self.dataDir
+        let service = BrokerService(broker: broker, host: host, port: port, logger: logger) { address in
+            let boundPort = address.port ?? port
+            if needsBoundPort { broker.setAdvertisedPort(Int32(boundPort)) }
+            print("strait broker listening on \(host):\(boundPort) (node \(brokerConfig.nodeId), cluster \(broker.clusterId), data dir \(dataDir))")
+            fflush(stdout)
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

@@ -1,1 +1,0 @@
-print("strait: not built yet")
