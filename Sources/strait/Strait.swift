@@ -5,7 +5,7 @@ struct Strait: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strait",
         abstract: "Kafka-protocol broker and multi-datacenter replicator.",
-        subcommands: [BrokerCommand.self, UpCommand.self])
+        subcommands: [BrokerCommand.self, UpCommand.self, BenchCommand.self])
 }
 
 /// `strait up` needs topology files and the replicator; until they land it says so plainly.
