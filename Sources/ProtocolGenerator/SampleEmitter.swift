@@ -1,0 +1,3 @@
+enum SampleEmitter {
+    static func emit(schemas: [MessageSchema]) -> String { "" }
+}
