@@ -1,1 +1,0 @@
-// KafkaProtocol: placeholder until its first real file lands.

@@ -1,1 +1,0 @@
-print("strait-protocol-gen: not built yet")
