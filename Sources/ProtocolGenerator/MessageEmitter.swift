@@ -139,6 +139,10 @@ struct MessageEmitter {
                 return "try \(buffer).readKafkaRecords(compact: \(compact), what: \(whatLiteral))"
             }
         case .structure(let name):
+            if nullable {
+                // A nullable struct is preceded by an INT8 marker: -1 for null, 1 for present.
+                return "try \(buffer).readKafkaInt8(what: \(whatLiteral)) < 0 ? nil : \(name)(from: &\(buffer), version: version)"
+            }
             return "try \(name)(from: &\(buffer), version: version)"
         case .array(let element):
             let method = nullable ? "readKafkaNullableArray" : "readKafkaArray"
@@ -208,8 +212,15 @@ struct MessageEmitter {
             case .records:
                 return "try \(buffer).writeKafkaRecords(\(value), compact: \(compact), what: \(whatLiteral))"
             }
-        case .structure:
-            return "try \(value).encode(into: &\(buffer), version: version)"
+        case .structure(let name):
+            switch mode {
+            case .plain:
+                return "try \(value).encode(into: &\(buffer), version: version)"
+            case .nullable:
+                return "try \(buffer).writeKafkaNullableStruct(\(value)) { try $1.encode(into: &$0, version: version) }"
+            case .emptyIfNil:
+                return "try (\(value) ?? \(name)()).encode(into: &\(buffer), version: version)"
+            }
         case .array(let element):
             let elementStatement = encodeStatement(element, value: "$1", mode: .plain, buffer: "$0", compact: compact, what: what + "[]")
             switch mode {

@@ -77,15 +77,19 @@ struct RawField: Decodable {
     var versions: String
     var nullableVersions: String?
     var taggedVersions: String?
-    var tag: Int?
+    var rawTag: RawDefault?
     var defaultValue: RawDefault?
     var about: String?
     var fields: [RawField]?
 
     enum CodingKeys: String, CodingKey {
-        case name, type, versions, nullableVersions, taggedVersions, tag, about, fields
+        case name, type, versions, nullableVersions, taggedVersions, about, fields
+        case rawTag = "tag"
         case defaultValue = "default"
     }
+
+    /// Tags are numbers, though a few schemas write them as strings.
+    var tag: Int? { rawTag.flatMap { Int($0.text) } }
 }
 
 /// A schema default: written as a string ("-1", "null", "0x7fffffff"), a number or a boolean.

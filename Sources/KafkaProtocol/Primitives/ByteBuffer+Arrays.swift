@@ -74,3 +74,20 @@ extension ByteBuffer {
         try self.writeKafkaArray(array, compact: compact, what: what, writeElement)
     }
 }
+
+// Nullable struct: INT8 marker (-1 = null, 1 = present), then the struct.
+
+extension ByteBuffer {
+    @inlinable
+    public mutating func writeKafkaNullableStruct<Value>(
+        _ value: Value?,
+        _ writeValue: (inout ByteBuffer, Value) throws -> Void
+    ) rethrows {
+        guard let value else {
+            self.writeInteger(Int8(-1))
+            return
+        }
+        self.writeInteger(Int8(1))
+        try writeValue(&self, value)
+    }
+}

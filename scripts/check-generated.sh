@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Regenerates the KafkaProtocol message types (and the test samples) into a temporary directory
+# and compares them with the committed files. Exits 1 and prints the diff when they differ.
+#
+#   scripts/check-generated.sh            # schemas from ../shared/kafka-protocol/messages
+#   STRAIT_SCHEMA_DIR=/path scripts/check-generated.sh
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo_root"
+schema_dir="${STRAIT_SCHEMA_DIR:-../shared/kafka-protocol/messages}"
+if [ ! -d "$schema_dir" ]; then
+    echo "check-generated: schema directory not found: $schema_dir" >&2
+    exit 2
+fi
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/Generated"
+
+swift build --product strait-protocol-gen >/dev/null
+generator="$(swift build --product strait-protocol-gen --show-bin-path)/strait-protocol-gen"
+"$generator" "$schema_dir" "$tmp/Generated" --test-samples "$tmp/GeneratedSamples.swift"
+
+status=0
+diff -ru Sources/KafkaProtocol/Generated "$tmp/Generated" || status=1
+diff -u Tests/KafkaProtocolTests/GeneratedSamples.swift "$tmp/GeneratedSamples.swift" || status=1
+if [ "$status" -ne 0 ]; then
+    echo "check-generated: generated code is out of date; regenerate with:" >&2
+    echo "  swift run strait-protocol-gen $schema_dir Sources/KafkaProtocol/Generated --test-samples Tests/KafkaProtocolTests/GeneratedSamples.swift" >&2
+    exit 1
+fi
+echo "check-generated: generated code is up to date"
