@@ -124,31 +124,31 @@ public final class Broker: @unchecked Sendable {
         for (key, value) in configs {
             if let problem = TopicConfigCatalog.problem(name: key, value: value) { throw .invalid(.invalidConfig, problem) }
         }
-        return try adminLock.withLock { () throws(TopicCreationError) -> TopicState? in
-            if topic(named: name) != nil { throw .alreadyExists }
-            if validateOnly { return nil }
-            let topicConfigs = TopicConfigs(overrides: configs)
-            let logConfig = topicConfigs.logConfig(broker: config)
-            var states: [PartitionState] = []
-            do {
-                for index in 0..<partitions {
-                    let log = try storage.openLog(topic: name, partition: index, config: logConfig, now: now())
-                    states.append(PartitionState(topic: name, index: index, log: log))
-                }
-            } catch {
-                throw .invalid(.kafkaStorageError, "could not create the logs of \(name): \(error)")
+        adminLock.lock()
+        defer { adminLock.unlock() }
+        if topic(named: name) != nil { throw .alreadyExists }
+        if validateOnly { return nil }
+        let topicConfigs = TopicConfigs(overrides: configs)
+        let logConfig = topicConfigs.logConfig(broker: config)
+        var states: [PartitionState] = []
+        do {
+            for index in 0..<partitions {
+                let log = try storage.openLog(topic: name, partition: index, config: logConfig, now: now())
+                states.append(PartitionState(topic: name, index: index, log: log))
             }
-            let state = TopicState(name: name, id: KafkaUUID.random(), partitions: states, configs: topicConfigs)
-            lock.withLock {
-                topics[name] = state
-                topicsById[state.id] = name
-            }
-            do { try persistMetadata() } catch {
-                throw .invalid(.kafkaStorageError, "could not persist topic \(name): \(error)")
-            }
-            logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)"])
-            return state
+        } catch {
+            throw .invalid(.kafkaStorageError, "could not create the logs of \(name): \(error)")
         }
+        let state = TopicState(name: name, id: KafkaUUID.random(), partitions: states, configs: topicConfigs)
+        lock.withLock {
+            topics[name] = state
+            topicsById[state.id] = name
+        }
+        do { try persistMetadata() } catch {
+            throw .invalid(.kafkaStorageError, "could not persist topic \(name): \(error)")
+        }
+        logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)"])
+        return state
     }
 
     /// The topic, created with the default settings if auto-creation allows it.

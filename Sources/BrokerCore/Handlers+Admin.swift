@@ -30,7 +30,7 @@ extension Broker {
                 guard let value = entry.value else { continue }
                 configs[entry.name] = value
             }
-            do {
+            do throws(TopicCreationError) {
                 try createTopic(name: creatable.name, partitions: partitions, configs: configs, validateOnly: request.validateOnly)
             } catch {
                 switch error {

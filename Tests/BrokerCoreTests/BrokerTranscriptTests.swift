@@ -216,12 +216,18 @@ final class IdempotentProduceTests: XCTestCase {
 final class AdminTests: XCTestCase {
     func testCreateTopicsValidates() async throws {
         let client = try BrokerHarness()
-        XCTAssertEqual(try await client.createTopic("orders", partitions: 3).errorCode, 0)
-        XCTAssertEqual(try await client.createTopic("orders").errorCode, 36, "TOPIC_ALREADY_EXISTS")
-        XCTAssertEqual(try await client.createTopic("bad/name").errorCode, 17, "INVALID_TOPIC_EXCEPTION")
-        XCTAssertEqual(try await client.createTopic("zero", partitions: 0).errorCode, 37, "INVALID_PARTITIONS")
-        XCTAssertEqual(try await client.createTopic("typo", configs: ["retention.mss": "1"]).errorCode, 40, "INVALID_CONFIG")
-        XCTAssertEqual(try await client.createTopic("neg", configs: ["retention.ms": "-7"]).errorCode, 40)
+        let result1 = try await client.createTopic("orders", partitions: 3)
+        XCTAssertEqual(result1.errorCode, 0)
+        let result2 = try await client.createTopic("orders")
+        XCTAssertEqual(result2.errorCode, 36, "TOPIC_ALREADY_EXISTS")
+        let result3 = try await client.createTopic("bad/name")
+        XCTAssertEqual(result3.errorCode, 17, "INVALID_TOPIC_EXCEPTION")
+        let result4 = try await client.createTopic("zero", partitions: 0)
+        XCTAssertEqual(result4.errorCode, 37, "INVALID_PARTITIONS")
+        let result5 = try await client.createTopic("typo", configs: ["retention.mss": "1"])
+        XCTAssertEqual(result5.errorCode, 40, "INVALID_CONFIG")
+        let result6 = try await client.createTopic("neg", configs: ["retention.ms": "-7"])
+        XCTAssertEqual(result6.errorCode, 40)
         let replicated = try await client.send(CreateTopicsRequest(
             topics: [.init(name: "rf3", numPartitions: 1, replicationFactor: 3)], timeoutMs: 1000), version: 7)
         XCTAssertEqual(replicated.topics[0].errorCode, 38, "INVALID_REPLICATION_FACTOR")
@@ -330,7 +336,8 @@ final class RestartTests: XCTestCase {
         XCTAssertEqual(strings(try second.records(in: fetched.records)), ["x", "y"])
         let retry = try await second.produce("durable", partition: 1, batch: idempotent)
         XCTAssertEqual(retry.baseOffset, 0, "a retry after restart is still recognised")
-        XCTAssertEqual(try await second.listOffset("durable", partition: 1, timestamp: -1).offset, 2)
+        let latest = try await second.listOffset("durable", partition: 1, timestamp: -1)
+        XCTAssertEqual(latest.offset, 2)
         second.broker.shutdown()
     }
 }
