@@ -47,11 +47,12 @@ struct BrokerCommand: AsyncParsableCommand {
         let needsBoundPort = port == 0 && !advertisedPortFromFile
         let broker = try Broker(config: brokerConfig, storage: storage, logger: logger)
         let dataDir = self.dataDir
+        let nodeId = brokerConfig.nodeId
         let service = BrokerService(broker: broker, host: host, port: port, logger: logger) { address in
             let boundPort = address.port ?? port
             if needsBoundPort { broker.setAdvertisedPort(Int32(boundPort)) }
-            print("strait broker listening on \(host):\(boundPort) (node \(brokerConfig.nodeId), cluster \(broker.clusterId), data dir \(dataDir))")
-            fflush(stdout)
+            let line = "strait broker listening on \(host):\(boundPort) (node \(nodeId), cluster \(broker.clusterId), data dir \(dataDir))\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
         }
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
