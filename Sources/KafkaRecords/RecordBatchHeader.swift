@@ -19,7 +19,18 @@ public enum TimestampType: Sendable, Equatable {
     case createTime, logAppendTime
 }
 
-/// Why a record batch was refused.
+/// Why a record batch (or its records) was refused.
+///
+/// Every case maps to the Kafka error code a broker returns for it in a Produce response
+/// (``kafkaErrorCode``):
+///
+/// | Case | Kafka error | Code | Retriable for the Java client |
+/// |---|---|---|---|
+/// | truncated, invalidBatchLength, crcMismatch, trailingBytes | CORRUPT_MESSAGE | 2 | yes (bytes damaged in transit) |
+/// | batchTooLarge, decompressedTooLarge | MESSAGE_TOO_LARGE | 10 | no (the Java producer splits the batch) |
+/// | unknownCompression | UNSUPPORTED_COMPRESSION_TYPE | 76 | no |
+/// | unsupportedMagic, emptyRecords, multipleBatches, invalidRecordCount, reservedAttributeBits, controlBatchFromClient, logAppendTimeFromClient, missingSequence, missingKey, corruptRecords, decompressionFailed | INVALID_RECORD | 87 | no (the CRC matched, so the client built it this way) |
+/// | compressionFailed | UNKNOWN_SERVER_ERROR | -1 | (only raised when we compress) |
 public enum RecordBatchError: Error, Equatable, Sendable, CustomStringConvertible {
     case truncated(needed: Int, available: Int)
     case unsupportedMagic(Int8)
@@ -29,6 +40,28 @@ public enum RecordBatchError: Error, Equatable, Sendable, CustomStringConvertibl
     case unknownCompression(Int16)
     case reservedAttributeBits(Int16)
     case corruptRecords(String)
+    /// A Produce partition carried no record batch at all.
+    case emptyRecords
+    /// A Produce partition carried more than one batch (Produce v3+ allows exactly one).
+    case multipleBatches
+    /// Bytes after the batch that do not form another batch.
+    case trailingBytes(Int)
+    /// The batch is larger than the topic's `max.message.bytes`.
+    case batchTooLarge(size: Int, limit: Int)
+    /// Clients may not write transaction markers.
+    case controlBatchFromClient
+    /// Clients may not set the LogAppendTime attribute; the broker decides that.
+    case logAppendTimeFromClient
+    /// An idempotent batch (producerId >= 0) without a base sequence.
+    case missingSequence(producerId: Int64, baseSequence: Int32)
+    /// A record without a key sent to a compacted topic.
+    case missingKey(offsetDelta: Int32)
+    /// The compressed records area could not be decompressed.
+    case decompressionFailed(CompressionCodec, String)
+    /// Decompression would produce more than the allowed number of bytes (decompression bomb guard).
+    case decompressedTooLarge(CompressionCodec, limit: Int)
+    /// The compression library refused to compress (should not happen with valid input).
+    case compressionFailed(CompressionCodec, String)
 
     public var description: String {
         switch self {
@@ -40,6 +73,35 @@ public enum RecordBatchError: Error, Equatable, Sendable, CustomStringConvertibl
         case let .unknownCompression(c): "unknown compression codec \(c)"
         case let .reservedAttributeBits(a): "reserved attribute bits set: 0x\(String(a, radix: 16))"
         case let .corruptRecords(why): "corrupt records: \(why)"
+        case .emptyRecords: "no record batch in the request"
+        case .multipleBatches: "more than one record batch for one partition (Produce v3+ allows exactly one)"
+        case let .trailingBytes(n): "\(n) bytes after the record batch"
+        case let .batchTooLarge(size, limit): "record batch of \(size) bytes exceeds the limit of \(limit) bytes"
+        case .controlBatchFromClient: "clients are not allowed to write control batches"
+        case .logAppendTimeFromClient: "clients are not allowed to set the LogAppendTime attribute"
+        case let .missingSequence(pid, seq): "batch with producerId \(pid) has invalid base sequence \(seq)"
+        case let .missingKey(delta): "record at offset delta \(delta) has no key (compacted topics require keys)"
+        case let .decompressionFailed(codec, why): "\(codec) decompression failed: \(why)"
+        case let .decompressedTooLarge(codec, limit): "\(codec) data decompresses to more than \(limit) bytes"
+        case let .compressionFailed(codec, why): "\(codec) compression failed: \(why)"
+        }
+    }
+
+    /// The Kafka error code a broker returns for this failure (see the table above).
+    public var kafkaErrorCode: Int16 {
+        switch self {
+        case .truncated, .invalidBatchLength, .crcMismatch, .trailingBytes:
+            2 // CORRUPT_MESSAGE
+        case .batchTooLarge, .decompressedTooLarge:
+            10 // MESSAGE_TOO_LARGE
+        case .unknownCompression:
+            76 // UNSUPPORTED_COMPRESSION_TYPE
+        case .unsupportedMagic, .emptyRecords, .multipleBatches, .invalidRecordCount, .reservedAttributeBits,
+             .controlBatchFromClient, .logAppendTimeFromClient, .missingSequence, .missingKey, .corruptRecords,
+             .decompressionFailed:
+            87 // INVALID_RECORD
+        case .compressionFailed:
+            -1 // UNKNOWN_SERVER_ERROR
         }
     }
 }
