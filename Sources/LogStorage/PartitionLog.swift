@@ -1,0 +1,129 @@
+import KafkaRecords
+import NIOCore
+
+/// When appended bytes are forced to stable storage with fsync.
+public enum FlushPolicy: Sendable, Equatable {
+    /// fsync the segment before `append` returns (before the producer is acknowledged).
+    case everyBatch
+    /// fsync at most this often, checked on each append (by the injected `now`) and on `flush()`.
+    case interval(milliseconds: Int64)
+}
+
+/// Per-partition log settings (the Kafka topic configs of the same names).
+public struct LogConfig: Sendable, Equatable {
+    /// Roll to a new segment when the next batch would make the active one larger than this.
+    public var segmentBytes: Int
+    /// Roll when the active segment received its first batch longer ago than this.
+    public var segmentMs: Int64
+    /// Delete segments whose largest timestamp is older than this; -1 keeps them forever.
+    public var retentionMs: Int64
+    /// Delete oldest segments while the log stays at least this large without them; -1 = no limit.
+    public var retentionBytes: Int64
+    /// Bytes between two sparse index entries.
+    public var indexIntervalBytes: Int
+    public var flushPolicy: FlushPolicy
+
+    public init(
+        segmentBytes: Int = 1 << 30,
+        segmentMs: Int64 = 7 * 24 * 3600 * 1000,
+        retentionMs: Int64 = 7 * 24 * 3600 * 1000,
+        retentionBytes: Int64 = -1,
+        indexIntervalBytes: Int = 4096,
+        flushPolicy: FlushPolicy = .interval(milliseconds: 1000)
+    ) {
+        self.segmentBytes = segmentBytes
+        self.segmentMs = segmentMs
+        self.retentionMs = retentionMs
+        self.retentionBytes = retentionBytes
+        self.indexIntervalBytes = indexIntervalBytes
+        self.flushPolicy = flushPolicy
+    }
+}
+
+public struct AppendResult: Sendable, Equatable {
+    public var baseOffset: Int64
+    public var lastOffset: Int64
+    public var logStartOffset: Int64
+
+    public init(baseOffset: Int64, lastOffset: Int64, logStartOffset: Int64) {
+        self.baseOffset = baseOffset
+        self.lastOffset = lastOffset
+        self.logStartOffset = logStartOffset
+    }
+}
+
+public struct LogReadResult: Sendable {
+    /// Whole batches only, back to back, exactly as stored.
+    public var records: ByteBuffer
+    public var logStartOffset: Int64
+    public var logEndOffset: Int64
+
+    public init(records: ByteBuffer, logStartOffset: Int64, logEndOffset: Int64) {
+        self.records = records
+        self.logStartOffset = logStartOffset
+        self.logEndOffset = logEndOffset
+    }
+}
+
+public enum LogError: Error, Sendable, Equatable, CustomStringConvertible {
+    case offsetOutOfRange(requested: Int64, logStart: Int64, logEnd: Int64)
+    /// An I/O failure, with the operation, file and errno text (e.g. "No space left on device").
+    case storage(String)
+    /// The log was closed.
+    case closed
+    /// The batch handed to `append` is malformed.
+    case invalidBatch(String)
+
+    public var description: String {
+        switch self {
+        case let .offsetOutOfRange(requested, start, end):
+            "offset \(requested) is out of range [\(start), \(end)]"
+        case let .storage(why): "storage error: \(why)"
+        case .closed: "log is closed"
+        case let .invalidBatch(why): "invalid batch: \(why)"
+        }
+    }
+}
+
+/// One partition's log. All methods may be called from several threads at once; readers only
+/// ever see whole batches whose append has completed.
+public protocol PartitionLog: AnyObject, Sendable {
+    var logStartOffset: Int64 { get }
+    /// The offset the next appended record gets.
+    var logEndOffset: Int64 { get }
+    var sizeInBytes: Int64 { get }
+    var config: LogConfig { get }
+    func updateConfig(_ config: LogConfig)
+
+    /// Assigns offsets starting at `logEndOffset` (only the baseOffset bytes change; the CRC does not
+    /// cover them), stores the batch, indexes it, and fsyncs if the policy is `everyBatch`.
+    /// On any write failure (e.g. ENOSPC) the log is left exactly as before and the error is thrown.
+    func append(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult
+
+    /// Whole batches starting with the one containing `offset`, at most `maxBytes` in total but at
+    /// least the first batch when `minOneBatch` (KIP-74). `offset == logEndOffset` gives no records;
+    /// an offset outside `[logStartOffset, logEndOffset]` throws `offsetOutOfRange`.
+    func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool) throws(LogError) -> LogReadResult
+
+    /// The first batch (not wholly below logStartOffset) whose maxTimestamp >= `timestamp`, or nil.
+    func firstBatch(withMaxTimestampAtLeast timestamp: Int64) throws(LogError) -> StoredBatch?
+
+    /// The largest batch maxTimestamp in the log and the last offset of the first batch that has it,
+    /// or nil when the log holds no batch with a timestamp.
+    func maxTimestampAndOffset() -> (timestamp: Int64, offset: Int64)?
+
+    /// Raises logStartOffset to `offset` (DeleteRecords), persists it, and deletes segments wholly
+    /// below it. An offset above logEndOffset throws `offsetOutOfRange`; one at or below the current
+    /// start changes nothing. Returns the log start offset afterwards.
+    func deleteRecords(before offset: Int64) throws(LogError) -> Int64
+
+    /// Deletes segments by time and size retention (rolling first if the active segment must go)
+    /// and advances logStartOffset. Returns the number of segments deleted.
+    func enforceRetention(now: Int64) throws(LogError) -> Int
+
+    /// Headers of the batches from the one containing `offset` to the end.
+    func batchHeaders(from offset: Int64) throws(LogError) -> [RecordBatchHeader]
+
+    func flush() throws(LogError)
+    func close() throws(LogError)
+}

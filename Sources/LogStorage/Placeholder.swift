@@ -1,1 +1,0 @@
-// LogStorage: placeholder until its first real file lands.
