@@ -45,7 +45,7 @@ public enum ProducedRecordsValidator {
             var failure: RecordBatchError?
             records.withUnsafeReadableBytes { raw in
                 do throws(RecordBatchError) {
-                    try RecordBatchDecoder.walk(raw, from: RecordBatchHeader.size, to: size,
+                    try RecordFraming.walk(raw, from: RecordBatchHeader.size, to: size,
                                                 expectedCount: header.recordsCount, requireKeys: requireKeys)
                 } catch { failure = error }
             }
