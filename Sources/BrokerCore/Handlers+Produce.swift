@@ -24,6 +24,8 @@ extension Broker {
         let index = partitionData.index
         func failure(_ code: ErrorCode, _ message: String) -> ProduceResponse.PartitionProduceResponse {
             logger.debug("produce refused", metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
+            // INVALID_RECORD exists from Produce v8 (KIP-467); older clients get CORRUPT_MESSAGE.
+            let code = code == .invalidRecord && version < 8 ? .corruptMessage : code
             return .init(index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
         }
         guard version >= 3 else {
