@@ -113,12 +113,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--sizes", default="100,1000", help="record sizes in bytes, comma-separated")
     parser.add_argument("--binary", default=str(REPO / ".build/release/strait"))
     args = parser.parse_args()
 
     rows = []
     idle = []
-    for size in (100, 1000):
+    for size in [int(size) for size in args.sizes.split(",")]:
         produce_rates, consume_rates, after = [], [], []
         for run in range(args.runs):
             broker = Broker(Path(args.binary))

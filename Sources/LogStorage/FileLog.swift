@@ -20,7 +20,6 @@ public class FileLog: PartitionLog, @unchecked Sendable {
     private var startOffset: Int64 = 0
     private var currentConfig: LogConfig
     private var isClosed = false
-    private var lastFlush: Int64
 
     /// Bytes read per chunk when scanning batch headers.
     static let scanChunk = 256 * 1024
@@ -34,7 +33,6 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         self.fileSystem = fileSystem
         self.logger = logger
         self.currentConfig = config
-        self.lastFlush = now
         try fileSystem.createDirectoryIfNeeded()
         try recover(now: now)
     }
@@ -143,16 +141,9 @@ public class FileLog: PartitionLog, @unchecked Sendable {
             try write(batch.bytes, to: active.log, at: position)
             if let entry = entries.offset { try active.writeOffsetIndexEntry(entry) }
             if let entry = entries.time { try active.writeTimeIndexEntry(entry) }
-            switch config.flushPolicy {
-            case .everyBatch:
-                try active.log.sync()
-            case let .interval(milliseconds):
-                active.unsynced = true
-                if now - lastFlush >= milliseconds {
-                    try active.syncAll()
-                    lastFlush = now
-                }
-            }
+            // The interval policy is driven by the owner calling flush() on a timer, so no
+            // append ever waits for an fsync of data other producers wrote.
+            if config.flushPolicy == .everyBatch { try active.log.sync() }
         } catch {
             // Leave the files exactly as they were before this append (e.g. after ENOSPC).
             active.rollBackFiles()
@@ -356,13 +347,14 @@ public class FileLog: PartitionLog, @unchecked Sendable {
 
     // MARK: Flush and close
 
+    /// fsyncs the active segment (older segments were fsynced when they were rolled). Does not
+    /// take the append lock: appends go on while the disk catches up.
     public func flush() throws(LogError) {
-        appendLock.lock()
-        defer { appendLock.unlock() }
-        guard !isClosed else { return }
-        for segment in stateLock.withLock({ segments }) where segment.unsynced {
-            try segment.syncAll()
-        }
+        let active: Segment? = stateLock.withLock { isClosed ? nil : segments.last }
+        guard let active else { return }
+        try active.log.sync()
+        try active.offsetIndexFile.sync()
+        try active.timeIndexFile.sync()
     }
 
     public func close() throws(LogError) {

@@ -5,7 +5,7 @@ import NIOCore
 public enum FlushPolicy: Sendable, Equatable {
     /// fsync the segment before `append` returns (before the producer is acknowledged).
     case everyBatch
-    /// fsync at most this often, checked on each append (by the injected `now`) and on `flush()`.
+    /// fsync this often: the log's owner calls `flush()` on a timer (the broker's maintenance loop).
     case interval(milliseconds: Int64)
 }
 

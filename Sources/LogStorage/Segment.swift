@@ -63,8 +63,6 @@ final class Segment: @unchecked Sendable {
     var firstAppendTime: Int64?
     /// `now` of the last append (or open): stands in for maxTimestamp when batches carry none.
     var lastAppendTime: Int64
-    /// Written since the last fsync of the `.log`.
-    var unsynced = false
 
     init(baseOffset: Int64, log: any LogFile, offsetIndexFile: any LogFile, timeIndexFile: any LogFile, now: Int64) {
         self.baseOffset = baseOffset
@@ -219,7 +217,6 @@ final class Segment: @unchecked Sendable {
         try log.sync()
         try offsetIndexFile.sync()
         try timeIndexFile.sync()
-        unsynced = false
     }
 
     /// Loads both index files. Returns a reason when they are not a consistent index of a
