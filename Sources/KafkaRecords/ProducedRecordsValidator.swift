@@ -1,60 +1,100 @@
 import NIOCore
 
-/// What the broker checks on the records of one partition of a Produce request before storing
-/// them (the checks of Kafka's LogValidator that apply to v2 batches, see RECORD-FORMAT.md §2):
+/// What a broker checks on the records of one partition of a Produce request (v3+), following
+/// Kafka's LogValidator. This is the produce hot path: the CRC runs in hardware, nothing is
+/// allocated per record, and compressed batches are not decompressed (the broker stores batches
+/// exactly as they came) unless keys must be checked.
 ///
-/// - exactly one batch (Produce v3+), magic 2, its length matching the bytes sent;
-/// - CRC-32C of attributes..end;
-/// - lastOffsetDelta + 1 == recordsCount > 0;
-/// - no control batch, no LogAppendTime bit, a known codec, reserved attribute bits zero;
-/// - an idempotent batch (producerId >= 0) has baseSequence >= 0;
-/// - the batch is no larger than `maxBatchBytes`;
-/// - uncompressed: every record's framing is walked (lengths, offset deltas, count) without
-///   allocating; compressed: left as is, unless `requireKeys` (compacted topics), when the records
-///   are decoded to check every key is present.
+/// Checks, in order (the error's ``RecordBatchError/kafkaErrorCode`` is what the broker returns):
+/// 1. there is a batch: `emptyRecords` (87); at least a full header: `truncated` (2);
+///    magic 2: `unsupportedMagic` (87); a sane batchLength: `invalidBatchLength` (2)
+/// 2. batchLength matches the buffer: missing bytes `truncated` (2); a second batch after it
+///    `multipleBatches` (87); other extra bytes `trailingBytes` (2)
+/// 3. size <= maxBatchBytes: `batchTooLarge` (10)
+/// 4. CRC-32C over attributes..end: `crcMismatch` (2)
+/// 5. attributes: known codec `unknownCompression` (76); bits 7-15 zero `reservedAttributeBits` (87);
+///    no control batch `controlBatchFromClient` (87); no LogAppendTime `logAppendTimeFromClient` (87)
+/// 6. lastOffsetDelta + 1 == recordsCount > 0: `invalidRecordCount` (87)
+/// 7. producerId >= 0 implies baseSequence >= 0: `missingSequence` (87)
+/// 8. uncompressed batch: every record's framing (lengths, field boundaries, offset deltas 0,1,2...,
+///    count, nothing after the last record): `corruptRecords` (87)
+/// 9. with `requireKeys` (compacted topics): every key present, `missingKey` (87); compressed
+///    batches are decompressed for this (bounded by `maxDecompressedBytes`, else
+///    `decompressedTooLarge` (10); undecodable data `decompressionFailed` (87)).
 ///
-/// The batch is never rewritten: the broker stores and serves the bytes as they came.
+/// Not checked here: timestamps against `message.timestamp.*` bounds (needs the broker clock),
+/// baseOffset == 0 (Kafka requires it from clients; the broker overwrites it anyway), and
+/// codec-per-API-version rules (zstd needs Produce v7+), which belong to the request handler.
 public enum ProducedRecordsValidator {
-    public static func validate(_ records: ByteBuffer, maxBatchBytes: Int, requireKeys: Bool) throws(RecordBatchError) -> StoredBatch {
-        guard records.readableBytes > 0 else { throw .emptyRecords }
+    /// Validates the records bytes of one partition (all readable bytes of `records`) and returns
+    /// the single batch they hold, sharing `records`' storage.
+    public static func validate(
+        _ records: ByteBuffer,
+        maxBatchBytes: Int,
+        requireKeys: Bool,
+        maxDecompressedBytes: Int = 64 << 20
+    ) throws(RecordBatchError) -> StoredBatch {
         let start = records.readerIndex
+        let available = records.readableBytes
+        guard available > 0 else { throw .emptyRecords }
+
+        // 1-2. One whole batch and nothing else.
         let header = try RecordBatchHeader(parsing: records, at: start)
         let size = header.totalSize
-        guard size <= records.readableBytes else {
-            throw .truncated(needed: size, available: records.readableBytes)
+        guard size <= available else { throw .truncated(needed: size, available: available) }
+        if size < available {
+            let next = start + size
+            if available - size >= RecordBatchHeader.size,
+               (try? RecordBatchHeader(parsing: records, at: next)) != nil {
+                throw .multipleBatches
+            }
+            throw .trailingBytes(available - size)
         }
-        if records.readableBytes > size {
-            // A second batch (or garbage) after the first.
-            if records.readableBytes - size >= RecordBatchHeader.size { throw .multipleBatches }
-            throw .trailingBytes(records.readableBytes - size)
-        }
+
+        // 3. Size limit (max.message.bytes applies to the whole batch).
         guard size <= maxBatchBytes else { throw .batchTooLarge(size: size, limit: maxBatchBytes) }
+
+        // 4. Integrity before trusting any other field.
         try header.verifyCRC(in: records, at: start)
+
+        // 5. Attributes.
+        guard let codec = header.compression else { throw .unknownCompression(header.attributes & 0x07) }
+        guard header.attributes & ~0x7F == 0 else { throw .reservedAttributeBits(header.attributes) }
+        guard !header.isControl else { throw .controlBatchFromClient }
+        guard header.timestampType == .createTime else { throw .logAppendTimeFromClient }
+
+        // 6. Offsets and count agree.
         guard header.recordsCount > 0, Int64(header.lastOffsetDelta) + 1 == Int64(header.recordsCount) else {
             throw .invalidRecordCount(lastOffsetDelta: header.lastOffsetDelta, recordsCount: header.recordsCount)
         }
-        guard header.attributes & ~0x7F == 0 else { throw .reservedAttributeBits(header.attributes) }
-        guard let codec = header.compression else { throw .unknownCompression(header.attributes & 0x07) }
-        if header.isControl { throw .controlBatchFromClient }
-        if header.timestampType == .logAppendTime { throw .logAppendTimeFromClient }
-        if header.producerId >= 0, header.baseSequence < 0 {
+
+        // 7. Idempotent batches carry a sequence.
+        if header.producerId >= 0 && header.baseSequence < 0 {
             throw .missingSequence(producerId: header.producerId, baseSequence: header.baseSequence)
         }
-        let batch = StoredBatch(header: header, bytes: records.getSlice(at: start, length: size)!)
+
+        // 8-9. Records.
         if codec == .none {
-            var failure: RecordBatchError?
-            records.withUnsafeReadableBytes { raw in
-                do throws(RecordBatchError) {
-                    try RecordFraming.walk(raw, from: RecordBatchHeader.size, to: size,
-                                                expectedCount: header.recordsCount, requireKeys: requireKeys)
-                } catch { failure = error }
-            }
-            if let failure { throw failure }
+            try walkRecords(records, from: start + RecordBatchHeader.size, to: start + size,
+                            count: header.recordsCount, requireKeys: requireKeys)
         } else if requireKeys {
-            for record in try RecordBatchDecoder.records(in: batch) where record.key == nil {
-                throw .missingKey(offsetDelta: Int32(record.offset - header.baseOffset))
+            let area = records.getSlice(at: start + RecordBatchHeader.size, length: size - RecordBatchHeader.size)!
+            let decompressed = try Compression.decompress(area, codec: codec, maxSize: maxDecompressedBytes)
+            try walkRecords(decompressed, from: decompressed.readerIndex, to: decompressed.writerIndex,
+                            count: header.recordsCount, requireKeys: true)
+        }
+
+        return StoredBatch(header: header, bytes: records.getSlice(at: start, length: size)!)
+    }
+
+    /// Runs ``RecordFraming/walk`` over absolute indices `[from, to)` of `buffer`.
+    private static func walkRecords(_ buffer: ByteBuffer, from: Int, to: Int, count: Int32, requireKeys: Bool) throws(RecordBatchError) {
+        let result: Result<Void, RecordBatchError> = buffer.withUnsafeReadableBytes { bytes in
+            Result { () throws(RecordBatchError) in
+                let base = buffer.readerIndex
+                try RecordFraming.walk(bytes, from: from - base, to: to - base, expectedCount: count, requireKeys: requireKeys)
             }
         }
-        return batch
+        try result.get()
     }
 }
