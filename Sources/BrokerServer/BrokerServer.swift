@@ -96,10 +96,14 @@ public final class BrokerService: Service, @unchecked Sendable {
                     }
                 }
             }
+        } catch is ChannelError {
+            // Closed by us (shutdown) or already gone: nothing to report.
+        } catch is IOError {
+            // The peer reset or dropped the connection.
+            logger.debug("connection lost", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)"])
         } catch {
-            if !(error is ChannelError) {
-                logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(error)"])
-            }
+            // A protocol violation found by the frame decoder (e.g. an oversized frame).
+            logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(error)"])
         }
     }
 
