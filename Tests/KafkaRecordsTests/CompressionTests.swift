@@ -131,6 +131,13 @@ final class CompressionTests: XCTestCase {
                        .decompressedTooLarge(.none, limit: 10))
     }
 
+    func testUnboundedLimitIsAccepted() throws {
+        for codec in CompressionCodec.allCases {
+            let compressed = try Compression.compress(goldenArea, codec: codec)
+            XCTAssertEqual(try Compression.decompress(compressed, codec: codec, maxSize: .max).allBytes, goldenArea, "\(codec)")
+        }
+    }
+
     func testTruncatedFramesAreErrorsNotCrashes() throws {
         let payload = mixedPayload(size: 3000)
         for codec in codecs {
