@@ -337,7 +337,8 @@ struct BoundedOutput {
 
     init(codec: CompressionCodec, limit: Int, expected: Int) {
         self.codec = codec
-        self.limit = max(0, limit)
+        // Clamped so that `limit + 1` cannot overflow when a caller passes Int.max for "no limit".
+        self.limit = min(max(0, limit), Int.max - 1)
         buffer = ByteBuffer()
         buffer.reserveCapacity(min(self.limit + 1, max(expected, 4096)))
     }
