@@ -48,7 +48,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        .target(name: "Topology", dependencies: ["BrokerCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "strait", dependencies: [
+            "Topology",
             "BrokerServer", "BrokerCore", "LogStorage", "KafkaProtocol", "KafkaRecords",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -63,6 +65,7 @@ let package = Package(
         .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"]),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords"]),
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore"]),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
     ]
 )

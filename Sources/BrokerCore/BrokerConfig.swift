@@ -19,6 +19,8 @@ public struct BrokerConfig: Sendable {
     public var retentionCheckIntervalMs: Int64 = 300_000
     /// Default for topics' delete.retention.ms.
     public var deleteRetentionMs: Int64 = 86_400_000
+    /// The interval of the `interval` flush policy (kept when the policy is `per-batch`).
+    public var flushIntervalMs: Int64 = 1000
 
     public init() {}
 }

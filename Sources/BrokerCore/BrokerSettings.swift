@@ -1,0 +1,80 @@
+import LogStorage
+
+/// The broker settings a config file (or a topology's embedded site) may set, by name.
+/// Names and meanings are in docs/broker.md.
+extension BrokerConfig {
+    public static let settingNames = [
+        "node-id", "cluster-id", "advertised-host", "advertised-port", "auto-create-topics", "num-partitions",
+        "flush", "flush-interval-ms", "segment-bytes", "segment-ms", "retention-ms", "retention-bytes",
+        "retention-check-interval-ms", "message-max-bytes", "max-request-bytes", "delete-retention-ms",
+    ]
+
+    /// Applies one setting; returns what is wrong with it instead, leaving the config unchanged.
+    public mutating func apply(setting name: String, value: String) -> String? {
+        func int(_ range: ClosedRange<Int64> = Int64.min...Int64.max) -> Int64? {
+            guard let number = Int64(value), range.contains(number) else { return nil }
+            return number
+        }
+        func mustBeInteger(_ range: ClosedRange<Int64>) -> String {
+            range.upperBound == Int64.max ? "\(name) must be an integer of at least \(range.lowerBound), got '\(value)'"
+                : "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got '\(value)'"
+        }
+        switch name {
+        case "node-id":
+            guard let n = int(0...Int64(Int32.max)) else { return mustBeInteger(0...Int64(Int32.max)) }
+            nodeId = Int32(n)
+        case "cluster-id":
+            guard !value.isEmpty else { return "cluster-id must not be empty" }
+            clusterId = value
+        case "advertised-host":
+            guard !value.isEmpty else { return "advertised-host must not be empty" }
+            advertisedHost = value
+        case "advertised-port":
+            guard let n = int(1...65535) else { return mustBeInteger(1...65535) }
+            advertisedPort = Int32(n)
+        case "auto-create-topics":
+            guard let flag = Bool(value) else { return "auto-create-topics must be true or false, got '\(value)'" }
+            autoCreateTopics = flag
+        case "num-partitions":
+            guard let n = int(1...100_000) else { return mustBeInteger(1...100_000) }
+            defaultPartitions = Int32(n)
+        case "flush":
+            switch value {
+            case "interval": log.flushPolicy = .interval(milliseconds: flushIntervalMs)
+            case "per-batch": log.flushPolicy = .everyBatch
+            default: return "flush must be 'interval' or 'per-batch', got '\(value)'"
+            }
+        case "flush-interval-ms":
+            guard let n = int(1...Int64.max) else { return mustBeInteger(1...Int64.max) }
+            flushIntervalMs = n
+            if case .interval = log.flushPolicy { log.flushPolicy = .interval(milliseconds: n) }
+        case "segment-bytes":
+            guard let n = int(1024...Int64(Int32.max)) else { return mustBeInteger(1024...Int64(Int32.max)) }
+            log.segmentBytes = Int(n)
+        case "segment-ms":
+            guard let n = int(1...Int64.max) else { return mustBeInteger(1...Int64.max) }
+            log.segmentMs = n
+        case "retention-ms":
+            guard let n = int(-1...Int64.max) else { return mustBeInteger(-1...Int64.max) }
+            log.retentionMs = n
+        case "retention-bytes":
+            guard let n = int(-1...Int64.max) else { return mustBeInteger(-1...Int64.max) }
+            log.retentionBytes = n
+        case "retention-check-interval-ms":
+            guard let n = int(1...Int64.max) else { return mustBeInteger(1...Int64.max) }
+            retentionCheckIntervalMs = n
+        case "message-max-bytes":
+            guard let n = int(1...Int64(Int32.max)) else { return mustBeInteger(1...Int64(Int32.max)) }
+            messageMaxBytes = Int(n)
+        case "max-request-bytes":
+            guard let n = int(1024...Int64(Int32.max)) else { return mustBeInteger(1024...Int64(Int32.max)) }
+            maxRequestBytes = Int(n)
+        case "delete-retention-ms":
+            guard let n = int(0...Int64.max) else { return mustBeInteger(0...Int64.max) }
+            deleteRetentionMs = n
+        default:
+            return "unknown broker setting '\(name)'"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,100 @@
+import BrokerCore
+import Foundation
+
+/// A validated topology: the sites of a deployment and the links that mirror between them.
+/// Built only by `TopologyLoader`, immutable afterwards; the rest of the program reads this.
+public struct Topology: Sendable {
+    public enum Mode: String, Sendable, CaseIterable {
+        /// Links run one way; no link has a reverse link.
+        case activePassive = "active-passive"
+        /// Every link has a reverse link, and loops are cut (prefix naming, or the provenance header).
+        case activeActive = "active-active"
+        /// Links exactly as written (hub-and-spoke, fan-out...).
+        case custom
+    }
+
+    public var name: String
+    public var mode: Mode
+    public var sites: [Site]
+    public var links: [Link]
+    /// The file it was read from; relative data directories resolve against its folder.
+    public var file: String
+
+    public func site(named name: String) -> Site? { sites.first { $0.name == name } }
+}
+
+public struct Site: Sendable {
+    public enum Kind: Sendable {
+        case embedded(EmbeddedBroker)
+        case external(ExternalCluster)
+    }
+
+    public var name: String
+    public var kind: Kind
+
+    public var bootstrapServers: [String] {
+        switch kind {
+        case let .embedded(broker): ["\(broker.host):\(broker.port)"]
+        case let .external(cluster): cluster.bootstrapServers
+        }
+    }
+}
+
+/// A Strait broker that `strait up` runs inside its own process.
+public struct EmbeddedBroker: Sendable {
+    public var host: String
+    public var port: Int
+    /// Absolute, resolved against the topology file's folder when written relative.
+    public var dataDirectory: String
+    /// The broker's settings (`settings:` in the file, with the keys of docs/broker.md).
+    public var config: BrokerConfig
+}
+
+/// A Kafka-protocol cluster run elsewhere (Apache Kafka, Redpanda, another Strait).
+public struct ExternalCluster: Sendable {
+    public var bootstrapServers: [String]
+}
+
+public struct TopicFilter: Sendable {
+    public var include: [String]
+    public var exclude: [String]
+
+    /// Java-style regular expressions matched against the whole name, as MirrorMaker 2 does.
+    public func matches(_ name: String) -> Bool {
+        func whole(_ pattern: String) -> Bool {
+            guard let regex = try? NSRegularExpression(pattern: "^(?:\(pattern))$") else { return false }
+            return regex.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil
+        }
+        return include.contains(where: whole) && !exclude.contains(where: whole)
+    }
+}
+
+public struct Link: Sendable {
+    public enum Naming: Sendable, Equatable {
+        /// `orders` at east becomes `east<separator>orders` at the target.
+        case prefix(separator: String)
+        /// Same name at the target; loops are cut by the provenance header.
+        case identity
+    }
+
+    public var source: String
+    public var target: String
+    public var topics: TopicFilter
+    public var groups: TopicFilter
+    public var naming: Naming
+    /// none, gzip, lz4, zstd, snappy, or "source" (batches forwarded as they are).
+    public var compression: String
+    /// Records carry a header naming their origin site; a link never sends a record back to the
+    /// site it came from. Required for identity naming in active-active.
+    public var provenanceHeader: Bool
+    public var refreshIntervalMs: Int64
+    public var checkpointIntervalMs: Int64
+
+    /// The topic a source topic is written to at the target.
+    public func remoteTopic(for topic: String) -> String {
+        switch naming {
+        case let .prefix(separator): "\(source)\(separator)\(topic)"
+        case .identity: topic
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import BrokerCore
+import BrokerServer
+import Foundation
+import Logging
+import ServiceLifecycle
+import Topology
+
+struct TopologyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topology", abstract: "Check or show a topology file.", subcommands: [Check.self, Show.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a topology file: exit 0 with a summary, or every problem as FILE:LINE:COLUMN: message.")
+        @Argument(help: "Topology file.") var file: String
+
+        func run() throws {
+            let topology = try loadOrReport(file)
+            print("\(file): ok: topology \(topology.name) (\(topology.mode.rawValue)), \(plural(topology.sites.count, "site")), \(plural(topology.links.count, "link"))")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the expanded topology: sites, links and their remote topic naming.")
+        @Argument(help: "Topology file.") var file: String
+
+        func run() throws {
+            print(describe(try loadOrReport(file)))
+        }
+    }
+}
+
+/// Loads a topology, or prints every diagnostic to stderr and exits 1.
+func loadOrReport(_ file: String) throws -> Topology {
+    do {
+        return try TopologyLoader.load(file: file)
+    } catch {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw ExitCode(1)
+    }
+}
+
+func describe(_ topology: Topology) -> String {
+    var lines = ["topology \(topology.name) (\(topology.mode.rawValue))", "sites:"]
+    let width = topology.sites.map(\.name.count).max() ?? 0
+    for site in topology.sites {
+        let padded = site.name.padding(toLength: width, withPad: " ", startingAt: 0)
+        switch site.kind {
+        case let .embedded(broker):
+            lines.append("  \(padded)  embedded Strait broker on \(broker.host):\(broker.port), data in \(broker.dataDirectory)")
+        case let .external(cluster):
+            lines.append("  \(padded)  external Kafka-protocol cluster at \(cluster.bootstrapServers.joined(separator: ","))")
+        }
+    }
+    lines.append(topology.links.isEmpty ? "links: none" : "links:")
+    for link in topology.links {
+        lines.append("  \(link.source) → \(link.target)")
+        lines.append("    topics: include \(link.topics.include.joined(separator: ", "))"
+            + (link.topics.exclude.isEmpty ? "" : "; exclude \(link.topics.exclude.joined(separator: ", "))"))
+        lines.append("    groups: include \(link.groups.include.joined(separator: ", "))"
+            + (link.groups.exclude.isEmpty ? "" : "; exclude \(link.groups.exclude.joined(separator: ", "))"))
+        switch link.naming {
+        case let .prefix(separator):
+            lines.append("    naming: prefix \"\(separator)\": <topic> at \(link.source) → \(link.remoteTopic(for: "<topic>")) at \(link.target)")
+        case .identity:
+            lines.append("    naming: identity: <topic> at \(link.source) → <topic> at \(link.target)"
+                + (link.provenanceHeader ? " (provenance header cuts loops)" : ""))
+        }
+        // Literal names among the include patterns make the naming concrete.
+        for pattern in link.topics.include where pattern.allSatisfy({ $0.isLetter || $0.isNumber || "-_".contains($0) }) {
+            lines.append("      \(pattern) at \(link.source) → \(link.remoteTopic(for: pattern)) at \(link.target)")
+        }
+        // A pattern "name.*" also matches "name" itself: show that as the example.
+        for pattern in link.topics.include where pattern.hasSuffix(".*") && pattern.count > 2 {
+            let topic = String(pattern.dropLast(2))
+            if topic.allSatisfy({ $0.isLetter || $0.isNumber || "-_".contains($0) }) {
+                lines.append("      \(topic) at \(link.source) → \(link.remoteTopic(for: topic)) at \(link.target)")
+            }
+        }
+        lines.append("    compression: \(link.compression); refresh every \(link.refreshIntervalMs) ms; checkpoints every \(link.checkpointIntervalMs) ms")
+    }
+    return lines.joined(separator: "\n")
+}
+
+/// `strait up FILE`: every embedded site's broker in this process. Links need the replicator,
+/// which is not built yet: that is said plainly at start-up.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up", abstract: "Bring up a topology: every embedded site's broker (links are not run yet).")
+
+    @Argument(help: "Topology file.") var file: String
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+
+    func run() async throws {
+        let topology = try loadOrReport(file)
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        for site in topology.sites {
+            guard case let .embedded(embedded) = site.kind else { continue }
+            var logger = Logger(label: "strait.site.\(site.name)")
+            logger[metadataKey: "site"] = "\(site.name)"
+            let storage = try FileBrokerStorage(directory: embedded.dataDirectory, logger: logger)
+            let broker = try Broker(config: embedded.config, storage: storage, logger: logger)
+            let name = site.name
+            let service = BrokerService(broker: broker, host: embedded.host, port: embedded.port, logger: logger) { address in
+                let line = "site \(name): strait broker listening on \(embedded.host):\(address.port ?? embedded.port) (node \(embedded.config.nodeId), cluster \(broker.clusterId), data dir \(embedded.dataDirectory))\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            }
+            services.append(.init(service: service))
+        }
+        for site in topology.sites {
+            if case let .external(cluster) = site.kind {
+                FileHandle.standardOutput.write(Data("site \(site.name): external cluster at \(cluster.bootstrapServers.joined(separator: ",")) (not started here)\n".utf8))
+            }
+        }
+        if !topology.links.isEmpty {
+            let names = topology.links.map { "\($0.source) → \($0.target)" }.joined(separator: ", ")
+            FileHandle.standardOutput.write(Data("links are not run yet: the replicator is not built (\(names))\n".utf8))
+        }
+        guard !services.isEmpty else {
+            throw ValidationError("the topology has no embedded sites to start, and links are not run yet")
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: Logger(label: "strait.up")))
+        try await group.run()
+    }
+}
+
+func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
