@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The first command of the README: install what is needed, build, and run Strait in the foreground.
-#
-# Until `strait up topologies/active-passive.yaml` lands, this starts a single broker on
-# 127.0.0.1:9092 with its data in data/default; that command will replace the last line here.
-# Ctrl-C (SIGINT) shuts the broker down gracefully.
+# The first command of the README: install what is needed, build, and run the embedded default in
+# the foreground: topologies/active-passive.yaml, two local sites (east on 127.0.0.1:19092, west
+# on 127.0.0.1:29092, data in data/east and data/west) and the link east -> west.
+# The link itself runs once the replicator lands; `strait up` says so at start-up.
+# Ctrl-C (SIGINT) shuts everything down gracefully. Another topology: scripts/start.sh FILE.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,5 +12,4 @@ cd "$repo_root"
 scripts/install-deps.sh
 swift build -c release --product strait
 
-mkdir -p data/default
-exec .build/release/strait broker --listen 127.0.0.1:9092 --data-dir data/default "$@"
+exec .build/release/strait up "${1:-topologies/active-passive.yaml}"
