@@ -53,6 +53,7 @@ public struct EmbeddedBroker: Sendable {
 /// A Kafka-protocol cluster run elsewhere (Apache Kafka, Redpanda, another Strait).
 public struct ExternalCluster: Sendable {
     public var bootstrapServers: [String]
+    public var security: SecuritySettings
 }
 
 public struct TopicFilter: Sendable {

@@ -113,8 +113,12 @@ public enum TopologyLoader {
             for (server, serverNode) in servers where parseHostPort(server) == nil {
                 diagnostics.report(serverNode, "bootstrap server '\(server)' must be HOST:PORT")
             }
+            var security = SecuritySettings()
+            if let securityNode = kafka.value("security") {
+                security = readSecurity(securityNode, context: "site \(name).kafka.security", &diagnostics)
+            }
             kafka.finish(&diagnostics)
-            return Site(name: name, kind: .external(ExternalCluster(bootstrapServers: servers.map(\.0))))
+            return Site(name: name, kind: .external(ExternalCluster(bootstrapServers: servers.map(\.0), security: security)))
         case (.some, .some):
             diagnostics.report(node, "site \(name) has both 'broker' (embedded) and 'kafka' (external): keep one")
             return nil
@@ -122,6 +126,58 @@ public enum TopologyLoader {
             diagnostics.report(node, "site \(name) needs 'broker' (a Strait broker run by `strait up`) or 'kafka' (an external cluster)")
             return nil
         }
+    }
+
+    private static func readSecurity(_ node: Node, context: String, _ diagnostics: inout DiagnosticCollector) -> SecuritySettings {
+        var settings = SecuritySettings()
+        guard var reader = MappingReader(node, context: context, diagnostics: &diagnostics) else { return settings }
+        if let protocolName = reader.string("protocol", &diagnostics) {
+            if let parsed = SecuritySettings.SecurityProtocol(rawValue: protocolName.lowercased()) {
+                settings.securityProtocol = parsed
+            } else {
+                let names = SecuritySettings.SecurityProtocol.allCases.map(\.rawValue)
+                let hint = nearestName(to: protocolName.lowercased(), in: names).map { " (did you mean '\($0)'?)" } ?? ""
+                diagnostics.report(reader.value("protocol"), "\(context).protocol must be one of \(names.joined(separator: ", "))\(hint)")
+            }
+        }
+        settings.caFile = reader.string("ca-file", &diagnostics)
+        settings.certificateFile = reader.string("cert-file", &diagnostics)
+        settings.keyFile = reader.string("key-file", &diagnostics)
+        if let mechanism = reader.string("sasl-mechanism", &diagnostics) {
+            settings.saslMechanism = SecuritySettings.SASLMechanism(rawValue: mechanism.uppercased())
+            if settings.saslMechanism == nil {
+                let names = SecuritySettings.SASLMechanism.allCases.map(\.rawValue)
+                diagnostics.report(reader.value("sasl-mechanism"), "\(context).sasl-mechanism must be one of \(names.joined(separator: ", "))")
+            }
+        }
+        settings.username = reader.string("username", &diagnostics)
+        let passwordFile = reader.string("password-file", &diagnostics)
+        let passwordEnv = reader.string("password-env", &diagnostics)
+        if reader.value("password") != nil {
+            diagnostics.report(reader.value("password"), "\(context): write no password in the topology file; use password-file (a file holding it) or password-env (an environment variable)")
+        }
+        reader.finish(&diagnostics)
+        switch (passwordFile, passwordEnv) {
+        case let (file?, nil): settings.password = Secret(source: .file(file))
+        case let (nil, variable?): settings.password = Secret(source: .environment(variable))
+        case (.some, .some): diagnostics.report(node, "\(context) has both password-file and password-env: keep one")
+        case (nil, nil): break
+        }
+        let usesTLS = settings.securityProtocol.usesTLS, usesSASL = settings.securityProtocol.usesSASL
+        if !usesTLS, settings.caFile != nil || settings.certificateFile != nil || settings.keyFile != nil {
+            diagnostics.report(node, "\(context) names TLS files but protocol is \(settings.securityProtocol.rawValue): use protocol ssl or sasl_ssl")
+        }
+        if (settings.certificateFile == nil) != (settings.keyFile == nil) {
+            diagnostics.report(node, "\(context) needs cert-file and key-file together (mutual TLS)")
+        }
+        if usesSASL {
+            if settings.saslMechanism == nil || settings.username == nil || settings.password == nil {
+                diagnostics.report(node, "\(context) with protocol \(settings.securityProtocol.rawValue) needs sasl-mechanism, username, and password-file or password-env")
+            }
+        } else if settings.saslMechanism != nil || settings.username != nil || settings.password != nil {
+            diagnostics.report(node, "\(context) has SASL settings but protocol is \(settings.securityProtocol.rawValue): use sasl_plaintext or sasl_ssl")
+        }
+        return settings
     }
 
     private static func readEmbedded(_ name: String, _ node: Node, baseDirectory: URL,

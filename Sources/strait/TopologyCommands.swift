@@ -51,6 +51,16 @@ func describe(_ topology: Topology) -> String {
             lines.append("  \(padded)  embedded Strait broker on \(broker.host):\(broker.port), data in \(broker.dataDirectory)")
         case let .external(cluster):
             lines.append("  \(padded)  external Kafka-protocol cluster at \(cluster.bootstrapServers.joined(separator: ","))")
+            let security = cluster.security
+            if security.securityProtocol != .plaintext {
+                var parts = ["\(security.securityProtocol.rawValue)"]
+                if let ca = security.caFile { parts.append("CA \(ca)") }
+                if let cert = security.certificateFile { parts.append("client certificate \(cert)") }
+                if let mechanism = security.saslMechanism, let user = security.username {
+                    parts.append("\(mechanism.rawValue) as \(user), password \(security.password?.description ?? "<none>")")
+                }
+                lines.append("  \(String(repeating: " ", count: width))  security: \(parts.joined(separator: ", "))")
+            }
         }
     }
     lines.append(topology.links.isEmpty ? "links: none" : "links:")

@@ -73,6 +73,14 @@ final class BrokenTopologyTests: XCTestCase {
              line: 4, column: 3, message: "sites east and west share the data directory"),
         Case(name: "expansion without primary", yaml: "name: x\nmode: active-passive\n\(sites)\n", line: 1, column: 1,
              message: "active-passive needs 'primary: SITE'"),
+        Case(name: "password written in the file", yaml: "name: x\nsites:\n  dc:\n    kafka:\n      bootstrap: h:1\n      security: { protocol: sasl_ssl, sasl-mechanism: PLAIN, username: u, password: hunter2 }\n",
+             line: 6, column: 85, message: "write no password in the topology file"),
+        Case(name: "sasl without credentials", yaml: "name: x\nsites:\n  dc:\n    kafka:\n      bootstrap: h:1\n      security: { protocol: sasl_ssl }\n",
+             line: 6, column: 17, message: "needs sasl-mechanism, username, and password-file or password-env"),
+        Case(name: "tls files on plaintext", yaml: "name: x\nsites:\n  dc:\n    kafka:\n      bootstrap: h:1\n      security: { ca-file: /ca.pem }\n",
+             line: 6, column: 17, message: "names TLS files but protocol is plaintext"),
+        Case(name: "unknown security protocol", yaml: "name: x\nsites:\n  dc:\n    kafka:\n      bootstrap: h:1\n      security: { protocol: tls }\n",
+             line: 6, column: 29, message: "protocol must be one of plaintext, ssl, sasl_plaintext, sasl_ssl"),
         Case(name: "wrong type", yaml: "name: x\n\(sites)\nlinks:\n  - { from: east, to: west, refresh-interval-ms: soon }\n", line: 8, column: 50,
              message: "link.refresh-interval-ms must be an integer"),
     ]
@@ -132,6 +140,21 @@ final class TopologyModelTests: XCTestCase {
         XCTAssertEqual(activeActive.links.map { "\($0.source)>\($0.target)" }, ["east>west", "west>east"])
         let activePassive = try TopologyLoader.parse("name: t\nmode: active-passive\nprimary: west\n\(BrokenTopologyTests.sites)\n", file: "t.yaml")
         XCTAssertEqual(activePassive.links.map { "\($0.source)>\($0.target)" }, ["west>east"])
+    }
+
+    func testSecretsAreNamedNeverShown() throws {
+        let topology = try TopologyLoader.parse("""
+            name: t
+            sites:
+              dc:
+                kafka:
+                  bootstrap: h:9093
+                  security: { protocol: sasl_ssl, sasl-mechanism: scram-sha-512, username: mirror, password-file: /run/pw }
+            """, file: "t.yaml")
+        guard case let .external(cluster) = topology.sites[0].kind else { return XCTFail("external expected") }
+        XCTAssertEqual(cluster.security.saslMechanism, .scramSHA512)
+        XCTAssertEqual(cluster.security.password?.source, .file("/run/pw"))
+        XCTAssertEqual("\(cluster.security.password!)", "<secret from file /run/pw>")
     }
 
     func testEmbeddedSitesCarryTheirBrokerSettings() throws {
