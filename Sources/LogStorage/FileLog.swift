@@ -85,6 +85,12 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         segments = recovered
         let end = recovered.last!.nextOffset
         startOffset = min(max(storedStart, recovered.first!.baseOffset), end)
+        if storedStart > startOffset {
+            // The persisted start is past what survived (e.g. unsynced data lost with the power):
+            // write the lower start back, or batches appended from here would be hidden by the
+            // stale value after the next restart.
+            try persistLogStart(startOffset)
+        }
         if clean { try fileSystem.remove(LogFileNames.cleanShutdown) }
         try fileSystem.syncDirectory()
     }
@@ -159,7 +165,7 @@ public class FileLog: PartitionLog, @unchecked Sendable {
     private func shouldRoll(_ active: Segment, adding header: RecordBatchHeader, end: Int64, config: LogConfig, now: Int64) -> Bool {
         guard active.size > 0 else { return false }
         if active.size + Int64(header.totalSize) > Int64(config.segmentBytes) { return true }
-        if let first = active.firstAppendTime, now - first >= config.segmentMs { return true }
+        if let first = active.firstAppendTime, now - first > config.segmentMs { return true }
         // Index entries hold offsets relative to the segment base as Int32.
         return end + Int64(header.lastOffsetDelta) - active.baseOffset > Int64(Int32.max)
     }
@@ -328,10 +334,16 @@ public class FileLog: PartitionLog, @unchecked Sendable {
             guard condition(segment, index == snapshot.count - 1) else { break }
             doomed.append(segment)
         }
-        guard !doomed.isEmpty else { return 0 }
         if doomed.count == snapshot.count {
-            _ = try roll(at: snapshot.last!.nextOffset, now: snapshot.last!.lastAppendTime)
+            if snapshot.last!.size == 0 {
+                // An empty active segment already starts at the log end: keep it. (Rolling would
+                // reopen the very same files, which would then be unlinked.)
+                doomed.removeLast()
+            } else {
+                _ = try roll(at: snapshot.last!.nextOffset, now: snapshot.last!.lastAppendTime)
+            }
         }
+        guard !doomed.isEmpty else { return 0 }
         stateLock.withLock { segments.removeFirst(doomed.count) }
         for segment in doomed {
             try Segment.remove(baseOffset: segment.baseOffset, from: fileSystem)

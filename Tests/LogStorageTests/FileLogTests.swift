@@ -6,7 +6,7 @@ import XCTest
 @testable import LogStorage
 
 /// A batch of `count` records whose values name their batch: "b<tag>-<n>".
-func makeBatch(_ tag: Int, count: Int = 3, timestamp: Int64 = 1_000, valueSize: Int = 20) -> StoredBatch {
+func makeNumberedBatch(_ tag: Int, count: Int = 3, timestamp: Int64 = 1_000, valueSize: Int = 20) -> StoredBatch {
     var builder = RecordBatchBuilder()
     for n in 0..<count {
         let value = Array("b\(tag)-\(n)-".utf8) + Array(repeating: UInt8(ascii: "x"), count: valueSize)
@@ -15,11 +15,6 @@ func makeBatch(_ tag: Int, count: Int = 3, timestamp: Int64 = 1_000, valueSize: 
     return try! builder.build()
 }
 
-func quietLogger() -> Logger {
-    var logger = Logger(label: "test.log")
-    logger.logLevel = .critical
-    return logger
-}
 
 final class FileLogTests: XCTestCase {
     var directory: String!
@@ -33,7 +28,7 @@ final class FileLogTests: XCTestCase {
     }
 
     func open(_ config: LogConfig = LogConfig(), now: Int64 = 0) throws -> FileLog {
-        try FileLog.open(directory: directory, config: config, now: now, logger: quietLogger())
+        try FileLog.open(directory: directory, config: config, now: now, logger: quietLogger)
     }
 
     func batches(_ result: LogReadResult) throws -> [StoredBatch] {
@@ -46,9 +41,9 @@ final class FileLogTests: XCTestCase {
 
     func testAppendAssignsOffsetsAndStoresTheBytesAsGiven() throws {
         let log = try open()
-        let first = makeBatch(1)
+        let first = makeNumberedBatch(1)
         XCTAssertEqual(try log.append(first, now: 0).baseOffset, 0)
-        XCTAssertEqual(try log.append(makeBatch(2), now: 0).baseOffset, 3)
+        XCTAssertEqual(try log.append(makeNumberedBatch(2), now: 0).baseOffset, 3)
         XCTAssertEqual(log.logEndOffset, 6)
 
         let read = try batches(log.read(from: 0, maxBytes: 1 << 20, minOneBatch: true))
@@ -64,19 +59,19 @@ final class FileLogTests: XCTestCase {
 
     func testByteLimitsReturnWholeBatchesAndTheFirstBatchAlways() throws {
         let log = try open()
-        let size = makeBatch(0).header.totalSize
-        for tag in 0..<4 { _ = try log.append(makeBatch(tag), now: 0) }
+        let size = makeNumberedBatch(0).header.totalSize
+        for tag in 0..<4 { _ = try log.append(makeNumberedBatch(tag), now: 0) }
         XCTAssertEqual(try batches(log.read(from: 0, maxBytes: 2 * size + 5, minOneBatch: true)).count, 2)
         XCTAssertEqual(try batches(log.read(from: 0, maxBytes: 10, minOneBatch: true)).count, 1, "KIP-74")
         XCTAssertEqual(try log.read(from: 0, maxBytes: 10, minOneBatch: false).records.readableBytes, 0)
     }
 
     func testSegmentsRollBySizeAndByTimeAndReadsCrossThem() throws {
-        let size = makeBatch(0).header.totalSize
+        let size = makeNumberedBatch(0).header.totalSize
         let log = try open(LogConfig(segmentBytes: 2 * size, segmentMs: 1_000))
-        for tag in 0..<5 { _ = try log.append(makeBatch(tag), now: 0) }
+        for tag in 0..<5 { _ = try log.append(makeNumberedBatch(tag), now: 0) }
         XCTAssertEqual(try segmentFiles(), ["00000000000000000000.log", "00000000000000000006.log", "00000000000000000012.log"])
-        _ = try log.append(makeBatch(5), now: 5_000) // the active segment is older than segment.ms
+        _ = try log.append(makeNumberedBatch(5), now: 5_000) // the active segment is older than segment.ms
         XCTAssertEqual(try segmentFiles().last, "00000000000000000015.log")
 
         var offset: Int64 = 0
@@ -90,9 +85,9 @@ final class FileLogTests: XCTestCase {
     }
 
     func testRetentionByTimeAndBySizeMovesTheLogStart() throws {
-        let size = makeBatch(0).header.totalSize
+        let size = makeNumberedBatch(0).header.totalSize
         let log = try open(LogConfig(segmentBytes: size, retentionMs: 10_000))
-        for tag in 0..<4 { _ = try log.append(makeBatch(tag, timestamp: Int64(tag) * 10_000), now: 0) }
+        for tag in 0..<4 { _ = try log.append(makeNumberedBatch(tag, timestamp: Int64(tag) * 10_000), now: 0) }
         // Segments hold one batch each, newest timestamps 2, 10002, 20002, 30002.
         XCTAssertEqual(try log.enforceRetention(now: 25_000), 2)
         XCTAssertEqual(log.logStartOffset, 6)
@@ -103,9 +98,9 @@ final class FileLogTests: XCTestCase {
     }
 
     func testDeleteRecordsRaisesTheLogStartAndSurvivesReopening() throws {
-        let size = makeBatch(0).header.totalSize
+        let size = makeNumberedBatch(0).header.totalSize
         var log = try open(LogConfig(segmentBytes: size))
-        for tag in 0..<3 { _ = try log.append(makeBatch(tag), now: 0) }
+        for tag in 0..<3 { _ = try log.append(makeNumberedBatch(tag), now: 0) }
         XCTAssertEqual(try log.deleteRecords(before: 4), 4)
         XCTAssertEqual(try segmentFiles().first, "00000000000000000003.log", "the wholly deleted segment is gone")
         XCTAssertThrowsError(try log.deleteRecords(before: 99))
@@ -114,7 +109,7 @@ final class FileLogTests: XCTestCase {
         log = try open(LogConfig(segmentBytes: size))
         XCTAssertEqual(log.logStartOffset, 4)
         XCTAssertEqual(log.logEndOffset, 9)
-        XCTAssertEqual(try log.append(makeBatch(9), now: 0).baseOffset, 9)
+        XCTAssertEqual(try log.append(makeNumberedBatch(9), now: 0).baseOffset, 9)
     }
 
     func testACutAtEveryByteOfTheLastTwoBatchesRecoversToTheWholeBatchesBeforeIt() throws {
@@ -122,7 +117,7 @@ final class FileLogTests: XCTestCase {
         var ends: [Int] = []
         var position = 0
         for tag in 0..<5 {
-            let batch = makeBatch(tag)
+            let batch = makeNumberedBatch(tag)
             _ = try log.append(batch, now: 0)
             position += batch.header.totalSize
             ends.append(position)
@@ -137,7 +132,7 @@ final class FileLogTests: XCTestCase {
             XCTAssertEqual(reopened.logEndOffset, Int64(wholeBatches * 3), "cut at byte \(cut)")
             let read = try batches(reopened.read(from: 0, maxBytes: 1 << 20, minOneBatch: true))
             XCTAssertEqual(read.count, wholeBatches)
-            XCTAssertEqual(try reopened.append(makeBatch(9), now: 0).baseOffset, Int64(wholeBatches * 3))
+            XCTAssertEqual(try reopened.append(makeNumberedBatch(9), now: 0).baseOffset, Int64(wholeBatches * 3))
             try reopened.close()
         }
     }
@@ -147,7 +142,7 @@ final class FileLogTests: XCTestCase {
         var ends: [Int] = []
         var position = 0
         for tag in 0..<4 {
-            let batch = makeBatch(tag)
+            let batch = makeNumberedBatch(tag)
             _ = try log!.append(batch, now: 0)
             position += batch.header.totalSize
             ends.append(position)
@@ -165,7 +160,7 @@ final class FileLogTests: XCTestCase {
 
     func testMissingIndexesAreRebuilt() throws {
         let log = try open(LogConfig(indexIntervalBytes: 1))
-        for tag in 0..<20 { _ = try log.append(makeBatch(tag, timestamp: Int64(tag) * 100), now: 0) }
+        for tag in 0..<20 { _ = try log.append(makeNumberedBatch(tag, timestamp: Int64(tag) * 100), now: 0) }
         try log.close()
         try FileManager.default.removeItem(atPath: directory + "/00000000000000000000.index")
         try FileManager.default.removeItem(atPath: directory + "/00000000000000000000.timeindex")
@@ -179,9 +174,9 @@ final class FileLogTests: XCTestCase {
     }
 
     func testTimestampQueries() throws {
-        let size = makeBatch(0).header.totalSize
+        let size = makeNumberedBatch(0).header.totalSize
         let log = try open(LogConfig(segmentBytes: 2 * size))
-        for tag in 0..<6 { _ = try log.append(makeBatch(tag, timestamp: Int64(tag) * 1_000), now: 0) }
+        for tag in 0..<6 { _ = try log.append(makeNumberedBatch(tag, timestamp: Int64(tag) * 1_000), now: 0) }
         XCTAssertEqual(try log.firstBatch(withMaxTimestampAtLeast: 2_001)?.header.baseOffset, 6)
         XCTAssertEqual(try log.firstBatch(withMaxTimestampAtLeast: 2_003)?.header.baseOffset, 9)
         XCTAssertNil(try log.firstBatch(withMaxTimestampAtLeast: 9_000))
@@ -192,15 +187,15 @@ final class FileLogTests: XCTestCase {
 
     func testAFullDiskFailsTheAppendAndLeavesTheLogAsItWas() throws {
         let fileSystem = FailingFileSystem(wrapping: PosixFileSystem(directory: directory))
-        let log = try FileLog(fileSystem: fileSystem, config: LogConfig(), now: 0, logger: quietLogger())
-        _ = try log.append(makeBatch(0), now: 0)
+        let log = try FileLog(fileSystem: fileSystem, config: LogConfig(), now: 0, logger: quietLogger)
+        _ = try log.append(makeNumberedBatch(0), now: 0)
         fileSystem.failWrites = true
-        XCTAssertThrowsError(try log.append(makeBatch(1, valueSize: 5_000), now: 0)) { error in
+        XCTAssertThrowsError(try log.append(makeNumberedBatch(1, valueSize: 5_000), now: 0)) { error in
             XCTAssertEqual(error as? LogError, .storage("write: No space left on device"))
         }
         XCTAssertEqual(log.logEndOffset, 3)
         fileSystem.failWrites = false
-        XCTAssertEqual(try log.append(makeBatch(2), now: 0).baseOffset, 3)
+        XCTAssertEqual(try log.append(makeNumberedBatch(2), now: 0).baseOffset, 3)
         try log.close()
 
         let reopened = try open()
@@ -223,7 +218,7 @@ final class FileLogTests: XCTestCase {
                 }
             }
         }
-        for tag in 0..<2_000 { _ = try log.append(makeBatch(tag, count: 2), now: 0) }
+        for tag in 0..<2_000 { _ = try log.append(makeNumberedBatch(tag, count: 2), now: 0) }
         done.set()
         XCTAssertEqual(readers.wait(timeout: .now() + 30), .success)
         XCTAssertFalse(failures.isSet, "a reader saw a partial or corrupt batch")
@@ -231,8 +226,8 @@ final class FileLogTests: XCTestCase {
     }
 
     func testTheInMemoryLogBehavesTheSame() throws {
-        let log = InMemoryLog(config: LogConfig(segmentBytes: makeBatch(0).header.totalSize))
-        for tag in 0..<3 { _ = try log.append(makeBatch(tag), now: 0) }
+        let log = InMemoryLog(config: LogConfig(segmentBytes: makeNumberedBatch(0).header.totalSize))
+        for tag in 0..<3 { _ = try log.append(makeNumberedBatch(tag), now: 0) }
         XCTAssertEqual(try batches(log.read(from: 4, maxBytes: 1 << 20, minOneBatch: true)).map(\.header.baseOffset), [3])
         XCTAssertEqual(try log.deleteRecords(before: 6), 6)
         XCTAssertEqual(log.logStartOffset, 6)
