@@ -41,6 +41,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "GroupCoordination", dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         .target(name: "BrokerServer", dependencies: [
             "BrokerCore", "KafkaProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -63,6 +64,7 @@ let package = Package(
         .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"]),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords"]),
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
+        .testTarget(name: "GroupCoordinationTests", dependencies: ["GroupCoordination", "KafkaProtocol"]),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
     ]
 )
