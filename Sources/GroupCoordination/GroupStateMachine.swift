@@ -104,9 +104,10 @@ public struct GroupStateMachine: Sendable {
         staticMembers[instanceId]
     }
 
-    /// True when the group has neither members nor offsets and can be forgotten.
+    /// True when the group can be forgotten: deleted, or empty and never persisted (no completed
+    /// generation, no offsets, nobody waiting to join).
     public var isForgettable: Bool {
-        state == .dead || (state == .empty && offsets.isEmpty && pendingMembers.isEmpty)
+        state == .dead || (state == .empty && generationId == 0 && offsets.isEmpty && pendingMembers.isEmpty)
     }
 
     // MARK: - JoinGroup
