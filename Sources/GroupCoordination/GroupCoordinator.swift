@@ -99,7 +99,7 @@ public final class GroupCoordinator: @unchecked Sendable {
                 offsets[groupId]?.removeValue(forKey: TopicPartitionKey(topic: topic, partition: partition))
             }
         }
-        lock.withLock {
+        let loadedGroups = lock.withLock { () -> Int in
             let now = self.now()
             groups = [:]
             for groupId in Set(metadata.keys).union(offsets.keys) {
@@ -109,8 +109,9 @@ public final class GroupCoordinator: @unchecked Sendable {
                     groupId: groupId, config: config, restoring: metadata[groupId], offsets: groupOffsets, now: now)
             }
             phase = .active
+            return groups.count
         }
-        logger.info("group coordinator loaded", metadata: ["groups": "\(groups.count)", "records": "\(records.count)"])
+        logger.info("group coordinator loaded", metadata: ["groups": "\(loadedGroups)", "records": "\(records.count)"])
     }
 
     /// Stops coordinating: parked JoinGroup/SyncGroup requests and every later request get
