@@ -78,6 +78,21 @@ public final class GroupCoordinator: @unchecked Sendable {
         return "\(clientId)-\(uuid)"
     }
 
+    /// The APIs and versions the coordinator handles, for the broker's ApiVersions answer (every
+    /// version the schemas define).
+    public static let supportedVersions: [(APIKey, ClosedRange<Int16>)] = [
+        (.offsetCommit, OffsetCommitRequest.validVersions),
+        (.offsetFetch, OffsetFetchRequest.validVersions),
+        (.joinGroup, JoinGroupRequest.validVersions),
+        (.heartbeat, HeartbeatRequest.validVersions),
+        (.leaveGroup, LeaveGroupRequest.validVersions),
+        (.syncGroup, SyncGroupRequest.validVersions),
+        (.describeGroups, DescribeGroupsRequest.validVersions),
+        (.listGroups, ListGroupsRequest.validVersions),
+        (.deleteGroups, DeleteGroupsRequest.validVersions),
+        (.offsetDelete, OffsetDeleteRequest.validVersions),
+    ]
+
     // MARK: - Lifecycle
 
     /// Replays the store (in order: the latest record per key wins, tombstones delete) and starts
