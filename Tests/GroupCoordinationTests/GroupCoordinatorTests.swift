@@ -78,11 +78,13 @@ final class GroupCoordinatorTests: XCTestCase {
             XCTAssertEqual(first.errorCode, GroupErrorCode.memberIdRequired.rawValue)
             ids.append(first.memberId)
         }
-        let joins = zip(clients, ids).map { client, id in
+        // One at a time, so the join order (and so the leader) is deterministic.
+        var joins: [Task<JoinGroupResponse, Never>] = []
+        for (client, id) in zip(clients, ids) {
             let request = joinRequest(group, memberId: id)
-            return Task { await coordinator.handle(request, version: 9, client: ClientInfo(clientId: client, clientHost: "/127.0.0.1")) }
+            joins.append(Task { await coordinator.handle(request, version: 9, client: ClientInfo(clientId: client, clientHost: "/127.0.0.1")) })
+            await waitForParked(coordinator, count: joins.count)
         }
-        await waitForParked(coordinator, count: clients.count)
         clock.advance(byMs: 200)
         coordinator.tick()
         var answers: [JoinGroupResponse] = []

@@ -394,4 +394,36 @@ final class GroupStateMachineTests: XCTestCase {
         XCTAssertEqual(stable.members.map(\.memberAssignment), [[9]])
         XCTAssertNotEqual(stable.authorizedOperations, Int32.min)
     }
+
+    func testJoinGroupV0UsesTheSessionTimeoutAsRebalanceTimeout() throws {
+        let group = GroupTranscript()
+        // v0 has no rebalance timeout on the wire: the 20 s below must be ignored.
+        let a = group.join(client: "a", version: 0, sessionTimeoutMs: 5_000, rebalanceTimeoutMs: 20_000)
+        let b = group.join(client: "b", version: 0, sessionTimeoutMs: 5_000, rebalanceTimeoutMs: 20_000)
+        group.advance(byMs: initialDelay)
+        let (idA, idB) = (try XCTUnwrap(group.joined(a)?.memberId), try XCTUnwrap(group.joined(b)?.memberId))
+        group.sync(memberId: idB, generation: 1, version: 0)
+        group.sync(memberId: idA, generation: 1, assignments: [idA: [1], idB: [2]], version: 0)
+
+        let rejoin = group.join(client: "a", memberId: idA, version: 0, sessionTimeoutMs: 5_000)
+        group.advance(byMs: 2_500)
+        XCTAssertEqual(group.heartbeat(memberId: idB, generation: 1, version: 0), .rebalanceInProgress)
+        XCTAssertNil(group.joined(rejoin))
+        group.advance(byMs: 2_500)
+        XCTAssertEqual(group.joined(rejoin)?.generationId, 2, "the join phase ended after 5 s, not 20 s")
+        XCTAssertEqual(group.joined(rejoin)?.members.map(\.memberId), [idA])
+    }
+
+    func testAnUnusedMemberIdHoldsTheJoinPhaseUntilItLeaves() throws {
+        let (group, ids) = stableGroup(["a", "b"])
+        let rejoinA = group.join(client: "a", memberId: ids[0], metadata: subscription(["orders"]))
+        let newcomer = group.join(client: "c")
+        let pendingId = try XCTUnwrap(group.joined(newcomer)?.memberId)
+        XCTAssertEqual(group.joinError(newcomer), .memberIdRequired)
+        _ = group.join(client: "b", memberId: ids[1], metadata: subscription(["orders"]))
+        XCTAssertNil(group.joined(rejoinA), "c was given an id and may still join")
+        XCTAssertEqual(group.leave([(pendingId, nil)])?.members.map(\.errorCode), [0])
+        XCTAssertEqual(group.joined(rejoinA)?.generationId, 2)
+        XCTAssertEqual(group.joined(rejoinA)?.members.map(\.memberId), ids)
+    }
 }
