@@ -7,6 +7,7 @@ extension BrokerConfig {
         "node-id", "cluster-id", "advertised-host", "advertised-port", "auto-create-topics", "num-partitions",
         "flush", "flush-interval-ms", "segment-bytes", "segment-ms", "retention-ms", "retention-bytes",
         "retention-check-interval-ms", "message-max-bytes", "max-request-bytes", "delete-retention-ms",
+        "log-cleaner-interval-ms",
     ]
 
     /// Applies one setting; returns what is wrong with it instead, leaving the config unchanged.
@@ -72,6 +73,9 @@ extension BrokerConfig {
         case "delete-retention-ms":
             guard let n = int(0...Int64.max) else { return mustBeInteger(0...Int64.max) }
             deleteRetentionMs = n
+        case "log-cleaner-interval-ms":
+            guard let n = int(1...Int64.max) else { return mustBeInteger(1...Int64.max) }
+            logCleanerIntervalMs = n
         default:
             return "unknown broker setting '\(name)'"
         }
