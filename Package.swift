@@ -37,10 +37,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "BrokerCore", dependencies: [
-            "KafkaProtocol", "KafkaRecords", "LogStorage",
+            "KafkaProtocol", "KafkaRecords", "LogStorage", "GroupCoordination",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "GroupCoordination", dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         .target(name: "BrokerServer", dependencies: [
             "BrokerCore", "KafkaProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -66,6 +67,7 @@ let package = Package(
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords"]),
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore"]),
+        .testTarget(name: "GroupCoordinationTests", dependencies: ["GroupCoordination", "KafkaProtocol"]),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
     ]
 )
