@@ -69,6 +69,42 @@ final class GroupTranscriptTests: XCTestCase {
         XCTAssertEqual(listed.groups.map(\.groupId), ["billing"])
     }
 
+    func testOffsetsSurviveCompactionOfTheGroupsTopicAndARestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strait-groups-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let first = try BrokerHarness(storage: try FileBrokerStorage(directory: directory, logger: logger))
+        _ = try await first.createTopic("orders")
+        // Small segments, so the groups topic has closed segments for the cleaner.
+        let altered = try await first.send(IncrementalAlterConfigsRequest(resources: [.init(
+            resourceType: 2, resourceName: "__strait_groups",
+            configs: [.init(name: "segment.bytes", configOperation: 0, value: "1024")])], validateOnly: false), version: 1)
+        XCTAssertEqual(altered.responses[0].errorCode, 0)
+        func commit(_ group: String, _ offset: Int64) async throws {
+            let response = try await first.send(OffsetCommitRequest(
+                groupId: group, topics: [.init(name: "orders", partitions: [
+                    .init(partitionIndex: 0, committedOffset: offset, committedLeaderEpoch: -1, committedMetadata: "at \(offset)")])]),
+                version: 8)
+            XCTAssertEqual(response.topics[0].partitions[0].errorCode, 0)
+        }
+        for offset in 1...200 { try await commit("billing", Int64(offset)) }
+        try await commit("gone", 5)
+        let deleted = try await first.send(DeleteGroupsRequest(groupsNames: ["gone"]), version: 2)
+        XCTAssertEqual(deleted.results[0].errorCode, 0)
+        for offset in 201...300 { try await commit("billing", Int64(offset)) }
+
+        XCTAssertGreaterThan(first.broker.compactLogs(), 0, "the groups topic was cleaned")
+        first.broker.shutdown()
+
+        let second = try BrokerHarness(storage: try FileBrokerStorage(directory: directory, logger: logger))
+        let fetched = try await second.send(OffsetFetchRequest(groupId: "billing", topics: [.init(name: "orders", partitionIndexes: [0])]), version: 7)
+        XCTAssertEqual(fetched.topics[0].partitions[0].committedOffset, 300)
+        XCTAssertEqual(fetched.topics[0].partitions[0].metadata, "at 300")
+        let listed = try await second.send(ListGroupsRequest(), version: 4)
+        XCTAssertEqual(listed.groups.map(\.groupId), ["billing"], "the deleted group stays deleted")
+    }
+
     func testTheInternalTopicRefusesProduceDeletionAndGrowth() async throws {
         let client = try BrokerHarness()
         let produced = try await client.produce("__strait_groups", batch: try batch(["forged"]))
