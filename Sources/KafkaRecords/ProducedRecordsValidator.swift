@@ -1,9 +1,10 @@
 import NIOCore
 
 /// What a broker checks on the records of one partition of a Produce request (v3+), following
-/// Kafka's LogValidator. This is the produce hot path: the CRC runs in hardware, nothing is
-/// allocated per record, and compressed batches are not decompressed (the broker stores batches
-/// exactly as they came) unless keys must be checked.
+/// Kafka's LogValidator. This is the produce hot path: the CRC runs in hardware and nothing is
+/// allocated per record. Compressed batches are decompressed once to check their records (as
+/// Kafka does; a producer bug can compute a valid CRC over garbage), but stored exactly as they
+/// came.
 ///
 /// Checks, in order (the error's ``RecordBatchError/kafkaErrorCode`` is what the broker returns):
 /// 1. there is a batch: `emptyRecords` (87); at least a full header: `truncated` (2);
@@ -16,11 +17,11 @@ import NIOCore
 ///    no control batch `controlBatchFromClient` (87); no LogAppendTime `logAppendTimeFromClient` (87)
 /// 6. lastOffsetDelta + 1 == recordsCount > 0: `invalidRecordCount` (87)
 /// 7. producerId >= 0 implies baseSequence >= 0: `missingSequence` (87)
-/// 8. uncompressed batch: every record's framing (lengths, field boundaries, offset deltas 0,1,2...,
-///    count, nothing after the last record): `corruptRecords` (87)
-/// 9. with `requireKeys` (compacted topics): every key present, `missingKey` (87); compressed
-///    batches are decompressed for this (bounded by `maxDecompressedBytes`, else
-///    `decompressedTooLarge` (10); undecodable data `decompressionFailed` (87)).
+/// 8. every record's framing (lengths, field boundaries, offset deltas 0,1,2..., count, nothing
+///    after the last record): `corruptRecords` (87). Compressed batches are decompressed for this
+///    (bounded by `maxDecompressedBytes`, else `decompressedTooLarge` (10); undecodable data
+///    `decompressionFailed` (87)).
+/// 9. with `requireKeys` (compacted topics): every key present, `missingKey` (87).
 ///
 /// Not checked here: timestamps against `message.timestamp.*` bounds (needs the broker clock),
 /// baseOffset == 0 (Kafka requires it from clients; the broker overwrites it anyway), and
@@ -77,11 +78,11 @@ public enum ProducedRecordsValidator {
         if codec == .none {
             try walkRecords(records, from: start + RecordBatchHeader.size, to: start + size,
                             count: header.recordsCount, requireKeys: requireKeys)
-        } else if requireKeys {
+        } else {
             let area = records.getSlice(at: start + RecordBatchHeader.size, length: size - RecordBatchHeader.size)!
             let decompressed = try Compression.decompress(area, codec: codec, maxSize: maxDecompressedBytes)
             try walkRecords(decompressed, from: decompressed.readerIndex, to: decompressed.writerIndex,
-                            count: header.recordsCount, requireKeys: true)
+                            count: header.recordsCount, requireKeys: requireKeys)
         }
 
         return StoredBatch(header: header, bytes: records.getSlice(at: start, length: size)!)

@@ -236,13 +236,28 @@ final class ProducedRecordsValidatorTests: XCTestCase {
         XCTAssertEqual(RecordBatchError.missingKey(offsetDelta: 0).kafkaErrorCode, 87)
     }
 
-    func testCompressedAreaIsNotDecompressedUnlessKeysMustBeChecked() {
-        // Garbage where an lz4 frame should be, CRC valid: stored as it came...
-        let batch = handMadeBatch(area: [1, 2, 3, 4, 5, 6, 7, 8], recordsCount: 1, attributes: CompressionCodec.lz4.rawValue)
-        XCTAssertNil(validate(batch))
-        // ...but refused when the records must be read.
-        guard case .decompressionFailed(.lz4, _)? = validate(batch, requireKeys: true) else {
-            return XCTFail("expected an lz4 decompression failure")
+    func testCompressedGarbageWithAValidCRCIsRefusedForEveryCodec() {
+        // Garbage where the compressed records should be, CRC computed over it: Kafka decompresses
+        // on produce and refuses it, so do we, with or without compaction.
+        for codec in CompressionCodec.allCases where codec != .none {
+            let batch = handMadeBatch(area: [1, 2, 3, 4, 5, 6, 7, 8], recordsCount: 1, attributes: codec.rawValue)
+            for requireKeys in [false, true] {
+                guard case .decompressionFailed(codec, _)? = validate(batch, requireKeys: requireKeys) else {
+                    return XCTFail("expected a \(codec) decompression failure, got \(String(describing: validate(batch, requireKeys: requireKeys)))")
+                }
+            }
+        }
+    }
+
+    func testCompressedRecordsWithBadFramingAreRefused() throws {
+        // A valid lz4 frame holding two records where the header says one.
+        let good = try buildBatch([Record(timestamp: 0, key: utf8("k"), value: utf8("v"))], codec: .lz4)
+        let area = Array(good.bytes.readableBytesView.dropFirst(RecordBatchHeader.size))
+        let records = Array(try Compression.decompress(area, codec: .lz4, maxSize: 1 << 20).readableBytesView)
+        let doubled = try Compression.compress(records + records, codec: .lz4)
+        let batch = handMadeBatch(area: Array(doubled.readableBytesView), recordsCount: 1, attributes: CompressionCodec.lz4.rawValue)
+        guard case .corruptRecords? = validate(batch) else {
+            return XCTFail("expected corrupt records, got \(String(describing: validate(batch)))")
         }
     }
 
@@ -251,6 +266,7 @@ final class ProducedRecordsValidatorTests: XCTestCase {
         let batch = try buildBatch(records, codec: .zstd)
         let error = validate(batch.bytes, requireKeys: true, maxDecompressedBytes: 64 * 1024)
         XCTAssertEqual(error, .decompressedTooLarge(.zstd, limit: 64 * 1024))
+        XCTAssertEqual(validate(batch.bytes, requireKeys: false, maxDecompressedBytes: 64 * 1024), .decompressedTooLarge(.zstd, limit: 64 * 1024))
         XCTAssertEqual(error?.kafkaErrorCode, 10)
     }
 }
