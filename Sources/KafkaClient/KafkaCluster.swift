@@ -133,14 +133,14 @@ public actor KafkaCluster {
             } catch let error as KafkaClientError {
                 if case .noCommonVersion = error { throw error }
                 if case .unsupportedSecurityProtocol = error { throw error }
-                failures.append(address == candidates.first && candidates.count == 1 ? Self.reason(error) : "\(address): \(Self.reason(error))")
+                failures.append("\(address): \(Self.reason(error))")
             }
         }
         throw KafkaClientError.noBrokerAvailable(failures)
     }
 
     private static func reason(_ error: KafkaClientError) -> String {
-        if case let .connectionFailed(address, reason) = error { return "\(address): \(reason)" }
+        if case let .connectionFailed(_, reason) = error { return reason }
         return error.description
     }
 

@@ -1,3 +1,10 @@
+#if canImport(Darwin)
+import Darwin
+#elseif canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import KafkaProtocol
 import Logging
 import NIOConcurrencyHelpers
@@ -199,7 +206,7 @@ extension Duration {
 func describe(_ error: any Error) -> String {
     if let clientError = error as? KafkaClientError { return clientError.description }
     if let io = error as? IOError {
-        return io.description
+        return String(cString: strerror(io.errnoCode))
     }
     if let connection = error as? NIOConnectionError {
         if let first = connection.connectionErrors.first {
