@@ -74,10 +74,11 @@ let package = Package(
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore"]),
         .testTarget(name: "KafkaClientTests", dependencies: [
-            "KafkaClient", "KafkaProtocol", "BrokerServer", "BrokerCore", "LogStorage",
+            "KafkaClient", "KafkaProtocol", "KafkaRecords", "BrokerServer", "BrokerCore", "LogStorage",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
