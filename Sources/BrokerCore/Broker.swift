@@ -1,4 +1,5 @@
 import Foundation
+import GroupCoordination
 import KafkaProtocol
 import KafkaRecords
 import Logging
@@ -9,10 +10,13 @@ import NIOCore
 public struct ConnectionContext: Sendable {
     public var id: UInt64
     public var remoteAddress: String
+    /// The peer's IP address alone (shown as a group member's client host).
+    public var remoteHost: String
 
-    public init(id: UInt64, remoteAddress: String) {
+    public init(id: UInt64, remoteAddress: String, remoteHost: String = "unknown") {
         self.id = id
         self.remoteAddress = remoteAddress
+        self.remoteHost = remoteHost
     }
 }
 
@@ -45,6 +49,9 @@ public final class Broker: @unchecked Sendable {
     var nextProducerId: Int64
     /// Serialises topic creation, deletion and config changes, and their persistence.
     let adminLock = NSLock()
+    /// Consumer groups and committed offsets, persisted in the internal groups topic. Set at the
+    /// end of `init` (the store needs the broker's topics), never changed afterwards.
+    public private(set) var groups: GroupCoordinator!
 
     public static func systemNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -79,6 +86,14 @@ public final class Broker: @unchecked Sendable {
             topicsById[id] = name
         }
         try persistMetadata()
+        let store = try openGroupStore()
+        groups = GroupCoordinator(
+            config: config.groupCoordinator, store: store, now: now,
+            topicPartitionExists: { [unowned self] topic, partition in
+                !InternalTopics.isInternal(topic) && self.partition(topic, partition) != nil
+            },
+            logger: logger)
+        try groups.start()
     }
 
     /// For listeners bound to port 0: advertise the port actually bound. Call before serving.
@@ -214,6 +229,7 @@ public final class Broker: @unchecked Sendable {
 
     /// Flushes and closes every log. The broker must not be used afterwards.
     public func shutdown() {
+        groups.shutdown()
         for topic in allTopics() {
             for partition in topic.partitions {
                 partition.watchers.notifyAppend()

@@ -1,3 +1,4 @@
+import GroupCoordination
 import LogStorage
 
 /// Everything a broker needs to know at start-up. Built by the `strait broker` command from its
@@ -21,6 +22,8 @@ public struct BrokerConfig: Sendable {
     public var deleteRetentionMs: Int64 = 86_400_000
     /// The interval of the `interval` flush policy (kept when the policy is `per-batch`).
     public var flushIntervalMs: Int64 = 1000
+    /// Session-timeout bounds, initial rebalance delay, group size and commit-metadata limits.
+    public var groupCoordinator = GroupCoordinatorConfig()
 
     public init() {}
 }

@@ -7,6 +7,8 @@ extension BrokerConfig {
         "node-id", "cluster-id", "advertised-host", "advertised-port", "auto-create-topics", "num-partitions",
         "flush", "flush-interval-ms", "segment-bytes", "segment-ms", "retention-ms", "retention-bytes",
         "retention-check-interval-ms", "message-max-bytes", "max-request-bytes", "delete-retention-ms",
+        "group-min-session-timeout-ms", "group-max-session-timeout-ms", "group-initial-rebalance-delay-ms",
+        "group-max-size", "offset-metadata-max-bytes",
     ]
 
     /// Applies one setting; returns what is wrong with it instead, leaving the config unchanged.
@@ -72,6 +74,21 @@ extension BrokerConfig {
         case "delete-retention-ms":
             guard let n = int(0...Int64.max) else { return mustBeInteger(0...Int64.max) }
             deleteRetentionMs = n
+        case "group-min-session-timeout-ms":
+            guard let n = int(1...Int64(Int32.max)) else { return mustBeInteger(1...Int64(Int32.max)) }
+            groupCoordinator.minSessionTimeoutMs = Int32(n)
+        case "group-max-session-timeout-ms":
+            guard let n = int(1...Int64(Int32.max)) else { return mustBeInteger(1...Int64(Int32.max)) }
+            groupCoordinator.maxSessionTimeoutMs = Int32(n)
+        case "group-initial-rebalance-delay-ms":
+            guard let n = int(0...Int64(Int32.max)) else { return mustBeInteger(0...Int64(Int32.max)) }
+            groupCoordinator.initialRebalanceDelayMs = Int32(n)
+        case "group-max-size":
+            guard let n = int(1...Int64(Int32.max)) else { return mustBeInteger(1...Int64(Int32.max)) }
+            groupCoordinator.maxGroupSize = Int(n)
+        case "offset-metadata-max-bytes":
+            guard let n = int(0...Int64(Int32.max)) else { return mustBeInteger(0...Int64(Int32.max)) }
+            groupCoordinator.maxOffsetMetadataBytes = Int(n)
         default:
             return "unknown broker setting '\(name)'"
         }

@@ -58,6 +58,10 @@ extension Broker {
             : request.topicNames.map { ($0, KafkaUUID.zero) }
         let results = targets.map { target -> DeleteTopicsResponse.DeletableTopicResult in
             let name = target.name ?? lock.withLock { topicsById[target.id] }
+            if let name, InternalTopics.isInternal(name) {
+                return .init(name: name, topicId: target.id, errorCode: ErrorCode.invalidTopicException.rawValue,
+                             errorMessage: "\(name) is an internal topic and cannot be deleted")
+            }
             guard let name, let removed = removeTopic(name) else {
                 let code: ErrorCode = target.name == nil ? .unknownTopicId : .unknownTopicOrPartition
                 return .init(name: target.name, topicId: target.id, errorCode: code.rawValue, errorMessage: "no such topic")
@@ -100,6 +104,9 @@ extension Broker {
             }
             return adminLock.withLock {
                 guard let topic = topic(named: wanted.name) else { return result(.unknownTopicOrPartition, "no such topic") }
+                if InternalTopics.isInternal(wanted.name) {
+                    return result(.invalidTopicException, "\(wanted.name) is an internal topic; its partition count is fixed")
+                }
                 let current = Int32(topic.partitions.count)
                 guard wanted.count > current else {
                     return result(.invalidPartitions, "topic has \(current) partitions; the new count \(wanted.count) must be larger")

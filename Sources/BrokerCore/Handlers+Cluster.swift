@@ -39,7 +39,7 @@ extension Broker {
             errorCode: ErrorCode.none.rawValue,
             name: topic.name,
             topicId: topic.id,
-            isInternal: false,
+            isInternal: InternalTopics.isInternal(topic.name),
             partitions: topic.partitions.map { partition in
                 MetadataResponse.MetadataResponsePartition(
                     errorCode: ErrorCode.none.rawValue, partitionIndex: partition.index, leaderId: config.nodeId,

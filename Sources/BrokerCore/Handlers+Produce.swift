@@ -37,6 +37,9 @@ extension Broker {
         if request.transactionalId != nil {
             return failure(.invalidRequest, "transactional produce is not supported by this broker")
         }
+        if InternalTopics.isInternal(topicName) {
+            return failure(.invalidTopicException, "\(topicName) is an internal topic; only the broker writes to it")
+        }
         let (topic, code) = topicForWrite(topicName, autoCreate: true)
         guard let topic else { return failure(code, "unknown topic \(topicName)") }
         guard let partition = self.partition(topicName, index) else {

@@ -1,3 +1,4 @@
+import GroupCoordination
 import KafkaProtocol
 import NIOCore
 
@@ -23,7 +24,7 @@ public enum SupportedAPIs {
         (.createPartitions, 0...3),
         (.incrementalAlterConfigs, 0...1),
         (.describeCluster, 0...1),
-    ]
+    ] + GroupCoordinator.supportedVersions
 
     static let byKey: [Int16: ClosedRange<Int16>] = Dictionary(uniqueKeysWithValues: versions.map { ($0.0.rawValue, $0.1) })
 }
@@ -69,6 +70,22 @@ extension Broker {
             case .incrementalAlterConfigs: return try run(IncrementalAlterConfigsRequest.self, header, &body) { r, _ in self.incrementalAlterConfigs(r) }
             case .createPartitions: return try run(CreatePartitionsRequest.self, header, &body) { r, _ in self.createPartitions(r) }
             case .describeCluster: return try run(DescribeClusterRequest.self, header, &body) { r, v in self.describeCluster(r, version: v) }
+            case .joinGroup:
+                let request = try JoinGroupRequest(from: &body, version: header.apiVersion)
+                let response = await groups.handle(request, version: header.apiVersion, client: clientInfo(header, connection))
+                return .respond(try encode(response, header: header, key: .joinGroup))
+            case .syncGroup:
+                let request = try SyncGroupRequest(from: &body, version: header.apiVersion)
+                let response = await groups.handle(request, version: header.apiVersion)
+                return .respond(try encode(response, header: header, key: .syncGroup))
+            case .heartbeat: return try run(HeartbeatRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
+            case .leaveGroup: return try run(LeaveGroupRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
+            case .offsetCommit: return try run(OffsetCommitRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
+            case .offsetFetch: return try run(OffsetFetchRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
+            case .offsetDelete: return try run(OffsetDeleteRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
+            case .listGroups: return try run(ListGroupsRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
+            case .describeGroups: return try run(DescribeGroupsRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
+            case .deleteGroups: return try run(DeleteGroupsRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
             default:
                 return .closeConnection(reason: "API \(key) is advertised but has no handler")
             }

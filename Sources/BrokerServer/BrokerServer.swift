@@ -51,6 +51,7 @@ public final class BrokerService: Service, @unchecked Sendable {
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await self.maintenanceLoop() }
+                tasks.addTask { try await self.groupTimerLoop() }
                 tasks.addTask {
                     try await server.executeThenClose { inbound in
                         try await withThrowingDiscardingTaskGroup { connections in
@@ -66,6 +67,8 @@ public final class BrokerService: Service, @unchecked Sendable {
             }
         } onGracefulShutdown: {
             self.logger.info("shutting down: closing listener and connections")
+            // Parked JoinGroup/SyncGroup requests get NOT_COORDINATOR, so their connections end.
+            self.broker.stopCoordinating()
             server.channel.close(promise: nil)
             let open = self.lock.withLock { Array(self.connections.values) }
             for channel in open { channel.close(promise: nil) }
@@ -82,7 +85,8 @@ public final class BrokerService: Service, @unchecked Sendable {
             return nextConnectionId
         }
         defer { _ = lock.withLock { connections.removeValue(forKey: ObjectIdentifier(channel)) } }
-        let context = ConnectionContext(id: id, remoteAddress: channel.remoteAddress?.description ?? "unknown")
+        let context = ConnectionContext(id: id, remoteAddress: channel.remoteAddress?.description ?? "unknown",
+                                        remoteHost: channel.remoteAddress?.ipAddress ?? "unknown")
         do {
             try await connection.executeThenClose { inbound, outbound in
                 for try await frame in inbound {
@@ -105,6 +109,14 @@ public final class BrokerService: Service, @unchecked Sendable {
         } catch {
             // A protocol violation found by the frame decoder (e.g. an oversized frame).
             logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(error)"])
+        }
+    }
+
+    /// Group session and rebalance timeouts are enforced on this 100 ms beat.
+    private func groupTimerLoop() async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(100))
+            broker.tickGroups()
         }
     }
 

@@ -16,7 +16,9 @@ final class ApiVersionsTests: XCTestCase {
         XCTAssertEqual(ranges[APIKey.produce.rawValue], 0...11)
         XCTAssertEqual(ranges[APIKey.fetch.rawValue], 4...12)
         XCTAssertEqual(ranges[APIKey.apiVersions.rawValue], 0...4)
-        XCTAssertNil(ranges[APIKey.joinGroup.rawValue], "group APIs are not implemented, so not advertised")
+        XCTAssertEqual(ranges[APIKey.joinGroup.rawValue], 0...9)
+        XCTAssertEqual(ranges[APIKey.offsetCommit.rawValue]?.lowerBound, 0)
+        XCTAssertNil(ranges[APIKey.endTxn.rawValue], "transactions are not implemented, so not advertised")
     }
 
     func testUnsupportedVersionGetsTheV0LayoutWithTheList() async throws {
@@ -62,8 +64,9 @@ final class ProduceFetchTests: XCTestCase {
         XCTAssertEqual(first.topics.first?.partitions.count, 1)
         XCTAssertNotEqual(first.topics.first?.topicId, KafkaUUID.zero)
         let again = try await client.send(MetadataRequest(topics: nil), version: 12)
-        XCTAssertEqual(again.topics.map(\.name), ["orders"])
-        XCTAssertEqual(again.topics.first?.topicId, first.topics.first?.topicId)
+        XCTAssertEqual(again.userTopics.map(\.name), ["orders"])
+        XCTAssertEqual(again.topics.first { $0.isInternal }?.name, "__strait_groups", "internal topics are listed, flagged")
+        XCTAssertEqual(again.userTopics.first?.topicId, first.topics.first?.topicId)
         XCTAssertEqual(again.brokers.first?.port, 9092)
     }
 
@@ -232,8 +235,8 @@ final class AdminTests: XCTestCase {
             topics: [.init(name: "rf3", numPartitions: 1, replicationFactor: 3)], timeoutMs: 1000), version: 7)
         XCTAssertEqual(replicated.topics[0].errorCode, 38, "INVALID_REPLICATION_FACTOR")
         let metadata = try await client.send(MetadataRequest(topics: nil), version: 12)
-        XCTAssertEqual(metadata.topics.map(\.name), ["orders"])
-        XCTAssertEqual(metadata.topics[0].partitions.map(\.partitionIndex), [0, 1, 2])
+        XCTAssertEqual(metadata.userTopics.map(\.name), ["orders"])
+        XCTAssertEqual(metadata.userTopics[0].partitions.map(\.partitionIndex), [0, 1, 2])
     }
 
     func testConfigsCanBeDescribedAndChanged() async throws {
@@ -303,7 +306,7 @@ final class AdminTests: XCTestCase {
         let deleted = try await client.send(DeleteTopicsRequest(topicNames: ["grow", "missing"], timeoutMs: 1000), version: 5)
         XCTAssertEqual(deleted.responses.map(\.errorCode), [0, 3])
         let metadata = try await client.send(MetadataRequest(topics: nil), version: 12)
-        XCTAssertTrue(metadata.topics.isEmpty)
+        XCTAssertTrue(metadata.userTopics.isEmpty)
     }
 
     func testDescribeCluster() async throws {
@@ -324,14 +327,14 @@ final class RestartTests: XCTestCase {
         _ = try await first.createTopic("durable", partitions: 2, configs: ["retention.ms": "-1"])
         let idempotent = try batch(["x", "y"], producerId: 5, producerEpoch: 0, baseSequence: 0)
         _ = try await first.produce("durable", partition: 1, batch: idempotent)
-        let idBefore = try await first.send(MetadataRequest(topics: nil), version: 12).topics[0].topicId
+        let idBefore = try await first.send(MetadataRequest(topics: nil), version: 12).userTopics[0].topicId
         first.broker.shutdown()
 
         let second = try BrokerHarness(storage: try FileBrokerStorage(directory: directory, logger: logger))
         let metadata = try await second.send(MetadataRequest(topics: nil), version: 12)
-        XCTAssertEqual(metadata.topics.map(\.name), ["durable"])
-        XCTAssertEqual(metadata.topics[0].topicId, idBefore)
-        XCTAssertEqual(metadata.topics[0].partitions.count, 2)
+        XCTAssertEqual(metadata.userTopics.map(\.name), ["durable"])
+        XCTAssertEqual(metadata.userTopics[0].topicId, idBefore)
+        XCTAssertEqual(metadata.userTopics[0].partitions.count, 2)
         let fetched = try await second.fetch("durable", partition: 1, offset: 0)
         XCTAssertEqual(strings(try second.records(in: fetched.records)), ["x", "y"])
         let retry = try await second.produce("durable", partition: 1, batch: idempotent)
@@ -340,4 +343,9 @@ final class RestartTests: XCTestCase {
         XCTAssertEqual(latest.offset, 2)
         second.broker.shutdown()
     }
+}
+
+extension MetadataResponse {
+    /// The topics minus the broker's internal ones (the groups topic is always there).
+    var userTopics: [MetadataResponseTopic] { topics.filter { !$0.isInternal } }
 }

@@ -1,0 +1,30 @@
+/// Limits and timeouts of the group coordinator. Defaults are Kafka's broker defaults.
+public struct GroupCoordinatorConfig: Sendable, Equatable {
+    /// `group.min.session.timeout.ms`: a JoinGroup with a shorter session timeout gets
+    /// INVALID_SESSION_TIMEOUT.
+    public var minSessionTimeoutMs: Int32
+    /// `group.max.session.timeout.ms`: a JoinGroup with a longer session timeout gets
+    /// INVALID_SESSION_TIMEOUT.
+    public var maxSessionTimeoutMs: Int32
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits for
+    /// more members, restarted for every newcomer, capped by the rebalance timeout.
+    public var initialRebalanceDelayMs: Int32
+    /// `group.max.size`: members beyond this get GROUP_MAX_SIZE_REACHED.
+    public var maxGroupSize: Int
+    /// `offset.metadata.max.bytes`: longer commit metadata gets OFFSET_METADATA_TOO_LARGE.
+    public var maxOffsetMetadataBytes: Int
+
+    public init(
+        minSessionTimeoutMs: Int32 = 6_000,
+        maxSessionTimeoutMs: Int32 = 1_800_000,
+        initialRebalanceDelayMs: Int32 = 3_000,
+        maxGroupSize: Int = Int(Int32.max),
+        maxOffsetMetadataBytes: Int = 4_096
+    ) {
+        self.minSessionTimeoutMs = minSessionTimeoutMs
+        self.maxSessionTimeoutMs = maxSessionTimeoutMs
+        self.initialRebalanceDelayMs = initialRebalanceDelayMs
+        self.maxGroupSize = maxGroupSize
+        self.maxOffsetMetadataBytes = maxOffsetMetadataBytes
+    }
+}

@@ -1,0 +1,96 @@
+import KafkaProtocol
+
+/// Identifies one parked request (JoinGroup, SyncGroup, ...) inside the state machine. The caller
+/// chooses tokens; the state machine only hands them back in `GroupAction`s.
+public struct RequestToken: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+
+    public init(_ rawValue: UInt64) {
+        self.rawValue = rawValue
+    }
+
+    public var description: String { "#\(rawValue)" }
+}
+
+/// The classic group states, named as Kafka names them on the wire (DescribeGroups, ListGroups).
+public enum GroupState: String, Sendable, CaseIterable {
+    /// No members; the group may still hold committed offsets.
+    case empty = "Empty"
+    /// Waiting for every member to (re)send JoinGroup; JoinGroup requests are parked.
+    case preparingRebalance = "PreparingRebalance"
+    /// JoinGroup answered; waiting for the leader's SyncGroup with the assignments.
+    case completingRebalance = "CompletingRebalance"
+    /// Assignments distributed; members heartbeat.
+    case stable = "Stable"
+    /// Deleted; the coordinator forgets the group.
+    case dead = "Dead"
+}
+
+/// What the coordinator must do after a state machine step: answer a (possibly parked) request or
+/// persist a record. Actions are listed in the order they must be performed; a `.persist` comes
+/// before the responses that depend on it.
+public enum GroupAction: Sendable, Equatable {
+    case respondJoin(RequestToken, JoinGroupResponse)
+    case respondSync(RequestToken, SyncGroupResponse)
+    case respondHeartbeat(RequestToken, HeartbeatResponse)
+    case respondLeave(RequestToken, LeaveGroupResponse)
+    case persist(GroupRecord)
+}
+
+/// A topic partition as a dictionary key.
+public struct TopicPartitionKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
+    }
+
+    public var description: String { "\(topic)-\(partition)" }
+}
+
+/// A committed offset as the coordinator keeps it.
+public struct CommittedOffset: Sendable, Equatable {
+    public var offset: Int64
+    /// -1 when unknown.
+    public var leaderEpoch: Int32
+    public var metadata: String
+    public var commitTimestampMs: Int64
+
+    public init(offset: Int64, leaderEpoch: Int32, metadata: String, commitTimestampMs: Int64) {
+        self.offset = offset
+        self.leaderEpoch = leaderEpoch
+        self.metadata = metadata
+        self.commitTimestampMs = commitTimestampMs
+    }
+}
+
+/// One member as the state machine tracks it.
+struct GroupMember: Sendable {
+    let memberId: String
+    var groupInstanceId: String?
+    var clientId: String
+    var clientHost: String
+    var rebalanceTimeoutMs: Int32
+    var sessionTimeoutMs: Int32
+    var protocolType: String
+    /// The protocols (assignors) the member supports, in its preference order.
+    var protocols: [JoinGroupRequest.JoinGroupRequestProtocol]
+    /// The leader's assignment for this member in the current generation (empty until synced).
+    var assignment: [UInt8] = []
+    /// A parked JoinGroup, answered when the join phase completes.
+    var awaitingJoin: RequestToken?
+    /// A parked SyncGroup, answered when the leader's assignment arrives.
+    var awaitingSync: RequestToken?
+    /// The member is removed when this passes without a heartbeat (unless a request is parked).
+    var sessionDeadline: Int64
+
+    func metadata(for protocolName: String?) -> [UInt8] {
+        protocols.first { $0.name == protocolName }?.metadata ?? []
+    }
+}
