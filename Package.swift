@@ -76,6 +76,7 @@ let package = Package(
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore"]),
         .testTarget(name: "KafkaClientTests", dependencies: [
             "KafkaClient", "KafkaProtocol", "KafkaRecords", "BrokerServer", "BrokerCore", "LogStorage",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
