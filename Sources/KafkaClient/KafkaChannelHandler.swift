@@ -71,6 +71,11 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         }
     }
 
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if closeReason == nil { closeReason = "closed by the client" }
+        context.close(mode: mode, promise: promise)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var frame = unwrapInboundIn(data)
         guard let correlationId = frame.getInteger(at: frame.readerIndex, as: Int32.self) else {

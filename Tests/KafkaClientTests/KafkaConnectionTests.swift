@@ -93,6 +93,38 @@ final class KafkaConnectionTests: XCTestCase {
         XCTAssertFalse(connection.isActive)
     }
 
+    func testClosingTheConnectionFailsPendingRequestsWithThatReason() async throws {
+        let server = try await FakeKafkaServer().start()
+        defer { Task { await server.stop() } }
+        let connection = try await KafkaConnection.connect(to: server.address)
+        async let pending = connection.send(MetadataRequest(), version: 1)
+        while server.requests(for: .metadata).isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        await connection.close()
+        do {
+            _ = try await pending
+            XCTFail("answered after close")
+        } catch let error as KafkaClientError {
+            XCTAssertEqual(error, .connectionClosed(server.address, reason: "closed by the client"))
+        }
+    }
+
+    func testCancellingTheWaitingTaskFailsTheRequest() async throws {
+        let server = try await FakeKafkaServer().start()
+        defer { Task { await server.stop() } }
+        let connection = try await KafkaConnection.connect(to: server.address)
+        defer { Task { await connection.close() } }
+        let task = Task { try await connection.send(MetadataRequest(), version: 1) }
+        while server.requests(for: .metadata).isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        task.cancel()
+        do {
+            _ = try await task.value
+            XCTFail("answered")
+        } catch let error as KafkaClientError {
+            XCTAssertEqual(error, .cancelled)
+        }
+        XCTAssertTrue(connection.isActive, "cancelling one request keeps the connection")
+    }
+
     func testConnectFailureIsAConnectionFailedError() async throws {
         let server = try await FakeKafkaServer().start()
         let address = server.address
