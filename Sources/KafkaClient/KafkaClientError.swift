@@ -23,6 +23,8 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
     /// Metadata does not know the broker id (it left the cluster, or metadata is stale).
     case unknownBroker(Int32)
     case unknownTopicOrPartition(String)
+    /// `KafkaCluster.close()` was called.
+    case clientClosed
 
     /// Whether trying again (after a backoff and, where relevant, a metadata/coordinator refresh)
     /// can succeed.
@@ -33,7 +35,7 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
         case let .broker(code, _, _):
             return code.isRetriable
         case .invalidBootstrap, .unsupportedSecurityProtocol, .cancelled, .noCommonVersion,
-             .protocolViolation, .malformedResponse, .unknownTopicOrPartition:
+             .protocolViolation, .malformedResponse, .unknownTopicOrPartition, .clientClosed:
             return false
         }
     }
@@ -73,6 +75,8 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
             return "broker \(id) is not in the cluster metadata"
         case let .unknownTopicOrPartition(what):
             return "unknown topic or partition: \(what)"
+        case .clientClosed:
+            return "the client was closed"
         }
     }
 }

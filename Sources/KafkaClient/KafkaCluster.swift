@@ -46,7 +46,7 @@ public actor KafkaCluster {
                       eventLoopGroup: eventLoopGroup, logger: logger)
     }
 
-    /// Closes every connection. Later calls fail with `connectionClosed`.
+    /// Closes every connection. Later calls fail with `clientClosed`.
     public func close() async {
         closed = true
         let open = connections.values.map(\.task)
@@ -145,7 +145,7 @@ public actor KafkaCluster {
     }
 
     private func checkOpen() throws {
-        if closed { throw KafkaClientError.connectionClosed(bootstrapServers[0], reason: "the client was closed") }
+        if closed { throw KafkaClientError.clientClosed }
     }
 
     // MARK: Metadata

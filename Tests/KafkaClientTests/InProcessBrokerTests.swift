@@ -109,5 +109,12 @@ final class InProcessBrokerTests: XCTestCase {
         XCTAssertFalse(first === second)
         XCTAssertTrue(second.isActive)
         await cluster.close()
+        XCTAssertFalse(second.isActive)
+        do {
+            _ = try await cluster.refreshMetadata(topics: nil)
+            XCTFail("used after close")
+        } catch let error as KafkaClientError {
+            XCTAssertEqual(error, .clientClosed)
+        }
     }
 }
