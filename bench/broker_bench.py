@@ -44,14 +44,19 @@ def rss_mib(pid: int) -> float:
 
 
 class Broker:
-    def __init__(self, binary: Path):
+    def __init__(self, binary: Path, settings: dict | None = None):
+        """`settings`: broker config keys (docs/broker.md) written to a config file."""
         self.dir = Path(tempfile.mkdtemp(prefix="strait-bench-"))
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.log = open(self.dir / "broker.log", "wb")
-        self.process = subprocess.Popen([str(binary), "broker", "--listen", self.bootstrap,
-                                         "--data-dir", str(self.dir / "data"), "--log-level", "warning"],
-                                        stdout=subprocess.PIPE, stderr=self.log)
+        command = [str(binary), "broker", "--listen", self.bootstrap,
+                   "--data-dir", str(self.dir / "data"), "--log-level", "warning"]
+        if settings:
+            config = self.dir / "broker.yaml"
+            config.write_text("".join(f"{key}: {value}\n" for key, value in settings.items()))
+            command += ["--config", str(config)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log)
         deadline = time.monotonic() + 30
         line = b""
         while time.monotonic() < deadline and not READY.search(line.decode(errors="replace")):

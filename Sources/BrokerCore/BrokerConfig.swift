@@ -18,6 +18,8 @@ public struct BrokerConfig: Sendable {
     /// Largest request frame accepted on a connection (Kafka's socket.request.max.bytes).
     public var maxRequestBytes: Int = 100 * 1024 * 1024
     public var retentionCheckIntervalMs: Int64 = 300_000
+    /// How often the log cleaner looks for compacted topics with something to clean.
+    public var logCleanerIntervalMs: Int64 = 15_000
     /// Default for topics' delete.retention.ms.
     public var deleteRetentionMs: Int64 = 86_400_000
     /// The interval of the `interval` flush policy (kept when the policy is `per-batch`).

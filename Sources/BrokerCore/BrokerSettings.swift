@@ -7,6 +7,7 @@ extension BrokerConfig {
         "node-id", "cluster-id", "advertised-host", "advertised-port", "auto-create-topics", "num-partitions",
         "flush", "flush-interval-ms", "segment-bytes", "segment-ms", "retention-ms", "retention-bytes",
         "retention-check-interval-ms", "message-max-bytes", "max-request-bytes", "delete-retention-ms",
+        "log-cleaner-interval-ms",
         "group-min-session-timeout-ms", "group-max-session-timeout-ms", "group-initial-rebalance-delay-ms",
         "group-max-size", "offset-metadata-max-bytes",
     ]
@@ -74,6 +75,9 @@ extension BrokerConfig {
         case "delete-retention-ms":
             guard let n = int(0...Int64.max) else { return mustBeInteger(0...Int64.max) }
             deleteRetentionMs = n
+        case "log-cleaner-interval-ms":
+            guard let n = int(1...Int64.max) else { return mustBeInteger(1...Int64.max) }
+            logCleanerIntervalMs = n
         case "group-min-session-timeout-ms":
             guard let n = int(1...Int64(Int32.max)) else { return mustBeInteger(1...Int64(Int32.max)) }
             groupCoordinator.minSessionTimeoutMs = Int32(n)

@@ -58,7 +58,7 @@ private func oneOf(_ allowed: [String], _ name: String) -> @Sendable (String) ->
 
 public enum TopicConfigCatalog {
     public static let definitions: [TopicConfigDefinition] = [
-        .init("cleanup.policy", .list, "delete, compact, or both (comma-separated). Compaction itself is not run yet; a compact-only topic is exempt from time and size retention.",
+        .init("cleanup.policy", .list, "delete, compact, or both (comma-separated). compact: the log cleaner keeps the latest record per key; a compact-only topic is exempt from time and size retention.",
               default: { _ in "delete" },
               check: { value in
                   let parts = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -73,20 +73,24 @@ public enum TopicConfigCatalog {
                   value == "producer" ? nil
                       : "compression.type '\(value)' is not supported: Strait stores batches as the producer compressed them (use 'producer')"
               }),
-        .init("delete.retention.ms", .long, "How long tombstones are kept on compacted topics.", default: { "\($0.deleteRetentionMs)" }, check: atLeast(0, "delete.retention.ms")),
+        .init("delete.retention.ms", .long, "How long a tombstone stays readable after the cleaner first kept it in a cleaned segment.", default: { "\($0.deleteRetentionMs)" }, check: atLeast(0, "delete.retention.ms")),
         .init("file.delete.delay.ms", .long, "Accepted for compatibility; segments are deleted at once.", default: { _ in "60000" }, check: atLeast(0, "file.delete.delay.ms")),
         .init("flush.messages", .long, "Accepted for compatibility; the broker-wide flush policy applies.", default: { _ in "9223372036854775807" }, check: atLeast(1, "flush.messages")),
         .init("flush.ms", .long, "Accepted for compatibility; the broker-wide flush policy applies.", default: { _ in "9223372036854775807" }, check: atLeast(0, "flush.ms")),
         .init("index.interval.bytes", .int, "Bytes between entries of the sparse offset index.", default: { "\($0.log.indexIntervalBytes)" }, check: atLeast(0, "index.interval.bytes")),
-        .init("max.compaction.lag.ms", .long, "Accepted; used once compaction lands.", default: { _ in "9223372036854775807" }, check: atLeast(1, "max.compaction.lag.ms")),
+        .init("max.compaction.lag.ms", .long, "A dirty segment whose newest record is older than this is cleaned whatever the dirty ratio.", default: { _ in "9223372036854775807" }, check: atLeast(1, "max.compaction.lag.ms")),
         .init("max.message.bytes", .int, "Largest record batch a producer may send to this topic.", default: { "\($0.messageMaxBytes)" }, check: atLeast(0, "max.message.bytes")),
         .init("message.timestamp.type", .string, "Only CreateTime is supported (batches are stored unmodified).",
               default: { _ in "CreateTime" },
               check: { $0 == "CreateTime" ? nil : "message.timestamp.type '\($0)' is not supported: only CreateTime (batches are stored unmodified)" }),
         .init("message.timestamp.before.max.ms", .long, "Produce is refused with INVALID_TIMESTAMP when a batch's timestamp is older than now minus this.", default: { _ in "9223372036854775807" }, check: atLeast(0, "message.timestamp.before.max.ms")),
         .init("message.timestamp.after.max.ms", .long, "Produce is refused with INVALID_TIMESTAMP when a batch's timestamp is newer than now plus this.", default: { _ in "9223372036854775807" }, check: atLeast(0, "message.timestamp.after.max.ms")),
-        .init("min.cleanable.dirty.ratio", .double, "Accepted; used once compaction lands.", default: { _ in "0.5" }),
-        .init("min.compaction.lag.ms", .long, "Accepted; used once compaction lands.", default: { _ in "0" }, check: atLeast(0, "min.compaction.lag.ms")),
+        .init("min.cleanable.dirty.ratio", .double, "Clean when the not-yet-cleaned closed segments are at least this fraction of all closed ones.", default: { _ in "0.5" },
+              check: { value in
+                  guard let ratio = Double(value) else { return nil }
+                  return ratio >= 0 && ratio <= 1 ? nil : "min.cleanable.dirty.ratio must be from 0 to 1, got \(ratio)"
+              }),
+        .init("min.compaction.lag.ms", .long, "A segment is cleaned only once its newest record is at least this old.", default: { _ in "0" }, check: atLeast(0, "min.compaction.lag.ms")),
         .init("min.insync.replicas", .int, "acks=all produce fails with NOT_ENOUGH_REPLICAS when this exceeds the replicas (one).", default: { _ in "1" }, check: atLeast(1, "min.insync.replicas")),
         .init("preallocate", .boolean, "Accepted for compatibility; segments are not preallocated.", default: { _ in "false" }),
         .init("retention.bytes", .long, "Delete oldest segments while the partition is larger than this (-1: no limit).", default: { "\($0.log.retentionBytes)" }, check: atLeast(-1, "retention.bytes")),

@@ -51,6 +51,7 @@ public final class BrokerService: Service, @unchecked Sendable {
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await self.maintenanceLoop() }
+                tasks.addTask { try await self.cleanerLoop() }
                 tasks.addTask { try await self.groupTimerLoop() }
                 tasks.addTask {
                     try await server.executeThenClose { inbound in
@@ -144,4 +145,23 @@ public final class BrokerService: Service, @unchecked Sendable {
             }
         }
     }
+
+    /// The log cleaner: compacts the logs of compacted topics every `log-cleaner-interval-ms`.
+    /// A pass reads and rewrites whole segments, so it runs on its own thread rather than on the
+    /// cooperative pool or the maintenance loop (interval flushes must not wait behind it).
+    private func cleanerLoop() async throws {
+        let every = Duration.milliseconds(max(1, broker.config.logCleanerIntervalMs))
+        let broker = self.broker
+        while !Task.isCancelled {
+            try await Task.sleep(for: every)
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                Self.cleanerQueue.async {
+                    broker.compactLogs()
+                    done.resume()
+                }
+            }
+        }
+    }
+
+    private static let cleanerQueue = DispatchQueue(label: "strait.log-cleaner")
 }

@@ -10,16 +10,22 @@ import NIOCore
 /// config and every segment's in-memory fields; it is held only briefly, never across I/O, so
 /// reads run concurrently with an append. An append writes its bytes past the active segment's
 /// committed `size` first and publishes them under `stateLock` afterwards: readers never see a
-/// partially written batch.
+/// partially written batch. Compaction (LogCleaner.swift) reads and writes without either lock
+/// and takes both only to swap a cleaned segment in; `compactionLock` keeps one cleaner at a time.
 public class FileLog: PartitionLog, @unchecked Sendable {
     let fileSystem: any LogFileSystem
     let logger: Logger
-    private let appendLock = NSLock()
-    private let stateLock = NSLock()
-    private var segments: [Segment] = []
+    let appendLock = NSLock()
+    let stateLock = NSLock()
+    var segments: [Segment] = []
     private var startOffset: Int64 = 0
-    private var currentConfig: LogConfig
-    private var isClosed = false
+    var currentConfig: LogConfig
+    var isClosed = false
+    /// Compaction state (LogCleaner.swift), guarded by `stateLock`; in memory only, so the first
+    /// pass after opening treats the whole log as dirty.
+    let compactionLock = NSLock()
+    var cleanerCheckpoint: Int64?
+    var tombstoneDeadline: Int64?
 
     /// Bytes read per chunk when scanning batch headers.
     static let scanChunk = 256 * 1024
@@ -43,7 +49,14 @@ public class FileLog: PartitionLog, @unchecked Sendable {
     /// its indexes rebuilt. After an unclean shutdown the last two segments are also CRC-checked;
     /// the log is truncated at the first torn or corrupt batch and later segments are removed.
     private func recover(now: Int64) throws(LogError) {
-        let names = try fileSystem.list()
+        var names = try fileSystem.list()
+        // A compaction that did not finish its swap: the original segment is still in place
+        // (renames are atomic), so the half-done copy is simply dropped.
+        for name in names where name.hasSuffix(LogFileNames.cleanedSuffix) {
+            logger.info("log recovery removed an unfinished compaction file", metadata: ["file": "\(name)"])
+            try fileSystem.remove(name)
+        }
+        names.removeAll { $0.hasSuffix(LogFileNames.cleanedSuffix) }
         let clean = names.contains(LogFileNames.cleanShutdown)
         let bases = names.compactMap { name -> Int64? in
             guard name.hasSuffix(LogFileNames.logSuffix) else { return nil }
@@ -302,7 +315,9 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         guard !isClosed else { throw .closed }
         let config = stateLock.withLock { currentConfig }
         var total = stateLock.withLock { segments.reduce(Int64(0)) { $0 + $1.size } }
-        let deleted = try deleteSegments { segment, _ in
+        let deleted = try deleteSegments { segment, isLast in
+            // A closed segment that compaction emptied holds nothing: it must not stop retention.
+            if segment.size == 0, !isLast { return config.retentionMs >= 0 || config.retentionBytes >= 0 }
             guard segment.size > 0 else { return false }
             if config.retentionMs >= 0, now - segment.largestTimestamp > config.retentionMs {
                 total -= segment.size

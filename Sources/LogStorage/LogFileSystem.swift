@@ -37,6 +37,21 @@ public protocol LogFileSystem: Sendable {
     func replaceAtomically(_ name: String, with contents: [UInt8]) throws(LogError)
     /// Makes creations, renames and removals in the directory durable.
     func syncDirectory() throws(LogError)
+    /// Renames `source` to `target`, atomically replacing `target` if it exists (rename(2)): after
+    /// a crash `target` is either the old or the new file. Files already open keep working and
+    /// follow the file they opened (an open `source` now reads `target`; an open old `target`
+    /// still reads the replaced content until it is let go).
+    func rename(_ source: String, to target: String) throws(LogError)
+}
+
+extension LogFileSystem {
+    /// A fallback for file systems that cannot rename (wrappers should forward to their inner
+    /// file system instead): copies `source` into `target` atomically, then removes `source`.
+    public func rename(_ source: String, to target: String) throws(LogError) {
+        guard let contents = try readSmallFile(source) else { throw .storage("rename \(source): No such file or directory") }
+        try replaceAtomically(target, with: contents)
+        try remove(source)
+    }
 }
 
 // MARK: - POSIX
@@ -186,8 +201,12 @@ public struct PosixFileSystem: LogFileSystem {
             try writeAll(contents, to: file)
             try file.sync()
         }
-        guard rename(path(temporary), path(name)) == 0 else { throw errnoText("rename", path(temporary)) }
+        guard Glibc.rename(path(temporary), path(name)) == 0 else { throw errnoText("rename", path(temporary)) }
         try syncDirectory()
+    }
+
+    public func rename(_ source: String, to target: String) throws(LogError) {
+        guard Glibc.rename(path(source), path(target)) == 0 else { throw errnoText("rename", path(source)) }
     }
 
     public func syncDirectory() throws(LogError) {
@@ -277,6 +296,15 @@ public final class MemoryFileSystem: LogFileSystem, Sendable {
         let file = MemoryFile()
         try writeAll(contents, to: file)
         files.withLock { $0[name] = file }
+    }
+
+    public func rename(_ source: String, to target: String) throws(LogError) {
+        let moved: Bool = files.withLock { files in
+            guard let file = files.removeValue(forKey: source) else { return false }
+            files[target] = file
+            return true
+        }
+        if !moved { throw .storage("rename \(source): No such file or directory") }
     }
 
     public func syncDirectory() throws(LogError) {}

@@ -121,6 +121,16 @@ public protocol PartitionLog: AnyObject, Sendable {
     /// and advances logStartOffset. Returns the number of segments deleted.
     func enforceRetention(now: Int64) throws(LogError) -> Int
 
+    /// Whether a compaction pass would be worth running now (see `compact`): the dirty part of
+    /// the cleanable segments is at least `minCleanableDirtyRatio` of them, a dirty segment is
+    /// older than `maxCompactionLagMs`, or a kept tombstone's delete horizon has passed.
+    func compactionDue(now: Int64, options: CompactionOptions) -> Bool
+
+    /// One compaction pass over the closed segments (see docs/storage.md, "Compaction"): keeps
+    /// only the latest record of each key, removes tombstones whose delete horizon has passed,
+    /// and swaps cleaned segments in without blocking appends or reads.
+    func compact(now: Int64, options: CompactionOptions) throws(LogError) -> CompactionResult
+
     /// Headers of the batches from the one containing `offset` to the end.
     func batchHeaders(from offset: Int64) throws(LogError) -> [RecordBatchHeader]
 

@@ -27,6 +27,8 @@ enum LogFileNames {
     static let logStartOffset = "log-start-offset"
     static let recoveryPoint = "recovery-point"
     static let cleanShutdown = ".clean-shutdown"
+    /// Appended to a segment's three file names while compaction writes its cleaned copy.
+    static let cleanedSuffix = ".cleaned"
 
     /// The 20-digit zero-padded base offset, as Kafka names segments.
     static func stem(_ baseOffset: Int64) -> String {
@@ -73,14 +75,20 @@ final class Segment: @unchecked Sendable {
         self.lastAppendTime = now
     }
 
-    static func open(in fileSystem: any LogFileSystem, baseOffset: Int64, now: Int64) throws(LogError) -> Segment {
+    static func open(in fileSystem: any LogFileSystem, baseOffset: Int64, now: Int64, suffix: String = "") throws(LogError) -> Segment {
         let stem = LogFileNames.stem(baseOffset)
         return Segment(
             baseOffset: baseOffset,
-            log: try fileSystem.open(stem + LogFileNames.logSuffix),
-            offsetIndexFile: try fileSystem.open(stem + LogFileNames.offsetIndexSuffix),
-            timeIndexFile: try fileSystem.open(stem + LogFileNames.timeIndexSuffix),
+            log: try fileSystem.open(stem + LogFileNames.logSuffix + suffix),
+            offsetIndexFile: try fileSystem.open(stem + LogFileNames.offsetIndexSuffix + suffix),
+            timeIndexFile: try fileSystem.open(stem + LogFileNames.timeIndexSuffix + suffix),
             now: now)
+    }
+
+    /// The segment's three file names (with `suffix` appended to each).
+    static func fileNames(baseOffset: Int64, suffix: String = "") -> [String] {
+        let stem = LogFileNames.stem(baseOffset)
+        return [LogFileNames.logSuffix, LogFileNames.offsetIndexSuffix, LogFileNames.timeIndexSuffix].map { stem + $0 + suffix }
     }
 
     static func remove(baseOffset: Int64, from fileSystem: any LogFileSystem) throws(LogError) {

@@ -88,6 +88,7 @@ struct FillingFileSystem: LogFileSystem {
         try base.replaceAtomically(name, with: contents)
     }
     func syncDirectory() throws(LogError) { try base.syncDirectory() }
+    func rename(_ source: String, to target: String) throws(LogError) { try base.rename(source, to: target) }
 }
 
 final class FileLogDiskFullTests: XCTestCase {

@@ -261,6 +261,7 @@ final class FailingFileSystem: LogFileSystem, @unchecked Sendable {
     func readSmallFile(_ name: String) throws(LogError) -> [UInt8]? { try inner.readSmallFile(name) }
     func replaceAtomically(_ name: String, with contents: [UInt8]) throws(LogError) { try inner.replaceAtomically(name, with: contents) }
     func syncDirectory() throws(LogError) { try inner.syncDirectory() }
+    func rename(_ source: String, to target: String) throws(LogError) { try inner.rename(source, to: target) }
 }
 
 final class FailingFile: LogFile, @unchecked Sendable {
