@@ -50,8 +50,15 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Topology", dependencies: ["BrokerCore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KafkaClient", dependencies: [
+            "KafkaProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "strait", dependencies: [
-            "Topology",
+            "Topology", "KafkaClient",
             "BrokerServer", "BrokerCore", "LogStorage", "KafkaProtocol", "KafkaRecords",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -67,6 +74,15 @@ let package = Package(
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords"]),
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore"]),
+        .testTarget(name: "KafkaClientTests", dependencies: [
+            "KafkaClient", "KafkaProtocol", "KafkaRecords", "BrokerServer", "BrokerCore", "LogStorage",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "GroupCoordinationTests", dependencies: ["GroupCoordination", "KafkaProtocol"]),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
     ]

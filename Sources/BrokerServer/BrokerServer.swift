@@ -1,5 +1,6 @@
 import BrokerCore
 import Foundation
+import KafkaProtocol
 import Logging
 import NIOCore
 import NIOPosix

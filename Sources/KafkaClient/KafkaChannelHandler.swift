@@ -1,0 +1,142 @@
+import KafkaProtocol
+import NIOCore
+
+/// A request on its way to the broker: the full frame (size, header, body) is already encoded by
+/// the caller, who also chose the correlation id.
+struct OutgoingRequest: Sendable {
+    var correlationId: Int32
+    var apiKey: APIKey
+    var apiVersion: Int16
+    var frame: ByteBuffer
+    var timeout: TimeAmount
+    /// Completed with the response body (the response header already read).
+    var promise: EventLoopPromise<ByteBuffer>
+}
+
+/// Outbound user event: the caller gave up on a request (task cancelled).
+struct CancelRequest: Sendable {
+    var correlationId: Int32
+}
+
+/// The thin NIO side of a client connection: performs what `ConnectionStateMachine` decides.
+/// Inbound: response frames (from `KafkaFrameDecoder(direction: .responses)`).
+/// Outbound: `OutgoingRequest`s.
+final class KafkaChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = OutgoingRequest
+    typealias OutboundOut = ByteBuffer
+
+    struct Waiter {
+        var promise: EventLoopPromise<ByteBuffer>
+    }
+
+    private var state = ConnectionStateMachine<Waiter>()
+    private let address: BrokerAddress
+    /// Set when the connection is closed on purpose, so that waiters learn why.
+    private var closeReason: String?
+
+    init(address: BrokerAddress) {
+        self.address = address
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        let pending = ConnectionStateMachine<Waiter>.Pending(
+            apiKey: request.apiKey.rawValue, apiVersion: request.apiVersion,
+            responseHeaderVersion: request.apiKey.responseHeaderVersion(apiVersion: request.apiVersion),
+            waiter: Waiter(promise: request.promise))
+        switch state.sendRequested(correlationId: request.correlationId, pending) {
+        case .write:
+            let id = request.correlationId
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let scheduled = context.eventLoop.scheduleTask(in: request.timeout) {
+                loopBound.value.timedOut(correlationId: id, api: request.apiKey, after: request.timeout)
+            }
+            request.promise.futureResult.whenComplete { _ in scheduled.cancel() }
+            context.write(wrapOutboundOut(request.frame), promise: promise)
+        case let .fail(waiter, failure):
+            waiter.promise.fail(error(for: failure, api: request.apiKey, timeout: request.timeout))
+            promise?.succeed()
+        }
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if let cancel = event as? CancelRequest {
+            if case let .fail(waiter, _) = state.requestCancelled(correlationId: cancel.correlationId) {
+                waiter.promise.fail(KafkaClientError.cancelled)
+            }
+            promise?.succeed()
+        } else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+        }
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if closeReason == nil { closeReason = "closed by the client" }
+        context.close(mode: mode, promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        guard let correlationId = frame.getInteger(at: frame.readerIndex, as: Int32.self) else {
+            close(context: context, reason: "response frame without a correlation id")
+            return
+        }
+        switch state.responseReceived(correlationId: correlationId) {
+        case let .deliver(request):
+            do {
+                _ = try ResponseHeader.decode(from: &frame, headerVersion: request.responseHeaderVersion)
+                request.waiter.promise.succeed(frame)
+            } catch {
+                let api = APIKey(rawValue: request.apiKey).map(\.name) ?? "API \(request.apiKey)"
+                request.waiter.promise.fail(KafkaClientError.protocolViolation(address, "bad \(api) response header: \(error)"))
+            }
+        case .discard:
+            return
+        case let .closeConnection(reason):
+            close(context: context, reason: reason)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        close(context: context, reason: "\(error)")
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(reason: closeReason ?? "closed by the broker")
+        context.fireChannelInactive()
+    }
+
+    private func close(context: ChannelHandlerContext, reason: String) {
+        if closeReason == nil { closeReason = reason }
+        failAll(reason: reason)
+        context.close(promise: nil)
+    }
+
+    private func failAll(reason: String) {
+        if case let .failAll(waiters, _) = state.connectionClosed(reason: reason) {
+            for waiter in waiters {
+                waiter.promise.fail(KafkaClientError.connectionClosed(address, reason: reason))
+            }
+        }
+    }
+
+    private func timedOut(correlationId: Int32, api: APIKey, after timeout: TimeAmount) {
+        if case let .fail(waiter, failure) = state.requestTimedOut(correlationId: correlationId) {
+            waiter.promise.fail(error(for: failure, api: api, timeout: timeout))
+        }
+    }
+
+    private func error(for failure: ConnectionStateMachine<Waiter>.Failure, api: APIKey, timeout: TimeAmount) -> KafkaClientError {
+        switch failure {
+        case let .closed(reason):
+            return .connectionClosed(address, reason: reason)
+        case .timedOut:
+            return .requestTimedOut(address, api: api, after: .nanoseconds(timeout.nanoseconds))
+        case .cancelled:
+            return .cancelled
+        case let .duplicateCorrelationId(id):
+            return .protocolViolation(address, "correlation id \(id) is already in flight")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+/// How the client connects to brokers. TLS and SASL are not implemented yet: the seam is
+/// `securityProtocol`, which is checked before any connection is opened.
+public enum SecurityProtocol: String, Sendable, CaseIterable {
+    case plaintext = "PLAINTEXT"
+    case ssl = "SSL"
+    case saslPlaintext = "SASL_PLAINTEXT"
+    case saslSSL = "SASL_SSL"
+
+    /// Throws `unsupportedSecurityProtocol` for everything but PLAINTEXT (TLS/SASL arrive later).
+    func checkSupported() throws {
+        switch self {
+        case .plaintext: return
+        case .ssl, .saslPlaintext, .saslSSL: throw KafkaClientError.unsupportedSecurityProtocol(self)
+        }
+    }
+}
+
+/// Exponential backoff between attempts of a retriable operation.
+public struct RetryPolicy: Sendable, Equatable {
+    /// Total attempts, the first included (1 = no retry).
+    public var maxAttempts: Int
+    public var initialBackoff: Duration
+    public var maxBackoff: Duration
+    public var multiplier: Double
+
+    public init(maxAttempts: Int = 6, initialBackoff: Duration = .milliseconds(100),
+                maxBackoff: Duration = .seconds(2), multiplier: Double = 2) {
+        self.maxAttempts = max(1, maxAttempts)
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+        self.multiplier = multiplier
+    }
+
+    /// The pause after failed attempt `attempt` (1-based): initial × multiplier^(attempt-1), capped.
+    public func backoff(afterAttempt attempt: Int) -> Duration {
+        var delay = initialBackoff
+        if attempt > 1 {
+            for _ in 1..<attempt {
+                delay = delay * multiplier
+                if delay >= maxBackoff { return maxBackoff }
+            }
+        }
+        return min(delay, maxBackoff)
+    }
+
+    public static let none = RetryPolicy(maxAttempts: 1)
+}
+
+/// Settings shared by every connection a client opens.
+public struct KafkaClientConfiguration: Sendable {
+    /// Sent in every request header (brokers log it and use it for quotas).
+    public var clientId: String = "strait"
+    /// Sent in ApiVersions v3+ (must match [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?).
+    public var softwareName: String = "strait"
+    public var softwareVersion: String = "0.1.0"
+    public var securityProtocol: SecurityProtocol = .plaintext
+    /// TCP connect timeout (and the ApiVersions exchange that follows it).
+    public var connectTimeout: Duration = .seconds(10)
+    /// Default time a request may wait for its response; `send` can override it per request.
+    public var requestTimeout: Duration = .seconds(30)
+    /// The largest response frame accepted; a larger one closes the connection.
+    public var maxResponseBytes: Int = 100 * 1024 * 1024
+    /// Backoff and attempts for retriable errors (connection failures, NOT_COORDINATOR, ...).
+    public var retry: RetryPolicy = RetryPolicy()
+    /// How long cached metadata is trusted before an operation refreshes it.
+    public var metadataMaxAge: Duration = .seconds(300)
+    /// Versions the client may use per API (a later replicator build can narrow them, e.g. for
+    /// testing against old brokers). Defaults to everything the client implements.
+    public var supportedVersions: ClientAPIVersions = .implemented
+
+    public init() {}
+}

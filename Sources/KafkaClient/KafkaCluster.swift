@@ -1,0 +1,279 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A client's view of one Kafka-protocol cluster: bootstrap, metadata, one lazily opened
+/// connection per broker, group coordinators, and retries with backoff.
+///
+/// Operations (metadata, offsets, groups; later produce/fetch/admin) are extensions built on
+/// three primitives: `anyConnection()`, `connection(to:)` and `withRetries(_:_:)`.
+public actor KafkaCluster {
+    public nonisolated let bootstrapServers: [BrokerAddress]
+    public nonisolated let configuration: KafkaClientConfiguration
+    nonisolated let eventLoopGroup: any EventLoopGroup
+    nonisolated let logger: Logger
+    /// Pauses between attempts; tests replace it to avoid sleeping.
+    nonisolated let sleep: @Sendable (Duration) async throws -> Void
+
+    private var metadataCache: ClusterMetadata?
+    private var metadataFetchedAt: ContinuousClock.Instant?
+    private var metadataStale = false
+    private var connections: [Int32: (address: BrokerAddress, task: Task<KafkaConnection, any Error>)] = [:]
+    private var bootstrapConnection: KafkaConnection?
+    private var groupCoordinators: [String: BrokerNode] = [:]
+    private var closed = false
+
+    public init(bootstrapServers: [BrokerAddress],
+                configuration: KafkaClientConfiguration = KafkaClientConfiguration(),
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "strait.kafka-client"),
+                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) throws {
+        guard !bootstrapServers.isEmpty else { throw KafkaClientError.invalidBootstrap("no bootstrap server given") }
+        try configuration.securityProtocol.checkSupported()
+        self.bootstrapServers = bootstrapServers
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.sleep = sleep
+    }
+
+    /// `bootstrap` is a comma-separated "host:port" list.
+    public init(bootstrap: String, configuration: KafkaClientConfiguration = KafkaClientConfiguration(),
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "strait.kafka-client")) throws {
+        try self.init(bootstrapServers: try BrokerAddress.parseList(bootstrap), configuration: configuration,
+                      eventLoopGroup: eventLoopGroup, logger: logger)
+    }
+
+    /// Closes every connection. Later calls fail with `clientClosed`.
+    public func close() async {
+        closed = true
+        let open = connections.values.map(\.task)
+        connections = [:]
+        let bootstrap = bootstrapConnection
+        bootstrapConnection = nil
+        for task in open {
+            if let connection = try? await task.value { await connection.close() }
+        }
+        await bootstrap?.close()
+    }
+
+    // MARK: Connections
+
+    /// A connection to broker `nodeId` (opened on first use, reopened after it dropped).
+    public func connection(to nodeId: Int32) async throws -> KafkaConnection {
+        if let entry = connections[nodeId] {
+            return try await usable(nodeId: nodeId, address: entry.address, entry.task)
+        }
+        var node = metadataCache?.brokers[nodeId]
+        if node == nil {
+            node = try await refreshMetadata(topics: []).brokers[nodeId]
+        }
+        guard let node else { throw KafkaClientError.unknownBroker(nodeId) }
+        return try await connection(to: node)
+    }
+
+    /// A connection to `node` (as FindCoordinator or Metadata described it).
+    public func connection(to node: BrokerNode) async throws -> KafkaConnection {
+        try checkOpen()
+        if let entry = connections[node.nodeId], entry.address == node.address {
+            return try await usable(nodeId: node.nodeId, address: node.address, entry.task)
+        }
+        if let old = connections.removeValue(forKey: node.nodeId) {
+            // The broker moved: close the old connection in the background.
+            Task { try? await old.task.value.close() }
+        }
+        let task = openTask(to: node.address, nodeId: node.nodeId)
+        connections[node.nodeId] = (node.address, task)
+        return try await usable(nodeId: node.nodeId, address: node.address, task)
+    }
+
+    private func usable(nodeId: Int32, address: BrokerAddress, _ task: Task<KafkaConnection, any Error>) async throws -> KafkaConnection {
+        do {
+            let connection = try await task.value
+            if connection.isActive { return connection }
+            // Dropped since: open a new one (once; a failure then propagates).
+            if connections[nodeId]?.task == task { connections[nodeId] = nil }
+            let fresh = openTask(to: address, nodeId: nodeId)
+            connections[nodeId] = (address, fresh)
+            return try await fresh.value
+        } catch {
+            if connections[nodeId]?.task == task { connections[nodeId] = nil }
+            throw error
+        }
+    }
+
+    private func openTask(to address: BrokerAddress, nodeId: Int32?) -> Task<KafkaConnection, any Error> {
+        let configuration = self.configuration, group = self.eventLoopGroup, logger = self.logger
+        return Task {
+            try await KafkaConnection.connect(to: address, nodeId: nodeId, configuration: configuration,
+                                              eventLoopGroup: group, logger: logger)
+        }
+    }
+
+    /// Any usable connection: one already open, else a bootstrap server, else a broker from
+    /// cached metadata. Every address that fails is named in the error.
+    public func anyConnection() async throws -> KafkaConnection {
+        try checkOpen()
+        for entry in connections.values {
+            if let connection = try? await entry.task.value, connection.isActive { return connection }
+        }
+        if let bootstrapConnection, bootstrapConnection.isActive { return bootstrapConnection }
+        var failures: [String] = []
+        var candidates = bootstrapServers
+        for node in (metadataCache?.brokers.values.sorted { $0.nodeId < $1.nodeId } ?? []) where !candidates.contains(node.address) {
+            candidates.append(node.address)
+        }
+        for address in candidates {
+            do {
+                let connection = try await openTask(to: address, nodeId: nil).value
+                bootstrapConnection = connection
+                return connection
+            } catch let error as KafkaClientError {
+                if case .noCommonVersion = error { throw error }
+                if case .unsupportedSecurityProtocol = error { throw error }
+                failures.append("\(address): \(Self.reason(error))")
+            }
+        }
+        throw KafkaClientError.noBrokerAvailable(failures)
+    }
+
+    private static func reason(_ error: KafkaClientError) -> String {
+        if case let .connectionFailed(_, reason) = error { return reason }
+        return error.description
+    }
+
+    private func checkOpen() throws {
+        if closed { throw KafkaClientError.clientClosed }
+    }
+
+    // MARK: Metadata
+
+    /// Metadata for `topics` (nil: every topic), refreshed from a broker now.
+    public func refreshMetadata(topics: [String]?) async throws -> ClusterMetadata {
+        let connection = try await anyConnection()
+        let version = try connection.version(for: .metadata)
+        var request = MetadataRequest(topics: topics.map { $0.map { MetadataRequest.MetadataRequestTopic(name: $0) } },
+                                      allowAutoTopicCreation: false)
+        if version == 0 && topics == nil {
+            request.topics = []  // v0: an empty list means every topic
+        } else if version == 0 && topics?.isEmpty == true {
+            // v0 cannot ask for "no topic"; ask for every topic instead (brokers only are wanted).
+            request.topics = []
+        }
+        let response = try await connection.send(request, version: version)
+        let fresh = ClusterMetadata(response, version: version)
+        var merged = fresh
+        if topics != nil, let old = metadataCache {
+            // A partial refresh: keep the other topics we already knew.
+            merged.topics = old.topics.merging(fresh.topics) { _, new in new }
+        }
+        metadataCache = merged
+        metadataFetchedAt = .now
+        metadataStale = false
+        return merged
+    }
+
+    /// Cached metadata when it is fresh and covers `topics`, else a refresh.
+    public func metadata(topics: [String]? = nil) async throws -> ClusterMetadata {
+        if let cached = metadataCache, !metadataStale, let fetched = metadataFetchedAt,
+           ContinuousClock.now - fetched < configuration.metadataMaxAge,
+           let topics, topics.allSatisfy({ cached.topics[$0] != nil }) {
+            return cached
+        }
+        return try await refreshMetadata(topics: topics)
+    }
+
+    /// Marks cached metadata stale (after a leadership error), so the next use refreshes it.
+    public func invalidateMetadata() { metadataStale = true }
+
+    // MARK: Coordinators
+
+    public enum CoordinatorType: Int8, Sendable {
+        case group = 0
+        case transaction = 1
+    }
+
+    /// Looks up coordinators for `keys` with one FindCoordinator request (v4+, batched) or one
+    /// request per key (v0-3). Per-key failures are returned, not thrown.
+    public func findCoordinators(_ keys: [String], type: CoordinatorType = .group) async throws -> [String: Result<BrokerNode, KafkaClientError>] {
+        let connection = try await anyConnection()
+        // v0 has no KeyType: it can only look up group coordinators.
+        let version = try connection.version(for: .findCoordinator, within: type == .group ? nil : 1...Int16.max)
+        var results: [String: Result<BrokerNode, KafkaClientError>] = [:]
+        if version >= 4 {
+            let response = try await connection.send(FindCoordinatorRequest(keyType: type.rawValue, coordinatorKeys: keys), version: version)
+            for coordinator in response.coordinators {
+                results[coordinator.key] = Self.coordinatorResult(
+                    code: coordinator.errorCode, message: coordinator.errorMessage, key: coordinator.key,
+                    node: BrokerNode(nodeId: coordinator.nodeId, host: coordinator.host, port: coordinator.port))
+            }
+            for key in keys where results[key] == nil {
+                results[key] = .failure(.protocolViolation(connection.address, "FindCoordinator response has no entry for '\(key)'"))
+            }
+        } else {
+            for key in keys {
+                let response = try await connection.send(FindCoordinatorRequest(key: key, keyType: type.rawValue), version: version)
+                results[key] = Self.coordinatorResult(
+                    code: response.errorCode, message: response.errorMessage, key: key,
+                    node: BrokerNode(nodeId: response.nodeId, host: response.host, port: response.port))
+            }
+        }
+        return results
+    }
+
+    private static func coordinatorResult(code: Int16, message: String?, key: String, node: BrokerNode) -> Result<BrokerNode, KafkaClientError> {
+        let code = KafkaErrorCode(code)
+        guard !code.isError else {
+            return .failure(.broker(code, message: message, context: "FindCoordinator for '\(key)'"))
+        }
+        return .success(node)
+    }
+
+    /// The coordinator of `group` (cached until `invalidateCoordinator`).
+    public func groupCoordinator(for group: String) async throws -> BrokerNode {
+        if let cached = groupCoordinators[group] { return cached }
+        guard let result = try await findCoordinators([group])[group] else {
+            throw KafkaClientError.broker(.coordinatorNotAvailable, message: nil, context: "FindCoordinator for '\(group)'")
+        }
+        let node = try result.get()
+        groupCoordinators[group] = node
+        return node
+    }
+
+    public func invalidateCoordinator(for group: String) {
+        groupCoordinators[group] = nil
+    }
+
+    /// The connection to `group`'s coordinator.
+    public func coordinatorConnection(for group: String) async throws -> KafkaConnection {
+        let node = try await groupCoordinator(for: group)
+        do {
+            return try await connection(to: node)
+        } catch {
+            invalidateCoordinator(for: group)
+            throw error
+        }
+    }
+
+    // MARK: Retries
+
+    /// Runs `body` until it succeeds, throws a non-retriable error, or `configuration.retry`
+    /// attempts are used up (the last error is thrown). Between attempts: backoff, and cached
+    /// metadata is marked stale so leaders and brokers are looked up again.
+    func withRetries<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await body()
+            } catch let error as KafkaClientError where error.isRetriable && attempt < configuration.retry.maxAttempts {
+                let delay = configuration.retry.backoff(afterAttempt: attempt)
+                logger.debug("retrying", metadata: ["operation": "\(what)", "attempt": "\(attempt)", "error": "\(error)", "backoff": "\(delay)"])
+                metadataStale = true
+                attempt += 1
+                try await sleep(delay)
+            }
+        }
+    }
+}

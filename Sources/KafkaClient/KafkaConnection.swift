@@ -1,0 +1,228 @@
+#if canImport(Darwin)
+import Darwin
+#elseif canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import KafkaProtocol
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// One TCP connection to one broker.
+///
+/// Requests are pipelined: many may be in flight at once, each matched to its response by
+/// correlation id. Each request has a timeout; when the connection drops, every pending request
+/// fails with `connectionClosed`. ApiVersions is negotiated once, when connecting, and
+/// `send(_:)` picks the highest version both sides support.
+public final class KafkaConnection: Sendable {
+    public let address: BrokerAddress
+    /// The broker's node id when known (nil for a bootstrap connection).
+    public let nodeId: Int32?
+    /// What the broker advertised in ApiVersions.
+    public let brokerVersions: BrokerAPIVersions
+    public let configuration: KafkaClientConfiguration
+    let channel: any Channel
+    private let nextCorrelationId: NIOLockedValueBox<Int32>
+    private let logger: Logger
+
+    private init(address: BrokerAddress, nodeId: Int32?, brokerVersions: BrokerAPIVersions,
+                 configuration: KafkaClientConfiguration, channel: any Channel,
+                 nextCorrelationId: NIOLockedValueBox<Int32>, logger: Logger) {
+        self.address = address
+        self.nodeId = nodeId
+        self.brokerVersions = brokerVersions
+        self.configuration = configuration
+        self.channel = channel
+        self.nextCorrelationId = nextCorrelationId
+        self.logger = logger
+    }
+
+    /// Opens a connection and negotiates API versions.
+    public static func connect(
+        to address: BrokerAddress, nodeId: Int32? = nil,
+        configuration: KafkaClientConfiguration = KafkaClientConfiguration(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "strait.kafka-client")
+    ) async throws -> KafkaConnection {
+        try configuration.securityProtocol.checkSupported()
+        var logger = logger
+        logger[metadataKey: "broker"] = "\(address)"
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoopGroup)
+                .connectTimeout(.nanoseconds(configuration.connectTimeout.nanosecondsClamped))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try Self.addHandlers(to: channel, address: address, configuration: configuration)
+                    }
+                }
+                .connect(host: address.host, port: address.port)
+                .get()
+        } catch {
+            throw KafkaClientError.connectionFailed(address, reason: describe(error))
+        }
+        let counter = NIOLockedValueBox<Int32>(0)
+        do {
+            let versions = try await negotiate(channel: channel, address: address, configuration: configuration, counter: counter)
+            logger.debug("connected", metadata: ["apis": "\(versions.ranges.count)"])
+            return KafkaConnection(address: address, nodeId: nodeId, brokerVersions: versions,
+                                   configuration: configuration, channel: channel,
+                                   nextCorrelationId: counter, logger: logger)
+        } catch {
+            try? await channel.close()
+            if let clientError = error as? KafkaClientError, case .noCommonVersion = clientError { throw clientError }
+            throw KafkaClientError.connectionFailed(address, reason: "ApiVersions: \(describe(error))")
+        }
+    }
+
+    /// Installs the client pipeline (framing + request correlation) on a connected channel.
+    /// Exposed to the module so tests can run it on an `EmbeddedChannel`.
+    static func addHandlers(to channel: any Channel, address: BrokerAddress, configuration: KafkaClientConfiguration) throws {
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: configuration.maxResponseBytes, direction: .responses)))
+        try sync.addHandler(KafkaChannelHandler(address: address))
+    }
+
+    private static func negotiate(channel: any Channel, address: BrokerAddress,
+                                  configuration: KafkaClientConfiguration,
+                                  counter: NIOLockedValueBox<Int32>) async throws -> BrokerAPIVersions {
+        guard let clientRange = configuration.supportedVersions[.apiVersions] else {
+            throw KafkaClientError.noCommonVersion(address, api: .apiVersions, client: 0...0, broker: nil)
+        }
+        var version = clientRange.upperBound
+        let request = ApiVersionsRequest(clientSoftwareName: configuration.softwareName,
+                                         clientSoftwareVersion: configuration.softwareVersion)
+        // At most one retry per lower version; the loop ends because each retry lowers `version`.
+        while true {
+            let body = try await sendRaw(request, version: version, channel: channel, address: address,
+                                         configuration: configuration, counter: counter,
+                                         timeout: configuration.connectTimeout)
+            switch try ApiVersionsNegotiation.step(body: body, sentVersion: version, clientRange: clientRange) {
+            case let .done(versions):
+                return versions
+            case let .retry(next):
+                version = next
+            case .failed(.unsupportedVersion):
+                throw KafkaClientError.noCommonVersion(address, api: .apiVersions, client: clientRange, broker: nil)
+            case let .failed(code):
+                throw KafkaClientError.broker(code, message: nil, context: "ApiVersions")
+            }
+        }
+    }
+
+    // MARK: Sending
+
+    public var isActive: Bool { channel.isActive }
+
+    /// The highest version of `api` both this client (optionally narrowed to `within`) and the
+    /// broker support.
+    public func version(for api: APIKey, within required: ClosedRange<Int16>? = nil) throws -> Int16 {
+        guard var client = configuration.supportedVersions[api] else {
+            throw KafkaClientError.noCommonVersion(address, api: api, client: required ?? 0...0, broker: brokerVersions[api])
+        }
+        if let required {
+            let low = max(client.lowerBound, required.lowerBound), high = min(client.upperBound, required.upperBound)
+            guard low <= high else {
+                throw KafkaClientError.noCommonVersion(address, api: api, client: required, broker: brokerVersions[api])
+            }
+            client = low...high
+        }
+        guard let version = brokerVersions.highestCommonVersion(api, client: client) else {
+            throw KafkaClientError.noCommonVersion(address, api: api, client: client, broker: brokerVersions[api])
+        }
+        return version
+    }
+
+    /// Sends `request` at the highest version both sides support; returns the response and that version.
+    public func send<R: KafkaRequestMessage>(_ request: R, timeout: Duration? = nil) async throws -> (response: R.Response, version: Int16) {
+        let version = try version(for: R.apiKey)
+        return (try await send(request, version: version, timeout: timeout), version)
+    }
+
+    /// Sends `request` at `version` and waits for its response (or the timeout, default
+    /// `configuration.requestTimeout`).
+    public func send<R: KafkaRequestMessage>(_ request: R, version: Int16, timeout: Duration? = nil) async throws -> R.Response {
+        var body = try await Self.sendRaw(request, version: version, channel: channel, address: address,
+                                          configuration: configuration, counter: nextCorrelationId,
+                                          timeout: timeout ?? configuration.requestTimeout)
+        do {
+            return try R.Response(from: &body, version: version)
+        } catch {
+            throw KafkaClientError.malformedResponse(address, api: R.apiKey, version: version, reason: "\(error)")
+        }
+    }
+
+    /// Encodes and sends one request; returns the response body (header already read).
+    private static func sendRaw<R: KafkaRequestMessage>(
+        _ request: R, version: Int16, channel: any Channel, address: BrokerAddress,
+        configuration: KafkaClientConfiguration, counter: NIOLockedValueBox<Int32>, timeout: Duration
+    ) async throws -> ByteBuffer {
+        try Task.checkCancellation()
+        let correlationId = counter.withLockedValue { next in
+            let id = next
+            next = next == Int32.max ? 0 : next + 1
+            return id
+        }
+        var frame = channel.allocator.buffer(capacity: 128)
+        frame.writeInteger(Int32(0))
+        RequestHeader(apiKey: R.apiKey, apiVersion: version, correlationId: correlationId, clientId: configuration.clientId)
+            .encode(into: &frame)
+        try request.encode(into: &frame, version: version)
+        frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
+
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        let outgoing = OutgoingRequest(correlationId: correlationId, apiKey: R.apiKey, apiVersion: version,
+                                       frame: frame, timeout: .nanoseconds(timeout.nanosecondsClamped), promise: promise)
+        channel.writeAndFlush(outgoing).whenFailure { error in
+            promise.fail(KafkaClientError.connectionClosed(address, reason: describe(error)))
+        }
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            channel.triggerUserOutboundEvent(CancelRequest(correlationId: correlationId), promise: nil)
+        }
+    }
+
+    /// Closes the connection; pending requests fail with `connectionClosed`.
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+extension Duration {
+    var nanosecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        if seconds >= Int64.max / 1_000_000_000 { return Int64.max }
+        if seconds < 0 { return 0 }
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// A readable reason for an I/O error ("connection refused" rather than a type dump).
+func describe(_ error: any Error) -> String {
+    if let clientError = error as? KafkaClientError { return clientError.description }
+    if let io = error as? IOError {
+        return String(cString: strerror(io.errnoCode))
+    }
+    if let connection = error as? NIOConnectionError {
+        if let first = connection.connectionErrors.first {
+            return describe(first.error)
+        }
+        if let dns = connection.dnsAError ?? connection.dnsAAAAError {
+            return "cannot resolve \(connection.host): \(dns)"
+        }
+        return "cannot resolve \(connection.host)"
+    }
+    if let channelError = error as? ChannelError {
+        switch channelError {
+        case .connectTimeout(let amount): return "connect timed out after \(Duration.nanoseconds(amount.nanoseconds))"
+        case .ioOnClosedChannel, .alreadyClosed, .eof: return "connection closed"
+        default: return "\(channelError)"
+        }
+    }
+    return "\(error)"
+}

@@ -1,0 +1,62 @@
+import NIOCore
+
+/// Splits a byte stream into Kafka frames: INT32 big-endian size, then `size` bytes. Used both by
+/// the broker (request frames) and by the client (response frames).
+/// A size below the smallest possible header or above `maxFrameBytes` is a protocol violation:
+/// the decoder throws and the connection is closed (nothing is allocated for it).
+public struct KafkaFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = ByteBuffer
+
+    /// Which side of the conversation the frames come from; sets the minimum size and the wording
+    /// of errors.
+    public enum Direction: Sendable {
+        /// Frames a broker reads: at least api key + version + correlation id + client id length.
+        case requests
+        /// Frames a client reads: at least a correlation id.
+        case responses
+
+        var minimumFrameBytes: Int32 {
+            switch self {
+            case .requests: 10
+            case .responses: 4
+            }
+        }
+    }
+
+    public let maxFrameBytes: Int
+    public let direction: Direction
+
+    public init(maxFrameBytes: Int, direction: Direction = .requests) {
+        self.maxFrameBytes = maxFrameBytes
+        self.direction = direction
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return .needMoreData }
+        guard size >= direction.minimumFrameBytes else { throw FrameError.tooSmall(size, direction) }
+        guard Int(size) <= maxFrameBytes else { throw FrameError.tooLarge(size: Int(size), limit: maxFrameBytes, direction) }
+        guard buffer.readableBytes >= 4 + Int(size) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(size))!))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+
+    public enum FrameError: Error, CustomStringConvertible {
+        case tooSmall(Int32, Direction)
+        case tooLarge(size: Int, limit: Int, Direction)
+
+        public var description: String {
+            switch self {
+            case let .tooSmall(size, .requests): "request frame size \(size) is smaller than any request header"
+            case let .tooSmall(size, .responses): "response frame size \(size) is smaller than any response header"
+            case let .tooLarge(size, limit, .requests): "request frame of \(size) bytes exceeds max-request-bytes \(limit)"
+            case let .tooLarge(size, limit, .responses): "response frame of \(size) bytes exceeds the client's max response size \(limit)"
+            }
+        }
+    }
+}
