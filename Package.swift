@@ -49,6 +49,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        .target(name: "DelayLink", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Topology", dependencies: ["BrokerCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "KafkaClient", dependencies: [
             "KafkaProtocol",
@@ -58,7 +63,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "strait", dependencies: [
-            "Topology", "KafkaClient",
+            "Topology", "KafkaClient", "DelayLink",
             "BrokerServer", "BrokerCore", "LogStorage", "KafkaProtocol", "KafkaRecords",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
