@@ -76,12 +76,19 @@ public struct FetchOptions: Hashable, Sendable {
     /// Limit for the whole response (Kafka still returns one batch larger than this, KIP-74).
     public var maxBytes: Int32
     public var isolation: IsolationLevel
+    /// Which connection to each broker `KafkaCluster.fetch` uses (see
+    /// `KafkaCluster.connection(to:lane:)`): 1 by default, so that long polls never hold back
+    /// produce, metadata or admin requests (lane 0). Give concurrent fetches of one cluster
+    /// lanes of their own (2, 3, ...) to have them served in parallel.
+    public var lane: Int
 
-    public init(maxWaitMs: Int32 = 500, minBytes: Int32 = 1, maxBytes: Int32 = 50 << 20, isolation: IsolationLevel = .readUncommitted) {
+    public init(maxWaitMs: Int32 = 500, minBytes: Int32 = 1, maxBytes: Int32 = 50 << 20, isolation: IsolationLevel = .readUncommitted,
+                lane: Int = 1) {
         self.maxWaitMs = maxWaitMs
         self.minBytes = minBytes
         self.maxBytes = maxBytes
         self.isolation = isolation
+        self.lane = lane
     }
 }
 
@@ -162,8 +169,8 @@ extension KafkaConnection {
     /// used only when `topicIds` has every topic of the request (from Metadata v10+).
     ///
     /// Several fetches may be in flight on one connection, but Kafka handles a connection's
-    /// requests one after the other: a long-polling fetch delays the ones behind it. See
-    /// `KafkaCluster.fetch` for how to keep fetches in flight on a high-latency link.
+    /// requests one after the other: a long-polling fetch delays the ones behind it (and any
+    /// other request). See `KafkaCluster.fetch` for keeping fetches in flight on a slow link.
     public func enqueueFetch(_ positions: [TopicPartition: FetchPosition], options: FetchOptions = FetchOptions(),
                              topicIds: [String: KafkaUUID] = [:]) throws -> PendingFetch {
         let topicNames = Set(positions.keys.map(\.topic))
@@ -197,14 +204,13 @@ extension KafkaCluster {
     /// (NOT_LEADER_OR_FOLLOWER, ...) or whose connection failed are fetched again after a
     /// metadata refresh.
     ///
-    /// Keeping several fetches in flight per broker (high-latency links): call `fetch`
-    /// concurrently from several tasks, each for its own set of partitions; the requests are
-    /// pipelined on the broker's connection. For one partition the next offset is only known
-    /// from the previous answer, so per partition there is one fetch at a time; to hide the
-    /// round trip, split the partitions into groups and keep one fetch per group in flight.
-    /// Kafka serves one connection's requests in order, so a long poll (maxWaitMs) holds back
-    /// the requests queued behind it: with several groups per broker use a short maxWaitMs
-    /// (or minBytes 1), or the lower-level `connection(to:)` + `KafkaConnection.enqueueFetch`.
+    /// Keeping several fetches in flight per broker (high-latency links): for one partition
+    /// the next offset is only known from the previous answer, so per partition there is one
+    /// fetch at a time. To hide the round trip, split the partitions into groups and keep one
+    /// fetch per group in flight, calling `fetch` concurrently from one task per group. Kafka
+    /// serves one connection's requests in order, so give each group its own
+    /// `FetchOptions.lane` (a connection each: their long polls then run in parallel); groups
+    /// sharing a lane are pipelined on its connection but answered one after the other.
     public func fetch(_ positions: [TopicPartition: FetchPosition], options: FetchOptions = FetchOptions()) async throws -> [TopicPartition: FetchedPartition] {
         try await routedToLeaders(Set(positions.keys), operation: "Fetch",
                                   failure: { FetchedPartition.failed($0) },
@@ -228,7 +234,7 @@ extension KafkaCluster {
     private func fetch(_ positions: [TopicPartition: FetchPosition], leader: Int32, options: FetchOptions,
                        topicIds: [String: KafkaUUID]) async -> [TopicPartition: FetchedPartition] {
         do {
-            let connection = try await connection(to: leader)
+            let connection = try await connection(to: leader, lane: options.lane)
             let results = try await connection.enqueueFetch(positions, options: options, topicIds: topicIds).results()
             if results.values.contains(where: { $0.errorCode.invalidatesLeader }) { invalidateMetadata() }
             return results
