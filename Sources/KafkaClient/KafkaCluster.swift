@@ -6,7 +6,7 @@ import NIOPosix
 /// A client's view of one Kafka-protocol cluster: bootstrap, metadata, one lazily opened
 /// connection per broker, group coordinators, and retries with backoff.
 ///
-/// Operations (metadata, offsets, groups; later produce/fetch/admin) are extensions built on
+/// Operations (metadata, offsets, groups, produce, fetch, admin) are extensions built on
 /// three primitives: `anyConnection()`, `connection(to:)` and `withRetries(_:_:)`.
 public actor KafkaCluster {
     public nonisolated let bootstrapServers: [BrokerAddress]
