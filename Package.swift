@@ -56,7 +56,7 @@ let package = Package(
         ]),
         .target(name: "Topology", dependencies: ["BrokerCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "KafkaClient", dependencies: [
-            "KafkaProtocol",
+            "KafkaProtocol", "KafkaRecords",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

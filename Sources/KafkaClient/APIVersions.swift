@@ -25,6 +25,17 @@ public struct ClientAPIVersions: Sendable, Equatable {
         .describeGroups: 0...5,
         // v0 reads offsets that ZooKeeper-era consumers stored in ZooKeeper, not the group's.
         .offsetFetch: 1...9,
+        // Record batches (magic 2) need Produce 3+ and Fetch 4+ (Kafka 4 removed the older ones).
+        .produce: 3...11,
+        // 13+ name topics by id; `fetch` drops to 12 when metadata has no topic id.
+        .fetch: 4...17,
+        // v0/v1 commit to ZooKeeper-era storage / with per-partition timestamps; Kafka 4 removed them.
+        .offsetCommit: 2...9,
+        .createTopics: 0...7,
+        .deleteTopics: 0...6,
+        .createPartitions: 0...3,
+        .describeConfigs: 0...4,
+        .incrementalAlterConfigs: 0...1,
     ])
 }
 

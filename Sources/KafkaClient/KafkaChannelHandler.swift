@@ -9,8 +9,12 @@ struct OutgoingRequest: Sendable {
     var apiVersion: Int16
     var frame: ByteBuffer
     var timeout: TimeAmount
-    /// Completed with the response body (the response header already read).
+    /// Completed with the response body (the response header already read), or, when
+    /// `expectsResponse` is false, with an empty buffer once the frame is written.
     var promise: EventLoopPromise<ByteBuffer>
+    /// False for requests the broker never answers (Produce with acks=0): nothing is registered
+    /// as pending, and the request completes when its frame has been written to the socket.
+    var expectsResponse: Bool = true
 }
 
 /// Outbound user event: the caller gave up on a request (task cancelled).
@@ -41,6 +45,10 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
+        if !request.expectsResponse {
+            writeWithoutResponse(context: context, request, promise: promise)
+            return
+        }
         let pending = ConnectionStateMachine<Waiter>.Pending(
             apiKey: request.apiKey.rawValue, apiVersion: request.apiVersion,
             responseHeaderVersion: request.apiKey.responseHeaderVersion(apiVersion: request.apiVersion),
@@ -58,6 +66,26 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
             waiter.promise.fail(error(for: failure, api: request.apiKey, timeout: request.timeout))
             promise?.succeed()
         }
+    }
+
+    /// A request without a response: complete it on write. On a closed connection it fails
+    /// like any other request.
+    private func writeWithoutResponse(context: ChannelHandlerContext, _ request: OutgoingRequest, promise: EventLoopPromise<Void>?) {
+        guard state.isOpen else {
+            request.promise.fail(KafkaClientError.connectionClosed(address, reason: closeReason ?? "closed"))
+            promise?.succeed()
+            return
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        let address = self.address
+        written.futureResult.whenComplete { result in
+            switch result {
+            case .success: request.promise.succeed(ByteBuffer())
+            case let .failure(error): request.promise.fail(KafkaClientError.connectionClosed(address, reason: describe(error)))
+            }
+        }
+        if let promise { written.futureResult.cascade(to: promise) }
+        context.write(wrapOutboundOut(request.frame), promise: written)
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {

@@ -60,6 +60,11 @@ public struct KafkaClientConfiguration: Sendable {
     public var requestTimeout: Duration = .seconds(30)
     /// The largest response frame accepted; a larger one closes the connection.
     public var maxResponseBytes: Int = 100 * 1024 * 1024
+    /// SO_SNDBUF / SO_RCVBUF for broker connections; nil keeps the OS default (and its
+    /// autotuning). Raise them for high-latency links: one connection's throughput is at most
+    /// about buffer size / round-trip time. TCP_NODELAY is always on.
+    public var socketSendBufferBytes: Int? = nil
+    public var socketReceiveBufferBytes: Int? = nil
     /// Backoff and attempts for retriable errors (connection failures, NOT_COORDINATOR, ...).
     public var retry: RetryPolicy = RetryPolicy()
     /// How long cached metadata is trusted before an operation refreshes it.

@@ -6,7 +6,7 @@ import NIOPosix
 /// A client's view of one Kafka-protocol cluster: bootstrap, metadata, one lazily opened
 /// connection per broker, group coordinators, and retries with backoff.
 ///
-/// Operations (metadata, offsets, groups; later produce/fetch/admin) are extensions built on
+/// Operations (metadata, offsets, groups, produce, fetch, admin) are extensions built on
 /// three primitives: `anyConnection()`, `connection(to:)` and `withRetries(_:_:)`.
 public actor KafkaCluster {
     public nonisolated let bootstrapServers: [BrokerAddress]
@@ -19,7 +19,8 @@ public actor KafkaCluster {
     private var metadataCache: ClusterMetadata?
     private var metadataFetchedAt: ContinuousClock.Instant?
     private var metadataStale = false
-    private var connections: [Int32: (address: BrokerAddress, task: Task<KafkaConnection, any Error>)] = [:]
+    /// Open connections per broker and lane (lane 0: everything but fetches).
+    private var connections: [ConnectionKey: (address: BrokerAddress, task: Task<KafkaConnection, any Error>)] = [:]
     private var bootstrapConnection: KafkaConnection?
     private var groupCoordinators: [String: BrokerNode] = [:]
     private var closed = false
@@ -62,44 +63,50 @@ public actor KafkaCluster {
     // MARK: Connections
 
     /// A connection to broker `nodeId` (opened on first use, reopened after it dropped).
-    public func connection(to nodeId: Int32) async throws -> KafkaConnection {
-        if let entry = connections[nodeId] {
-            return try await usable(nodeId: nodeId, address: entry.address, entry.task)
+    ///
+    /// `lane` picks one of several connections to the same broker. Kafka handles a
+    /// connection's requests one at a time, so a long-polling Fetch holds back everything
+    /// queued behind it on its connection: fetches use lane 1 by default (`FetchOptions.lane`),
+    /// everything else lane 0, and concurrent long polls to one broker belong on lanes of their own.
+    public func connection(to nodeId: Int32, lane: Int = 0) async throws -> KafkaConnection {
+        if let entry = connections[ConnectionKey(nodeId: nodeId, lane: lane)] {
+            return try await usable(ConnectionKey(nodeId: nodeId, lane: lane), address: entry.address, entry.task)
         }
         var node = metadataCache?.brokers[nodeId]
         if node == nil {
             node = try await refreshMetadata(topics: []).brokers[nodeId]
         }
         guard let node else { throw KafkaClientError.unknownBroker(nodeId) }
-        return try await connection(to: node)
+        return try await connection(to: node, lane: lane)
     }
 
-    /// A connection to `node` (as FindCoordinator or Metadata described it).
-    public func connection(to node: BrokerNode) async throws -> KafkaConnection {
+    /// A connection to `node` (as FindCoordinator or Metadata described it); `lane` as above.
+    public func connection(to node: BrokerNode, lane: Int = 0) async throws -> KafkaConnection {
         try checkOpen()
-        if let entry = connections[node.nodeId], entry.address == node.address {
-            return try await usable(nodeId: node.nodeId, address: node.address, entry.task)
+        let key = ConnectionKey(nodeId: node.nodeId, lane: lane)
+        if let entry = connections[key], entry.address == node.address {
+            return try await usable(key, address: node.address, entry.task)
         }
-        if let old = connections.removeValue(forKey: node.nodeId) {
+        if let old = connections.removeValue(forKey: key) {
             // The broker moved: close the old connection in the background.
             Task { try? await old.task.value.close() }
         }
         let task = openTask(to: node.address, nodeId: node.nodeId)
-        connections[node.nodeId] = (node.address, task)
-        return try await usable(nodeId: node.nodeId, address: node.address, task)
+        connections[key] = (node.address, task)
+        return try await usable(key, address: node.address, task)
     }
 
-    private func usable(nodeId: Int32, address: BrokerAddress, _ task: Task<KafkaConnection, any Error>) async throws -> KafkaConnection {
+    private func usable(_ key: ConnectionKey, address: BrokerAddress, _ task: Task<KafkaConnection, any Error>) async throws -> KafkaConnection {
         do {
             let connection = try await task.value
             if connection.isActive { return connection }
             // Dropped since: open a new one (once; a failure then propagates).
-            if connections[nodeId]?.task == task { connections[nodeId] = nil }
-            let fresh = openTask(to: address, nodeId: nodeId)
-            connections[nodeId] = (address, fresh)
+            if connections[key]?.task == task { connections[key] = nil }
+            let fresh = openTask(to: address, nodeId: key.nodeId)
+            connections[key] = (address, fresh)
             return try await fresh.value
         } catch {
-            if connections[nodeId]?.task == task { connections[nodeId] = nil }
+            if connections[key]?.task == task { connections[key] = nil }
             throw error
         }
     }
@@ -116,7 +123,7 @@ public actor KafkaCluster {
     /// cached metadata. Every address that fails is named in the error.
     public func anyConnection() async throws -> KafkaConnection {
         try checkOpen()
-        for entry in connections.values {
+        for (key, entry) in connections where key.lane == 0 {
             if let connection = try? await entry.task.value, connection.isActive { return connection }
         }
         if let bootstrapConnection, bootstrapConnection.isActive { return bootstrapConnection }
@@ -276,4 +283,10 @@ public actor KafkaCluster {
             }
         }
     }
+}
+
+/// One of the connections to a broker (see `KafkaCluster.connection(to:lane:)`).
+struct ConnectionKey: Hashable, Sendable {
+    var nodeId: Int32
+    var lane: Int
 }

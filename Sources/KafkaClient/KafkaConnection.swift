@@ -52,9 +52,17 @@ public final class KafkaConnection: Sendable {
         logger[metadataKey: "broker"] = "\(address)"
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: eventLoopGroup)
+            var bootstrap = ClientBootstrap(group: eventLoopGroup)
                 .connectTimeout(.nanoseconds(configuration.connectTimeout.nanosecondsClamped))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Set before connecting, so that the TCP window scale is negotiated for them.
+            if let bytes = configuration.socketSendBufferBytes {
+                bootstrap = bootstrap.channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(clamping: bytes))
+            }
+            if let bytes = configuration.socketReceiveBufferBytes {
+                bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(clamping: bytes))
+            }
+            channel = try await bootstrap
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try Self.addHandlers(to: channel, address: address, configuration: configuration)
@@ -146,14 +154,38 @@ public final class KafkaConnection: Sendable {
     /// Sends `request` at `version` and waits for its response (or the timeout, default
     /// `configuration.requestTimeout`).
     public func send<R: KafkaRequestMessage>(_ request: R, version: Int16, timeout: Duration? = nil) async throws -> R.Response {
-        var body = try await Self.sendRaw(request, version: version, channel: channel, address: address,
-                                          configuration: configuration, counter: nextCorrelationId,
-                                          timeout: timeout ?? configuration.requestTimeout)
-        do {
-            return try R.Response(from: &body, version: version)
-        } catch {
-            throw KafkaClientError.malformedResponse(address, api: R.apiKey, version: version, reason: "\(error)")
-        }
+        try Task.checkCancellation()
+        return try await enqueue(request, version: version, timeout: timeout).response()
+    }
+
+    /// Writes `request` now and returns without waiting for the response: the way to keep
+    /// several requests in flight on this connection (pipelining).
+    ///
+    /// Frames reach the socket in the order of `enqueue` calls (the correlation id is taken and
+    /// the write is queued under one lock), and Kafka handles a connection's requests one at a
+    /// time in arrival order, so several Produce requests enqueued to one partition are appended
+    /// in that order. Await each `PendingResponse.response()` (in any order); a pending response
+    /// never awaited is still completed, by its response, its timeout or the connection closing.
+    public func enqueue<R: KafkaRequestMessage>(_ request: R, version: Int16, timeout: Duration? = nil) throws -> PendingResponse<R> {
+        let (correlationId, future) = try Self.write(request, version: version, expectsResponse: true, channel: channel,
+                                                     address: address, configuration: configuration, counter: nextCorrelationId,
+                                                     timeout: timeout ?? configuration.requestTimeout)
+        return PendingResponse(version: version, correlationId: correlationId, future: future, channel: channel, address: address)
+    }
+
+    /// Sends a request the broker does not answer (Produce with acks=0) and returns once its
+    /// frame has been written to the socket. Ordering with `enqueue`d requests is kept.
+    public func sendWithoutResponse<R: KafkaRequestMessage>(_ request: R, version: Int16) async throws {
+        try Task.checkCancellation()
+        try await writeWithoutResponse(request, version: version).get()
+    }
+
+    /// Queues a request the broker does not answer; the future completes once it is written.
+    func writeWithoutResponse<R: KafkaRequestMessage>(_ request: R, version: Int16) throws -> EventLoopFuture<Void> {
+        let (_, future) = try Self.write(request, version: version, expectsResponse: false, channel: channel,
+                                         address: address, configuration: configuration, counter: nextCorrelationId,
+                                         timeout: configuration.requestTimeout)
+        return future.map { _ in () }
     }
 
     /// Encodes and sends one request; returns the response body (header already read).
@@ -162,34 +194,72 @@ public final class KafkaConnection: Sendable {
         configuration: KafkaClientConfiguration, counter: NIOLockedValueBox<Int32>, timeout: Duration
     ) async throws -> ByteBuffer {
         try Task.checkCancellation()
-        let correlationId = counter.withLockedValue { next in
-            let id = next
-            next = next == Int32.max ? 0 : next + 1
-            return id
-        }
-        var frame = channel.allocator.buffer(capacity: 128)
-        frame.writeInteger(Int32(0))
-        RequestHeader(apiKey: R.apiKey, apiVersion: version, correlationId: correlationId, clientId: configuration.clientId)
-            .encode(into: &frame)
-        try request.encode(into: &frame, version: version)
-        frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
+        let (correlationId, future) = try write(request, version: version, expectsResponse: true, channel: channel, address: address,
+                                                configuration: configuration, counter: counter, timeout: timeout)
+        return try await awaitResponse(future, correlationId: correlationId, channel: channel)
+    }
 
-        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        let outgoing = OutgoingRequest(correlationId: correlationId, apiKey: R.apiKey, apiVersion: version,
-                                       frame: frame, timeout: .nanoseconds(timeout.nanosecondsClamped), promise: promise)
-        channel.writeAndFlush(outgoing).whenFailure { error in
-            promise.fail(KafkaClientError.connectionClosed(address, reason: describe(error)))
-        }
-        return try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
+    static func awaitResponse(_ future: EventLoopFuture<ByteBuffer>, correlationId: Int32, channel: any Channel) async throws -> ByteBuffer {
+        try await withTaskCancellationHandler {
+            try await future.get()
         } onCancel: {
             channel.triggerUserOutboundEvent(CancelRequest(correlationId: correlationId), promise: nil)
         }
     }
 
+    /// Encodes one request and queues its frame. The correlation id is taken and the write
+    /// submitted under the counter's lock, so frames go out in the order of the calls.
+    private static func write<R: KafkaRequestMessage>(
+        _ request: R, version: Int16, expectsResponse: Bool, channel: any Channel, address: BrokerAddress,
+        configuration: KafkaClientConfiguration, counter: NIOLockedValueBox<Int32>, timeout: Duration
+    ) throws -> (correlationId: Int32, future: EventLoopFuture<ByteBuffer>) {
+        var body = channel.allocator.buffer(capacity: 128)
+        try request.encode(into: &body, version: version)
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        let correlationId = counter.withLockedValue { next in
+            let id = next
+            next = next == Int32.max ? 0 : next + 1
+            var frame = channel.allocator.buffer(capacity: body.readableBytes + 64)
+            frame.writeInteger(Int32(0))
+            RequestHeader(apiKey: R.apiKey, apiVersion: version, correlationId: id, clientId: configuration.clientId)
+                .encode(into: &frame)
+            frame.writeImmutableBuffer(body)
+            frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
+            let outgoing = OutgoingRequest(correlationId: id, apiKey: R.apiKey, apiVersion: version, frame: frame,
+                                           timeout: .nanoseconds(timeout.nanosecondsClamped), promise: promise,
+                                           expectsResponse: expectsResponse)
+            channel.writeAndFlush(outgoing).whenFailure { error in
+                promise.fail(KafkaClientError.connectionClosed(address, reason: describe(error)))
+            }
+            return id
+        }
+        return (correlationId, promise.futureResult)
+    }
+
     /// Closes the connection; pending requests fail with `connectionClosed`.
     public func close() async {
         try? await channel.close()
+    }
+}
+
+/// A request written with `KafkaConnection.enqueue`, whose response has not been awaited yet.
+public struct PendingResponse<Request: KafkaRequestMessage>: Sendable {
+    /// The version the request was sent at.
+    public let version: Int16
+    public let correlationId: Int32
+    let future: EventLoopFuture<ByteBuffer>
+    let channel: any Channel
+    let address: BrokerAddress
+
+    /// Waits for and decodes the response. Cancelling the waiting task gives the request up
+    /// (a late response is then dropped).
+    public func response() async throws -> Request.Response {
+        var body = try await KafkaConnection.awaitResponse(future, correlationId: correlationId, channel: channel)
+        do {
+            return try Request.Response(from: &body, version: version)
+        } catch {
+            throw KafkaClientError.malformedResponse(address, api: Request.apiKey, version: version, reason: "\(error)")
+        }
     }
 }
 
