@@ -54,6 +54,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "Replication", dependencies: [
+            "KafkaRecords", "KafkaProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .target(name: "Topology", dependencies: ["BrokerCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "KafkaClient", dependencies: [
             "KafkaProtocol", "KafkaRecords",
@@ -87,6 +91,10 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "ReplicationTests", dependencies: [
+            "Replication", "KafkaRecords", "KafkaProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "GroupCoordinationTests", dependencies: ["GroupCoordination", "KafkaProtocol"]),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
