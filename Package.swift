@@ -26,7 +26,8 @@ let package = Package(
         .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
 
         // Layers.
-        .target(name: "KafkaProtocol", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // StraitSchemas: the Strait-only API schemas strait-protocol-gen reads (not compiled).
+        .target(name: "KafkaProtocol", dependencies: [.product(name: "NIOCore", package: "swift-nio")], exclude: ["StraitSchemas"]),
         .target(name: "KafkaRecords", dependencies: [
             "CStraitCRC", "CLZ4", "CZlib", "CZstd", "CSnappy",
             .product(name: "NIOCore", package: "swift-nio"),

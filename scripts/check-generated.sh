@@ -14,20 +14,23 @@ if [ ! -d "$schema_dir" ]; then
     exit 2
 fi
 
+# Strait-only APIs (e.g. StraitMirrorAppend) have their schemas in the package itself.
+strait_schema_dir="Sources/KafkaProtocol/StraitSchemas"
+
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/Generated"
 
 swift build --product strait-protocol-gen >/dev/null
 generator="$(swift build --product strait-protocol-gen --show-bin-path)/strait-protocol-gen"
-"$generator" "$schema_dir" "$tmp/Generated" --test-samples "$tmp/GeneratedSamples.swift"
+"$generator" "$schema_dir" "$tmp/Generated" --strait-schemas "$strait_schema_dir" --test-samples "$tmp/GeneratedSamples.swift"
 
 status=0
 diff -ru Sources/KafkaProtocol/Generated "$tmp/Generated" || status=1
 diff -u Tests/KafkaProtocolTests/GeneratedSamples.swift "$tmp/GeneratedSamples.swift" || status=1
 if [ "$status" -ne 0 ]; then
     echo "check-generated: generated code is out of date; regenerate with:" >&2
-    echo "  swift run strait-protocol-gen $schema_dir Sources/KafkaProtocol/Generated --test-samples Tests/KafkaProtocolTests/GeneratedSamples.swift" >&2
+    echo "  swift run strait-protocol-gen $schema_dir Sources/KafkaProtocol/Generated --strait-schemas $strait_schema_dir --test-samples Tests/KafkaProtocolTests/GeneratedSamples.swift" >&2
     exit 1
 fi
 echo "check-generated: generated code is up to date"

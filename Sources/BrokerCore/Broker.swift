@@ -77,7 +77,9 @@ public final class Broker: @unchecked Sendable {
             var partitions: [PartitionState] = []
             for index in 0..<record.partitions {
                 let log = try storage.openLog(topic: name, partition: index, config: logConfig, now: start)
-                let partition = PartitionState(topic: name, index: index, log: log)
+                let stateStart = record.producerStateStarts.flatMap { Int(index) < $0.count ? $0[Int(index)] : nil } ?? 0
+                let partition = PartitionState(topic: name, index: index, log: log, mirrorSource: record.configs.mirrorSource,
+                                               producerStateStart: stateStart)
                 try partition.rebuildProducerState()
                 partitions.append(partition)
             }
@@ -114,15 +116,17 @@ public final class Broker: @unchecked Sendable {
 
     /// Writes the metadata snapshot. Callers hold `adminLock` (or are in init).
     func persistMetadata() throws {
-        let snapshot: BrokerMetadataSnapshot = lock.withLock {
-            BrokerMetadataSnapshot(
-                clusterId: clusterId,
-                topics: topics.mapValues {
-                    .init(idHigh: $0.id.high, idLow: $0.id.low, partitions: Int32($0.partitions.count), configs: $0.configs)
-                },
-                producerIdLimit: producerIdLimit)
+        let (current, limit) = lock.withLock {
+            (topics.mapValues { (id: $0.id, partitions: $0.partitions, configs: $0.configs) }, producerIdLimit)
         }
-        try storage.saveMetadata(snapshot)
+        // Read outside `lock`: a partition's state is guarded by its append lock.
+        let records = current.mapValues { topic in
+            let starts = topic.partitions.map(\.mirrorState.producerStateStart)
+            return BrokerMetadataSnapshot.TopicRecord(
+                idHigh: topic.id.high, idLow: topic.id.low, partitions: Int32(topic.partitions.count),
+                configs: topic.configs, producerStateStarts: starts.contains { $0 != 0 } ? starts : nil)
+        }
+        try storage.saveMetadata(BrokerMetadataSnapshot(clusterId: clusterId, topics: records, producerIdLimit: limit))
     }
 
     enum TopicCreationError: Error {
@@ -149,7 +153,7 @@ public final class Broker: @unchecked Sendable {
         do {
             for index in 0..<partitions {
                 let log = try storage.openLog(topic: name, partition: index, config: logConfig, now: now())
-                states.append(PartitionState(topic: name, index: index, log: log))
+                states.append(PartitionState(topic: name, index: index, log: log, mirrorSource: topicConfigs.mirrorSource))
             }
         } catch {
             throw .invalid(.kafkaStorageError, "could not create the logs of \(name): \(error)")

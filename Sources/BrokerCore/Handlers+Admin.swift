@@ -120,7 +120,7 @@ extension Broker {
                 do {
                     for index in current..<wanted.count {
                         let log = try storage.openLog(topic: wanted.name, partition: index, config: logConfig, now: now())
-                        added.append(PartitionState(topic: wanted.name, index: index, log: log))
+                        added.append(PartitionState(topic: wanted.name, index: index, log: log, mirrorSource: topic.configs.mirrorSource))
                     }
                 } catch {
                     return result(.kafkaStorageError, "could not create partition logs: \(error)")

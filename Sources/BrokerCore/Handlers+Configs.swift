@@ -84,6 +84,10 @@ extension Broker {
             for (name, value) in overrides {
                 if let problem = TopicConfigCatalog.problem(name: name, value: value) { return (.invalidConfig, problem) }
             }
+            if let problem = applyMirrorChange(topic: topic, from: topic.configs.mirrorSource,
+                                               to: overrides[TopicConfigs.mirrorSourceKey], validateOnly: validateOnly) {
+                return problem
+            }
             if validateOnly { return nil }
             let newConfigs = TopicConfigs(overrides: overrides)
             let logConfig = newConfigs.logConfig(broker: config)

@@ -9,9 +9,17 @@ final class PartitionState: @unchecked Sendable {
     let index: Int32
     let log: any PartitionLog
     let watchers = AppendWatchers()
-    /// Serialises the producer-state check with the append that follows it.
-    private let appendLock = NSLock()
-    private var producers = ProducerStateTable()
+    /// Serialises the producer-state check with the append that follows it, and every append
+    /// with a change of `mirrorSource`.
+    let appendLock = NSLock()
+    var producers = ProducerStateTable()
+    /// The source alias while the topic is a mirror (Produce refused, StraitMirrorAppend allowed).
+    /// Guarded by `appendLock`.
+    var mirrorSource: String?
+    /// Producer state is rebuilt from here on start-up: the log end offset when the topic was
+    /// promoted from a mirror (the source's producer ids mean nothing here), else 0.
+    /// Guarded by `appendLock`; persisted in the broker metadata.
+    var producerStateStart: Int64
 
     enum AppendOutcome {
         case appended(AppendResult)
@@ -20,14 +28,22 @@ final class PartitionState: @unchecked Sendable {
         case rejected(ErrorCode, String)
     }
 
-    init(topic: String, index: Int32, log: any PartitionLog) {
+    init(topic: String, index: Int32, log: any PartitionLog, mirrorSource: String? = nil, producerStateStart: Int64 = 0) {
         self.topic = topic
         self.index = index
         self.log = log
+        self.mirrorSource = mirrorSource
+        self.producerStateStart = producerStateStart
     }
 
     func append(_ batch: StoredBatch, now: Int64) -> AppendOutcome {
         let outcome: AppendOutcome = appendLock.withLock {
+            if let source = mirrorSource {
+                // INVALID_TOPIC_EXCEPTION: not retriable for the Java client and librdkafka, as for
+                // writes to an internal topic; the message says why (Produce v8+ carries it).
+                return .rejected(.invalidTopicException,
+                                 "topic \(topic) is a mirror of \(source); promote it first (delete its \(TopicConfigs.mirrorSourceKey) config)")
+            }
             switch producers.verdict(for: batch.header) {
             case let .reject(code, message):
                 return .rejected(code, message)
@@ -50,7 +66,12 @@ final class PartitionState: @unchecked Sendable {
     /// Replays the batch headers of the log's tail so retries after a restart are still
     /// recognised as duplicates.
     func rebuildProducerState(scanningLast offsets: Int64 = 1_000_000) throws {
-        let from = max(log.logStartOffset, log.logEndOffset - offsets)
+        // A mirror's batches (and a promoted mirror's, below producerStateStart) were written by
+        // the source cluster's producers: their ids may collide with ids this broker hands out.
+        let (isMirror, stateStart) = appendLock.withLock { (mirrorSource != nil, producerStateStart) }
+        if isMirror { return }
+        let from = max(log.logStartOffset, log.logEndOffset - offsets, stateStart)
+        guard from < log.logEndOffset else { return }
         let headers = try log.batchHeaders(from: from)
         appendLock.withLock {
             for header in headers { producers.record(header, firstOffset: header.baseOffset) }

@@ -24,6 +24,8 @@ public enum SupportedAPIs {
         (.createPartitions, 0...3),
         (.incrementalAlterConfigs, 0...1),
         (.describeCluster, 0...1),
+        // Strait-only (key 20000): the replicator's offset-preserving append into mirror topics.
+        (.straitMirrorAppend, 0...0),
     ] + GroupCoordinator.supportedVersions
 
     static let byKey: [Int16: ClosedRange<Int16>] = Dictionary(uniqueKeysWithValues: versions.map { ($0.0.rawValue, $0.1) })
@@ -70,6 +72,7 @@ extension Broker {
             case .incrementalAlterConfigs: return try run(IncrementalAlterConfigsRequest.self, header, &body) { r, _ in self.incrementalAlterConfigs(r) }
             case .createPartitions: return try run(CreatePartitionsRequest.self, header, &body) { r, _ in self.createPartitions(r) }
             case .describeCluster: return try run(DescribeClusterRequest.self, header, &body) { r, v in self.describeCluster(r, version: v) }
+            case .straitMirrorAppend: return try run(StraitMirrorAppendRequest.self, header, &body) { r, _ in self.mirrorAppend(r) }
             case .joinGroup:
                 let request = try JoinGroupRequest(from: &body, version: header.apiVersion)
                 let response = await groups.handle(request, version: header.apiVersion, client: clientInfo(header, connection))

@@ -17,6 +17,9 @@ public struct BrokerMetadataSnapshot: Codable, Sendable, Equatable {
         public var idLow: UInt64
         public var partitions: Int32
         public var configs: TopicConfigs
+        /// Per partition, where producer state is rebuilt from (a promoted mirror's log end at
+        /// promotion); nil when every partition starts at 0.
+        public var producerStateStarts: [Int64]? = nil
     }
 
     public var clusterId: String

@@ -101,6 +101,14 @@ public enum TopicConfigCatalog {
         .init("segment.jitter.ms", .long, "Accepted for compatibility; no jitter is applied.", default: { _ in "0" }, check: atLeast(0, "segment.jitter.ms")),
         .init("unclean.leader.election.enable", .boolean, "Accepted; a single-node broker has no elections.", default: { _ in "false" }),
         .init("message.downconversion.enable", .boolean, "Accepted; Strait never down-converts.", default: { _ in "true" }),
+        .init(TopicConfigs.mirrorSourceKey, .string,
+              "Strait only. Set (to the source site or cluster alias) when the replicator creates a mirror topic: the StraitMirrorAppend API writes the source's batches at their own offsets and ordinary Produce is refused with INVALID_TOPIC_EXCEPTION. Can only be set on a topic that has never held records. Delete it to promote the topic: producers then write at the next offset.",
+              default: { _ in "" },
+              check: { value in
+                  if value.isEmpty { return "\(TopicConfigs.mirrorSourceKey) must name the source site or cluster (delete the config to promote the topic)" }
+                  if value.utf8.count > 249 { return "\(TopicConfigs.mirrorSourceKey) is longer than 249 characters" }
+                  return nil
+              }),
     ]
 
     static let byName: [String: TopicConfigDefinition] = Dictionary(uniqueKeysWithValues: definitions.map { ($0.name, $0) })
@@ -142,6 +150,13 @@ public struct TopicConfigs: Sendable, Equatable, Codable {
         }
         return log
     }
+
+    /// The topic config that makes a topic a mirror (see `mirrorSource`).
+    public static let mirrorSourceKey = "strait.mirror.source"
+
+    /// The source site or cluster alias when the topic is a mirror written only by the
+    /// StraitMirrorAppend API; nil for an ordinary (or promoted) topic.
+    public var mirrorSource: String? { overrides[Self.mirrorSourceKey] }
 
     public var isCompacted: Bool { (overrides["cleanup.policy"] ?? "delete").contains("compact") }
 }

@@ -119,9 +119,14 @@ enum RecordFraming {
     /// Checks: each record's fields end exactly at its length, the last record ends exactly at
     /// `end`, there are exactly `expectedCount` records, offset deltas are 0, 1, 2... (as every
     /// producer writes them), header keys are not null, and with `requireKeys` every key is present.
-    static func walk(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, expectedCount: Int32, requireKeys: Bool) throws(RecordBatchError) {
+    ///
+    /// With `gapsUpTo` (batches a broker stored, which compaction may have thinned) offset deltas
+    /// need only increase strictly and stay within `0...gapsUpTo` (the batch's lastOffsetDelta).
+    static func walk(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, expectedCount: Int32, requireKeys: Bool,
+                     gapsUpTo maxOffsetDelta: Int32? = nil) throws(RecordBatchError) {
         var index = start
         var count: Int32 = 0
+        var previousDelta: Int32 = -1
         while index < end {
             guard count < expectedCount else {
                 throw .corruptRecords("more than the \(expectedCount) records the header announces")
@@ -130,8 +135,15 @@ enum RecordFraming {
             index += 1 // attributes, unused
             _ = try VarintCoding.readVarlong(bytes, &index, end: recordEnd)
             let offsetDelta = try VarintCoding.readVarint(bytes, &index, end: recordEnd)
-            guard offsetDelta == count else {
-                throw .corruptRecords("record \(count) has offset delta \(offsetDelta)")
+            if let maxOffsetDelta {
+                guard offsetDelta > previousDelta, offsetDelta <= maxOffsetDelta else {
+                    throw .corruptRecords("record \(count) has offset delta \(offsetDelta) (previous \(previousDelta), lastOffsetDelta \(maxOffsetDelta))")
+                }
+                previousDelta = offsetDelta
+            } else {
+                guard offsetDelta == count else {
+                    throw .corruptRecords("record \(count) has offset delta \(offsetDelta)")
+                }
             }
             let hasKey = try skipNullableBytes(bytes, &index, end: recordEnd, what: "key")
             if requireKeys && !hasKey { throw .missingKey(offsetDelta: offsetDelta) }

@@ -150,10 +150,39 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         let (config, end) = stateLock.withLock { (currentConfig, segments.last!.nextOffset) }
         var batch = batch
         var active = segments.last!
-        if shouldRoll(active, adding: batch.header, end: end, config: config, now: now) {
+        if shouldRoll(active, adding: batch.header, at: end, config: config, now: now) {
             active = try roll(at: end, now: now)
         }
         batch.assignBaseOffset(end)
+        return try store(batch, in: active, config: config, now: now)
+    }
+
+    public func appendPreservingOffsets(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult {
+        appendLock.lock()
+        defer { appendLock.unlock() }
+        guard !isClosed else { throw .closed }
+        let base = batch.header.baseOffset
+        guard batch.header.lastOffsetDelta >= 0 else {
+            throw .invalidBatch("lastOffsetDelta \(batch.header.lastOffsetDelta) is negative")
+        }
+        let (config, start, end) = stateLock.withLock { (currentConfig, startOffset, segments.last!.nextOffset) }
+        guard base >= end else {
+            throw .invalidBatch("batch at offsets \(base)...\(batch.header.lastOffset) is below the log end offset \(end)")
+        }
+        if start == end && base > end {
+            // Empty log: it starts at the first batch (segment based there, start offset moved).
+            try restartEmpty(at: base, now: now)
+        }
+        var active = segments.last!
+        if shouldRoll(active, adding: batch.header, at: base, config: config, now: now) {
+            active = try roll(at: base, now: now)
+        }
+        return try store(batch, in: active, config: config, now: now)
+    }
+
+    /// Writes `batch` (offsets already final) at the end of `active`, indexes it, fsyncs if the
+    /// policy says so and publishes it. Callers hold `appendLock`.
+    private func store(_ batch: StoredBatch, in active: Segment, config: LogConfig, now: Int64) throws(LogError) -> AppendResult {
         let position = active.size
         let entries = active.indexEntries(for: batch.header, at: position, indexIntervalBytes: config.indexIntervalBytes)
         do throws(LogError) {
@@ -175,12 +204,13 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         return AppendResult(baseOffset: batch.header.baseOffset, lastOffset: batch.header.lastOffset, logStartOffset: start)
     }
 
-    private func shouldRoll(_ active: Segment, adding header: RecordBatchHeader, end: Int64, config: LogConfig, now: Int64) -> Bool {
+    /// Whether `header`, placed at `base`, must go into a new segment.
+    private func shouldRoll(_ active: Segment, adding header: RecordBatchHeader, at base: Int64, config: LogConfig, now: Int64) -> Bool {
         guard active.size > 0 else { return false }
         if active.size + Int64(header.totalSize) > Int64(config.segmentBytes) { return true }
         if let first = active.firstAppendTime, now - first > config.segmentMs { return true }
         // Index entries hold offsets relative to the segment base as Int32.
-        return end + Int64(header.lastOffsetDelta) - active.baseOffset > Int64(Int32.max)
+        return base + Int64(header.lastOffsetDelta) - active.baseOffset > Int64(Int32.max)
     }
 
     /// Starts a new active segment at `offset`. The old one gets its final time-index entry and
@@ -307,6 +337,35 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         stateLock.withLock { startOffset = offset }
         try deleteSegments { segment, _ in segment.nextOffset <= offset }
         return offset
+    }
+
+    public func advanceLogStart(to offset: Int64, now: Int64) throws(LogError) -> Int64 {
+        appendLock.lock()
+        defer { appendLock.unlock() }
+        guard !isClosed else { throw .closed }
+        let (start, end) = stateLock.withLock { (startOffset, segments.last!.nextOffset) }
+        guard offset > start else { return start }
+        if offset > end {
+            try restartEmpty(at: offset, now: now)
+        } else {
+            try persistLogStart(offset)
+            stateLock.withLock { startOffset = offset }
+            try deleteSegments { segment, _ in segment.nextOffset <= offset }
+        }
+        return offset
+    }
+
+    /// Empties the log and restarts it at `offset` (above the log end): a new active segment is
+    /// based at `offset`, the start offset is persisted, then every older segment is deleted.
+    /// A crash in between leaves either the old log or segments wholly below the persisted start,
+    /// which reads never reach. Callers hold `appendLock`.
+    private func restartEmpty(at offset: Int64, now: Int64) throws(LogError) {
+        _ = try roll(at: offset, now: now)
+        try persistLogStart(offset)
+        stateLock.withLock { startOffset = offset }
+        // Every segment but the new, empty active one ends at or below `offset`.
+        try deleteSegments { segment, _ in segment.nextOffset <= offset }
+        logger.info("log restarted empty", metadata: ["offset": "\(offset)"])
     }
 
     public func enforceRetention(now: Int64) throws(LogError) -> Int {

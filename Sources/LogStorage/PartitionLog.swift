@@ -100,6 +100,20 @@ public protocol PartitionLog: AnyObject, Sendable {
     /// On any write failure (e.g. ENOSPC) the log is left exactly as before and the error is thrown.
     func append(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult
 
+    /// Offset-preserving append (mirror topics): stores the batch at its own `baseOffset`, byte for
+    /// byte (no field is rewritten). `baseOffset` must be at least `logEndOffset`; a gap before it is
+    /// allowed (compaction or retention at the source leave gaps), and on an empty log
+    /// (`logStartOffset == logEndOffset`) the log restarts at the batch: the log start offset moves
+    /// to `baseOffset` and the segment is based there. A batch below the log end throws
+    /// `invalidBatch`. Otherwise like `append` (indexing, rolling, flush policy, rollback on failure).
+    func appendPreservingOffsets(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult
+
+    /// Raises logStartOffset to `offset` like `deleteRecords(before:)`, except that `offset` may be
+    /// past `logEndOffset`: then every segment is deleted and the log restarts empty at `offset`
+    /// (Kafka's truncateFullyAndStartAt), so that `logStartOffset == logEndOffset == offset`.
+    /// An offset at or below the current start changes nothing. Returns the log start offset.
+    func advanceLogStart(to offset: Int64, now: Int64) throws(LogError) -> Int64
+
     /// Whole batches starting with the one containing `offset`, at most `maxBytes` in total but at
     /// least the first batch when `minOneBatch` (KIP-74). `offset == logEndOffset` gives no records;
     /// an offset outside `[logStartOffset, logEndOffset]` throws `offsetOutOfRange`.

@@ -46,3 +46,9 @@ let selectedDataSchemas: [String] = [
     "ConsumerProtocolSubscription",
     "ConsumerProtocolAssignment",
 ]
+
+/// Strait-only APIs (schemas in Kafka's format, kept in `Sources/KafkaProtocol/StraitSchemas`,
+/// read from the directory given with `--strait-schemas`). Their API keys are far above Kafka's.
+let selectedStraitAPIs: [String] = [
+    "StraitMirrorAppend",
+]

@@ -15,21 +15,32 @@ struct StraitProtocolGen: ParsableCommand {
     @Argument(help: "Directory to write the generated Swift files into.")
     var outputDirectory: String
 
+    @Option(help: "Directory holding Strait's own schemas (the Strait-only APIs in Selection.swift).")
+    var straitSchemas: String?
+
     @Option(help: "Also write sample values for every message (used by the round-trip tests) to this file.")
     var testSamples: String?
 
     func run() throws {
         let schemaURL = URL(fileURLWithPath: schemaDirectory)
-        func load(_ name: String) throws -> MessageSchema {
+        func load(_ name: String, from directory: URL) throws -> MessageSchema {
             let fileName = name + ".json"
-            let text = try String(contentsOf: schemaURL.appendingPathComponent(fileName), encoding: .utf8)
+            let text = try String(contentsOf: directory.appendingPathComponent(fileName), encoding: .utf8)
             return try MessageSchema(fileName: fileName, json: text)
         }
+        func load(_ name: String) throws -> MessageSchema { try load(name, from: schemaURL) }
 
+        var apis = selectedAPIs.map { ($0, schemaURL) }
+        if !selectedStraitAPIs.isEmpty {
+            guard let straitSchemas else {
+                throw GeneratorError.invalidSchema("--strait-schemas is required for \(selectedStraitAPIs.joined(separator: ", "))")
+            }
+            apis += selectedStraitAPIs.map { ($0, URL(fileURLWithPath: straitSchemas)) }
+        }
         var schemas: [MessageSchema] = []
-        for api in selectedAPIs {
-            let request = try load(api + "Request")
-            let response = try load(api + "Response")
+        for (api, directory) in apis {
+            let request = try load(api + "Request", from: directory)
+            let response = try load(api + "Response", from: directory)
             guard request.kind == .request, response.kind == .response, request.apiKey == response.apiKey else {
                 throw GeneratorError.invalidSchema("\(api): request/response schemas do not match")
             }

@@ -82,6 +82,8 @@ var allSampledMessageTypes: [any SampledMessage.Type] {
         AlterUserScramCredentialsResponse.self,
         DescribeProducersRequest.self,
         DescribeProducersResponse.self,
+        StraitMirrorAppendRequest.self,
+        StraitMirrorAppendResponse.self,
         ConsumerProtocolSubscription.self,
         ConsumerProtocolAssignment.self,
     ]
@@ -2507,6 +2509,66 @@ extension DescribeProducersResponse.ProducerState {
         value.lastTimestamp = 10000000012
         value.coordinatorEpoch = 100013
         value.currentTxnStartOffset = 10000000014
+        return value
+    }
+}
+
+extension StraitMirrorAppendRequest: SampledMessage {
+    static func sample(version: Int16) -> StraitMirrorAppendRequest {
+        var value = StraitMirrorAppendRequest()
+        value.timeoutMs = 100001
+        value.topics = [StraitMirrorAppendRequest.MirrorAppendTopic.sample(version: version), StraitMirrorAppendRequest.MirrorAppendTopic.sample(version: version)]
+        return value
+    }
+}
+
+extension StraitMirrorAppendRequest.MirrorAppendTopic {
+    static func sample(version: Int16) -> StraitMirrorAppendRequest.MirrorAppendTopic {
+        var value = StraitMirrorAppendRequest.MirrorAppendTopic()
+        value.name = "Name-ü3"
+        value.partitions = [StraitMirrorAppendRequest.MirrorAppendPartition.sample(version: version), StraitMirrorAppendRequest.MirrorAppendPartition.sample(version: version)]
+        return value
+    }
+}
+
+extension StraitMirrorAppendRequest.MirrorAppendPartition {
+    static func sample(version: Int16) -> StraitMirrorAppendRequest.MirrorAppendPartition {
+        var value = StraitMirrorAppendRequest.MirrorAppendPartition()
+        value.partitionIndex = 100005
+        value.sourceLogStartOffset = 10000000006
+        value.records = ByteBuffer(bytes: [0x52, 7, 0x43])
+        return value
+    }
+}
+
+extension StraitMirrorAppendResponse: SampledMessage {
+    static func sample(version: Int16) -> StraitMirrorAppendResponse {
+        var value = StraitMirrorAppendResponse()
+        value.throttleTimeMs = 100001
+        value.topics = [StraitMirrorAppendResponse.MirrorAppendTopicResponse.sample(version: version), StraitMirrorAppendResponse.MirrorAppendTopicResponse.sample(version: version)]
+        return value
+    }
+}
+
+extension StraitMirrorAppendResponse.MirrorAppendTopicResponse {
+    static func sample(version: Int16) -> StraitMirrorAppendResponse.MirrorAppendTopicResponse {
+        var value = StraitMirrorAppendResponse.MirrorAppendTopicResponse()
+        value.name = "Name-ü3"
+        value.partitions = [StraitMirrorAppendResponse.MirrorAppendPartitionResponse.sample(version: version), StraitMirrorAppendResponse.MirrorAppendPartitionResponse.sample(version: version)]
+        return value
+    }
+}
+
+extension StraitMirrorAppendResponse.MirrorAppendPartitionResponse {
+    static func sample(version: Int16) -> StraitMirrorAppendResponse.MirrorAppendPartitionResponse {
+        var value = StraitMirrorAppendResponse.MirrorAppendPartitionResponse()
+        value.partitionIndex = 100005
+        value.errorCode = 1006
+        value.errorMessage = "ErrorMessage-ü7"
+        value.logEndOffset = 10000000008
+        value.logStartOffset = 10000000009
+        value.appendedBatches = 100010
+        value.skippedBatches = 100011
         return value
     }
 }

@@ -40,6 +40,7 @@ public enum APIKey: Int16, Sendable, CaseIterable {
     case alterUserScramCredentials = 51
     case describeCluster = 60
     case describeProducers = 61
+    case straitMirrorAppend = 20000
 
     /// The request body type for this API.
     public var requestType: any KafkaRequestMessage.Type {
@@ -82,6 +83,7 @@ public enum APIKey: Int16, Sendable, CaseIterable {
         case .alterUserScramCredentials: return AlterUserScramCredentialsRequest.self
         case .describeCluster: return DescribeClusterRequest.self
         case .describeProducers: return DescribeProducersRequest.self
+        case .straitMirrorAppend: return StraitMirrorAppendRequest.self
         }
     }
 
@@ -126,6 +128,7 @@ public enum APIKey: Int16, Sendable, CaseIterable {
         case .alterUserScramCredentials: return "AlterUserScramCredentials"
         case .describeCluster: return "DescribeCluster"
         case .describeProducers: return "DescribeProducers"
+        case .straitMirrorAppend: return "StraitMirrorAppend"
         }
     }
 }

@@ -25,6 +25,7 @@ PRODUCE = 0
 LIST_OFFSETS = 2
 METADATA = 3
 API_VERSIONS = 18
+STRAIT_MIRROR_APPEND = 20000  # Strait-only: offset-preserving append into mirror topics
 
 ERROR_NONE = 0
 ERROR_CORRUPT_MESSAGE = 2
@@ -290,6 +291,51 @@ def list_offsets_request(correlation_id: int, topic: str, partition: int,
     return frame(request_header(LIST_OFFSETS, 1, correlation_id) + body)
 
 
+def mirror_append_request(correlation_id: int, topic: str, partition: int, records: bytes | None,
+                          source_log_start_offset: int = -1) -> bytes:
+    """StraitMirrorAppend v0 (flexible, header v2): TimeoutMs, [topic [partition, SourceLogStartOffset, records]]."""
+    records_field = uvarint(0) if records is None else uvarint(len(records) + 1) + records
+    partition_entry = int32(partition) + int64(source_log_start_offset) + records_field + EMPTY_TAGGED_FIELDS
+    topic_entry = compact_string(topic) + uvarint(2) + partition_entry + EMPTY_TAGGED_FIELDS
+    body = int32(10_000) + uvarint(2) + topic_entry + EMPTY_TAGGED_FIELDS
+    return frame(request_header(STRAIT_MIRROR_APPEND, 0, correlation_id, flexible=True) + body)
+
+
+@dataclass
+class MirrorAppendResult:
+    partition: int
+    error_code: int
+    error_message: str | None
+    log_end_offset: int
+    log_start_offset: int
+    appended_batches: int
+    skipped_batches: int
+
+
+def parse_mirror_append_v0(payload: bytes) -> tuple[int, list[MirrorAppendResult]]:
+    """Response header v1 (correlation id, tagged fields), then the StraitMirrorAppend v0 body."""
+    reader = Reader(payload)
+    correlation_id = reader.int32()
+    reader.skip_tagged_fields()
+    reader.int32()  # throttle
+
+    def read_partition() -> MirrorAppendResult:
+        result = MirrorAppendResult(reader.int32(), reader.int16(), reader.compact_string(), reader.int64(),
+                                    reader.int64(), reader.int32(), reader.int32())
+        reader.skip_tagged_fields()
+        return result
+
+    def read_topic() -> list[MirrorAppendResult]:
+        reader.compact_string()
+        partitions = reader.compact_array(read_partition)
+        reader.skip_tagged_fields()
+        return partitions
+
+    results = [p for topic in reader.compact_array(read_topic) for p in topic]
+    reader.skip_tagged_fields()
+    return correlation_id, results
+
+
 # --- Responses -----------------------------------------------------------------------------------
 
 
@@ -333,6 +379,34 @@ class Reader:
     def array(self, read_item) -> list:
         count = self.int32()
         return [] if count < 0 else [read_item() for _ in range(count)]
+
+    def uvarint(self) -> int:
+        value, shift = 0, 0
+        while True:
+            byte = self._take(">B")
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+            shift += 7
+
+    def compact_string(self) -> str | None:
+        length = self.uvarint() - 1
+        if length < 0:
+            return None
+        raw = self.data[self.position:self.position + length]
+        if len(raw) != length:
+            raise ValueError("string runs past the end of the response")
+        self.position += length
+        return raw.decode()
+
+    def compact_array(self, read_item) -> list:
+        count = self.uvarint() - 1
+        return [] if count < 0 else [read_item() for _ in range(count)]
+
+    def skip_tagged_fields(self) -> None:
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self.position += self.uvarint()
 
     @property
     def remaining(self) -> int:
