@@ -90,6 +90,16 @@ public struct Link: Sendable {
     public var provenanceHeader: Bool
     public var refreshIntervalMs: Int64
     public var checkpointIntervalMs: Int64
+    /// How the target is written: `preserve` (Strait targets only: batches appended at their
+    /// source offsets), `translate` (produced like any client, offsets mapped exactly), or `auto`
+    /// (preserve when the target offers Strait's mirror API, else translate).
+    public var offsets: OffsetMode = .auto
+
+    public enum OffsetMode: String, Sendable, Equatable, CaseIterable {
+        case auto
+        case preserve
+        case translate
+    }
 
     /// The topic a source topic is written to at the target.
     public func remoteTopic(for topic: String) -> String {

@@ -257,6 +257,16 @@ public enum TopologyLoader {
             diagnostics.report(reader.value("compression"), "compression must be one of \(compressions.joined(separator: ", "))\(hint)")
         }
         let provenance = reader.bool("provenance-header", &diagnostics) ?? false
+        var offsets = Link.OffsetMode.auto
+        if let offsetsNode = reader.value("offsets") {
+            let names = Link.OffsetMode.allCases.map(\.rawValue)
+            if let text = offsetsNode.string, let mode = Link.OffsetMode(rawValue: text) {
+                offsets = mode
+            } else {
+                let hint = offsetsNode.string.flatMap { nearestName(to: $0, in: names) }.map { " (did you mean '\($0)'?)" } ?? ""
+                diagnostics.report(offsetsNode, "offsets must be one of \(names.joined(separator: ", "))\(hint)")
+            }
+        }
         let refresh = reader.int("refresh-interval-ms", &diagnostics) ?? defaultRefreshIntervalMs
         let checkpoint = reader.int("checkpoint-interval-ms", &diagnostics) ?? defaultCheckpointIntervalMs
         for (key, value) in [("refresh-interval-ms", refresh), ("checkpoint-interval-ms", checkpoint)] where value < 100 {
@@ -273,7 +283,8 @@ public enum TopologyLoader {
         guard let from, let to, let topics, let groups else { return nil }
         if from == to { diagnostics.report(toNode, "link from \(from) to itself: a link needs two different sites") }
         return Link(source: from, target: to, topics: topics, groups: groups, naming: naming, compression: compression,
-                    provenanceHeader: provenance, refreshIntervalMs: refresh, checkpointIntervalMs: checkpoint)
+                    provenanceHeader: provenance, refreshIntervalMs: refresh, checkpointIntervalMs: checkpoint,
+                    offsets: offsets)
     }
 
     /// `{include: [...], exclude: [...]}`; include defaults to everything (".*").

@@ -1,3 +1,4 @@
+import Replicator
 import ArgumentParser
 import BrokerCore
 import BrokerServer
@@ -93,11 +94,10 @@ func describe(_ topology: Topology) -> String {
     return lines.joined(separator: "\n")
 }
 
-/// `strait up FILE`: every embedded site's broker in this process. Links need the replicator,
-/// which is not built yet: that is said plainly at start-up.
+/// `strait up FILE`: every embedded site's broker and every link, in this process.
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "up", abstract: "Bring up a topology: every embedded site's broker (links are not run yet).")
+        commandName: "up", abstract: "Bring up a topology: every embedded site's broker and every link.")
 
     @Argument(help: "Topology file.") var file: String
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
@@ -129,12 +129,12 @@ struct UpCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("site \(site.name): external cluster at \(cluster.bootstrapServers.joined(separator: ",")) (not started here)\n".utf8))
             }
         }
-        if !topology.links.isEmpty {
-            let names = topology.links.map { "\($0.source) → \($0.target)" }.joined(separator: ", ")
-            FileHandle.standardOutput.write(Data("links are not run yet: the replicator is not built (\(names))\n".utf8))
+        for link in try topology.linkServices(logger: Logger(label: "strait.replicator")) {
+            services.append(.init(service: link))
+            FileHandle.standardOutput.write(Data("link \(link.link.source) → \(link.link.target): replicating (offsets: \(link.link.offsets.rawValue))\n".utf8))
         }
         guard !services.isEmpty else {
-            throw ValidationError("the topology has no embedded sites to start, and links are not run yet")
+            throw ValidationError("the topology has no embedded sites and no links to run")
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: Logger(label: "strait.up")))
@@ -143,3 +143,31 @@ struct UpCommand: AsyncParsableCommand {
 }
 
 func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+
+/// `strait replicator FILE`: the topology's links alone (the sites run elsewhere).
+struct ReplicatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replicator", abstract: "Run a topology's links (the sites' clusters run elsewhere).")
+
+    @Argument(help: "Topology file.") var file: String
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+
+    func run() async throws {
+        let topology = try loadOrReport(file)
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let links = try topology.linkServices(logger: Logger(label: "strait.replicator"))
+        guard !links.isEmpty else { throw ValidationError("\(file) has no links") }
+        for link in links {
+            FileHandle.standardOutput.write(Data("link \(link.link.source) → \(link.link.target): replicating (offsets: \(link.link.offsets.rawValue))\n".utf8))
+        }
+        let group = ServiceGroup(configuration: .init(services: links.map { .init(service: $0) },
+                                                      gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: Logger(label: "strait.replicator")))
+        try await group.run()
+    }
+}

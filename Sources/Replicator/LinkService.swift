@@ -1,0 +1,350 @@
+import Foundation
+import KafkaClient
+import KafkaProtocol
+import KafkaRecords
+import Logging
+import NIOCore
+import Replication
+import ServiceLifecycle
+import Topology
+
+/// How a link writes its target (see `Link.OffsetMode`), once decided.
+enum WriteMode: String, Sendable {
+    /// Strait's StraitMirrorAppend: batches stored at their source offsets, byte for byte.
+    case preserve
+    /// Plain produce; the exact source→target offset map is kept in offset syncs.
+    case translate
+}
+
+/// One link of a topology, run as a Service: discovers the source topics its policy selects,
+/// creates them at the target, mirrors every partition, and writes MirrorMaker-2-style offset
+/// syncs, checkpoints (with group offsets for groups idle at the target) and heartbeats.
+///
+/// Graceful shutdown stops fetching, lets writes in flight finish and flushes offset syncs.
+public final class LinkService: Service, Sendable {
+    public let link: Link
+    let sourceBootstrap: String
+    let targetBootstrap: String
+    public let status: LinkStatus
+    let logger: Logger
+    let clientConfiguration: KafkaClientConfiguration
+    let maps = OffsetMaps()
+
+    /// Configs never copied to the target (MirrorMaker 2's default exclude list, plus Strait's
+    /// own mirror marker).
+    static let excludedConfigs: Set<String> = [
+        "follower.replication.throttled.replicas", "leader.replication.throttled.replicas",
+        "message.timestamp.difference.max.ms", "message.timestamp.type", "unclean.leader.election.enable",
+        "min.insync.replicas", "strait.mirror.source",
+    ]
+
+    public init(link: Link, sourceBootstrap: String, targetBootstrap: String,
+                clientConfiguration: KafkaClientConfiguration = KafkaClientConfiguration(), logger: Logger) {
+        self.link = link
+        self.sourceBootstrap = sourceBootstrap
+        self.targetBootstrap = targetBootstrap
+        self.clientConfiguration = clientConfiguration
+        self.status = LinkStatus(source: link.source, target: link.target)
+        var logger = logger
+        logger[metadataKey: "link"] = "\(link.source)->\(link.target)"
+        self.logger = logger
+    }
+
+    var policy: ReplicationPolicy {
+        let naming: TopicNaming = switch link.naming {
+        case let .prefix(separator): .prefix(separator: separator)
+        case .identity: .identity
+        }
+        return ReplicationPolicy(
+            source: link.source, target: link.target, naming: naming,
+            topics: NameFilter(include: link.topics.include, exclude: link.topics.exclude),
+            groups: NameFilter(include: link.groups.include, exclude: link.groups.exclude))
+    }
+
+    public func run() async throws {
+        var configuration = clientConfiguration
+        configuration.clientId = "strait-replicator-\(link.source)-\(link.target)"
+        let source = try KafkaCluster(bootstrap: sourceBootstrap, configuration: configuration, logger: logger)
+        let target = try KafkaCluster(bootstrap: targetBootstrap, configuration: configuration, logger: logger)
+        defer {
+            Task { await source.close(); await target.close() }
+        }
+        do {
+            try await cancelWhenGracefulShutdown {
+                let mode = try await self.startUp(source: source, target: target)
+                try await self.runLink(source: source, target: target, mode: mode)
+            }
+        } catch is CancellationError {
+            // Graceful shutdown: the loops ended by cancellation.
+        }
+        logger.info("link stopped")
+    }
+
+    /// Decides the write mode (retrying until both clusters answer) and loads the offset syncs.
+    private func startUp(source: KafkaCluster, target: KafkaCluster) async throws -> WriteMode {
+        var attempt = 0
+        while true {
+            do {
+                let mode = try await decideMode(target: target)
+                status.setMode(mode.rawValue)
+                if mode == .preserve && link.compression != "source" {
+                    logger.notice("offsets: preserve stores the source's batches byte for byte; the link's compression applies in translate mode only",
+                                  metadata: ["compression": "\(link.compression)"])
+                }
+                if mode == .translate {
+                    let syncTopic = MirrorTopics.offsetSyncs(targetAlias: link.target)
+                    try await ensureTopic(source, name: syncTopic, partitions: 1,
+                                          configs: ["cleanup.policy": "delete", "retention.ms": "-1"])
+                    let syncs = try await readAll(source, topic: syncTopic)
+                    var byPartition: [TopicPartition: [OffsetSync]] = [:]
+                    for (key, value) in syncs {
+                        guard let key, let value, let sync = try? OffsetSync(key: key, value: value) else { continue }
+                        byPartition[TopicPartition(sync.topic, sync.partition), default: []].append(sync)
+                    }
+                    maps.load(byPartition.mapValues { OffsetMap(rebuiltFrom: $0) })
+                    logger.info("offset syncs loaded", metadata: ["partitions": "\(byPartition.count)", "records": "\(syncs.count)"])
+                }
+                logger.info("link started", metadata: ["mode": "\(mode.rawValue)", "source": "\(sourceBootstrap)", "target": "\(targetBootstrap)"])
+                return mode
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                attempt += 1
+                if attempt == 1 || attempt % 10 == 0 {
+                    logger.error("link cannot start yet; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                }
+                status.linkError()
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func decideMode(target: KafkaCluster) async throws -> WriteMode {
+        let connection = try await target.anyConnection()
+        let offersMirrorAPI = connection.brokerVersions[.straitMirrorAppend] != nil
+        switch link.offsets {
+        case .translate: return .translate
+        case .auto: return offersMirrorAPI ? .preserve : .translate
+        case .preserve:
+            guard offersMirrorAPI else {
+                throw ReplicatorError.configuration(
+                    "link \(link.source)->\(link.target) asks for offsets: preserve, but the target (\(targetBootstrap)) does not offer Strait's mirror API; use offsets: translate or auto")
+            }
+            return .preserve
+        }
+    }
+
+    private func runLink(source: KafkaCluster, target: KafkaCluster, mode: WriteMode) async throws {
+        let policy = self.policy
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await self.checkpointLoop(source: source, target: target, mode: mode) }
+            var started: Set<TopicPartition> = []
+            var lane = 1
+            while !Task.isCancelled {
+                do {
+                    let metadata = try await source.refreshMetadata(topics: nil)
+                    for (name, topic) in metadata.topics.sorted(by: { $0.key < $1.key }) where !topic.isInternal && topic.error == .none {
+                        guard case let .replicate(remote) = policy.decision(for: name) else { continue }
+                        let partitions = topic.partitions.map(\.partition).sorted()
+                        let newOnes = partitions.map { TopicPartition(name, $0) }.filter { !started.contains($0) }
+                        guard !newOnes.isEmpty else { continue }
+                        try await ensureRemoteTopic(source: source, target: target, topic: name, remote: remote,
+                                                    partitions: Int32(partitions.count), mode: mode)
+                        for partition in newOnes {
+                            started.insert(partition)
+                            let mirror = PartitionMirror(
+                                link: self, source: source, target: target, sourcePartition: partition,
+                                remote: TopicPartition(remote, partition.partition), mode: mode, lane: lane)
+                            lane = lane % 8 + 1
+                            tasks.addTask { await mirror.run() }
+                        }
+                    }
+                } catch let error as CancellationError {
+                    throw error
+                } catch {
+                    status.linkError()
+                    logger.error("topic discovery failed; retrying at the next refresh", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .milliseconds(link.refreshIntervalMs))
+            }
+            tasks.cancelAll()
+        }
+    }
+
+    /// Creates the remote topic with the source's partition count and topic configs (minus the
+    /// excluded ones), or adds partitions to match.
+    private func ensureRemoteTopic(source: KafkaCluster, target: KafkaCluster, topic: String, remote: String,
+                                   partitions: Int32, mode: WriteMode) async throws {
+        let existing = try await target.refreshMetadata(topics: [remote]).topics[remote]
+        if let existing, existing.error == .none {
+            if existing.partitions.count < partitions {
+                try await target.createPartitions(remote, totalCount: partitions)
+                logger.info("added partitions to remote topic", metadata: ["topic": "\(remote)", "partitions": "\(partitions)"])
+            }
+            return
+        }
+        var configs: [String: String] = [:]
+        if case let .success(entries)? = try await source.describeTopicConfigs([topic])[topic] {
+            for (name, entry) in entries where !entry.isDefault && entry.source == .dynamicTopic && !Self.excludedConfigs.contains(name) {
+                if let value = entry.value { configs[name] = value }
+            }
+        }
+        if mode == .preserve { configs["strait.mirror.source"] = link.source }
+        let result = try await target.createTopics([NewTopic(name: remote, partitions: partitions, configs: configs)])[remote]
+        if let result, !result.isSuccess && !result.alreadyExists {
+            throw ReplicatorError.target("cannot create \(remote) at \(link.target): \(result.errorCode) \(result.errorMessage ?? "")")
+        }
+        logger.info("created remote topic", metadata: ["topic": "\(remote)", "partitions": "\(partitions)", "configs": "\(configs.keys.sorted())"])
+    }
+
+    func ensureTopic(_ cluster: KafkaCluster, name: String, partitions: Int32, configs: [String: String]) async throws {
+        let result = try await cluster.createTopics([NewTopic(name: name, partitions: partitions, configs: configs)])[name]
+        if let result, !result.isSuccess && !result.alreadyExists {
+            throw ReplicatorError.target("cannot create \(name): \(result.errorCode) \(result.errorMessage ?? "")")
+        }
+    }
+
+    /// Every record of partition 0 of `topic` as (key, value), from the log start to the end.
+    func readAll(_ cluster: KafkaCluster, topic: String) async throws -> [([UInt8]?, [UInt8]?)] {
+        let partition = TopicPartition(topic, 0)
+        let ends = try await cluster.listOffsets([partition], spec: .latest)
+        let starts = try await cluster.listOffsets([partition], spec: .earliest)
+        guard let end = try ends[partition]?.get().offset, var next = try starts[partition]?.get().offset else { return [] }
+        var records: [([UInt8]?, [UInt8]?)] = []
+        while next < end {
+            let fetched = try await cluster.fetch([partition: FetchPosition(offset: next, maxBytes: 4 << 20)], options: FetchOptions(maxWaitMs: 100))
+            guard let result = fetched[partition], result.errorCode == .none, let after = result.nextOffset else {
+                throw ReplicatorError.source("cannot read \(topic) at offset \(next): \(fetched[partition]?.errorCode.description ?? "no answer")")
+            }
+            for batch in result.batches where !batch.header.isControl {
+                for record in try RecordBatchDecoder.records(in: batch) where record.offset >= next {
+                    records.append((record.key, record.value))
+                }
+            }
+            next = after
+        }
+        return records
+    }
+
+    /// Produces key/value records as one batch to partition 0 of `topic`.
+    func produce(_ cluster: KafkaCluster, topic: String, records: [([UInt8], [UInt8])], now: Int64) async throws {
+        guard !records.isEmpty else { return }
+        var builder = RecordBatchBuilder()
+        for (key, value) in records { builder.append(key: key, value: value, timestamp: now) }
+        let partition = TopicPartition(topic, 0)
+        let results = try await cluster.produce([partition: try builder.build()], acks: -1)
+        if let result = results[partition], !result.isSuccess {
+            throw ReplicatorError.target("writing \(records.count) records to \(topic) failed: \(result.errorCode) \(result.errorMessage ?? result.clientError.map { "\($0)" } ?? "")")
+        }
+    }
+
+    // MARK: Checkpoints and heartbeats
+
+    private func checkpointLoop(source: KafkaCluster, target: KafkaCluster, mode: WriteMode) async throws {
+        let policy = self.policy
+        let checkpointTopic = MirrorTopics.checkpoints(sourceAlias: link.source)
+        var ready = false
+        while !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(link.checkpointIntervalMs))
+            do {
+                if !ready {
+                    try await ensureTopic(target, name: checkpointTopic, partitions: 1, configs: ["cleanup.policy": "compact"])
+                    try await ensureTopic(target, name: MirrorTopics.heartbeats, partitions: 1, configs: ["cleanup.policy": "compact"])
+                    ready = true
+                }
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                let heartbeat = Heartbeat(sourceClusterAlias: link.source, targetClusterAlias: link.target, timestamp: now)
+                try await produce(target, topic: MirrorTopics.heartbeats, records: [(try heartbeat.key(), heartbeat.value())], now: now)
+                try await checkpointGroups(source: source, target: target, policy: policy, topic: checkpointTopic, mode: mode, now: now)
+                status.checkpointed(at: now)
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                status.linkError()
+                logger.error("checkpoint pass failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func checkpointGroups(source: KafkaCluster, target: KafkaCluster, policy: ReplicationPolicy,
+                                  topic: String, mode: WriteMode, now: Int64) async throws {
+        let groups = try await source.listGroups().filter { policy.shouldReplicateGroup($0.groupId) }
+        var records: [([UInt8], [UInt8])] = []
+        for listing in groups {
+            let committed = try await source.fetchCommittedOffsets(group: listing.groupId)
+            guard !committed.isEmpty else { continue }
+            let entries = committed.map { partition, offset in
+                Replication.CommittedOffset(topic: partition.topic, partition: partition.partition,
+                                            offset: offset.offset, metadata: offset.metadata ?? "")
+            }
+            let targetDescription = try? await target.describeGroup(listing.groupId)
+            let activeAtTarget = targetDescription.map { !$0.members.isEmpty } ?? false
+            let targetCommitted = activeAtTarget ? [:] : ((try? await target.fetchCommittedOffsets(group: listing.groupId)) ?? [:])
+            let plan = CheckpointPlan(
+                group: listing.groupId, committed: entries, policy: policy,
+                offsetMap: { topic, partition in self.maps.map(for: TopicPartition(topic, partition), mode: mode) },
+                activeAtTarget: activeAtTarget,
+                targetCommitted: { remote, partition in targetCommitted[TopicPartition(remote, partition)]?.offset })
+            for checkpoint in plan.checkpoints {
+                records.append((try checkpoint.key(), try checkpoint.value()))
+            }
+            for missing in plan.untranslated {
+                logger.debug("committed offset not translated", metadata: [
+                    "group": "\(listing.groupId)", "partition": "\(missing.committed.topic)-\(missing.committed.partition)",
+                    "offset": "\(missing.committed.offset)", "reason": "\(missing.reason)"])
+            }
+            if !plan.commits.isEmpty {
+                var offsets: [TopicPartition: OffsetToCommit] = [:]
+                for commit in plan.commits {
+                    offsets[TopicPartition(commit.topic, commit.partition)] = OffsetToCommit(offset: commit.offset, metadata: commit.metadata)
+                }
+                let errors = try await target.commitOffsets(group: listing.groupId, offsets: offsets)
+                for (partition, code) in errors where code != .none {
+                    logger.warning("group offset sync refused by the target", metadata: [
+                        "group": "\(listing.groupId)", "partition": "\(partition)", "error": "\(code)"])
+                }
+            }
+        }
+        try await produce(target, topic: topic, records: records, now: now)
+    }
+}
+
+public enum ReplicatorError: Error, CustomStringConvertible {
+    case configuration(String)
+    case source(String)
+    case target(String)
+
+    public var description: String {
+        switch self {
+        case let .configuration(why): "configuration: \(why)"
+        case let .source(why): "source: \(why)"
+        case let .target(why): "target: \(why)"
+        }
+    }
+}
+
+/// The offset maps of a link's partitions (translate mode), shared by the partition mirrors and
+/// the checkpoint pass. In preserve mode offsets are identical, so a partition's map is one run
+/// over what has been mirrored.
+final class OffsetMaps: @unchecked Sendable {
+    private let lock = NSLock()
+    private var maps: [TopicPartition: OffsetMap] = [:]
+    /// Preserve mode: [log start, next offset) mirrored per source partition.
+    private var preserved: [TopicPartition: Range<Int64>] = [:]
+
+    func load(_ loaded: [TopicPartition: OffsetMap]) { lock.withLock { maps = loaded } }
+    func get(_ partition: TopicPartition) -> OffsetMap? { lock.withLock { maps[partition] } }
+    func set(_ partition: TopicPartition, _ map: OffsetMap) { lock.withLock { maps[partition] = map } }
+    func setPreserved(_ partition: TopicPartition, _ range: Range<Int64>) { lock.withLock { preserved[partition] = range } }
+
+    func map(for partition: TopicPartition, mode: WriteMode) -> OffsetMap? {
+        lock.withLock {
+            switch mode {
+            case .translate: return maps[partition]
+            case .preserve:
+                guard let range = preserved[partition], !range.isEmpty else { return nil }
+                return OffsetMap(runs: [OffsetRun(sourceStart: range.lowerBound, targetStart: range.lowerBound, length: Int64(range.count))])
+            }
+        }
+    }
+}

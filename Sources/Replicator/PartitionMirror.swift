@@ -1,0 +1,283 @@
+import Foundation
+import KafkaClient
+import KafkaProtocol
+import KafkaRecords
+import Logging
+import NIOCore
+import Replication
+
+/// Mirrors one source partition to its remote partition, forever (until cancelled): fetch from
+/// the source (long poll, on its own connection lane), write to the target, advance.
+///
+/// Where it resumes after a restart:
+/// - preserve: the target partition's log end offset (the mirror holds the source's offsets, so
+///   it is exactly the next source offset; nothing is written twice).
+/// - translate: the end of the offset map rebuilt from the offset syncs. Records the target got
+///   after the last sync are written again; with prefix naming (the remote topic has no other
+///   writer) their number is exactly target end − map end, reported and counted as duplicates.
+///
+/// Nothing is skipped silently: a source log start above the next offset to mirror (retention
+/// deleted records before they were mirrored) is logged at error with the exact offsets and
+/// counted; a target that refuses a write is retried with backoff and logged each time.
+struct PartitionMirror: Sendable {
+    let link: LinkService
+    let source: KafkaCluster
+    let target: KafkaCluster
+    let sourcePartition: TopicPartition
+    let remote: TopicPartition
+    let mode: WriteMode
+    let lane: Int
+
+    var logger: Logger {
+        var logger = link.logger
+        logger[metadataKey: "partition"] = "\(sourcePartition)"
+        return logger
+    }
+
+    private var statusKey: String { "\(sourcePartition)" }
+
+    private func updateStatus(_ change: (inout LinkStatus.PartitionStatus) -> Void) {
+        link.status.update(statusKey, default: LinkStatus.PartitionStatus(
+            sourceTopic: sourcePartition.topic, targetTopic: remote.topic, partition: sourcePartition.partition), change)
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    func run() async {
+        var backoff: Duration = .milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await mirror()
+                return
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }  // requests cancelled by the shutdown
+                logger.error("partition mirror failed; retrying", metadata: ["error": "\(error)", "retry-in": "\(backoff)"])
+                updateStatus { $0.errors += 1; $0.lastError = "\(error)" }
+                do { try await Task.sleep(for: backoff) } catch { return }
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func offset(_ cluster: KafkaCluster, _ partition: TopicPartition, _ spec: OffsetSpec) async throws -> Int64 {
+        let answer = try await cluster.listOffsets([partition], spec: spec)
+        guard let result = answer[partition] else { throw ReplicatorError.source("no ListOffsets answer for \(partition)") }
+        return try result.get().offset
+    }
+
+    private func mirror() async throws {
+        let sourceStart = try await offset(source, sourcePartition, .earliest)
+        let targetEnd = try await offset(target, remote, .latest)
+        var next: Int64
+        var map = link.maps.get(sourcePartition) ?? OffsetMap()
+        var emitter = OffsetSyncEmitter(topic: sourcePartition.topic, partition: sourcePartition.partition,
+                                        maxRecordsBetweenSyncs: 10_000, maxIntervalMs: 1_000)
+        switch mode {
+        case .preserve:
+            next = max(targetEnd, 0)
+            if targetEnd == 0 { next = sourceStart }
+            link.maps.setPreserved(sourcePartition, min(sourceStart, next)..<next)
+        case .translate:
+            next = map.sourceEnd ?? sourceStart
+            let mappedEnd = map.targetEnd ?? 0
+            if map.isEmpty && targetEnd > 0 {
+                logger.notice("the remote topic already holds records; mirrored records follow them",
+                              metadata: ["target-end": "\(targetEnd)"])
+            } else if targetEnd > mappedEnd {
+                if case .prefix = link.link.naming {
+                    let duplicates = targetEnd - mappedEnd
+                    logger.error("records written after the last offset sync will be mirrored again", metadata: [
+                        "duplicates": "\(duplicates)", "target-offsets": "[\(mappedEnd), \(targetEnd))", "resume-source-offset": "\(next)"])
+                    updateStatus { $0.duplicates += duplicates }
+                } else {
+                    logger.warning("the remote topic has records past the last offset sync (identity naming: some may be local writes)",
+                                   metadata: ["target-offsets": "[\(mappedEnd), \(targetEnd))", "resume-source-offset": "\(next)"])
+                }
+            }
+        }
+        updateStatus { $0.mirroredOffset = next }
+        logger.info("partition mirror started", metadata: ["from": "\(next)", "target": "\(remote)", "mode": "\(mode.rawValue)"])
+
+        let syncTopic = MirrorTopics.offsetSyncs(targetAlias: link.link.target)
+        var pendingSyncs: [OffsetSync] = []
+        /// Writes the syncs not yet written, plus the newest position. Run in its own task so a
+        /// shutdown (which cancels this one) still gets the newest position out.
+        func flushSyncs() async {
+            guard mode == .translate else { return }
+            let last = pendingSyncs + emitter.flush(now: Self.now())
+            pendingSyncs = []
+            guard !last.isEmpty else { return }
+            let link = self.link, source = self.source, logger = self.logger
+            let records = last.compactMap { sync in (try? sync.key()).map { ($0, sync.value()) } }
+            await Task {
+                do { try await link.produce(source, topic: syncTopic, records: records, now: Self.now()) } catch {
+                    logger.error("could not write the last offset syncs; the next start re-mirrors from the previous one",
+                                 metadata: ["error": "\(error)"])
+                }
+            }.value
+        }
+
+        do {
+            try await mirrorLoop(from: next, map: &map, emitter: &emitter, pendingSyncs: &pendingSyncs, syncTopic: syncTopic)
+        } catch {
+            await flushSyncs()
+            throw error
+        }
+        await flushSyncs()
+    }
+
+    private func mirrorLoop(from start: Int64, map: inout OffsetMap, emitter: inout OffsetSyncEmitter,
+                            pendingSyncs: inout [OffsetSync], syncTopic: String) async throws {
+        var next = start
+        while !Task.isCancelled {
+            let fetched = try await source.fetch(
+                [sourcePartition: FetchPosition(offset: next, maxBytes: 8 << 20)],
+                options: FetchOptions(maxWaitMs: 500, minBytes: 1, maxBytes: 16 << 20, lane: lane))
+            if Task.isCancelled { return }  // the fetch was cancelled by the shutdown
+            guard let result = fetched[sourcePartition] else { continue }
+            if result.errorCode == .offsetOutOfRange {
+                next = try await handleOutOfRange(next: next)
+                updateStatus { $0.mirroredOffset = next }
+                continue
+            }
+            guard result.errorCode == .none, result.clientError == nil else {
+                throw ReplicatorError.source("fetch of \(sourcePartition) at \(next) failed: \(result.errorCode) \(result.clientError.map { "\($0)" } ?? "")")
+            }
+            if result.logStartOffset > next {
+                next = reportGap(from: next, to: result.logStartOffset, cause: "source retention")
+            }
+            let batches = result.batches.filter { $0.header.nextOffset > next }
+            updateStatus {
+                $0.sourceEndOffset = result.highWatermark
+                $0.oldestUnmirroredTimestamp = batches.first.map { $0.header.baseTimestamp }
+            }
+            guard !batches.isEmpty else { continue }
+
+            let bytes = Int64(batches.reduce(0) { $0 + $1.bytes.readableBytes })
+            switch mode {
+            case .preserve:
+                next = try await appendPreserving(batches, sourceLogStart: result.logStartOffset)
+                link.maps.setPreserved(sourcePartition, min(result.logStartOffset, next)..<next)
+                let records = Int64(batches.reduce(0) { $0 + Int($1.header.recordsCount) })
+                updateStatus { $0.records += records; $0.bytes += bytes; $0.mirroredOffset = next }
+            case .translate:
+                let (written, skipped, newNext, syncs) = try await produceTranslated(batches, from: next, map: &map, emitter: &emitter)
+                next = newNext
+                link.maps.set(sourcePartition, map)
+                pendingSyncs += syncs
+                updateStatus {
+                    $0.records += written; $0.bytes += bytes; $0.loopRecordsSkipped += skipped; $0.mirroredOffset = next
+                }
+                pendingSyncs += emitter.tick(now: Self.now())
+                if !pendingSyncs.isEmpty {
+                    let records = try pendingSyncs.map { (try $0.key(), $0.value()) }
+                    try await link.produce(source, topic: syncTopic, records: records, now: Self.now())
+                    pendingSyncs = []
+                }
+            }
+            if next >= result.highWatermark { updateStatus { $0.oldestUnmirroredTimestamp = nil } }
+        }
+    }
+
+    /// The fetch position fell outside the source log: below its start (retention deleted
+    /// records not yet mirrored: a gap) or above its end (the topic was re-created or truncated).
+    private func handleOutOfRange(next: Int64) async throws -> Int64 {
+        let start = try await offset(source, sourcePartition, .earliest)
+        let end = try await offset(source, sourcePartition, .latest)
+        if start > next { return reportGap(from: next, to: start, cause: "source retention") }
+        if next > end {
+            logger.error("the source partition is behind the mirrored position (re-created or truncated topic); restarting from its start",
+                         metadata: ["mirrored-up-to": "\(next)", "source-log": "[\(start), \(end))"])
+            updateStatus { $0.errors += 1; $0.lastError = "source behind mirrored position \(next): [\(start), \(end))" }
+            return start
+        }
+        return next
+    }
+
+    private func reportGap(from next: Int64, to start: Int64, cause: String) -> Int64 {
+        logger.error("records were deleted at the source before they were mirrored", metadata: [
+            "gap": "[\(next), \(start))", "records": "\(start - next)", "cause": "\(cause)", "target": "\(remote)"])
+        updateStatus { $0.gaps += 1; $0.gapOffsets += start - next; $0.lastError = "gap [\(next), \(start)) (\(cause))" }
+        return start
+    }
+
+    private func leaderConnection() async throws -> KafkaConnection {
+        let metadata = try await target.metadata(topics: [remote.topic])
+        guard let leader = metadata.topics[remote.topic]?.partitions.first(where: { $0.partition == remote.partition })?.leader else {
+            await target.invalidateMetadata()
+            throw ReplicatorError.target("no leader for \(remote)")
+        }
+        return try await target.connection(to: leader, lane: lane)
+    }
+
+    /// Preserve mode: one StraitMirrorAppend with every fetched batch, byte for byte.
+    private func appendPreserving(_ batches: [StoredBatch], sourceLogStart: Int64) async throws -> Int64 {
+        var records = ByteBuffer()
+        for batch in batches { records.writeImmutableBuffer(batch.bytes) }
+        let request = StraitMirrorAppendRequest(timeoutMs: 30_000, topics: [.init(name: remote.topic, partitions: [
+            .init(partitionIndex: remote.partition, sourceLogStartOffset: sourceLogStart, records: records)])])
+        let connection = try await leaderConnection()
+        let response = try await connection.send(request, version: 0)
+        guard let answer = response.topics.first?.partitions.first else {
+            throw ReplicatorError.target("empty StraitMirrorAppend answer for \(remote)")
+        }
+        guard answer.errorCode == 0 else {
+            let code = KafkaErrorCode(answer.errorCode)
+            if code.invalidatesLeader { await target.invalidateMetadata() }
+            throw ReplicatorError.target("mirror append to \(remote) refused: \(code) \(answer.errorMessage ?? "")")
+        }
+        return batches.last!.header.nextOffset
+    }
+
+    /// Translate mode: rewrite (provenance, codec) and produce every batch, pipelined on one
+    /// connection so they are appended in order; record where each landed.
+    private func produceTranslated(_ batches: [StoredBatch], from next: Int64, map: inout OffsetMap,
+                                   emitter: inout OffsetSyncEmitter) async throws -> (Int64, Int64, Int64, [OffsetSync]) {
+        var rewritten: [(StoredBatch?, SourceOffsets, Int64, Int)] = []  // batch, offsets, source next, loop-skipped
+        var position = next
+        for batch in batches {
+            let result = try rewriter.rewrite(batch, from: position)
+            rewritten.append((result.batch, result.sourceOffsets, batch.header.nextOffset, result.skippedFromTarget))
+            position = batch.header.nextOffset
+        }
+        let connection = try await leaderConnection()
+        var pending: [(PendingProduce?, SourceOffsets, Int64, Int)] = []
+        for (batch, offsets, sourceNext, skipped) in rewritten {
+            let request = try batch.map { try connection.enqueueProduce([remote: $0], acks: -1, timeoutMs: 30_000) }
+            pending.append((request, offsets, sourceNext, skipped))
+        }
+        var written: Int64 = 0
+        var skippedTotal: Int64 = 0
+        var syncs: [OffsetSync] = []
+        var reached = next
+        for (request, offsets, sourceNext, skipped) in pending {
+            if let request {
+                let result = try await request.results()[remote]
+                guard let result, result.isSuccess else {
+                    let code = result?.errorCode ?? .unknownServerError
+                    if code.invalidatesLeader { await target.invalidateMetadata() }
+                    logger.error("the target refused a batch; it will be retried", metadata: [
+                        "source-offsets": "\(offsets)", "target": "\(remote)", "error": "\(code) \(result?.errorMessage ?? result?.clientError.map { "\($0)" } ?? "")"])
+                    updateStatus { $0.errors += 1; $0.lastError = "target refused source offsets \(offsets): \(code)" }
+                    // Resume from here; batches after it that did land are counted as duplicates then.
+                    return (written, skippedTotal, reached, syncs)
+                }
+                map.record(offsets, targetBaseOffset: result.baseOffset)
+                syncs += emitter.written(offsets, targetBaseOffset: result.baseOffset, now: Self.now())
+                written += offsets.count
+            }
+            skippedTotal += Int64(skipped)
+            reached = sourceNext
+        }
+        return (written, skippedTotal, reached, syncs)
+    }
+
+    /// Adds the provenance header and changes the codec when the link asks; otherwise the
+    /// batch is forwarded untouched.
+    private var rewriter: MirrorBatchRewriter {
+        MirrorBatchRewriter(source: link.link.source, target: link.link.target, provenanceHeader: link.link.provenanceHeader,
+                            compression: LinkCompression(link.link.compression) ?? .source)
+    }
+}
