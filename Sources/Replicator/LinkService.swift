@@ -122,10 +122,17 @@ public final class LinkService: Service, Sendable {
     private func decideMode(target: KafkaCluster) async throws -> WriteMode {
         let connection = try await target.anyConnection()
         let offersMirrorAPI = connection.brokerVersions[.straitMirrorAppend] != nil
+        // Identity naming shares the topic with the target's own producers, which a mirror topic
+        // (read-only until promoted) would refuse: it always translates.
+        let identity = link.naming == .identity
         switch link.offsets {
         case .translate: return .translate
-        case .auto: return offersMirrorAPI ? .preserve : .translate
+        case .auto: return offersMirrorAPI && !identity ? .preserve : .translate
         case .preserve:
+            guard !identity else {
+                throw ReplicatorError.configuration(
+                    "link \(link.source)->\(link.target): offsets: preserve needs prefix naming (identity-named topics are written by the target's own producers too)")
+            }
             guard offersMirrorAPI else {
                 throw ReplicatorError.configuration(
                     "link \(link.source)->\(link.target) asks for offsets: preserve, but the target (\(targetBootstrap)) does not offer Strait's mirror API; use offsets: translate or auto")

@@ -280,6 +280,9 @@ public enum TopologyLoader {
                 diagnostics.report(siteNode, "unknown site '\(siteName)'\(hint); sites are: \(siteNames.joined(separator: ", "))")
             }
         }
+        if offsets == .preserve && naming == .identity {
+            diagnostics.report(reader.value("offsets") ?? node, "offsets: preserve needs naming: prefix (an identity-named topic is also written by the target's own producers, and a mirror topic refuses them)")
+        }
         guard let from, let to, let topics, let groups else { return nil }
         if from == to { diagnostics.report(toNode, "link from \(from) to itself: a link needs two different sites") }
         return Link(source: from, target: to, topics: topics, groups: groups, naming: naming, compression: compression,

@@ -200,3 +200,41 @@ def test_records_deleted_before_they_were_mirrored_are_reported_with_their_offse
         replicator.stop()
     log = replicator.log()
     assert "gap=[10, 50)" in log and "records=40" in log, log[-3000:]
+
+
+@pytest.mark.parametrize("naming", ["prefix", "identity"])
+def test_active_active_delivers_each_record_once_to_the_other_site_and_never_loops(broker, topic, tmp_path, naming):
+    east, west = broker(), broker()
+    for site in (east, west):
+        create_topic(site.bootstrap, topic)
+    options = {"naming": naming, "provenance-header": "true"} if naming == "identity" else {"naming": naming}
+    topology = link_topology({"east": east.bootstrap, "west": west.bootstrap},
+                             [link(**options), {**link(**options), "from": "west", "to": "east"}])
+    replicator = Replicator(tmp_path / "r", topology).start()
+    try:
+        produce_spread(east.bootstrap, topic, 3_000, "from-east")
+        produce_spread(west.bootstrap, topic, 2_000, "from-west")
+        if naming == "prefix":
+            # Each site's records appear at the other under the origin's prefix, and nothing
+            # comes back: west.<topic> at east is never mirrored to west as east.west.<topic>.
+            wait_until(lambda: sum(end_offsets(west.bootstrap, f"east.{topic}")) == 3_000
+                       and sum(end_offsets(east.bootstrap, f"west.{topic}")) == 2_000,
+                       "both directions to be mirrored", log=replicator.log)
+            time.sleep(2)  # give a loop the chance to show up
+            topics = set(AdminClient({"bootstrap.servers": east.bootstrap}).list_topics(timeout=10).topics) | \
+                set(AdminClient({"bootstrap.servers": west.bootstrap}).list_topics(timeout=10).topics)
+            assert not any(name.startswith(("east.west.", "west.east.")) for name in topics), sorted(topics)
+            assert sum(end_offsets(west.bootstrap, f"east.{topic}")) == 3_000
+            assert sum(end_offsets(east.bootstrap, f"west.{topic}")) == 2_000
+        else:
+            # Same topic name at both sites: each ends with its own records plus the other's, once.
+            wait_until(lambda: sum(end_offsets(east.bootstrap, topic)) == 5_000
+                       and sum(end_offsets(west.bootstrap, topic)) == 5_000,
+                       "both sites to hold all 5,000 records", log=replicator.log)
+            time.sleep(2)
+            assert sum(end_offsets(east.bootstrap, topic)) == 5_000, "no record came back"
+            assert sum(end_offsets(west.bootstrap, topic)) == 5_000
+            values = lambda site: sorted(r[2] or b"" for records in read_all(site.bootstrap, topic).values() for r in records)
+            assert values(east) == values(west)
+    finally:
+        assert replicator.stop() == 0
