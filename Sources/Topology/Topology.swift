@@ -19,6 +19,17 @@ public struct Topology: Sendable {
     public var links: [Link]
     /// The file it was read from; relative data directories resolve against its folder.
     public var file: String
+    /// Where the process running the links serves /metrics and /status (`status:` in the file).
+    public var statusAddress: StatusAddress = StatusAddress()
+
+    public struct StatusAddress: Sendable, Equatable {
+        public var host: String = "127.0.0.1"
+        public var port: Int = 9464
+        public init(host: String = "127.0.0.1", port: Int = 9464) {
+            self.host = host
+            self.port = port
+        }
+    }
 
     public func site(named name: String) -> Site? { sites.first { $0.name == name } }
 }

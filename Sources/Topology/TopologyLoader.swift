@@ -73,13 +73,22 @@ public enum TopologyLoader {
         } else {
             links = expandLinks(mode: mode, primary: primaryNode, sites: sites.map(\.0), root: root, &diagnostics)
         }
+        var statusAddress = Topology.StatusAddress()
+        if let statusNode = top.value("status") {
+            if let text = statusNode.string, let (host, port) = parseHostPort(text) {
+                statusAddress = Topology.StatusAddress(host: host, port: port)
+            } else {
+                diagnostics.report(statusNode, "status must be HOST:PORT (where /metrics and /status are served), got '\(statusNode.string ?? "")'")
+            }
+        }
         top.finish(&diagnostics)
 
         checkEmbeddedClashes(sites, &diagnostics)
         checkLinks(links, mode: mode, &diagnostics)
 
         guard diagnostics.diagnostics.isEmpty, let name else { throw TopologyError(diagnostics: diagnostics.diagnostics) }
-        return Topology(name: name, mode: mode, sites: sites.map(\.0), links: links.map(\.0), file: file)
+        return Topology(name: name, mode: mode, sites: sites.map(\.0), links: links.map(\.0), file: file,
+                        statusAddress: statusAddress)
     }
 
     private static func syntaxDiagnostic(_ error: YamlError, file: String) -> TopologyDiagnostic {

@@ -1,3 +1,4 @@
+import Observability
 import Replicator
 import ArgumentParser
 import BrokerCore
@@ -129,10 +130,12 @@ struct UpCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("site \(site.name): external cluster at \(cluster.bootstrapServers.joined(separator: ",")) (not started here)\n".utf8))
             }
         }
-        for link in try topology.linkServices(logger: Logger(label: "strait.replicator")) {
+        let links = try topology.linkServices(logger: Logger(label: "strait.replicator"))
+        for link in links {
             services.append(.init(service: link))
             FileHandle.standardOutput.write(Data("link \(link.link.source) → \(link.link.target): replicating (offsets: \(link.link.offsets.rawValue))\n".utf8))
         }
+        if !links.isEmpty { services.append(.init(service: statusServer(topology, links))) }
         guard !services.isEmpty else {
             throw ValidationError("the topology has no embedded sites and no links to run")
         }
@@ -165,9 +168,19 @@ struct ReplicatorCommand: AsyncParsableCommand {
         for link in links {
             FileHandle.standardOutput.write(Data("link \(link.link.source) → \(link.link.target): replicating (offsets: \(link.link.offsets.rawValue))\n".utf8))
         }
-        let group = ServiceGroup(configuration: .init(services: links.map { .init(service: $0) },
+        let group = ServiceGroup(configuration: .init(services: links.map { .init(service: $0) } + [.init(service: statusServer(topology, links))],
                                                       gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: Logger(label: "strait.replicator")))
         try await group.run()
+    }
+}
+
+/// The /metrics and /status endpoint of a process running links; prints where it listens.
+func statusServer(_ topology: Topology, _ links: [LinkService]) -> StatusServer {
+    let address = topology.statusAddress
+    return StatusServer(host: address.host, port: address.port, links: links.map(\.status),
+                        logger: Logger(label: "strait.status")) { bound in
+        let line = "status: http://\(address.host):\(bound.port ?? address.port)/metrics and /status\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
     }
 }

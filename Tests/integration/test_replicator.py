@@ -238,3 +238,42 @@ def test_active_active_delivers_each_record_once_to_the_other_site_and_never_loo
             assert values(east) == values(west)
     finally:
         assert replicator.stop() == 0
+
+
+def test_lag_per_partition_is_served_on_metrics_and_by_strait_status(broker, topic, tmp_path):
+    import json
+    import subprocess
+    import urllib.request
+
+    from support.broker import free_port, strait_binary
+
+    east, west = broker(), broker()
+    create_topic(east.bootstrap, topic)
+    produce_spread(east.bootstrap, topic, 6_000, "lag")
+    port = free_port()
+    topology = link_topology({"east": east.bootstrap, "west": west.bootstrap}, [link()], status_port=port)
+    replicator = Replicator(tmp_path / "r", topology).start()
+    try:
+        source_ends = end_offsets(east.bootstrap, topic)
+        wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}") == source_ends, "mirroring", log=replicator.log)
+
+        def status():
+            result = subprocess.run([str(strait_binary()), "status", str(replicator.topology_path), "--output", "json"],
+                                    capture_output=True, timeout=30)
+            return json.loads(result.stdout) if result.returncode == 0 else None
+        wait_until(lambda: status() is not None and len(status()[0]["partitions"]) == PARTITIONS
+                   and all(p["mirroredOffset"] == p["sourceEndOffset"] == source_ends[p["partition"]] for p in status()[0]["partitions"])
+                   and status()[0].get("checkpointAgeMs") is not None,
+                   "status to show every partition caught up", log=replicator.log)
+        text = subprocess.run([str(strait_binary()), "status", str(replicator.topology_path)],
+                              capture_output=True, timeout=30, check=True).stdout.decode()
+        assert "LINK east → west: mode preserve, lag 0 records" in text
+        assert f"{topic}  0 " in text.replace("  ", "  ")
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert f'strait_link_lag_records{{link="east->west",topic="{topic}",partition="0"}} 0' in metrics
+        assert "strait_link_records_total" in metrics and "strait_link_checkpoint_age_seconds" in metrics
+    finally:
+        assert replicator.stop() == 0
+    # Without a replicator, status says so.
+    result = subprocess.run([str(strait_binary()), "status", str(replicator.topology_path)], capture_output=True, timeout=30)
+    assert result.returncode != 0 and b"no replicator answers" in result.stderr

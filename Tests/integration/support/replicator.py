@@ -7,12 +7,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from support.broker import strait_binary
+from support.broker import free_port, strait_binary
 
 
-def link_topology(sites: dict[str, str], links: list[dict]) -> str:
-    """YAML for external sites {name: bootstrap} and links [{from, to, ...options}]."""
-    lines = ["name: test", "mode: custom", "sites:"]
+def link_topology(sites: dict[str, str], links: list[dict], status_port: int | None = None) -> str:
+    """YAML for external sites {name: bootstrap} and links [{from, to, ...options}]; the status
+    endpoint on a free port unless given."""
+    lines = ["name: test", "mode: custom", f"status: 127.0.0.1:{status_port or free_port()}", "sites:"]
     for name, bootstrap in sites.items():
         lines.append(f"  {name}:")
         lines.append(f"    kafka: {{ bootstrap: [\"{bootstrap}\"] }}")
