@@ -43,6 +43,11 @@ struct PartitionMirror: Sendable {
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
+    /// Bytes one fetch may return for a partition. Each partition has one fetch in flight and
+    /// its batches are held until written, so this bounds the link's buffer memory at about
+    /// three times this per partition (response, request, the target's copy in flight).
+    static let fetchBytes: Int32 = 2 << 20
+
     func run() async {
         var backoff: Duration = .milliseconds(100)
         while !Task.isCancelled {
@@ -133,8 +138,8 @@ struct PartitionMirror: Sendable {
         var next = start
         while !Task.isCancelled {
             let fetched = try await source.fetch(
-                [sourcePartition: FetchPosition(offset: next, maxBytes: 8 << 20)],
-                options: FetchOptions(maxWaitMs: 500, minBytes: 1, maxBytes: 16 << 20, lane: lane))
+                [sourcePartition: FetchPosition(offset: next, maxBytes: Self.fetchBytes)],
+                options: FetchOptions(maxWaitMs: 500, minBytes: 1, maxBytes: Self.fetchBytes, lane: lane))
             if Task.isCancelled { return }  // the fetch was cancelled by the shutdown
             guard let result = fetched[sourcePartition] else { continue }
             if result.errorCode == .offsetOutOfRange {

@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from support.clients import confluent_produce
 from support.records import Rec, make_records
 from support.replicator import Replicator, link_topology
+from support.wire import scan_batches
 
 PARTITIONS = 6
 DEADLINE_S = 120.0
@@ -60,6 +61,15 @@ def read_all(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> dict[i
     return got
 
 
+def stored_batches(site, topic: str, partition: int) -> list[bytes]:
+    """The record batches of one partition as stored on disk, in offset order, without the base
+    offset's neighbours: each as its bytes (base offset, length, epoch, magic, CRC, the rest)."""
+    directory = site.partition_dir(topic, partition)
+    data = b"".join(path.read_bytes() for path in sorted(directory.glob("*.log")))
+    batches, _ = scan_batches(data)
+    return [data[b.position:b.end] for b in batches]
+
+
 def wait_until(condition, what: str, timeout: float = DEADLINE_S, log=None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,6 +105,11 @@ def test_preserve_mode_mirrors_every_record_at_its_own_offset(broker, topic, tmp
     finally:
         assert replicator.stop() == 0
     assert "mode=preserve" in replicator.log()
+    for p in range(PARTITIONS):
+        # Byte for byte: the partition leader epoch field aside (bytes 12-16, each broker's own).
+        strip = lambda batch: batch[:12] + batch[16:]
+        assert [strip(b) for b in stored_batches(west, f"east.{topic}", p)] == \
+            [strip(b) for b in stored_batches(east, topic, p)], f"partition {p}"
 
 
 def test_preserve_mode_survives_three_kill_9s_without_loss_or_duplicates(broker, topic, tmp_path):
@@ -161,6 +176,11 @@ def test_translate_mode_maps_a_groups_offsets_exactly(broker, topic, tmp_path):
     finally:
         assert replicator.stop() == 0
     assert "mode=translate" in replicator.log()
+    # The source's batches are uncompressed; the link asked for LZ4 (codec 3 in the attributes).
+    mirrored = [batch for p in range(PARTITIONS) for batch in scan_batches(
+        b"".join(path.read_bytes() for path in sorted(west.partition_dir(f"east.{topic}", p).glob("*.log"))))[0]]
+    from_link = [batch for batch in mirrored if batch.base_offset >= 7]
+    assert from_link and all(batch.attributes & 0x07 == 3 for batch in from_link)
 
 
 def log_start(bootstrap: str, topic: str) -> int:
