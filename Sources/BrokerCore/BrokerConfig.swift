@@ -24,6 +24,9 @@ public struct BrokerConfig: Sendable {
     public var deleteRetentionMs: Int64 = 86_400_000
     /// The interval of the `interval` flush policy (kept when the policy is `per-batch`).
     public var flushIntervalMs: Int64 = 1000
+    /// Whether StraitMirrorAppend (the replicator's offset-preserving API) is offered. Off, the
+    /// broker looks like any Kafka target to a replicator, which then translates offsets.
+    public var mirrorAPI: Bool = true
     /// Session-timeout bounds, initial rebalance delay, group size and commit-metadata limits.
     public var groupCoordinator = GroupCoordinatorConfig()
 

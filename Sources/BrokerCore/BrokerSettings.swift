@@ -9,7 +9,7 @@ extension BrokerConfig {
         "retention-check-interval-ms", "message-max-bytes", "max-request-bytes", "delete-retention-ms",
         "log-cleaner-interval-ms",
         "group-min-session-timeout-ms", "group-max-session-timeout-ms", "group-initial-rebalance-delay-ms",
-        "group-max-size", "offset-metadata-max-bytes",
+        "group-max-size", "offset-metadata-max-bytes", "mirror-api",
     ]
 
     /// Applies one setting; returns what is wrong with it instead, leaving the config unchanged.
@@ -78,6 +78,9 @@ extension BrokerConfig {
         case "log-cleaner-interval-ms":
             guard let n = int(1...Int64.max) else { return mustBeInteger(1...Int64.max) }
             logCleanerIntervalMs = n
+        case "mirror-api":
+            guard let flag = Bool(value) else { return "mirror-api must be true or false, got '\(value)'" }
+            mirrorAPI = flag
         case "group-min-session-timeout-ms":
             guard let n = int(1...Int64(Int32.max)) else { return mustBeInteger(1...Int64(Int32.max)) }
             groupCoordinator.minSessionTimeoutMs = Int32(n)

@@ -2,8 +2,14 @@ import KafkaProtocol
 import NIOCore
 
 extension Broker {
+    /// The APIs this broker advertises: every implemented one, minus StraitMirrorAppend when
+    /// `mirror-api` is off.
+    var advertisedAPIs: [(APIKey, ClosedRange<Int16>)] {
+        config.mirrorAPI ? SupportedAPIs.versions : SupportedAPIs.versions.filter { $0.0 != .straitMirrorAppend }
+    }
+
     func apiVersionsList() -> [ApiVersionsResponse.ApiVersion] {
-        SupportedAPIs.versions.map { key, range in
+        advertisedAPIs.map { key, range in
             ApiVersionsResponse.ApiVersion(apiKey: key.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)
         }
     }
@@ -16,12 +22,13 @@ extension Broker {
     /// layout (header v0, INT32-counted array, no throttle time) with UNSUPPORTED_VERSION and our
     /// full list, so the client can retry with a version we have.
     func apiVersionsFallback(correlationId: Int32) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 16 + 6 * SupportedAPIs.versions.count)
+        let advertised = advertisedAPIs
+        var buffer = allocator.buffer(capacity: 16 + 6 * advertised.count)
         buffer.writeInteger(Int32(0))
         buffer.writeInteger(correlationId)
         buffer.writeInteger(ErrorCode.unsupportedVersion.rawValue)
-        buffer.writeInteger(Int32(SupportedAPIs.versions.count))
-        for (key, range) in SupportedAPIs.versions {
+        buffer.writeInteger(Int32(advertised.count))
+        for (key, range) in advertised {
             buffer.writeInteger(key.rawValue)
             buffer.writeInteger(range.lowerBound)
             buffer.writeInteger(range.upperBound)

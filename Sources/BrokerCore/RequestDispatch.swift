@@ -41,7 +41,8 @@ extension Broker {
         } catch {
             return .closeConnection(reason: "malformed request header: \(error)")
         }
-        guard let key = APIKey(rawValue: header.apiKey), let range = SupportedAPIs.byKey[header.apiKey] else {
+        guard let key = APIKey(rawValue: header.apiKey), let range = SupportedAPIs.byKey[header.apiKey],
+              key != .straitMirrorAppend || config.mirrorAPI else {
             return .closeConnection(reason: "unsupported API key \(header.apiKey) (correlation id \(header.correlationId))")
         }
         guard range.contains(header.apiVersion) else {

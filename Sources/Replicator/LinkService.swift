@@ -64,6 +64,8 @@ public final class LinkService: Service, Sendable {
     public func run() async throws {
         var configuration = clientConfiguration
         configuration.clientId = "strait-replicator-\(link.source)-\(link.target)"
+        configuration.socketSendBufferBytes = link.socketBufferBytes
+        configuration.socketReceiveBufferBytes = link.socketBufferBytes
         let source = try KafkaCluster(bootstrap: sourceBootstrap, configuration: configuration, logger: logger)
         let target = try KafkaCluster(bootstrap: targetBootstrap, configuration: configuration, logger: logger)
         defer {
@@ -146,12 +148,24 @@ public final class LinkService: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await self.checkpointLoop(source: source, target: target, mode: mode) }
             var started: Set<TopicPartition> = []
+            var mirrored: [String: String] = [:]  // source topic -> remote topic, as seen at the source
             var lane = 1
             while !Task.isCancelled {
                 do {
                     let metadata = try await source.refreshMetadata(topics: nil)
+                    if link.syncTopicDeletion {
+                        for (name, remote) in mirrored where metadata.topics[name] == nil {
+                            try await deleteRemoteTopic(target: target, source: name, remote: remote)
+                            mirrored.removeValue(forKey: name)
+                            started = started.filter { $0.topic != name }
+                        }
+                    }
                     for (name, topic) in metadata.topics.sorted(by: { $0.key < $1.key }) where !topic.isInternal && topic.error == .none {
                         guard case let .replicate(remote) = policy.decision(for: name) else { continue }
+                        if mirrored[name] != nil {
+                            await syncConfigs(source: source, target: target, topic: name, remote: remote)
+                        }
+                        mirrored[name] = remote
                         let partitions = topic.partitions.map(\.partition).sorted()
                         let newOnes = partitions.map { TopicPartition(name, $0) }.filter { !started.contains($0) }
                         guard !newOnes.isEmpty else { continue }
@@ -190,18 +204,54 @@ public final class LinkService: Service, Sendable {
             }
             return
         }
-        var configs: [String: String] = [:]
-        if case let .success(entries)? = try await source.describeTopicConfigs([topic])[topic] {
-            for (name, entry) in entries where !entry.isDefault && entry.source == .dynamicTopic && !Self.excludedConfigs.contains(name) {
-                if let value = entry.value { configs[name] = value }
-            }
-        }
+        var configs = try await replicatedConfigs(source, topic: topic)
         if mode == .preserve { configs["strait.mirror.source"] = link.source }
         let result = try await target.createTopics([NewTopic(name: remote, partitions: partitions, configs: configs)])[remote]
         if let result, !result.isSuccess && !result.alreadyExists {
             throw ReplicatorError.target("cannot create \(remote) at \(link.target): \(result.errorCode) \(result.errorMessage ?? "")")
         }
         logger.info("created remote topic", metadata: ["topic": "\(remote)", "partitions": "\(partitions)", "configs": "\(configs.keys.sorted())"])
+    }
+
+    /// The source topic's own configs (set on the topic, not defaults), minus the excluded ones.
+    private func replicatedConfigs(_ cluster: KafkaCluster, topic: String) async throws -> [String: String] {
+        var configs: [String: String] = [:]
+        if case let .success(entries)? = try await cluster.describeTopicConfigs([topic])[topic] {
+            for (name, entry) in entries where !entry.isDefault && entry.source == .dynamicTopic && !Self.excludedConfigs.contains(name) {
+                if let value = entry.value { configs[name] = value }
+            }
+        }
+        return configs
+    }
+
+    /// Every refresh: configs set on the source topic that the remote topic lacks or has
+    /// otherwise are set at the target (configs removed at the source are left alone).
+    private func syncConfigs(source: KafkaCluster, target: KafkaCluster, topic: String, remote: String) async {
+        do {
+            let wanted = try await replicatedConfigs(source, topic: topic)
+            guard !wanted.isEmpty else { return }
+            var current: [String: String] = [:]
+            if case let .success(entries)? = try await target.describeTopicConfigs([remote])[remote] {
+                for (name, entry) in entries { if let value = entry.value { current[name] = value } }
+            }
+            let changes = wanted.filter { current[$0.key] != $0.value }
+            guard !changes.isEmpty else { return }
+            try await target.incrementalAlterTopicConfigs(remote, set: changes)
+            logger.info("synced topic configs", metadata: ["topic": "\(remote)", "configs": "\(changes.keys.sorted())"])
+        } catch {
+            status.linkError()
+            logger.error("topic config sync failed", metadata: ["topic": "\(remote)", "error": "\(error)"])
+        }
+    }
+
+    /// `sync-topic-deletion: true`: the source topic is gone, so the remote one goes too.
+    private func deleteRemoteTopic(target: KafkaCluster, source topic: String, remote: String) async throws {
+        maps.retire(topic)
+        let result = try await target.deleteTopics([remote])[remote]
+        if let result, !result.isSuccess && result.errorCode != .unknownTopicOrPartition {
+            throw ReplicatorError.target("cannot delete \(remote): \(result.errorCode) \(result.errorMessage ?? "")")
+        }
+        logger.notice("deleted the remote topic of a deleted source topic", metadata: ["source": "\(topic)", "topic": "\(remote)"])
     }
 
     func ensureTopic(_ cluster: KafkaCluster, name: String, partitions: Int32, configs: [String: String]) async throws {
@@ -338,6 +388,38 @@ final class OffsetMaps: @unchecked Sendable {
     private var maps: [TopicPartition: OffsetMap] = [:]
     /// Preserve mode: [log start, next offset) mirrored per source partition.
     private var preserved: [TopicPartition: Range<Int64>] = [:]
+
+    /// The source topic id each partition mirror first saw (kept across its restarts).
+    private var topicIds: [TopicPartition: KafkaUUID] = [:]
+
+    /// Records `id` the first time; afterwards returns the first id when `id` differs from it.
+    func changedTopicId(_ partition: TopicPartition, _ id: KafkaUUID) -> KafkaUUID? {
+        lock.withLock {
+            guard let known = topicIds[partition] else {
+                topicIds[partition] = id
+                return nil
+            }
+            return known == id ? nil : known
+        }
+    }
+
+    /// Topics whose partition mirrors must stop (their source topic was deleted and the remote
+    /// one with it), with a generation so mirrors started later are not stopped.
+    private var generations: [String: Int] = [:]
+
+    func generation(of topic: String) -> Int { lock.withLock { generations[topic] ?? 0 } }
+
+    func retire(_ topic: String) {
+        lock.withLock {
+            generations[topic, default: 0] += 1
+            topicIds = topicIds.filter { $0.key.topic != topic }
+            maps = maps.filter { $0.key.topic != topic }
+            preserved = preserved.filter { $0.key.topic != topic }
+        }
+    }
+
+    /// After handling a re-creation: the new id is the one to compare against.
+    func acceptTopicId(_ partition: TopicPartition, _ id: KafkaUUID) { lock.withLock { topicIds[partition] = id } }
 
     func load(_ loaded: [TopicPartition: OffsetMap]) { lock.withLock { maps = loaded } }
     func get(_ partition: TopicPartition) -> OffsetMap? { lock.withLock { maps[partition] } }

@@ -50,9 +50,10 @@ struct PartitionMirror: Sendable {
 
     func run() async {
         var backoff: Duration = .milliseconds(100)
-        while !Task.isCancelled {
+        let generation = link.maps.generation(of: sourcePartition.topic)
+        while !Task.isCancelled && link.maps.generation(of: sourcePartition.topic) == generation {
             do {
-                try await mirror()
+                try await mirror(generation: generation)
                 return
             } catch is CancellationError {
                 return
@@ -72,7 +73,7 @@ struct PartitionMirror: Sendable {
         return try result.get().offset
     }
 
-    private func mirror() async throws {
+    private func mirror(generation: Int) async throws {
         let sourceStart = try await offset(source, sourcePartition, .earliest)
         let targetEnd = try await offset(target, remote, .latest)
         var next: Int64
@@ -125,7 +126,8 @@ struct PartitionMirror: Sendable {
         }
 
         do {
-            try await mirrorLoop(from: next, map: &map, emitter: &emitter, pendingSyncs: &pendingSyncs, syncTopic: syncTopic)
+            try await mirrorLoop(from: next, map: &map, emitter: &emitter, pendingSyncs: &pendingSyncs, syncTopic: syncTopic,
+                                 generation: generation)
         } catch {
             await flushSyncs()
             throw error
@@ -134,13 +136,32 @@ struct PartitionMirror: Sendable {
     }
 
     private func mirrorLoop(from start: Int64, map: inout OffsetMap, emitter: inout OffsetSyncEmitter,
-                            pendingSyncs: inout [OffsetSync], syncTopic: String) async throws {
+                            pendingSyncs: inout [OffsetSync], syncTopic: String, generation: Int) async throws {
         var next = start
+        // A source topic id other than the one first seen means the topic was deleted and created
+        // again, and its offsets mean something else.
+        func checkTopicId() async throws -> (old: KafkaUUID, new: KafkaUUID)? {
+            guard let id = try await source.metadata(topics: [sourcePartition.topic]).topics[sourcePartition.topic]?.topicId,
+                  id != KafkaUUID.zero else { return nil }
+            return link.maps.changedTopicId(sourcePartition, id).map { ($0, id) }
+        }
+        if let change = try await checkTopicId() {
+            try await sourceTopicRecreated(old: change.old, new: change.new, next: &next, map: &map, emitter: &emitter,
+                                           pendingSyncs: &pendingSyncs)
+        }
         while !Task.isCancelled {
             let fetched = try await source.fetch(
                 [sourcePartition: FetchPosition(offset: next, maxBytes: Self.fetchBytes)],
                 options: FetchOptions(maxWaitMs: 500, minBytes: 1, maxBytes: Self.fetchBytes, lane: lane))
             if Task.isCancelled { return }  // the fetch was cancelled by the shutdown
+            if link.maps.generation(of: sourcePartition.topic) != generation {
+                logger.notice("partition mirror stopped: its source topic was deleted")
+                return
+            }
+            if let change = try? await checkTopicId() {
+                try await sourceTopicRecreated(old: change.old, new: change.new, next: &next, map: &map, emitter: &emitter,
+                                               pendingSyncs: &pendingSyncs)
+            }
             guard let result = fetched[sourcePartition] else { continue }
             if result.errorCode == .offsetOutOfRange {
                 next = try await handleOutOfRange(next: next)
@@ -183,6 +204,34 @@ struct PartitionMirror: Sendable {
                 }
             }
             if next >= result.highWatermark { updateStatus { $0.oldestUnmirroredTimestamp = nil } }
+        }
+    }
+
+    /// The source topic was deleted and created again (new topic id). Policy:
+    /// - preserve: the mirror topic holds the old topic's offsets, which the new topic reuses for
+    ///   other records; mirroring this partition stops, loudly, until an operator deletes or
+    ///   renames the remote topic and restarts the link.
+    /// - translate: the offset map is reset (a reset marker goes to the offset syncs) and the new
+    ///   topic is mirrored from its start, after what the remote topic already holds.
+    private func sourceTopicRecreated(old: KafkaUUID, new: KafkaUUID, next: inout Int64, map: inout OffsetMap,
+                                      emitter: inout OffsetSyncEmitter, pendingSyncs: inout [OffsetSync]) async throws {
+        updateStatus { $0.errors += 1; $0.lastError = "source topic re-created (id \(old) → \(new))" }
+        switch mode {
+        case .preserve:
+            logger.error("the source topic was re-created; its offsets no longer match the mirror's, so this partition stops mirroring (delete or rename the remote topic, then restart the link)",
+                         metadata: ["old-topic-id": "\(old)", "new-topic-id": "\(new)", "mirrored-up-to": "\(next)", "target": "\(remote)"])
+            try await Task.sleep(for: .seconds(365 * 24 * 3600))
+        case .translate:
+            let targetEnd = try await offset(target, remote, .latest)
+            logger.error("the source topic was re-created; mirroring its new records from their start, after the remote topic's end",
+                         metadata: ["old-topic-id": "\(old)", "new-topic-id": "\(new)", "mirrored-up-to": "\(next)",
+                                    "target-end": "\(targetEnd)"])
+            pendingSyncs += emitter.sourceReset(targetEndOffset: targetEnd, now: Self.now())
+            map = OffsetMap()
+            link.maps.set(sourcePartition, map)
+            link.maps.acceptTopicId(sourcePartition, new)
+            next = 0
+            throw ReplicatorError.source("source topic \(sourcePartition.topic) re-created; restarting its mirror")
         }
     }
 

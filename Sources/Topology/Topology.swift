@@ -105,6 +105,11 @@ public struct Link: Sendable {
     /// source offsets), `translate` (produced like any client, offsets mapped exactly), or `auto`
     /// (preserve when the target offers Strait's mirror API, else translate).
     public var offsets: OffsetMode = .auto
+    /// SO_SNDBUF/SO_RCVBUF for the link's connections (`socket-buffer-bytes`); nil keeps the OS
+    /// default. A long fat link needs about bandwidth × round trip.
+    public var socketBufferBytes: Int? = nil
+    /// Delete the remote topic when its source topic is deleted (`sync-topic-deletion`).
+    public var syncTopicDeletion: Bool = false
 
     public enum OffsetMode: String, Sendable, Equatable, CaseIterable {
         case auto

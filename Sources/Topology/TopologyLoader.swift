@@ -276,6 +276,11 @@ public enum TopologyLoader {
                 diagnostics.report(offsetsNode, "offsets must be one of \(names.joined(separator: ", "))\(hint)")
             }
         }
+        let syncDeletion = reader.bool("sync-topic-deletion", &diagnostics) ?? false
+        let socketBuffer = reader.int("socket-buffer-bytes", &diagnostics)
+        if let socketBuffer, !(4096...(1 << 30)).contains(socketBuffer) {
+            diagnostics.report(reader.value("socket-buffer-bytes"), "socket-buffer-bytes must be from 4096 to 1073741824")
+        }
         let refresh = reader.int("refresh-interval-ms", &diagnostics) ?? defaultRefreshIntervalMs
         let checkpoint = reader.int("checkpoint-interval-ms", &diagnostics) ?? defaultCheckpointIntervalMs
         for (key, value) in [("refresh-interval-ms", refresh), ("checkpoint-interval-ms", checkpoint)] where value < 100 {
@@ -296,7 +301,7 @@ public enum TopologyLoader {
         if from == to { diagnostics.report(toNode, "link from \(from) to itself: a link needs two different sites") }
         return Link(source: from, target: to, topics: topics, groups: groups, naming: naming, compression: compression,
                     provenanceHeader: provenance, refreshIntervalMs: refresh, checkpointIntervalMs: checkpoint,
-                    offsets: offsets)
+                    offsets: offsets, socketBufferBytes: socketBuffer.map { Int($0) }, syncTopicDeletion: syncDeletion)
     }
 
     /// `{include: [...], exclude: [...]}`; include defaults to everything (".*").

@@ -90,14 +90,14 @@ def link(**options) -> dict:
     return base
 
 
-def test_preserve_mode_mirrors_every_record_at_its_own_offset(broker, topic, tmp_path):
+def test_preserve_mode_mirrors_a_million_records_at_their_own_offsets_byte_for_byte(broker, topic, tmp_path):
     east, west = broker(), broker()
     create_topic(east.bootstrap, topic)
-    produce_spread(east.bootstrap, topic, 30_000, "first")
+    produce_spread(east.bootstrap, topic, 500_000, "first")
     replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
                                                           [link(offsets="preserve")])).start()
     try:
-        produce_spread(east.bootstrap, topic, 30_000, "second")  # while it runs
+        produce_spread(east.bootstrap, topic, 500_000, "second")  # while it runs: 1,000,000 in all
         source_ends = end_offsets(east.bootstrap, topic)
         wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}") == source_ends,
                    "the mirror to reach the source's end offsets", log=replicator.log)
@@ -297,3 +297,108 @@ def test_lag_per_partition_is_served_on_metrics_and_by_strait_status(broker, top
     # Without a replicator, status says so.
     result = subprocess.run([str(strait_binary()), "status", str(replicator.topology_path)], capture_output=True, timeout=30)
     assert result.returncode != 0 and b"no replicator answers" in result.stderr
+
+
+def test_translate_mode_survives_three_kill_9s_and_counts_its_duplicates(broker, topic, tmp_path):
+    import re
+
+    east, west = broker(), broker()
+    create_topic(east.bootstrap, topic)
+    replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
+                                                          [link(offsets="translate")])).start()
+    try:
+        for round_ in range(3):
+            produce_spread(east.bootstrap, topic, 20_000, f"round-{round_}")
+            time.sleep(0.3)  # mid-stream
+            replicator.kill9()
+            replicator.start()
+        produced = sum(end_offsets(east.bootstrap, topic))
+        reported = lambda: sum(int(n) for n in re.findall(r"duplicates=(\d+)", replicator.log()))
+        wait_until(lambda: sum(end_offsets(west.bootstrap, f"east.{topic}")) == produced + reported(),
+                   "the target to hold every record plus exactly the reported duplicates", log=replicator.log)
+        time.sleep(1)
+        assert sum(end_offsets(west.bootstrap, f"east.{topic}")) == produced + reported()
+        source = read_all(east.bootstrap, topic)
+        target = read_all(west.bootstrap, f"east.{topic}")
+        extra = 0
+        for p in range(PARTITIONS):
+            # No record lost and none out of order: without its repeats, the target is the source.
+            wanted = [r[1:] for r in source[p]]
+            got = [r[1:] for r in target[p]]
+            first_copies = list(dict.fromkeys(got))
+            assert first_copies == wanted, f"partition {p}"
+            extra += len(got) - len(wanted)
+        assert extra == reported(), "every duplicate was reported, and only those"
+    finally:
+        replicator.stop()
+
+
+def test_a_strait_target_without_the_mirror_api_gets_translated_offsets(broker, topic, tmp_path):
+    east, west = broker(), broker(config={"mirror-api": "false"})
+    create_topic(east.bootstrap, topic)
+    produce_spread(east.bootstrap, topic, 6_000, "plain-target")
+    replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
+                                                          [link()])).start()  # offsets: auto
+    try:
+        source_ends = end_offsets(east.bootstrap, topic)
+        wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}") == source_ends, "mirroring", log=replicator.log)
+    finally:
+        assert replicator.stop() == 0
+    assert "mode=translate" in replicator.log()
+    assert [r[1:] for p, rs in read_all(west.bootstrap, f"east.{topic}").items() for r in rs] == \
+        [r[1:] for p, rs in read_all(east.bootstrap, topic).items() for r in rs]
+
+
+def test_a_source_topic_created_again_is_reported_and_mirrored_anew_in_translate_mode(broker, topic, tmp_path):
+    east, west = broker(), broker()
+    create_topic(east.bootstrap, topic, partitions=1)
+    confluent_produce(east.bootstrap, topic, {0: make_records(100, "old")})
+    replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
+                                                          [link(offsets="translate")])).start()
+    try:
+        wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}", 1) == [100], "the old topic mirrored", log=replicator.log)
+        admin = AdminClient({"bootstrap.servers": east.bootstrap})
+        admin.delete_topics([topic])[topic].result(timeout=30)
+        create_topic(east.bootstrap, topic, partitions=1)
+        confluent_produce(east.bootstrap, topic, {0: make_records(30, "new")})
+        wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}", 1) == [130],
+                   "the new topic's records after the old ones", log=replicator.log)
+    finally:
+        replicator.stop()
+    assert "the source topic was re-created" in replicator.log()
+
+
+def test_new_partitions_config_changes_and_deletions_follow_the_source(broker, topic, tmp_path):
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions
+
+    east, west = broker(), broker()
+    create_topic(east.bootstrap, topic, partitions=2, config={"retention.ms": "3600000"})
+    replicator = Replicator(tmp_path / "r", link_topology(
+        {"east": east.bootstrap, "west": west.bootstrap}, [link(offsets="translate", **{"sync-topic-deletion": "true"})])).start()
+    remote = f"east.{topic}"
+    admin_east = AdminClient({"bootstrap.servers": east.bootstrap})
+    admin_west = AdminClient({"bootstrap.servers": west.bootstrap})
+
+    def remote_config(name):
+        resource = ConfigResource(ConfigResource.Type.TOPIC, remote)
+        return admin_west.describe_configs([resource])[resource].result(timeout=10)[name].value
+    try:
+        wait_until(lambda: remote in admin_west.list_topics(timeout=10).topics, "the remote topic", log=replicator.log)
+        assert remote_config("retention.ms") == "3600000", "configs copied at creation"
+
+        admin_east.create_partitions([NewPartitions(topic, 4)])[topic].result(timeout=10)
+        confluent_produce(east.bootstrap, topic, {3: make_records(5, "new-partition")})
+        wait_until(lambda: len(admin_west.list_topics(timeout=10).topics[remote].partitions) == 4
+                   and end_offsets(west.bootstrap, remote, 4)[3] == 5, "the new partition and its records", log=replicator.log)
+
+        change = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+            ConfigEntry("retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET)])
+        for future in admin_east.incremental_alter_configs([change]).values():
+            future.result(timeout=10)
+        wait_until(lambda: remote_config("retention.ms") == "7200000", "the config change", log=replicator.log)
+
+        admin_east.delete_topics([topic])[topic].result(timeout=10)
+        wait_until(lambda: remote not in admin_west.list_topics(timeout=10).topics, "the remote topic's deletion",
+                   log=replicator.log)
+    finally:
+        assert replicator.stop() == 0
