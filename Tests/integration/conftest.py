@@ -34,9 +34,9 @@ def broker(request, tmp_path):
     started: list[Broker] = []
     request.node.strait_brokers = started
 
-    def start(config: dict | None = None) -> Broker:
+    def start(config: dict | None = None, **placement) -> Broker:
         name = f"b{len(started)}"
-        instance = Broker(tmp_path / name, name, config)
+        instance = Broker(tmp_path / name, name, config, **placement)
         started.append(instance)
         return instance.start()
 

@@ -61,10 +61,13 @@ class BrokerError(AssertionError):
 class Broker:
     """One broker process. `bootstrap` is "127.0.0.1:PORT"; the port and data dir survive restarts."""
 
-    def __init__(self, workdir: Path, name: str, config: dict | None = None):
+    def __init__(self, workdir: Path, name: str, config: dict | None = None,
+                 netns: str | None = None, host: str | None = None, port: int | None = None):
+        """`netns`: run inside that network namespace (then give `host`, an address there)."""
         self.name = name
-        self.host = "127.0.0.1"
-        self.port = free_port()
+        self.netns = netns
+        self.host = host or "127.0.0.1"
+        self.port = port or free_port()
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -95,6 +98,8 @@ class Broker:
         if not binary.exists():
             raise BrokerError(f"no broker binary at {binary} (build it, or set STRAIT_BIN)")
         command = [str(binary), "broker", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
+        if self.netns:
+            command = ["ip", "netns", "exec", self.netns] + command
         if self.config:
             self.config_path.write_text(to_yaml(self.config))
             command += ["--config", str(self.config_path)]

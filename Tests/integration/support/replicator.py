@@ -30,7 +30,9 @@ def link_topology(sites: dict[str, str], links: list[dict], status_port: int | N
 class Replicator:
     """One replicator process; its combined output goes to `log_path`."""
 
-    def __init__(self, workdir: Path, topology: str, name: str = "replicator"):
+    def __init__(self, workdir: Path, topology: str, name: str = "replicator", prefix: list[str] | None = None):
+        """`prefix`: run under it, e.g. ["ip", "netns", "exec", NS]."""
+        self.prefix = prefix or []
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.topology_path = workdir / f"{name}.yaml"
@@ -42,7 +44,7 @@ class Replicator:
         with open(self.log_path, "ab") as log:
             log.write(b"\n=== start\n")
             log.flush()
-            self.process = subprocess.Popen([str(strait_binary()), "replicator", str(self.topology_path)],
+            self.process = subprocess.Popen(self.prefix + [str(strait_binary()), "replicator", str(self.topology_path)],
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         return self
 
