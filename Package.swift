@@ -25,6 +25,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Layers.
         // StraitSchemas: the Strait-only API schemas strait-protocol-gen reads (not compiled).
@@ -50,6 +51,11 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Security: sans-IO SASL (PLAIN, SCRAM-SHA-256/512), credential stores, ACL authorizer, audit log.
+        .target(name: "Security", dependencies: [
+            "KafkaProtocol", "CCrypto",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "DelayLink", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
@@ -114,6 +120,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "GroupCoordinationTests", dependencies: ["GroupCoordination", "KafkaProtocol"]),
+        .testTarget(name: "SecurityTests", dependencies: ["Security", "CCrypto"]),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
     ]
 )
