@@ -120,7 +120,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "GroupCoordinationTests", dependencies: ["GroupCoordination", "KafkaProtocol"]),
-        .testTarget(name: "SecurityTests", dependencies: ["Security", "CCrypto"]),
+        .testTarget(name: "SecurityTests", dependencies: ["Security", "KafkaProtocol"]),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
     ]
 )
