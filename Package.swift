@@ -40,7 +40,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "BrokerCore", dependencies: [
-            "KafkaProtocol", "KafkaRecords", "LogStorage", "GroupCoordination",
+            "KafkaProtocol", "KafkaRecords", "LogStorage", "GroupCoordination", "Security",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -90,7 +90,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "strait", dependencies: [
-            "Topology", "KafkaClient", "DelayLink", "Replicator", "Observability",
+            "Topology", "KafkaClient", "DelayLink", "Replicator", "Observability", "Security",
             "BrokerServer", "BrokerCore", "LogStorage", "KafkaProtocol", "KafkaRecords",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

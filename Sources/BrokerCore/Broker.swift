@@ -5,6 +5,7 @@ import KafkaRecords
 import Logging
 import LogStorage
 import NIOCore
+import Security
 
 /// Who sent a request; used in logs.
 public struct ConnectionContext: Sendable {
@@ -18,14 +19,18 @@ public struct ConnectionContext: Sendable {
     /// DescribeCluster answer with it, so a client stays on the listener it chose.
     public var listenerName: String
     public var advertised: (host: String, port: Int32)?
+    /// Authentication state of this connection (shared by all its requests).
+    public var session: ConnectionSession
 
     public init(id: UInt64, remoteAddress: String, remoteHost: String = "unknown",
-                listenerName: String = "PLAINTEXT", advertised: (host: String, port: Int32)? = nil) {
+                listenerName: String = "PLAINTEXT", advertised: (host: String, port: Int32)? = nil,
+                session: ConnectionSession = ConnectionSession()) {
         self.id = id
         self.remoteAddress = remoteAddress
         self.remoteHost = remoteHost
         self.listenerName = listenerName
         self.advertised = advertised
+        self.session = session
     }
 }
 
@@ -37,6 +42,8 @@ public enum RequestOutcome: Sendable {
     case noResponse
     /// The request was malformed or unsupported: close this connection, log the reason.
     case closeConnection(reason: String)
+    /// Send this response, then close (a failed SASL exchange).
+    case respondAndClose(ByteBuffer, reason: String)
 }
 
 /// The sans-IO broker: takes request frames, returns response frames. No sockets here; the
@@ -61,6 +68,8 @@ public final class Broker: @unchecked Sendable {
     /// Consumer groups and committed offsets, persisted in the internal groups topic. Set at the
     /// end of `init` (the store needs the broker's topics), never changed afterwards.
     public private(set) var groups: GroupCoordinator!
+    /// SASL mechanisms and credential stores.
+    public let authentication: BrokerAuthentication
 
     public static func systemNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -70,6 +79,7 @@ public final class Broker: @unchecked Sendable {
         self.storage = storage
         self.logger = logger
         self.now = now
+        self.authentication = try BrokerAuthentication.open(directory: storage.securityDirectory, mechanisms: config.saslMechanisms)
         let snapshot = try storage.loadMetadata()
         let clusterId = snapshot?.clusterId ?? config.clusterId ?? KafkaUUID.random().description
         if let wanted = config.clusterId, wanted != clusterId {

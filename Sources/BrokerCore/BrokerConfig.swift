@@ -1,4 +1,5 @@
 import GroupCoordination
+import Security
 import LogStorage
 
 /// Everything a broker needs to know at start-up. Built by the `strait broker` command from its
@@ -29,6 +30,8 @@ public struct BrokerConfig: Sendable {
     public var mirrorAPI: Bool = true
     /// Listeners beyond the `--listen` one (which is PLAINTEXT).
     public var listeners: [ListenerSpec] = []
+    /// SASL mechanisms offered on SASL listeners (`sasl-mechanisms`).
+    public var saslMechanisms: [SaslMechanism] = [.scramSha256, .scramSha512]
     /// Certificate, key and client-certificate policy of the TLS listeners.
     public var tls: BrokerTLSSettings?
     /// Session-timeout bounds, initial rebalance delay, group size and commit-metadata limits.

@@ -1,4 +1,6 @@
+import Foundation
 import LogStorage
+import Security
 
 /// The broker settings a config file (or a topology's embedded site) may set, by name.
 /// Names and meanings are in docs/broker.md.
@@ -9,7 +11,7 @@ extension BrokerConfig {
         "retention-check-interval-ms", "message-max-bytes", "max-request-bytes", "delete-retention-ms",
         "log-cleaner-interval-ms",
         "group-min-session-timeout-ms", "group-max-session-timeout-ms", "group-initial-rebalance-delay-ms",
-        "group-max-size", "offset-metadata-max-bytes", "mirror-api",
+        "group-max-size", "offset-metadata-max-bytes", "mirror-api", "sasl-mechanisms",
     ]
 
     /// Applies one setting; returns what is wrong with it instead, leaving the config unchanged.
@@ -78,6 +80,16 @@ extension BrokerConfig {
         case "log-cleaner-interval-ms":
             guard let n = int(1...Int64.max) else { return mustBeInteger(1...Int64.max) }
             logCleanerIntervalMs = n
+        case "sasl-mechanisms":
+            var mechanisms: [SaslMechanism] = []
+            for name in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).uppercased() }) where !name.isEmpty {
+                guard let mechanism = SaslMechanism(rawValue: name) else {
+                    return "sasl-mechanisms: unknown mechanism '\(name)' (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
+                }
+                mechanisms.append(mechanism)
+            }
+            guard !mechanisms.isEmpty else { return "sasl-mechanisms must name at least one mechanism" }
+            saslMechanisms = mechanisms
         case "mirror-api":
             guard let flag = Bool(value) else { return "mirror-api must be true or false, got '\(value)'" }
             mirrorAPI = flag

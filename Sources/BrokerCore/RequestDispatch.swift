@@ -24,6 +24,13 @@ public enum SupportedAPIs {
         (.createPartitions, 0...3),
         (.incrementalAlterConfigs, 0...1),
         (.describeCluster, 0...1),
+        // SASL: SaslHandshake v0 is advertised because librdkafka enables SASL only when the range
+        // contains it, but a v0 request (raw tokens without Kafka framing afterwards) closes the
+        // connection; clients use v1 + SaslAuthenticate.
+        (.saslHandshake, 0...1),
+        (.saslAuthenticate, 0...2),
+        (.describeUserScramCredentials, 0...0),
+        (.alterUserScramCredentials, 0...0),
         // Strait-only (key 20000): the replicator's offset-preserving append into mirror topics.
         (.straitMirrorAppend, 0...0),
     ] + GroupCoordinator.supportedVersions
@@ -44,6 +51,9 @@ extension Broker {
         guard let key = APIKey(rawValue: header.apiKey), let range = SupportedAPIs.byKey[header.apiKey],
               key != .straitMirrorAppend || config.mirrorAPI else {
             return .closeConnection(reason: "unsupported API key \(header.apiKey) (correlation id \(header.correlationId))")
+        }
+        if !connection.session.authenticated && !Self.preAuthenticationAPIs.contains(key) {
+            return .closeConnection(reason: "\(key) before SASL authentication on listener \(connection.listenerName)")
         }
         guard range.contains(header.apiVersion) else {
             if key == .apiVersions { return .respond(apiVersionsFallback(correlationId: header.correlationId)) }
@@ -74,6 +84,20 @@ extension Broker {
             case .createPartitions: return try run(CreatePartitionsRequest.self, header, &body) { r, _ in self.createPartitions(r) }
             case .describeCluster: return try run(DescribeClusterRequest.self, header, &body) { r, v in self.describeCluster(r, version: v, connection: connection) }
             case .straitMirrorAppend: return try run(StraitMirrorAppendRequest.self, header, &body) { r, _ in self.mirrorAppend(r) }
+            case .saslHandshake:
+                guard header.apiVersion >= 1 else {
+                    return .closeConnection(reason: "SaslHandshake v0 (raw SASL tokens) is not supported; use v1 with SaslAuthenticate")
+                }
+                return try run(SaslHandshakeRequest.self, header, &body) { r, _ in self.saslHandshake(r, connection: connection) }
+            case .saslAuthenticate:
+                let request = try SaslAuthenticateRequest(from: &body, version: header.apiVersion)
+                let (response, close) = saslAuthenticate(request, connection: connection)
+                let frame = try encode(response, header: header, key: .saslAuthenticate)
+                return close ? .respondAndClose(frame, reason: "SASL authentication failed: \(response.errorMessage ?? "")") : .respond(frame)
+            case .describeUserScramCredentials:
+                return try run(DescribeUserScramCredentialsRequest.self, header, &body) { r, _ in self.describeUserScramCredentials(r) }
+            case .alterUserScramCredentials:
+                return try run(AlterUserScramCredentialsRequest.self, header, &body) { r, _ in self.alterUserScramCredentials(r, connection: connection) }
             case .joinGroup:
                 let request = try JoinGroupRequest(from: &body, version: header.apiVersion)
                 let response = await groups.handle(request, version: header.apiVersion, client: clientInfo(header, connection))

@@ -8,6 +8,12 @@ public protocol BrokerStorage: Sendable {
     func deleteLog(topic: String, partition: Int32) throws
     func loadMetadata() throws -> BrokerMetadataSnapshot?
     func saveMetadata(_ snapshot: BrokerMetadataSnapshot) throws
+    /// Where credential and ACL files live; nil keeps them in memory.
+    var securityDirectory: URL? { get }
+}
+
+extension BrokerStorage {
+    public var securityDirectory: URL? { nil }
 }
 
 /// The broker's own durable state: cluster id, topics, and the producer-id high-water mark.
@@ -37,6 +43,7 @@ public struct BrokerMetadataSnapshot: Codable, Sendable, Equatable {
 /// Partition logs in `<data-dir>/<topic>-<partition>/`, metadata in `<data-dir>/strait-metadata.json`.
 public struct FileBrokerStorage: BrokerStorage {
     public let directory: URL
+    public var securityDirectory: URL? { directory }
     let logger: Logger
 
     public init(directory: String, logger: Logger) throws {

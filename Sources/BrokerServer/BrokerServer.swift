@@ -20,14 +20,17 @@ public final class BrokerService: Service, @unchecked Sendable {
         /// What Metadata tells clients of this listener; nil: the broker's advertised address.
         public var advertised: (host: String, port: Int32)?
         public var secure: (@Sendable (any Channel) throws -> Void)?
+        /// Clients must authenticate with SASL before anything but ApiVersions.
+        public var requiresSASL: Bool
 
         public init(name: String, host: String, port: Int, advertised: (host: String, port: Int32)? = nil,
-                    secure: (@Sendable (any Channel) throws -> Void)? = nil) {
+                    secure: (@Sendable (any Channel) throws -> Void)? = nil, requiresSASL: Bool = false) {
             self.name = name
             self.host = host
             self.port = port
             self.advertised = advertised
             self.secure = secure
+            self.requiresSASL = requiresSASL
         }
     }
 
@@ -97,11 +100,12 @@ public final class BrokerService: Service, @unchecked Sendable {
                 for (listener, server) in servers {
                     let advertised = listener.advertised
                     let name = listener.name
+                    let requiresSASL = listener.requiresSASL
                     tasks.addTask {
                         try await server.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connections in
                                 for try await connection in inbound {
-                                    connections.addTask { await self.serve(connection, listener: name, advertised: advertised) }
+                                    connections.addTask { await self.serve(connection, listener: name, advertised: advertised, requiresSASL: requiresSASL) }
                                 }
                             }
                         }
@@ -124,7 +128,7 @@ public final class BrokerService: Service, @unchecked Sendable {
     }
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, listener: String,
-                       advertised: (host: String, port: Int32)?) async {
+                       advertised: (host: String, port: Int32)?, requiresSASL: Bool) async {
         let channel = connection.channel
         let id: UInt64 = lock.withLock {
             nextConnectionId += 1
@@ -134,7 +138,8 @@ public final class BrokerService: Service, @unchecked Sendable {
         defer { _ = lock.withLock { connections.removeValue(forKey: ObjectIdentifier(channel)) } }
         let context = ConnectionContext(id: id, remoteAddress: channel.remoteAddress?.description ?? "unknown",
                                         remoteHost: channel.remoteAddress?.ipAddress ?? "unknown",
-                                        listenerName: listener, advertised: advertised)
+                                        listenerName: listener, advertised: advertised,
+                                        session: ConnectionSession(requiresSASL: requiresSASL))
         do {
             try await connection.executeThenClose { inbound, outbound in
                 for try await frame in inbound {
@@ -144,6 +149,10 @@ public final class BrokerService: Service, @unchecked Sendable {
                     case .noResponse:
                         continue
                     case let .closeConnection(reason):
+                        logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(reason)"])
+                        return
+                    case let .respondAndClose(response, reason):
+                        try await outbound.write(response)
                         logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(reason)"])
                         return
                     }

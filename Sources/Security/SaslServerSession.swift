@@ -262,7 +262,9 @@ public struct SaslServerSession: Sendable {
         guard let binding = [UInt8](base64: attrs[0].dropFirst(2)), binding == Array(ex.gs2Header.utf8) else {
             return fail("Invalid SCRAM client-final message: channel binding does not match the client-first header")
         }
-        guard attrs[1].dropFirst(2) == ex.nonce else {
+        // The nonce must end with the one we sent (client + server halves). Kafka checks the
+        // suffix, not equality: librdkafka sends its own half again in front of it.
+        guard attrs[1].dropFirst(2).hasSuffix(ex.nonce) else {
             return fail("Authentication failed: nonce mismatch")
         }
         let hash = ex.mechanism.hash
