@@ -127,7 +127,12 @@ public final class TLSContext: Sendable {
                 throw TLSError.invalidFile(kind: "certificate chain", path: cert, reason: drainOpenSSLErrors())
             }
             guard SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 else {
-                throw TLSError.invalidFile(kind: "private key", path: key, reason: drainOpenSSLErrors())
+                // OpenSSL checks the key against the certificate as it loads it.
+                let reasonCode = ERR_GET_REASON(ERR_peek_last_error())
+                let mismatch = reasonCode == X509_R_KEY_VALUES_MISMATCH || reasonCode == X509_R_KEY_TYPE_MISMATCH
+                let reason = drainOpenSSLErrors()
+                if mismatch { throw TLSError.keyMismatch(certificateFile: cert, privateKeyFile: key, reason: reason) }
+                throw TLSError.invalidFile(kind: "private key", path: key, reason: reason)
             }
             guard SSL_CTX_check_private_key(ctx) == 1 else {
                 throw TLSError.keyMismatch(certificateFile: cert, privateKeyFile: key, reason: drainOpenSSLErrors())
