@@ -120,6 +120,12 @@ let package = Package(
             "Replication", "KafkaRecords", "KafkaProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .testTarget(name: "ReplicatorTests", dependencies: [
+            "Replicator", "BrokerServer", "BrokerCore", "KafkaClient", "KafkaRecords", "Topology",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "GroupCoordinationTests", dependencies: ["GroupCoordination", "KafkaProtocol"]),
         .testTarget(name: "TLSTests", dependencies: [
             "TLS",

@@ -13,10 +13,19 @@ public struct ConnectionContext: Sendable {
     /// The peer's IP address alone (shown as a group member's client host).
     public var remoteHost: String
 
-    public init(id: UInt64, remoteAddress: String, remoteHost: String = "unknown") {
+    /// The listener the connection came in on, and the address that listener advertises (nil:
+    /// the broker's `advertised-host`/`advertised-port`). Metadata, FindCoordinator and
+    /// DescribeCluster answer with it, so a client stays on the listener it chose.
+    public var listenerName: String
+    public var advertised: (host: String, port: Int32)?
+
+    public init(id: UInt64, remoteAddress: String, remoteHost: String = "unknown",
+                listenerName: String = "PLAINTEXT", advertised: (host: String, port: Int32)? = nil) {
         self.id = id
         self.remoteAddress = remoteAddress
         self.remoteHost = remoteHost
+        self.listenerName = listenerName
+        self.advertised = advertised
     }
 }
 

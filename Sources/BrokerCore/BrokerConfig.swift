@@ -27,6 +27,10 @@ public struct BrokerConfig: Sendable {
     /// Whether StraitMirrorAppend (the replicator's offset-preserving API) is offered. Off, the
     /// broker looks like any Kafka target to a replicator, which then translates offsets.
     public var mirrorAPI: Bool = true
+    /// Listeners beyond the `--listen` one (which is PLAINTEXT).
+    public var listeners: [ListenerSpec] = []
+    /// Certificate, key and client-certificate policy of the TLS listeners.
+    public var tls: BrokerTLSSettings?
     /// Session-timeout bounds, initial rebalance delay, group size and commit-metadata limits.
     public var groupCoordinator = GroupCoordinatorConfig()
 

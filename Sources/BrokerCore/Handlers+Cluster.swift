@@ -37,8 +37,9 @@ extension Broker {
         return buffer
     }
 
-    var selfBroker: MetadataResponse.MetadataResponseBroker {
-        MetadataResponse.MetadataResponseBroker(nodeId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort, rack: nil)
+    /// The address a client on `connection` is told to use for this broker.
+    func advertisedAddress(_ connection: ConnectionContext) -> (host: String, port: Int32) {
+        connection.advertised ?? (config.advertisedHost, config.advertisedPort)
     }
 
     func metadataTopic(_ topic: TopicState) -> MetadataResponse.MetadataResponseTopic {
@@ -54,7 +55,7 @@ extension Broker {
             })
     }
 
-    func metadata(_ request: MetadataRequest, version: Int16) -> MetadataResponse {
+    func metadata(_ request: MetadataRequest, version: Int16, connection: ConnectionContext) -> MetadataResponse {
         var responseTopics: [MetadataResponse.MetadataResponseTopic] = []
         // v0: an empty list means all topics; v1+: null means all, empty means none.
         let wantsAll = request.topics == nil || (version == 0 && request.topics?.isEmpty == true)
@@ -90,10 +91,13 @@ extension Broker {
             }
         }
         return MetadataResponse(
-            throttleTimeMs: 0, brokers: [selfBroker], clusterId: clusterId, controllerId: config.nodeId, topics: responseTopics)
+            throttleTimeMs: 0,
+            brokers: [.init(nodeId: config.nodeId, host: advertisedAddress(connection).host, port: advertisedAddress(connection).port, rack: nil)],
+            clusterId: clusterId, controllerId: config.nodeId, topics: responseTopics)
     }
 
-    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
+    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16, connection: ConnectionContext) -> FindCoordinatorResponse {
+        let (host, port) = advertisedAddress(connection)
         // Key type 0 is a consumer group (this broker coordinates all of them); 1 is a
         // transactional id, and transactions are not supported.
         let supported = request.keyType == 0
@@ -104,20 +108,21 @@ extension Broker {
                 throttleTimeMs: 0,
                 coordinators: request.coordinatorKeys.map { key in
                     FindCoordinatorResponse.Coordinator(
-                        key: key, nodeId: supported ? config.nodeId : -1, host: supported ? config.advertisedHost : "",
-                        port: supported ? config.advertisedPort : -1, errorCode: code.rawValue, errorMessage: message)
+                        key: key, nodeId: supported ? config.nodeId : -1, host: supported ? host : "",
+                        port: supported ? port : -1, errorCode: code.rawValue, errorMessage: message)
                 })
         }
         return FindCoordinatorResponse(
             throttleTimeMs: 0, errorCode: code.rawValue, errorMessage: message,
-            nodeId: supported ? config.nodeId : -1, host: supported ? config.advertisedHost : "", port: supported ? config.advertisedPort : -1)
+            nodeId: supported ? config.nodeId : -1, host: supported ? host : "", port: supported ? port : -1)
     }
 
-    func describeCluster(_ request: DescribeClusterRequest, version: Int16) -> DescribeClusterResponse {
+    func describeCluster(_ request: DescribeClusterRequest, version: Int16, connection: ConnectionContext) -> DescribeClusterResponse {
+        let (host, port) = advertisedAddress(connection)
         // EndpointType 1 = brokers; 2 = controllers (KIP-919), which a single-node broker also is.
-        DescribeClusterResponse(
+        return DescribeClusterResponse(
             throttleTimeMs: 0, errorCode: ErrorCode.none.rawValue, errorMessage: nil, endpointType: request.endpointType,
             clusterId: clusterId, controllerId: config.nodeId,
-            brokers: [.init(brokerId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort, rack: nil)])
+            brokers: [.init(brokerId: config.nodeId, host: host, port: port, rack: nil)])
     }
 }

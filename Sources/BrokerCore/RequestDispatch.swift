@@ -52,7 +52,7 @@ extension Broker {
         do {
             switch key {
             case .apiVersions: return try run(ApiVersionsRequest.self, header, &body) { r, _ in self.apiVersions(r) }
-            case .metadata: return try run(MetadataRequest.self, header, &body) { r, v in self.metadata(r, version: v) }
+            case .metadata: return try run(MetadataRequest.self, header, &body) { r, v in self.metadata(r, version: v, connection: connection) }
             case .produce:
                 let request = try ProduceRequest(from: &body, version: header.apiVersion)
                 let response = produce(request, version: header.apiVersion)
@@ -63,7 +63,7 @@ extension Broker {
                 let response = await fetch(request, version: header.apiVersion)
                 return .respond(try encode(response, header: header, key: .fetch))
             case .listOffsets: return try run(ListOffsetsRequest.self, header, &body) { r, v in self.listOffsets(r, version: v) }
-            case .findCoordinator: return try run(FindCoordinatorRequest.self, header, &body) { r, v in self.findCoordinator(r, version: v) }
+            case .findCoordinator: return try run(FindCoordinatorRequest.self, header, &body) { r, v in self.findCoordinator(r, version: v, connection: connection) }
             case .createTopics: return try run(CreateTopicsRequest.self, header, &body) { r, v in self.createTopics(r, version: v) }
             case .deleteTopics: return try run(DeleteTopicsRequest.self, header, &body) { r, v in self.deleteTopics(r, version: v) }
             case .deleteRecords: return try run(DeleteRecordsRequest.self, header, &body) { r, _ in self.deleteRecords(r) }
@@ -72,7 +72,7 @@ extension Broker {
             case .alterConfigs: return try run(AlterConfigsRequest.self, header, &body) { r, _ in self.alterConfigs(r) }
             case .incrementalAlterConfigs: return try run(IncrementalAlterConfigsRequest.self, header, &body) { r, _ in self.incrementalAlterConfigs(r) }
             case .createPartitions: return try run(CreatePartitionsRequest.self, header, &body) { r, _ in self.createPartitions(r) }
-            case .describeCluster: return try run(DescribeClusterRequest.self, header, &body) { r, v in self.describeCluster(r, version: v) }
+            case .describeCluster: return try run(DescribeClusterRequest.self, header, &body) { r, v in self.describeCluster(r, version: v, connection: connection) }
             case .straitMirrorAppend: return try run(StraitMirrorAppendRequest.self, header, &body) { r, _ in self.mirrorAppend(r) }
             case .joinGroup:
                 let request = try JoinGroupRequest(from: &body, version: header.apiVersion)

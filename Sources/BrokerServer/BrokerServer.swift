@@ -6,71 +6,116 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// The broker's network side: one listener, one sequential request loop per connection (Kafka
+/// The broker's network side: one or more listeners, one sequential request loop per connection (Kafka
 /// answers a connection's requests in order), plus the flush and retention timers.
 /// Runs as a swift-service-lifecycle Service: graceful shutdown closes the listener and every
 /// connection, then flushes and closes the logs.
 public final class BrokerService: Service, @unchecked Sendable {
+    /// One listening socket. `secure` (e.g. TLS) adds handlers in front of the Kafka framing of
+    /// each accepted connection; nil is PLAINTEXT.
+    public struct Listener: Sendable {
+        public var name: String
+        public var host: String
+        public var port: Int
+        /// What Metadata tells clients of this listener; nil: the broker's advertised address.
+        public var advertised: (host: String, port: Int32)?
+        public var secure: (@Sendable (any Channel) throws -> Void)?
+
+        public init(name: String, host: String, port: Int, advertised: (host: String, port: Int32)? = nil,
+                    secure: (@Sendable (any Channel) throws -> Void)? = nil) {
+            self.name = name
+            self.host = host
+            self.port = port
+            self.advertised = advertised
+            self.secure = secure
+        }
+    }
+
     public let broker: Broker
-    let host: String
-    let port: Int
+    let listeners: [Listener]
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
-    /// Called once the listener is bound, with the address it is bound to.
+    /// Called once the first listener is bound, with the address it is bound to.
     let onListening: @Sendable (SocketAddress) -> Void
+    /// Called for every listener once bound.
+    let onListenerBound: @Sendable (Listener, SocketAddress) -> Void
 
     private let lock = NSLock()
     private var connections: [ObjectIdentifier: Channel] = [:]
     private var nextConnectionId: UInt64 = 0
 
-    public init(broker: Broker, host: String, port: Int, logger: Logger,
+    public convenience init(broker: Broker, host: String, port: Int, logger: Logger,
+                            group: MultiThreadedEventLoopGroup = .singleton,
+                            onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.init(broker: broker, listeners: [Listener(name: "PLAINTEXT", host: host, port: port)], logger: logger,
+                  group: group, onListening: onListening)
+    }
+
+    public init(broker: Broker, listeners: [Listener], logger: Logger,
                 group: MultiThreadedEventLoopGroup = .singleton,
-                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in },
+                onListenerBound: @escaping @Sendable (Listener, SocketAddress) -> Void = { _, _ in }) {
+        precondition(!listeners.isEmpty, "a broker needs at least one listener")
         self.broker = broker
-        self.host = host
-        self.port = port
+        self.listeners = listeners
         self.logger = logger
         self.group = group
         self.onListening = onListening
+        self.onListenerBound = onListenerBound
     }
 
-    public func run() async throws {
+    private func bind(_ listener: Listener) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
         let maxFrame = broker.config.maxRequestBytes
-        let server = try await ServerBootstrap(group: group)
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            .bind(host: host, port: port) { channel in
+            .bind(host: listener.host, port: listener.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try listener.secure?(channel)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame)))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        onListening(server.channel.localAddress!)
+    }
+
+    public func run() async throws {
+        var bound: [(Listener, NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>)] = []
+        for listener in listeners {
+            let server = try await bind(listener)
+            bound.append((listener, server))
+            onListenerBound(listener, server.channel.localAddress!)
+        }
+        let servers = bound
+        onListening(servers[0].1.channel.localAddress!)
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await self.maintenanceLoop() }
                 tasks.addTask { try await self.cleanerLoop() }
                 tasks.addTask { try await self.groupTimerLoop() }
-                tasks.addTask {
-                    try await server.executeThenClose { inbound in
-                        try await withThrowingDiscardingTaskGroup { connections in
-                            for try await connection in inbound {
-                                connections.addTask { await self.serve(connection) }
+                for (listener, server) in servers {
+                    let advertised = listener.advertised
+                    let name = listener.name
+                    tasks.addTask {
+                        try await server.executeThenClose { inbound in
+                            try await withThrowingDiscardingTaskGroup { connections in
+                                for try await connection in inbound {
+                                    connections.addTask { await self.serve(connection, listener: name, advertised: advertised) }
+                                }
                             }
                         }
                     }
                 }
-                // The accept loop ends when the listener closes (graceful shutdown).
+                // The accept loops end when the listeners close (graceful shutdown).
                 _ = try await tasks.next()
                 tasks.cancelAll()
             }
         } onGracefulShutdown: {
-            self.logger.info("shutting down: closing listener and connections")
+            self.logger.info("shutting down: closing listeners and connections")
             // Parked JoinGroup/SyncGroup requests get NOT_COORDINATOR, so their connections end.
             self.broker.stopCoordinating()
-            server.channel.close(promise: nil)
+            for (_, server) in servers { server.channel.close(promise: nil) }
             let open = self.lock.withLock { Array(self.connections.values) }
             for channel in open { channel.close(promise: nil) }
         }
@@ -78,7 +123,8 @@ public final class BrokerService: Service, @unchecked Sendable {
         logger.info("broker stopped")
     }
 
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, listener: String,
+                       advertised: (host: String, port: Int32)?) async {
         let channel = connection.channel
         let id: UInt64 = lock.withLock {
             nextConnectionId += 1
@@ -87,7 +133,8 @@ public final class BrokerService: Service, @unchecked Sendable {
         }
         defer { _ = lock.withLock { connections.removeValue(forKey: ObjectIdentifier(channel)) } }
         let context = ConnectionContext(id: id, remoteAddress: channel.remoteAddress?.description ?? "unknown",
-                                        remoteHost: channel.remoteAddress?.ipAddress ?? "unknown")
+                                        remoteHost: channel.remoteAddress?.ipAddress ?? "unknown",
+                                        listenerName: listener, advertised: advertised)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 for try await frame in inbound {

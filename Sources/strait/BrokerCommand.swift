@@ -48,14 +48,34 @@ struct BrokerCommand: AsyncParsableCommand {
         let broker = try Broker(config: brokerConfig, storage: storage, logger: logger)
         let dataDir = self.dataDir
         let nodeId = brokerConfig.nodeId
-        let service = BrokerService(broker: broker, host: host, port: port, logger: logger) { address in
+        var listeners = [BrokerService.Listener(name: "PLAINTEXT", host: host, port: port)]
+        for spec in brokerConfig.listeners {
+            listeners.append(try Self.listener(spec, config: brokerConfig, logger: logger))
+        }
+        let service = BrokerService(broker: broker, listeners: listeners, logger: logger, onListening: { address in
             let boundPort = address.port ?? port
             if needsBoundPort { broker.setAdvertisedPort(Int32(boundPort)) }
             let line = "strait broker listening on \(host):\(boundPort) (node \(nodeId), cluster \(broker.clusterId), data dir \(dataDir))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
-        }
+        }, onListenerBound: { listener, address in
+            guard listener.name != "PLAINTEXT" else { return }
+            let line = "strait broker listener \(listener.name) on \(listener.host):\(address.port ?? listener.port)\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+        })
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// A configured listener as the server runs it: its advertised address, and its security.
+    static func listener(_ spec: ListenerSpec, config: BrokerConfig, logger: Logger) throws -> BrokerService.Listener {
+        let advertisedHost = spec.advertisedHost ?? (spec.host == "0.0.0.0" || spec.host == "::" ? "127.0.0.1" : spec.host)
+        let advertised = (advertisedHost, spec.advertisedPort ?? Int32(spec.port))
+        switch spec.securityProtocol {
+        case .plaintext:
+            return BrokerService.Listener(name: spec.name, host: spec.host, port: spec.port, advertised: advertised)
+        case .ssl, .saslPlaintext, .saslSSL:
+            throw ValidationError("listener \(spec.name): protocol \(spec.securityProtocol.rawValue) is not built yet (TLS and SASL arrive with issue 6); only plaintext listeners run")
+        }
     }
 }

@@ -41,10 +41,15 @@ def free_port() -> int:
 
 
 def to_yaml(config: dict) -> str:
-    """Flat YAML for the broker config: every value is a bool, a number or a plain string."""
+    """YAML for the broker config: values are bools, numbers and strings; lists and mappings
+    (listeners, tls) are written in flow style."""
+    import json
+
     lines = []
     for key, value in config.items():
-        if isinstance(value, bool):
+        if isinstance(value, (list, dict)):
+            rendered = json.dumps(value)  # JSON is YAML flow style
+        elif isinstance(value, bool):
             rendered = "true" if value else "false"
         elif isinstance(value, (int, float)):
             rendered = str(value)
