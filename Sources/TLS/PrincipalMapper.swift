@@ -68,6 +68,11 @@ public struct PrincipalMapper: Sendable {
         try self.init(rules: Self.parse(text))
     }
 
+    /// Parses a list of rule texts, one or more rules each (as the broker config file lists them).
+    public init(ruleStrings: [String]) throws {
+        try self.init(rules: ruleStrings.flatMap { try Self.parse($0) })
+    }
+
     /// The principal name for a subject, or nil when no rule applies.
     public func name(forSubject subject: String) -> String? {
         for entry in compiled {

@@ -32,6 +32,10 @@ final class PrincipalMapperTests: XCTestCase {
 
     func testEmptyRulesMeanDefaultAndInvalidRulesThrow() throws {
         XCTAssertEqual(try PrincipalMapper(rules: "").principal(forSubject: "CN=a"), "User:CN=a")
+        let listed = try PrincipalMapper(ruleStrings: ["RULE:^CN=([^,]*),O=x$/$1/L", "DEFAULT"])
+        XCTAssertEqual(listed.rules.count, 2)
+        XCTAssertEqual(listed.name(forSubject: "CN=Bob,O=x"), "bob")
+        XCTAssertEqual(listed.name(forSubject: "CN=Bob"), "CN=Bob")
         XCTAssertThrowsError(try PrincipalMapper(rules: "RULE:^CN=(.*)$/$1"))
         XCTAssertThrowsError(try PrincipalMapper(rules: "NOPE"))
         XCTAssertThrowsError(try PrincipalMapper(rules: "RULE:^CN=((.*$/$1/"))
