@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Layers.
         // StraitSchemas: the Strait-only API schemas strait-protocol-gen reads (not compiled).
@@ -51,6 +52,11 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Security: sans-IO SASL (PLAIN, SCRAM-SHA-256/512), credential stores, ACL authorizer, audit log.
+        .target(name: "Security", dependencies: [
+            "KafkaProtocol", "CCrypto",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "DelayLink", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
@@ -133,6 +139,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
+        .testTarget(name: "SecurityTests", dependencies: ["Security", "KafkaProtocol"]),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
     ]
 )
