@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing Strait needs, and nothing twice.
 #
-#   1. Debian packages: compression and TLS headers for the Swift build, kcat for the real-client
-#      tests, iproute2 for the site tests, the zstd and lz4 tools whose frames the codec tests read,
-#      python3-venv where the system Python needs it.
+#   1. Debian packages: compression and TLS headers for the Swift build, the openssl tool the TLS
+#      tests make certificates with, kcat for the real-client tests, iproute2 for the site tests,
+#      the zstd and lz4 tools whose frames the codec tests read, python3-venv where the system
+#      Python needs it.
 #      As root they are installed with apt-get; otherwise with sudo, or the script names what is
 #      missing and exits 1.
 #   2. A Python virtual environment at <repo>/.venv holding the pinned test clients.
@@ -14,7 +15,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
 # --- Debian packages -------------------------------------------------------------------------
-debian_packages=(liblz4-dev libzstd-dev libsnappy-dev libssl-dev zlib1g-dev kcat iproute2 pkg-config zstd lz4)
+debian_packages=(liblz4-dev libzstd-dev libsnappy-dev libssl-dev openssl zlib1g-dev kcat iproute2 pkg-config zstd lz4)
 
 # Debian's own python3 ships venv separately; another python3 (pyenv, /usr/local) has it built in.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

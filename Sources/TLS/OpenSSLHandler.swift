@@ -1,0 +1,411 @@
+import COpenSSL
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Fired down the pipeline (`fireUserInboundEventTriggered`) when the handshake completes.
+public struct TLSHandshakeCompleted: Sendable, Hashable {
+    /// The verified peer certificate's subject in RFC 2253 form, most specific first
+    /// ("CN=alice,OU=eng,O=Example"); nil when the peer sent no certificate.
+    public var peerSubject: String?
+    /// "TLSv1.2" or "TLSv1.3".
+    public var protocolVersion: String
+    /// OpenSSL's cipher suite name, e.g. "TLS_AES_256_GCM_SHA384".
+    public var cipher: String
+    /// The SNI name: the one the client sent (server side) or asked for (client side).
+    public var serverName: String?
+
+    public init(peerSubject: String?, protocolVersion: String, cipher: String, serverName: String? = nil) {
+        self.peerSubject = peerSubject
+        self.protocolVersion = protocolVersion
+        self.cipher = cipher
+        self.serverName = serverName
+    }
+}
+
+/// TLS over a NIO channel with OpenSSL and two memory BIOs: ciphertext read from the socket is
+/// written into one BIO, `SSL_read` yields plaintext passed on as `ByteBuffer`s; plaintext
+/// written by the handlers after this one goes through `SSL_write`, and the other BIO's
+/// ciphertext is written to the socket.
+///
+/// Put it first in the pipeline (next to the socket). Writes issued before the handshake
+/// completes are held and sent after it. A failure fires a `TLSError` (`handshakeFailed` with
+/// OpenSSL's reason, `closedDuringHandshake`, `protocolError`) and closes the channel, after
+/// sending any alert OpenSSL produced. Closing the channel sends close_notify first; a
+/// close_notify from the peer is answered and closes the channel.
+///
+/// One handler per connection; it takes the `TLSContext`'s current `SSL_CTX` when created.
+public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private enum State: Equatable {
+        case idle
+        case handshaking
+        case active
+        case closed
+    }
+
+    private static let readChunk = 16 * 1024
+
+    private let ssl: OpaquePointer
+    private let readBIO: OpaquePointer
+    private let writeBIO: OpaquePointer
+    private let role: TLSConfiguration.Role
+    private let requestedServerName: String?
+    private var state: State = .idle
+    private var pendingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    private var flushPending = false
+
+    /// Set when the handshake completes (the same value as the fired event).
+    public private(set) var handshakeResult: TLSHandshakeCompleted?
+
+    /// - Parameters:
+    ///   - tlsContext: the context; its current `SSL_CTX` is used for this connection.
+    ///   - serverHostname: client only: the name to send as SNI and verify the certificate
+    ///     against; defaults to the configuration's `serverName`.
+    public init(tlsContext: TLSContext, serverHostname: String? = nil) throws {
+        let configuration = tlsContext.configuration
+        let sslContext = tlsContext.current
+        ERR_clear_error()
+        guard let ssl = SSL_new(sslContext.pointer) else {
+            throw TLSError.openSSL(operation: "SSL_new", reason: drainOpenSSLErrors())
+        }
+        guard let readBIO = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError.openSSL(operation: "BIO_new", reason: drainOpenSSLErrors())
+        }
+        guard let writeBIO = BIO_new(BIO_s_mem()) else {
+            BIO_free(readBIO)
+            SSL_free(ssl)
+            throw TLSError.openSSL(operation: "BIO_new", reason: drainOpenSSLErrors())
+        }
+        SSL_set_bio(ssl, readBIO, writeBIO)  // ssl owns both now
+        self.ssl = ssl
+        self.readBIO = readBIO
+        self.writeBIO = writeBIO
+        self.role = configuration.role
+
+        switch configuration.role {
+        case .server:
+            requestedServerName = nil
+            SSL_set_accept_state(ssl)
+        case .client:
+            let name = serverHostname ?? configuration.serverName
+            requestedServerName = name
+            SSL_set_connect_state(ssl)
+            if let name {
+                if isIPAddress(name) {
+                    // No SNI for addresses (RFC 6066); verify against the certificate's IP SANs.
+                    if configuration.verifyHostname,
+                       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) != 1 {
+                        throw TLSError.openSSL(operation: "setting the IP address to verify (\(name))", reason: drainOpenSSLErrors())
+                    }
+                } else {
+                    guard strait_SSL_set_tlsext_host_name(ssl, name) == 1 else {
+                        throw TLSError.openSSL(operation: "setting the SNI name \(name)", reason: drainOpenSSLErrors())
+                    }
+                    if configuration.verifyHostname {
+                        SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
+                        guard SSL_set1_host(ssl, name) == 1 else {
+                            throw TLSError.openSSL(operation: "setting the host name to verify (\(name))", reason: drainOpenSSLErrors())
+                        }
+                    }
+                }
+            } else if configuration.verifyHostname {
+                throw TLSError.invalidConfiguration("hostname verification is on but no server name was given")
+            }
+        }
+    }
+
+    deinit {
+        SSL_free(ssl)  // frees both BIOs
+    }
+
+    // MARK: Lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context: context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        switch state {
+        case .idle, .handshaking:
+            state = .closed
+            failPendingWrites(TLSError.closedDuringHandshake)
+            context.fireErrorCaught(TLSError.closedDuringHandshake)
+        case .active, .closed:
+            state = .closed
+            failPendingWrites(ChannelError.ioOnClosedChannel)
+        }
+        context.fireChannelInactive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard state == .idle else { return }
+        state = .handshaking
+        if role == .client { handshake(context: context) }
+    }
+
+    // MARK: Inbound
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let ciphertext = unwrapInboundIn(data)
+        guard state != .closed, ciphertext.readableBytes > 0 else { return }
+        let written = ciphertext.withUnsafeReadableBytes { bytes in
+            BIO_write(readBIO, bytes.baseAddress, Int32(bytes.count))
+        }
+        guard written == ciphertext.readableBytes else {
+            fail(context: context, error: TLSError.openSSL(operation: "BIO_write", reason: drainOpenSSLErrors()))
+            return
+        }
+        switch state {
+        case .idle, .handshaking:
+            state = .handshaking
+            handshake(context: context)
+        case .active:
+            readPlaintext(context: context)
+        case .closed:
+            break
+        }
+    }
+
+    private func handshake(context: ChannelHandlerContext) {
+        ERR_clear_error()
+        let rc = SSL_do_handshake(ssl)
+        if rc == 1 {
+            state = .active
+            if let output = takeCiphertext(context: context) {
+                context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+            }
+            let result = makeHandshakeResult()
+            handshakeResult = result
+            context.fireUserInboundEventTriggered(result)
+            guard state == .active else { return }
+            let writes = pendingWrites
+            pendingWrites = []
+            for (buffer, promise) in writes {
+                encryptAndWrite(context: context, buffer, promise: promise)
+            }
+            if flushPending {
+                flushPending = false
+                context.flush()
+            }
+            // Application data may have arrived together with the last handshake message.
+            if state == .active { readPlaintext(context: context) }
+            return
+        }
+        let code = SSL_get_error(ssl, rc)
+        switch code {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+            if let output = takeCiphertext(context: context) {
+                context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+            }
+        default:
+            fail(context: context, error: TLSError.handshakeFailed(reason: handshakeFailureReason(code: code)))
+        }
+    }
+
+    private func readPlaintext(context: ChannelHandlerContext) {
+        reading: while state == .active {
+            var buffer = context.channel.allocator.buffer(capacity: Self.readChunk)
+            var rc: Int32 = 0
+            ERR_clear_error()
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.readChunk) { bytes in
+                rc = SSL_read(ssl, bytes.baseAddress, Int32(bytes.count))
+                return rc > 0 ? Int(rc) : 0
+            }
+            if rc > 0 {
+                context.fireChannelRead(wrapInboundOut(buffer))
+                continue
+            }
+            let code = SSL_get_error(ssl, rc)
+            switch code {
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+                break reading
+            case SSL_ERROR_ZERO_RETURN:
+                // The peer sent close_notify: answer it and close.
+                ERR_clear_error()
+                SSL_shutdown(ssl)
+                closeAfterSending(context: context, output: takeCiphertext(context: context), promise: nil)
+                return
+            default:
+                fail(context: context, error: TLSError.protocolError(reason: drainOpenSSLErrors(fallback: "SSL_read failed (SSL error \(code))")))
+                return
+            }
+        }
+        // Post-handshake messages (TLS 1.3 key updates) may need an answer.
+        if state == .active, let output = takeCiphertext(context: context) {
+            context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+        }
+    }
+
+    // MARK: Outbound
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let plaintext = unwrapOutboundIn(data)
+        switch state {
+        case .idle, .handshaking:
+            pendingWrites.append((plaintext, promise))
+        case .active:
+            encryptAndWrite(context: context, plaintext, promise: promise)
+        case .closed:
+            promise?.fail(ChannelError.ioOnClosedChannel)
+        }
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        switch state {
+        case .idle, .handshaking:
+            flushPending = true
+        case .active, .closed:
+            context.flush()
+        }
+    }
+
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .all else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        switch state {
+        case .active:
+            ERR_clear_error()
+            SSL_shutdown(ssl)  // queues close_notify; we do not wait for the peer's
+            closeAfterSending(context: context, output: takeCiphertext(context: context), promise: promise)
+        case .idle, .handshaking:
+            state = .closed
+            failPendingWrites(ChannelError.ioOnClosedChannel)
+            context.close(mode: mode, promise: promise)
+        case .closed:
+            context.close(mode: mode, promise: promise)
+        }
+    }
+
+    private func encryptAndWrite(context: ChannelHandlerContext, _ plaintext: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        var plaintext = plaintext
+        while plaintext.readableBytes > 0 {
+            ERR_clear_error()
+            let rc = plaintext.withUnsafeReadableBytes { bytes in
+                SSL_write(ssl, bytes.baseAddress, Int32(min(bytes.count, 1 << 30)))
+            }
+            guard rc > 0 else {
+                let error = TLSError.protocolError(reason: drainOpenSSLErrors(fallback: "SSL_write failed (SSL error \(SSL_get_error(ssl, rc)))"))
+                promise?.fail(error)
+                fail(context: context, error: error)
+                return
+            }
+            plaintext.moveReaderIndex(forwardBy: Int(rc))
+        }
+        if let output = takeCiphertext(context: context) {
+            context.write(wrapOutboundOut(output), promise: promise)
+        } else {
+            promise?.succeed()
+        }
+    }
+
+    // MARK: Failure and close
+
+    private func fail(context: ChannelHandlerContext, error: TLSError) {
+        guard state != .closed else { return }
+        // Send the alert OpenSSL queued (e.g. "bad certificate"), report, close.
+        let alert = takeCiphertext(context: context)
+        failPendingWrites(error)
+        context.fireErrorCaught(error)
+        closeAfterSending(context: context, output: alert, promise: nil)
+    }
+
+    private func closeAfterSending(context: ChannelHandlerContext, output: ByteBuffer?, promise: EventLoopPromise<Void>?) {
+        state = .closed
+        failPendingWrites(ChannelError.ioOnClosedChannel)
+        guard let output else {
+            context.close(promise: promise)
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(output)).assumeIsolated().whenComplete { _ in
+            context.close(promise: promise)
+        }
+    }
+
+    private func failPendingWrites(_ error: any Error) {
+        let writes = pendingWrites
+        pendingWrites = []
+        flushPending = false
+        for (_, promise) in writes { promise?.fail(error) }
+    }
+
+    // MARK: OpenSSL helpers
+
+    /// Everything OpenSSL has written to the outgoing memory BIO, or nil.
+    private func takeCiphertext(context: ChannelHandlerContext) -> ByteBuffer? {
+        let pending = Int(BIO_ctrl_pending(writeBIO))
+        guard pending > 0 else { return nil }
+        var buffer = context.channel.allocator.buffer(capacity: pending)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { bytes in
+            Int(max(0, BIO_read(writeBIO, bytes.baseAddress, Int32(pending))))
+        }
+        return buffer.readableBytes > 0 ? buffer : nil
+    }
+
+    private func handshakeFailureReason(code: Int32) -> String {
+        var reason = drainOpenSSLErrors(fallback: "")
+        let verify = SSL_get_verify_result(ssl)
+        if verify != X509_V_OK, let text = X509_verify_cert_error_string(verify) {
+            let detail = String(cString: text)
+            reason = reason.isEmpty ? detail : "\(reason) (\(detail))"
+        }
+        if reason.isEmpty {
+            reason = code == SSL_ERROR_SYSCALL ? "unexpected end of the connection" : "SSL error \(code)"
+        }
+        return reason
+    }
+
+    private func makeHandshakeResult() -> TLSHandshakeCompleted {
+        let version = String(cString: SSL_get_version(ssl))
+        let cipher = SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? ""
+        var subject: String?
+        if let certificate = SSL_get1_peer_certificate(ssl) {
+            subject = rfc2253Name(X509_get_subject_name(certificate))
+            X509_free(certificate)
+        }
+        let serverName: String?
+        switch role {
+        case .server:
+            serverName = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
+        case .client:
+            serverName = requestedServerName
+        }
+        return TLSHandshakeCompleted(peerSubject: subject, protocolVersion: version, cipher: cipher, serverName: serverName)
+    }
+}
+
+@available(*, unavailable)
+extension OpenSSLHandler: Sendable {}
+
+/// An X509 name as RFC 2253 text ("CN=alice,OU=eng,O=Example").
+func rfc2253Name(_ name: OpaquePointer?) -> String? {
+    guard let name, let bio = BIO_new(BIO_s_mem()) else { return nil }
+    defer { BIO_free(bio) }
+    guard X509_NAME_print_ex(bio, name, 0, strait_XN_FLAG_RFC2253_UTF8()) >= 0 else { return nil }
+    let length = Int(BIO_ctrl_pending(bio))
+    var bytes = [UInt8](repeating: 0, count: length)
+    let read = bytes.withUnsafeMutableBytes { BIO_read(bio, $0.baseAddress, Int32(length)) }
+    return String(decoding: bytes.prefix(Int(max(read, 0))), as: UTF8.self)
+}
+
+private func isIPAddress(_ name: String) -> Bool {
+    var v4 = in_addr()
+    var v6 = in6_addr()
+    return inet_pton(AF_INET, name, &v4) == 1 || inet_pton(AF_INET6, name, &v6) == 1
+}
