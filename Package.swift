@@ -47,7 +47,7 @@ let package = Package(
         ]),
         .target(name: "GroupCoordination", dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         .target(name: "BrokerServer", dependencies: [
-            "BrokerCore", "KafkaProtocol",
+            "BrokerCore", "KafkaProtocol", "Security",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -97,7 +97,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "strait", dependencies: [
-            "Topology", "KafkaClient", "DelayLink", "Replicator", "Observability", "Security",
+            "Topology", "KafkaClient", "DelayLink", "Replicator", "Observability", "Security", "TLS",
             "BrokerServer", "BrokerCore", "LogStorage", "KafkaProtocol", "KafkaRecords",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

@@ -19,6 +19,12 @@ public final class ConnectionSession: @unchecked Sendable {
         self.authenticated = !requiresSASL
         self.principal = principal
     }
+
+    /// The principal a client certificate maps to (mutual TLS). SASL, when the listener has it,
+    /// replaces it after authentication.
+    public func identified(by principal: KafkaPrincipal) {
+        self.principal = principal
+    }
 }
 
 /// SASL mechanisms and credential stores of a broker. Credentials live in the data directory

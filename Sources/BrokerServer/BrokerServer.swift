@@ -4,6 +4,7 @@ import KafkaProtocol
 import Logging
 import NIOCore
 import NIOPosix
+import Security
 import ServiceLifecycle
 
 /// The broker's network side: one or more listeners, one sequential request loop per connection (Kafka
@@ -22,15 +23,20 @@ public final class BrokerService: Service, @unchecked Sendable {
         public var secure: (@Sendable (any Channel) throws -> Void)?
         /// Clients must authenticate with SASL before anything but ApiVersions.
         public var requiresSASL: Bool
+        /// The principal of a connection's peer from its TLS client certificate ("User:alice"),
+        /// asked once the first request has arrived (so the handshake is over).
+        public var identify: (@Sendable (any Channel) async -> String?)?
 
         public init(name: String, host: String, port: Int, advertised: (host: String, port: Int32)? = nil,
-                    secure: (@Sendable (any Channel) throws -> Void)? = nil, requiresSASL: Bool = false) {
+                    secure: (@Sendable (any Channel) throws -> Void)? = nil, requiresSASL: Bool = false,
+                    identify: (@Sendable (any Channel) async -> String?)? = nil) {
             self.name = name
             self.host = host
             self.port = port
             self.advertised = advertised
             self.secure = secure
             self.requiresSASL = requiresSASL
+            self.identify = identify
         }
     }
 
@@ -101,11 +107,12 @@ public final class BrokerService: Service, @unchecked Sendable {
                     let advertised = listener.advertised
                     let name = listener.name
                     let requiresSASL = listener.requiresSASL
+                    let identify = listener.identify
                     tasks.addTask {
                         try await server.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connections in
                                 for try await connection in inbound {
-                                    connections.addTask { await self.serve(connection, listener: name, advertised: advertised, requiresSASL: requiresSASL) }
+                                    connections.addTask { await self.serve(connection, listener: name, advertised: advertised, requiresSASL: requiresSASL, identify: identify) }
                                 }
                             }
                         }
@@ -128,7 +135,8 @@ public final class BrokerService: Service, @unchecked Sendable {
     }
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, listener: String,
-                       advertised: (host: String, port: Int32)?, requiresSASL: Bool) async {
+                       advertised: (host: String, port: Int32)?, requiresSASL: Bool,
+                       identify: (@Sendable (any Channel) async -> String?)?) async {
         let channel = connection.channel
         let id: UInt64 = lock.withLock {
             nextConnectionId += 1
@@ -142,7 +150,16 @@ public final class BrokerService: Service, @unchecked Sendable {
                                         session: ConnectionSession(requiresSASL: requiresSASL))
         do {
             try await connection.executeThenClose { inbound, outbound in
+                var identified = identify == nil
                 for try await frame in inbound {
+                    if !identified {
+                        identified = true
+                        if let name = await identify?(channel), let principal = KafkaPrincipal(parsing: name) {
+                            context.session.identified(by: principal)
+                            logger.info("client certificate identifies the peer", metadata: [
+                                "connection": "\(id)", "principal": "\(principal)"])
+                        }
+                    }
                     switch await broker.handle(frame: frame, connection: context) {
                     case let .respond(response):
                         try await outbound.write(response)

@@ -3,7 +3,9 @@ import BrokerCore
 import BrokerServer
 import Foundation
 import Logging
+import NIOPosix
 import ServiceLifecycle
+import TLS
 
 struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,8 +51,9 @@ struct BrokerCommand: AsyncParsableCommand {
         let dataDir = self.dataDir
         let nodeId = brokerConfig.nodeId
         var listeners = [BrokerService.Listener(name: "PLAINTEXT", host: host, port: port)]
+        let tls = try brokerConfig.listeners.contains { $0.securityProtocol.usesTLS } ? Self.tlsContext(brokerConfig, logger: logger) : nil
         for spec in brokerConfig.listeners {
-            listeners.append(try Self.listener(spec, config: brokerConfig, logger: logger))
+            listeners.append(try Self.listener(spec, config: brokerConfig, tls: tls, logger: logger))
         }
         let service = BrokerService(broker: broker, listeners: listeners, logger: logger, onListening: { address in
             let boundPort = address.port ?? port
@@ -67,17 +70,45 @@ struct BrokerCommand: AsyncParsableCommand {
         try await group.run()
     }
 
+    /// The TLS context of the TLS listeners, reloaded when its files change (checked every 10 s).
+    static func tlsContext(_ config: BrokerConfig, logger: Logger) throws -> (TLSContext, PrincipalMapper) {
+        guard let settings = config.tls else {
+            throw ValidationError("a listener uses ssl or sasl_ssl, but the config file has no tls: section (cert-file, key-file)")
+        }
+        let clientAuth: TLSConfiguration.ClientAuth = switch settings.clientAuth {
+        case .none: .none
+        case .requested: .requested
+        case .required: .required
+        }
+        do {
+            let context = try TLSContext(configuration: .server(
+                certificateChainFile: settings.certificateFile, privateKeyFile: settings.keyFile,
+                caFile: settings.caFile, clientAuth: clientAuth))
+            _ = context.scheduleReloadOnChange(every: .seconds(10), on: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
+            return (context, try PrincipalMapper(ruleStrings: settings.principalMappingRules))
+        } catch {
+            throw ValidationError("tls: \(error)")
+        }
+    }
+
     /// A configured listener as the server runs it: its advertised address, and its security.
-    static func listener(_ spec: ListenerSpec, config: BrokerConfig, logger: Logger) throws -> BrokerService.Listener {
+    static func listener(_ spec: ListenerSpec, config: BrokerConfig, tls: (TLSContext, PrincipalMapper)?,
+                         logger: Logger) throws -> BrokerService.Listener {
         let advertisedHost = spec.advertisedHost ?? (spec.host == "0.0.0.0" || spec.host == "::" ? "127.0.0.1" : spec.host)
         let advertised = (advertisedHost, spec.advertisedPort ?? Int32(spec.port))
-        switch spec.securityProtocol {
-        case .plaintext:
-            return BrokerService.Listener(name: spec.name, host: spec.host, port: spec.port, advertised: advertised)
-        case .saslPlaintext:
-            return BrokerService.Listener(name: spec.name, host: spec.host, port: spec.port, advertised: advertised, requiresSASL: true)
-        case .ssl, .saslSSL:
-            throw ValidationError("listener \(spec.name): protocol \(spec.securityProtocol.rawValue) is not built yet (TLS arrives with issue 6); plaintext and sasl_plaintext listeners run")
+        var listener = BrokerService.Listener(name: spec.name, host: spec.host, port: spec.port, advertised: advertised,
+                                              requiresSASL: spec.securityProtocol.usesSASL)
+        if spec.securityProtocol.usesTLS, let (context, mapper) = tls {
+            listener.secure = { channel in
+                try channel.pipeline.syncOperations.addHandler(try OpenSSLHandler(tlsContext: context))
+            }
+            listener.identify = { channel in
+                let subject = try? await channel.eventLoop.submit {
+                    try channel.pipeline.syncOperations.handler(type: OpenSSLHandler.self).handshakeResult?.peerSubject
+                }.get()
+                return mapper.principal(forSubject: subject ?? nil)
+            }
         }
+        return listener
     }
 }

@@ -1,0 +1,108 @@
+"""TLS listeners over the system OpenSSL: kcat and confluent-kafka over SSL with CA verification,
+over mutual TLS (the client certificate names the principal), and over SASL_SSL with
+SCRAM-SHA-512; an untrusted client certificate and a plaintext client on the TLS port are
+refused while the broker keeps serving."""
+
+import os
+import socket
+import struct
+import subprocess
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from support.broker import free_port, strait_binary
+from support.certs import make_certificates
+
+
+@pytest.fixture
+def tls_broker(broker, tmp_path):
+    certs = make_certificates(tmp_path / "certs")
+    ssl_port, sasl_port = free_port(), free_port()
+    config = {
+        "tls": {"cert-file": certs.path("server.pem"), "key-file": certs.path("server.key"),
+                "ca-file": certs.path("ca.pem"), "client-auth": "requested",
+                "principal-mapping-rules": ["RULE:^.*CN=([^,]+)$/$1/L", "DEFAULT"]},
+        "listeners": [{"name": "SSL", "listen": f"127.0.0.1:{ssl_port}", "protocol": "ssl"},
+                      {"name": "SASL_SSL", "listen": f"127.0.0.1:{sasl_port}", "protocol": "sasl_ssl"}],
+        "sasl-mechanisms": "SCRAM-SHA-512",
+    }
+    b = broker(config=config)
+    b.stop()
+    subprocess.run([str(strait_binary()), "users", "add", "alice", "--password-env", "PW", "--data-dir", str(b.data_dir)],
+                   env={**os.environ, "PW": "alice-secret"}, check=True, capture_output=True, timeout=30)
+    b.start()
+    b.certs = certs
+    b.ssl_bootstrap = f"127.0.0.1:{ssl_port}"
+    b.sasl_ssl_bootstrap = f"127.0.0.1:{sasl_port}"
+    return b
+
+
+def kcat_tls(bootstrap, certs, *arguments, client=None, extra=(), stdin=None):
+    options = ["-X", "security.protocol=SSL", "-X", f"ssl.ca.location={certs.path('ca.pem')}"]
+    if client:
+        options += ["-X", f"ssl.certificate.location={certs.path(client + '.pem')}",
+                    "-X", f"ssl.key.location={certs.path(client + '.key')}"]
+    return subprocess.run(["kcat", "-b", bootstrap, *options, *extra, *arguments], input=stdin, capture_output=True, timeout=60)
+
+
+def test_kcat_over_ssl_verifies_the_broker_and_round_trips(tls_broker, topic):
+    produced = kcat_tls(tls_broker.ssl_bootstrap, tls_broker.certs, "-P", "-t", topic, stdin=b"secret-1\nsecret-2\n")
+    assert produced.returncode == 0, produced.stderr.decode()
+    read = kcat_tls(tls_broker.ssl_bootstrap, tls_broker.certs, "-C", "-t", topic, "-o", "beginning", "-e", "-q")
+    assert read.returncode == 0, read.stderr.decode()
+    assert read.stdout.decode().split() == ["secret-1", "secret-2"]
+    listing = kcat_tls(tls_broker.ssl_bootstrap, tls_broker.certs, "-L").stdout.decode()
+    assert f"at {tls_broker.ssl_bootstrap}" in listing
+
+
+def test_confluent_kafka_over_mutual_tls_is_identified_by_its_certificate(tls_broker, topic):
+    certs = tls_broker.certs
+    settings = {"bootstrap.servers": tls_broker.ssl_bootstrap, "security.protocol": "SSL",
+                "ssl.ca.location": certs.path("ca.pem"), "ssl.certificate.location": certs.path("alice.pem"),
+                "ssl.key.location": certs.path("alice.key")}
+    producer = Producer(settings)
+    errors = []
+    for n in range(100):
+        producer.produce(topic, value=f"m{n}".encode(), on_delivery=lambda error, _: errors.append(error) if error else None)
+    assert producer.flush(30) == 0 and not errors
+    consumer = Consumer({**settings, "group.id": "mtls", "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    got = []
+    for _ in range(100):
+        message = consumer.poll(5)
+        if message is None:
+            break
+        got.append(message.value())
+        if len(got) == 100:
+            break
+    consumer.close()
+    assert got == [f"m{n}".encode() for n in range(100)]
+    assert "principal=User:alice" in tls_broker.log_tail(400)
+
+
+def test_sasl_ssl_with_scram_sha_512(tls_broker, topic):
+    sasl = ["-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanism=SCRAM-SHA-512",
+            "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret"]
+    certs = tls_broker.certs
+    produced = subprocess.run(["kcat", "-b", tls_broker.sasl_ssl_bootstrap, "-X", f"ssl.ca.location={certs.path('ca.pem')}",
+                               *sasl, "-P", "-t", topic], input=b"over-sasl-ssl\n", capture_output=True, timeout=60)
+    assert produced.returncode == 0, produced.stderr.decode()
+    wrong = subprocess.run(["kcat", "-b", tls_broker.sasl_ssl_bootstrap, "-X", f"ssl.ca.location={certs.path('ca.pem')}",
+                            *sasl[:-2], "-X", "sasl.password=nope", "-L", "-m", "5"], capture_output=True, timeout=60)
+    assert wrong.returncode != 0
+
+
+def test_an_untrusted_client_certificate_and_a_plaintext_client_are_refused(tls_broker, topic):
+    rogue = kcat_tls(tls_broker.ssl_bootstrap, tls_broker.certs, "-L", "-m", "5", client="mallory")
+    assert rogue.returncode != 0
+    # A plaintext Kafka request on the TLS port: the connection is closed, nothing is answered.
+    with socket.create_connection(("127.0.0.1", int(tls_broker.ssl_bootstrap.rsplit(":", 1)[1])), timeout=10) as raw:
+        body = struct.pack(">hhih", 18, 0, 1, 4) + b"test"
+        raw.sendall(struct.pack(">i", len(body)) + body)
+        answer = raw.recv(64)
+        assert answer[4:8] != struct.pack(">i", 1), "no Kafka answer (correlation id 1) comes back in plaintext"
+    # The broker goes on serving TLS clients.
+    assert kcat_tls(tls_broker.ssl_bootstrap, tls_broker.certs, "-L").returncode == 0
+    log = tls_broker.log_tail(400)
+    assert "wrong version number" in log or "http request" in log.lower() or "handshake" in log.lower(), log
