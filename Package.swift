@@ -75,14 +75,14 @@ let package = Package(
         ]),
         .target(name: "Topology", dependencies: ["BrokerCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "KafkaClient", dependencies: [
-            "KafkaProtocol", "KafkaRecords",
+            "KafkaProtocol", "TLS", "Security", "KafkaRecords",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Replicator", dependencies: [
-            "KafkaClient", "Replication", "Topology", "KafkaRecords", "KafkaProtocol",
+            "KafkaClient", "Replication", "Topology", "KafkaRecords", "KafkaProtocol", "TLS", "Security",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,3 +1,5 @@
+import Security
+import TLS
 /// How the client connects to brokers. TLS and SASL are not implemented yet: the seam is
 /// `securityProtocol`, which is checked before any connection is opened.
 public enum SecurityProtocol: String, Sendable, CaseIterable {
@@ -6,13 +8,8 @@ public enum SecurityProtocol: String, Sendable, CaseIterable {
     case saslPlaintext = "SASL_PLAINTEXT"
     case saslSSL = "SASL_SSL"
 
-    /// Throws `unsupportedSecurityProtocol` for everything but PLAINTEXT (TLS/SASL arrive later).
-    func checkSupported() throws {
-        switch self {
-        case .plaintext: return
-        case .ssl, .saslPlaintext, .saslSSL: throw KafkaClientError.unsupportedSecurityProtocol(self)
-        }
-    }
+    var usesTLS: Bool { self == .ssl || self == .saslSSL }
+    var usesSASL: Bool { self == .saslPlaintext || self == .saslSSL }
 }
 
 /// Exponential backoff between attempts of a retriable operation.
@@ -54,6 +51,10 @@ public struct KafkaClientConfiguration: Sendable {
     public var softwareName: String = "strait"
     public var softwareVersion: String = "0.1.0"
     public var securityProtocol: SecurityProtocol = .plaintext
+    /// The client TLS context (CA, optional client certificate) for SSL and SASL_SSL.
+    public var tls: TLSContext?
+    /// Credentials for SASL_PLAINTEXT and SASL_SSL.
+    public var sasl: SaslCredentials?
     /// TCP connect timeout (and the ApiVersions exchange that follows it).
     public var connectTimeout: Duration = .seconds(10)
     /// Default time a request may wait for its response; `send` can override it per request.
@@ -74,4 +75,27 @@ public struct KafkaClientConfiguration: Sendable {
     public var supportedVersions: ClientAPIVersions = .implemented
 
     public init() {}
+
+    /// Throws `unsupportedSecurityProtocol` when the protocol needs TLS or SASL settings that
+    /// are missing.
+    func checkSecurity() throws {
+        if securityProtocol.usesTLS && tls == nil { throw KafkaClientError.unsupportedSecurityProtocol(securityProtocol) }
+        if securityProtocol.usesSASL && sasl == nil { throw KafkaClientError.unsupportedSecurityProtocol(securityProtocol) }
+    }
+}
+
+/// SASL login of a client: the mechanism, the user and the password (kept in memory only;
+/// printing shows no password).
+public struct SaslCredentials: Sendable, CustomStringConvertible {
+    public var mechanism: SaslMechanism
+    public var username: String
+    public var password: String
+
+    public init(mechanism: SaslMechanism, username: String, password: String) {
+        self.mechanism = mechanism
+        self.username = username
+        self.password = password
+    }
+
+    public var description: String { "\(mechanism.rawValue) as \(username)" }
 }

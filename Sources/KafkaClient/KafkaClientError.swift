@@ -4,6 +4,9 @@ import KafkaProtocol
 public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidBootstrap(String)
     case unsupportedSecurityProtocol(SecurityProtocol)
+    /// SASL authentication failed (wrong password, mechanism not offered, a server that does not
+    /// prove it knows the credential).
+    case authenticationFailed(BrokerAddress, reason: String)
     /// The TCP connection (or the ApiVersions exchange right after it) failed.
     case connectionFailed(BrokerAddress, reason: String)
     /// The connection closed (or was closed) while the request was pending or being sent.
@@ -34,7 +37,7 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
             return true
         case let .broker(code, _, _):
             return code.isRetriable
-        case .invalidBootstrap, .unsupportedSecurityProtocol, .cancelled, .noCommonVersion,
+        case .invalidBootstrap, .unsupportedSecurityProtocol, .authenticationFailed, .cancelled, .noCommonVersion,
              .protocolViolation, .malformedResponse, .unknownTopicOrPartition, .clientClosed:
             return false
         }
@@ -49,8 +52,10 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
         switch self {
         case let .invalidBootstrap(reason):
             return "invalid bootstrap server list: \(reason)"
+        case let .authenticationFailed(address, reason):
+            return "authentication with \(address) failed: \(reason)"
         case let .unsupportedSecurityProtocol(proto):
-            return "security protocol \(proto.rawValue) is not supported yet (only PLAINTEXT)"
+            return "security protocol \(proto.rawValue) needs \(proto.usesTLS ? "TLS settings" : "")\(proto.usesTLS && proto.usesSASL ? " and " : "")\(proto.usesSASL ? "SASL credentials" : "") in the client configuration"
         case let .connectionFailed(address, reason):
             return "cannot connect to \(address): \(reason)"
         case let .connectionClosed(address, reason):

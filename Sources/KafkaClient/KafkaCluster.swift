@@ -31,7 +31,7 @@ public actor KafkaCluster {
                 logger: Logger = Logger(label: "strait.kafka-client"),
                 sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) throws {
         guard !bootstrapServers.isEmpty else { throw KafkaClientError.invalidBootstrap("no bootstrap server given") }
-        try configuration.securityProtocol.checkSupported()
+        try configuration.checkSecurity()
         self.bootstrapServers = bootstrapServers
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup

@@ -10,6 +10,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Security
+import TLS
 
 /// One TCP connection to one broker.
 ///
@@ -47,7 +49,7 @@ public final class KafkaConnection: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "strait.kafka-client")
     ) async throws -> KafkaConnection {
-        try configuration.securityProtocol.checkSupported()
+        try configuration.checkSecurity()
         var logger = logger
         logger[metadataKey: "broker"] = "\(address)"
         let channel: any Channel
@@ -76,6 +78,10 @@ public final class KafkaConnection: Sendable {
         let counter = NIOLockedValueBox<Int32>(0)
         do {
             let versions = try await negotiate(channel: channel, address: address, configuration: configuration, counter: counter)
+            if configuration.securityProtocol.usesSASL, let credentials = configuration.sasl {
+                try await authenticate(credentials, versions: versions, channel: channel, address: address,
+                                       configuration: configuration, counter: counter)
+            }
             logger.debug("connected", metadata: ["apis": "\(versions.ranges.count)"])
             return KafkaConnection(address: address, nodeId: nodeId, brokerVersions: versions,
                                    configuration: configuration, channel: channel,
@@ -83,14 +89,61 @@ public final class KafkaConnection: Sendable {
         } catch {
             try? await channel.close()
             if let clientError = error as? KafkaClientError, case .noCommonVersion = clientError { throw clientError }
+            if let clientError = error as? KafkaClientError, case .authenticationFailed = clientError { throw clientError }
             throw KafkaClientError.connectionFailed(address, reason: "ApiVersions: \(describe(error))")
         }
     }
 
-    /// Installs the client pipeline (framing + request correlation) on a connected channel.
-    /// Exposed to the module so tests can run it on an `EmbeddedChannel`.
+    /// SaslHandshake v1 and SaslAuthenticate rounds until the broker accepts (or refuses) us.
+    private static func authenticate(_ credentials: SaslCredentials, versions: BrokerAPIVersions, channel: any Channel,
+                                     address: BrokerAddress, configuration: KafkaClientConfiguration,
+                                     counter: NIOLockedValueBox<Int32>) async throws {
+        func fail(_ why: String) -> KafkaClientError { .authenticationFailed(address, reason: why) }
+        guard versions[.saslHandshake]?.contains(1) == true, let authenticateRange = versions[.saslAuthenticate] else {
+            throw fail("the broker does not offer SaslHandshake v1 and SaslAuthenticate")
+        }
+        let handshakeBody = try await sendRaw(SaslHandshakeRequest(mechanism: credentials.mechanism.rawValue), version: 1,
+                                              channel: channel, address: address, configuration: configuration,
+                                              counter: counter, timeout: configuration.connectTimeout)
+        var reader = handshakeBody
+        let handshake = try SaslHandshakeResponse(from: &reader, version: 1)
+        guard handshake.errorCode == 0 else {
+            throw fail("mechanism \(credentials.mechanism.rawValue) refused (error \(handshake.errorCode)); the broker offers \(handshake.mechanisms.joined(separator: ", "))")
+        }
+        let version = min(authenticateRange.upperBound, 2)
+        var session = SaslClientSession(mechanism: credentials.mechanism, username: credentials.username, password: credentials.password)
+        var message: [UInt8]? = session.initialMessage()
+        var rounds = 0
+        while let outgoing = message {
+            rounds += 1
+            let body = try await sendRaw(SaslAuthenticateRequest(authBytes: outgoing), version: version, channel: channel,
+                                         address: address, configuration: configuration, counter: counter,
+                                         timeout: configuration.connectTimeout)
+            var reader = body
+            let answer = try SaslAuthenticateResponse(from: &reader, version: version)
+            guard answer.errorCode == 0 else {
+                throw fail(answer.errorMessage ?? "SaslAuthenticate error \(answer.errorCode)")
+            }
+            do {
+                if rounds == 1 && credentials.mechanism != .plain {
+                    message = try session.respond(to: answer.authBytes)
+                } else {
+                    try session.finish(with: answer.authBytes)
+                    message = nil
+                }
+            } catch {
+                throw fail("\(error)")
+            }
+        }
+    }
+
+    /// Installs the client pipeline (TLS when configured, framing, request correlation) on a
+    /// connected channel. Exposed to the module so tests can run it on an `EmbeddedChannel`.
     static func addHandlers(to channel: any Channel, address: BrokerAddress, configuration: KafkaClientConfiguration) throws {
         let sync = channel.pipeline.syncOperations
+        if configuration.securityProtocol.usesTLS, let tls = configuration.tls {
+            try sync.addHandler(try OpenSSLHandler(tlsContext: tls, serverHostname: address.host))
+        }
         try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: configuration.maxResponseBytes, direction: .responses)))
         try sync.addHandler(KafkaChannelHandler(address: address))
     }

@@ -27,7 +27,8 @@ public final class LinkService: Service, Sendable {
     let targetBootstrap: String
     public let status: LinkStatus
     let logger: Logger
-    let clientConfiguration: KafkaClientConfiguration
+    let sourceConfiguration: KafkaClientConfiguration
+    let targetConfiguration: KafkaClientConfiguration
     let maps = OffsetMaps()
 
     /// Configs never copied to the target (MirrorMaker 2's default exclude list, plus Strait's
@@ -39,11 +40,13 @@ public final class LinkService: Service, Sendable {
     ]
 
     public init(link: Link, sourceBootstrap: String, targetBootstrap: String,
-                clientConfiguration: KafkaClientConfiguration = KafkaClientConfiguration(), logger: Logger) {
+                sourceConfiguration: KafkaClientConfiguration = KafkaClientConfiguration(),
+                targetConfiguration: KafkaClientConfiguration = KafkaClientConfiguration(), logger: Logger) {
         self.link = link
         self.sourceBootstrap = sourceBootstrap
         self.targetBootstrap = targetBootstrap
-        self.clientConfiguration = clientConfiguration
+        self.sourceConfiguration = sourceConfiguration
+        self.targetConfiguration = targetConfiguration
         self.status = LinkStatus(source: link.source, target: link.target)
         var logger = logger
         logger[metadataKey: "link"] = "\(link.source)->\(link.target)"
@@ -62,12 +65,15 @@ public final class LinkService: Service, Sendable {
     }
 
     public func run() async throws {
-        var configuration = clientConfiguration
-        configuration.clientId = "strait-replicator-\(link.source)-\(link.target)"
-        configuration.socketSendBufferBytes = link.socketBufferBytes
-        configuration.socketReceiveBufferBytes = link.socketBufferBytes
-        let source = try KafkaCluster(bootstrap: sourceBootstrap, configuration: configuration, logger: logger)
-        let target = try KafkaCluster(bootstrap: targetBootstrap, configuration: configuration, logger: logger)
+        func tuned(_ base: KafkaClientConfiguration) -> KafkaClientConfiguration {
+            var configuration = base
+            configuration.clientId = "strait-replicator-\(link.source)-\(link.target)"
+            configuration.socketSendBufferBytes = link.socketBufferBytes
+            configuration.socketReceiveBufferBytes = link.socketBufferBytes
+            return configuration
+        }
+        let source = try KafkaCluster(bootstrap: sourceBootstrap, configuration: tuned(sourceConfiguration), logger: logger)
+        let target = try KafkaCluster(bootstrap: targetBootstrap, configuration: tuned(targetConfiguration), logger: logger)
         defer {
             Task { await source.close(); await target.close() }
         }

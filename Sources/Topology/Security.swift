@@ -1,3 +1,4 @@
+import Foundation
 /// How the replicator (and the CLI) connect to an external cluster. Used once the Kafka client
 /// and TLS land; read and checked now so topology files can say it.
 public struct SecuritySettings: Sendable, Equatable {
@@ -43,4 +44,27 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible {
         case let .environment(name): "<secret from environment variable \(name)>"
         }
     }
+
+    /// Reads the secret now: the file's first line, or the variable's value. The error names
+    /// where it looked, never the value.
+    public func reveal() throws -> String {
+        switch source {
+        case let .file(path):
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+                  let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty else {
+                throw SecretError(message: "cannot read a secret from the file \(path)")
+            }
+            return String(line)
+        case let .environment(name):
+            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+                throw SecretError(message: "the environment variable \(name) holding a secret is not set")
+            }
+            return value
+        }
+    }
+}
+
+public struct SecretError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }

@@ -106,3 +106,61 @@ def test_an_untrusted_client_certificate_and_a_plaintext_client_are_refused(tls_
     assert kcat_tls(tls_broker.ssl_bootstrap, tls_broker.certs, "-L").returncode == 0
     log = tls_broker.log_tail(400)
     assert "wrong version number" in log or "http request" in log.lower() or "handshake" in log.lower(), log
+
+
+def test_a_replicator_link_over_mutual_tls_with_scram_mirrors_a_topic(broker, tmp_path, topic):
+    from support.replicator import Replicator
+
+    certs = make_certificates(tmp_path / "certs")
+    sites = {}
+    for name in ("east", "west"):
+        port = free_port()
+        b = broker(config={
+            "tls": {"cert-file": certs.path("server.pem"), "key-file": certs.path("server.key"),
+                    "ca-file": certs.path("ca.pem"), "client-auth": "required"},
+            "listeners": [{"name": "SECURE", "listen": f"127.0.0.1:{port}", "protocol": "sasl_ssl"}],
+            "sasl-mechanisms": "SCRAM-SHA-512"})
+        b.stop()
+        subprocess.run([str(strait_binary()), "users", "add", "mirror", "--password-env", "PW", "--data-dir", str(b.data_dir)],
+                       env={**os.environ, "PW": "mirror-secret"}, check=True, capture_output=True, timeout=30)
+        b.start()
+        sites[name] = (b, f"127.0.0.1:{port}")
+    security = (f"{{ protocol: sasl_ssl, ca-file: {certs.path('ca.pem')}, cert-file: {certs.path('alice.pem')}, "
+                f"key-file: {certs.path('alice.key')}, sasl-mechanism: SCRAM-SHA-512, username: mirror, "
+                f"password-env: STRAIT_MIRROR_PASSWORD }}")
+    topology = f"""name: secure
+mode: custom
+status: 127.0.0.1:{free_port()}
+sites:
+  east:
+    kafka: {{ bootstrap: ["{sites['east'][1]}"], security: {security} }}
+  west:
+    kafka: {{ bootstrap: ["{sites['west'][1]}"], security: {security} }}
+links:
+  - {{ from: east, to: west, naming: prefix, refresh-interval-ms: 500 }}
+"""
+    sasl = ["-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={certs.path('ca.pem')}",
+            "-X", f"ssl.certificate.location={certs.path('alice.pem')}", "-X", f"ssl.key.location={certs.path('alice.key')}",
+            "-X", "sasl.mechanism=SCRAM-SHA-512", "-X", "sasl.username=mirror", "-X", "sasl.password=mirror-secret"]
+    lines = [f"secure-{i}" for i in range(1000)]
+    produced = subprocess.run(["kcat", "-b", sites["east"][1], *sasl, "-P", "-t", topic, "-p", "0"],
+                              input=("\n".join(lines) + "\n").encode(), capture_output=True, timeout=60)
+    assert produced.returncode == 0, produced.stderr.decode()
+    os.environ["STRAIT_MIRROR_PASSWORD"] = "mirror-secret"
+    try:
+        replicator = Replicator(tmp_path / "r", topology).start()
+    finally:
+        del os.environ["STRAIT_MIRROR_PASSWORD"]
+    try:
+        import time
+        deadline = time.monotonic() + 60
+        mirrored = []
+        while time.monotonic() < deadline and mirrored != lines:
+            read = subprocess.run(["kcat", "-b", sites["west"][1], *sasl, "-C", "-t", f"east.{topic}", "-p", "0",
+                                   "-o", "beginning", "-e", "-q"], capture_output=True, timeout=60)
+            mirrored = read.stdout.decode().split()
+            time.sleep(0.5)
+        assert mirrored == lines, replicator.log()[-3000:]
+    finally:
+        assert replicator.stop() == 0
+    assert "mirror-secret" not in replicator.log(), "secrets are never printed"
