@@ -70,6 +70,8 @@ public final class Broker: @unchecked Sendable {
     public private(set) var groups: GroupCoordinator!
     /// SASL mechanisms and credential stores.
     public let authentication: BrokerAuthentication
+    /// ACLs and the audit log; nil when `acl-authorizer` is off (every request allowed).
+    public let authorizer: Authorizer?
 
     public static func systemNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -80,6 +82,16 @@ public final class Broker: @unchecked Sendable {
         self.logger = logger
         self.now = now
         self.authentication = try BrokerAuthentication.open(directory: storage.securityDirectory, mechanisms: config.saslMechanisms)
+        if config.aclAuthorizer {
+            let directory = storage.securityDirectory
+            let auditURL = config.auditLogFile.map { URL(fileURLWithPath: $0) } ?? directory?.appendingPathComponent("audit.log")
+            self.authorizer = Authorizer(
+                store: try AclStore(url: directory?.appendingPathComponent("acls.json")),
+                configuration: AuthorizerConfiguration(superUsers: Set(config.superUsers.compactMap(KafkaPrincipal.init(parsing:)))),
+                auditLog: try auditURL.map { try AuditLog(url: $0, logger: logger) })
+        } else {
+            self.authorizer = nil
+        }
         let snapshot = try storage.loadMetadata()
         let clusterId = snapshot?.clusterId ?? config.clusterId ?? KafkaUUID.random().description
         if let wanted = config.clusterId, wanted != clusterId {

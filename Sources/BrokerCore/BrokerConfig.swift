@@ -30,6 +30,12 @@ public struct BrokerConfig: Sendable {
     public var mirrorAPI: Bool = true
     /// Listeners beyond the `--listen` one (which is PLAINTEXT).
     public var listeners: [ListenerSpec] = []
+    /// Enforce ACLs (`acl-authorizer`); off, every request is allowed.
+    public var aclAuthorizer: Bool = false
+    /// Principals ACLs never restrict (`super-users`, e.g. "User:admin;User:mirror").
+    public var superUsers: [String] = []
+    /// Where audit lines go (`audit-log`); default `audit.log` in the data directory.
+    public var auditLogFile: String?
     /// SASL mechanisms offered on SASL listeners (`sasl-mechanisms`).
     public var saslMechanisms: [SaslMechanism] = [.scramSha256, .scramSha512]
     /// Certificate, key and client-certificate policy of the TLS listeners.

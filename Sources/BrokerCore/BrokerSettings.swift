@@ -11,7 +11,7 @@ extension BrokerConfig {
         "retention-check-interval-ms", "message-max-bytes", "max-request-bytes", "delete-retention-ms",
         "log-cleaner-interval-ms",
         "group-min-session-timeout-ms", "group-max-session-timeout-ms", "group-initial-rebalance-delay-ms",
-        "group-max-size", "offset-metadata-max-bytes", "mirror-api", "sasl-mechanisms",
+        "group-max-size", "offset-metadata-max-bytes", "mirror-api", "sasl-mechanisms", "acl-authorizer", "super-users", "audit-log",
     ]
 
     /// Applies one setting; returns what is wrong with it instead, leaving the config unchanged.
@@ -80,6 +80,18 @@ extension BrokerConfig {
         case "log-cleaner-interval-ms":
             guard let n = int(1...Int64.max) else { return mustBeInteger(1...Int64.max) }
             logCleanerIntervalMs = n
+        case "acl-authorizer":
+            guard let flag = Bool(value) else { return "acl-authorizer must be true or false, got '\(value)'" }
+            aclAuthorizer = flag
+        case "super-users":
+            let users = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if let bad = users.first(where: { KafkaPrincipal(parsing: $0) == nil }) {
+                return "super-users: '\(bad)' is not a principal like User:alice (separate several with ';')"
+            }
+            superUsers = users
+        case "audit-log":
+            guard !value.isEmpty else { return "audit-log must be a file path" }
+            auditLogFile = value
         case "sasl-mechanisms":
             var mechanisms: [SaslMechanism] = []
             for name in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).uppercased() }) where !name.isEmpty {

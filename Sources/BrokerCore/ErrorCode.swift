@@ -15,6 +15,9 @@ public enum ErrorCode: Int16, Sendable {
     case recordListTooLarge = 18
     case notEnoughReplicas = 19
     case invalidRequiredAcks = 21
+    case topicAuthorizationFailed = 29
+    case groupAuthorizationFailed = 30
+    case clusterAuthorizationFailed = 31
     case invalidTimestamp = 32
     case unsupportedVersion = 35
     case topicAlreadyExists = 36

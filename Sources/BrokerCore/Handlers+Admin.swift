@@ -6,10 +6,14 @@ enum ConfigResourceType: Int8 { case topic = 2, broker = 4 }
 enum ConfigSource: Int8 { case dynamicTopic = 1, staticBroker = 4, defaultConfig = 5 }
 
 extension Broker {
-    func createTopics(_ request: CreateTopicsRequest, version: Int16) -> CreateTopicsResponse {
+    func createTopics(_ request: CreateTopicsRequest, version: Int16,
+                      connection: ConnectionContext = ConnectionContext(id: 0, remoteAddress: "")) -> CreateTopicsResponse {
         let results = request.topics.map { creatable -> CreateTopicsResponse.CreatableTopicResult in
             func failed(_ code: ErrorCode, _ message: String) -> CreateTopicsResponse.CreatableTopicResult {
                 .init(name: creatable.name, errorCode: code.rawValue, errorMessage: message)
+            }
+            guard mayCreate(creatable.name, connection, api: "CreateTopics") else {
+                return failed(.topicAuthorizationFailed, "not authorized to create \(creatable.name)")
             }
             if creatable.replicationFactor != -1 && creatable.replicationFactor != 1 {
                 return failed(.invalidReplicationFactor, "replication factor \(creatable.replicationFactor) is larger than the 1 broker available")
@@ -51,13 +55,18 @@ extension Broker {
         return CreateTopicsResponse(throttleTimeMs: 0, topics: results)
     }
 
-    func deleteTopics(_ request: DeleteTopicsRequest, version: Int16) -> DeleteTopicsResponse {
+    func deleteTopics(_ request: DeleteTopicsRequest, version: Int16,
+                      connection: ConnectionContext = ConnectionContext(id: 0, remoteAddress: "")) -> DeleteTopicsResponse {
         // v0-5 name topics in TopicNames; v6 in Topics (by name or by id).
         let targets: [(name: String?, id: KafkaUUID)] = version >= 6
             ? request.topics.map { ($0.name, $0.topicId) }
             : request.topicNames.map { ($0, KafkaUUID.zero) }
         let results = targets.map { target -> DeleteTopicsResponse.DeletableTopicResult in
             let name = target.name ?? lock.withLock { topicsById[target.id] }
+            if let name, !allowed(.delete, .topic(name), connection, api: "DeleteTopics") {
+                return .init(name: name, topicId: target.id, errorCode: ErrorCode.topicAuthorizationFailed.rawValue,
+                             errorMessage: "not authorized to delete \(name)")
+            }
             if let name, InternalTopics.isInternal(name) {
                 return .init(name: name, topicId: target.id, errorCode: ErrorCode.invalidTopicException.rawValue,
                              errorMessage: "\(name) is an internal topic and cannot be deleted")

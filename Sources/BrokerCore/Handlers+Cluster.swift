@@ -59,8 +59,9 @@ extension Broker {
         var responseTopics: [MetadataResponse.MetadataResponseTopic] = []
         // v0: an empty list means all topics; v1+: null means all, empty means none.
         let wantsAll = request.topics == nil || (version == 0 && request.topics?.isEmpty == true)
+        let describable = topicPermission(.describe, connection, api: "Metadata", audit: !wantsAll)
         if wantsAll {
-            responseTopics = allTopics().map(metadataTopic)
+            responseTopics = allTopics().filter { describable($0.name) }.map(metadataTopic)
         } else {
             // Auto-creation: v4+ carries the client's wish; older versions always allowed it.
             let allowAutoCreate = version >= 4 ? request.allowAutoTopicCreation : true
@@ -82,7 +83,11 @@ extension Broker {
                     responseTopics.append(.init(errorCode: ErrorCode.invalidTopicException.rawValue, name: name))
                     continue
                 }
-                let (topic, code) = topicForWrite(name, autoCreate: allowAutoCreate)
+                guard describable(name) else {
+                    responseTopics.append(.init(errorCode: ErrorCode.topicAuthorizationFailed.rawValue, name: name))
+                    continue
+                }
+                let (topic, code) = topicForWrite(name, autoCreate: allowAutoCreate && (topic(named: name) != nil || mayCreate(name, connection, api: "Metadata")))
                 if let topic {
                     responseTopics.append(metadataTopic(topic))
                 } else {
@@ -98,6 +103,23 @@ extension Broker {
 
     func findCoordinator(_ request: FindCoordinatorRequest, version: Int16, connection: ConnectionContext) -> FindCoordinatorResponse {
         let (host, port) = advertisedAddress(connection)
+        if request.keyType == 0 {
+            let keys = version >= 4 ? request.coordinatorKeys : [request.key]
+            if let denied = keys.first(where: { groupDenied($0, .describe, connection, api: "FindCoordinator") }) {
+                let code = ErrorCode.groupAuthorizationFailed
+                let message = "not authorized to describe group \(denied)"
+                if version >= 4 {
+                    return FindCoordinatorResponse(throttleTimeMs: 0, coordinators: keys.map { key in
+                        let ok = !groupDenied(key, .describe, connection, api: "FindCoordinator")
+                        return FindCoordinatorResponse.Coordinator(
+                            key: key, nodeId: ok ? config.nodeId : -1, host: ok ? host : "", port: ok ? port : -1,
+                            errorCode: ok ? 0 : code.rawValue, errorMessage: ok ? nil : "not authorized to describe group \(key)")
+                    })
+                }
+                return FindCoordinatorResponse(throttleTimeMs: 0, errorCode: code.rawValue, errorMessage: message,
+                                               nodeId: -1, host: "", port: -1)
+            }
+        }
         // Key type 0 is a consumer group (this broker coordinates all of them); 1 is a
         // transactional id, and transactions are not supported.
         let supported = request.keyType == 0

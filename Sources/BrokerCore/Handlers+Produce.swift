@@ -4,15 +4,23 @@ import LogStorage
 import NIOCore
 
 extension Broker {
-    func produce(_ request: ProduceRequest, version: Int16) -> ProduceResponse {
+    func produce(_ request: ProduceRequest, version: Int16, connection: ConnectionContext = ConnectionContext(id: 0, remoteAddress: "")) -> ProduceResponse {
+        let writable = topicPermission(.write, connection, api: "Produce")
         var responses: [ProduceResponse.TopicProduceResponse] = []
         responses.reserveCapacity(request.topicData.count)
         for topicData in request.topicData {
             var partitionResponses: [ProduceResponse.PartitionProduceResponse] = []
             partitionResponses.reserveCapacity(topicData.partitionData.count)
             for partitionData in topicData.partitionData {
+                if !writable(topicData.name) {
+                    partitionResponses.append(.init(index: partitionData.index, errorCode: ErrorCode.topicAuthorizationFailed.rawValue,
+                                                    baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1,
+                                                    errorMessage: "not authorized to write to \(topicData.name)"))
+                    continue
+                }
                 partitionResponses.append(
-                    producePartition(request: request, version: version, topicName: topicData.name, partitionData: partitionData))
+                    producePartition(request: request, version: version, topicName: topicData.name, partitionData: partitionData,
+                                     mayCreate: { self.mayCreate(topicData.name, connection, api: "Produce") }))
             }
             responses.append(.init(name: topicData.name, partitionResponses: partitionResponses))
         }
@@ -20,7 +28,8 @@ extension Broker {
     }
 
     private func producePartition(request: ProduceRequest, version: Int16, topicName: String,
-                                  partitionData: ProduceRequest.PartitionProduceData) -> ProduceResponse.PartitionProduceResponse {
+                                  partitionData: ProduceRequest.PartitionProduceData,
+                                  mayCreate: () -> Bool = { true }) -> ProduceResponse.PartitionProduceResponse {
         let index = partitionData.index
         func failure(_ code: ErrorCode, _ message: String) -> ProduceResponse.PartitionProduceResponse {
             logger.debug("produce refused", metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
@@ -40,7 +49,7 @@ extension Broker {
         if InternalTopics.isInternal(topicName) {
             return failure(.invalidTopicException, "\(topicName) is an internal topic; only the broker writes to it")
         }
-        let (topic, code) = topicForWrite(topicName, autoCreate: true)
+        let (topic, code) = topicForWrite(topicName, autoCreate: topic(named: topicName) != nil || mayCreate())
         guard let topic else { return failure(code, "unknown topic \(topicName)") }
         guard let partition = self.partition(topicName, index) else {
             return failure(.unknownTopicOrPartition, "topic \(topicName) has no partition \(index)")

@@ -28,6 +28,9 @@ public enum SupportedAPIs {
         // contains it, but a v0 request (raw tokens without Kafka framing afterwards) closes the
         // connection; clients use v1 + SaslAuthenticate.
         (.saslHandshake, 0...1),
+        (.createAcls, 0...3),
+        (.describeAcls, 0...3),
+        (.deleteAcls, 0...3),
         (.saslAuthenticate, 0...2),
         (.describeUserScramCredentials, 0...0),
         (.alterUserScramCredentials, 0...0),
@@ -65,25 +68,103 @@ extension Broker {
             case .metadata: return try run(MetadataRequest.self, header, &body) { r, v in self.metadata(r, version: v, connection: connection) }
             case .produce:
                 let request = try ProduceRequest(from: &body, version: header.apiVersion)
-                let response = produce(request, version: header.apiVersion)
+                let response = produce(request, version: header.apiVersion, connection: connection)
                 if request.acks == 0 { return .noResponse }
                 return .respond(try encode(response, header: header, key: .produce))
             case .fetch:
                 let request = try FetchRequest(from: &body, version: header.apiVersion)
-                let response = await fetch(request, version: header.apiVersion)
+                let response = await fetch(request, version: header.apiVersion, connection: connection)
                 return .respond(try encode(response, header: header, key: .fetch))
-            case .listOffsets: return try run(ListOffsetsRequest.self, header, &body) { r, v in self.listOffsets(r, version: v) }
+            case .listOffsets: return try run(ListOffsetsRequest.self, header, &body) { r, v in self.listOffsets(r, version: v, connection: connection) }
             case .findCoordinator: return try run(FindCoordinatorRequest.self, header, &body) { r, v in self.findCoordinator(r, version: v, connection: connection) }
-            case .createTopics: return try run(CreateTopicsRequest.self, header, &body) { r, v in self.createTopics(r, version: v) }
-            case .deleteTopics: return try run(DeleteTopicsRequest.self, header, &body) { r, v in self.deleteTopics(r, version: v) }
-            case .deleteRecords: return try run(DeleteRecordsRequest.self, header, &body) { r, _ in self.deleteRecords(r) }
-            case .initProducerId: return try run(InitProducerIdRequest.self, header, &body) { r, _ in self.initProducerId(r) }
-            case .describeConfigs: return try run(DescribeConfigsRequest.self, header, &body) { r, v in self.describeConfigs(r, version: v) }
-            case .alterConfigs: return try run(AlterConfigsRequest.self, header, &body) { r, _ in self.alterConfigs(r) }
-            case .incrementalAlterConfigs: return try run(IncrementalAlterConfigsRequest.self, header, &body) { r, _ in self.incrementalAlterConfigs(r) }
-            case .createPartitions: return try run(CreatePartitionsRequest.self, header, &body) { r, _ in self.createPartitions(r) }
-            case .describeCluster: return try run(DescribeClusterRequest.self, header, &body) { r, v in self.describeCluster(r, version: v, connection: connection) }
-            case .straitMirrorAppend: return try run(StraitMirrorAppendRequest.self, header, &body) { r, _ in self.mirrorAppend(r) }
+            case .createTopics:
+                return try run(CreateTopicsRequest.self, header, &body) { r, v in
+                    let response = self.createTopics(r, version: v, connection: connection)
+                    if !r.validateOnly {
+                        for result in response.topics { self.auditAdmin("CreateTopics", "CREATE_TOPIC", "TOPIC:\(result.name)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
+                    }
+                    return response
+                }
+            case .deleteTopics:
+                return try run(DeleteTopicsRequest.self, header, &body) { r, v in
+                    let response = self.deleteTopics(r, version: v, connection: connection)
+                    for result in response.responses { self.auditAdmin("DeleteTopics", "DELETE_TOPIC", "TOPIC:\(result.name ?? "\(result.topicId)")", errorCode: result.errorCode, connection, detail: result.errorMessage) }
+                    return response
+                }
+            case .deleteRecords:
+                let request = try DeleteRecordsRequest(from: &body, version: header.apiVersion)
+                if let denied = request.topics.first(where: { !allowed(.delete, .topic($0.name), connection, api: "DeleteRecords") }) {
+                    return .closeConnection(reason: "DeleteRecords on \(denied.name) denied to \(connection.session.principal)")
+                }
+                let response = deleteRecords(request)
+                for topic in response.topics {
+                    for partition in topic.partitions {
+                        auditAdmin("DeleteRecords", "DELETE_RECORDS", "TOPIC:\(topic.name)-\(partition.partitionIndex) below \(partition.lowWatermark)", errorCode: partition.errorCode, connection)
+                    }
+                }
+                return .respond(try encode(response, header: header, key: .deleteRecords))
+            case .initProducerId:
+                return try run(InitProducerIdRequest.self, header, &body) { r, _ in
+                    guard self.allowed(.idempotentWrite, .cluster, connection, api: "InitProducerId") else {
+                        return InitProducerIdResponse(throttleTimeMs: 0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue,
+                                                      producerId: -1, producerEpoch: -1)
+                    }
+                    return self.initProducerId(r)
+                }
+            case .describeConfigs:
+                let request = try DescribeConfigsRequest(from: &body, version: header.apiVersion)
+                if let denied = request.resources.first(where: { !configAllowed($0.resourceType, $0.resourceName, .describeConfigs, connection, "DescribeConfigs") }) {
+                    return .closeConnection(reason: "DescribeConfigs on \(denied.resourceName) denied to \(connection.session.principal)")
+                }
+                return .respond(try encode(describeConfigs(request, version: header.apiVersion), header: header, key: .describeConfigs))
+            case .alterConfigs:
+                let request = try AlterConfigsRequest(from: &body, version: header.apiVersion)
+                if let denied = request.resources.first(where: { !configAllowed($0.resourceType, $0.resourceName, .alterConfigs, connection, "AlterConfigs") }) {
+                    return .closeConnection(reason: "AlterConfigs on \(denied.resourceName) denied to \(connection.session.principal)")
+                }
+                let response = alterConfigs(request)
+                if !request.validateOnly {
+                    for result in response.responses { auditAdmin("AlterConfigs", "ALTER_CONFIGS", "\(result.resourceType == 2 ? "TOPIC" : "BROKER"):\(result.resourceName)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
+                }
+                return .respond(try encode(response, header: header, key: .alterConfigs))
+            case .incrementalAlterConfigs:
+                let request = try IncrementalAlterConfigsRequest(from: &body, version: header.apiVersion)
+                if let denied = request.resources.first(where: { !configAllowed($0.resourceType, $0.resourceName, .alterConfigs, connection, "IncrementalAlterConfigs") }) {
+                    return .closeConnection(reason: "IncrementalAlterConfigs on \(denied.resourceName) denied to \(connection.session.principal)")
+                }
+                let response = incrementalAlterConfigs(request)
+                if !request.validateOnly {
+                    for result in response.responses { auditAdmin("IncrementalAlterConfigs", "ALTER_CONFIGS", "\(result.resourceType == 2 ? "TOPIC" : "BROKER"):\(result.resourceName)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
+                }
+                return .respond(try encode(response, header: header, key: .incrementalAlterConfigs))
+            case .createPartitions:
+                let request = try CreatePartitionsRequest(from: &body, version: header.apiVersion)
+                if let denied = request.topics.first(where: { !allowed(.alter, .topic($0.name), connection, api: "CreatePartitions") }) {
+                    return .closeConnection(reason: "CreatePartitions on \(denied.name) denied to \(connection.session.principal)")
+                }
+                let response = createPartitions(request)
+                if !request.validateOnly {
+                    for result in response.results { auditAdmin("CreatePartitions", "CREATE_PARTITIONS", "TOPIC:\(result.name)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
+                }
+                return .respond(try encode(response, header: header, key: .createPartitions))
+            case .describeCluster:
+                return try run(DescribeClusterRequest.self, header, &body) { r, v in
+                    guard self.allowed(.describe, .cluster, connection, api: "DescribeCluster") else {
+                        return DescribeClusterResponse(throttleTimeMs: 0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue,
+                                                       errorMessage: "not authorized to describe the cluster", endpointType: r.endpointType,
+                                                       clusterId: "", controllerId: -1, brokers: [])
+                    }
+                    return self.describeCluster(r, version: v, connection: connection)
+                }
+            case .straitMirrorAppend:
+                let request = try StraitMirrorAppendRequest(from: &body, version: header.apiVersion)
+                if let denied = request.topics.first(where: { !allowed(.write, .topic($0.name), connection, api: "StraitMirrorAppend") }) {
+                    return .closeConnection(reason: "StraitMirrorAppend to \(denied.name) denied to \(connection.session.principal)")
+                }
+                return .respond(try encode(mirrorAppend(request), header: header, key: .straitMirrorAppend))
+            case .createAcls: return try run(CreateAclsRequest.self, header, &body) { r, _ in self.createAcls(r, connection: connection) }
+            case .describeAcls: return try run(DescribeAclsRequest.self, header, &body) { r, _ in self.describeAcls(r, connection: connection) }
+            case .deleteAcls: return try run(DeleteAclsRequest.self, header, &body) { r, _ in self.deleteAcls(r, connection: connection) }
             case .saslHandshake:
                 guard header.apiVersion >= 1 else {
                     return .closeConnection(reason: "SaslHandshake v0 (raw SASL tokens) is not supported; use v1 with SaslAuthenticate")
@@ -95,25 +176,84 @@ extension Broker {
                 let frame = try encode(response, header: header, key: .saslAuthenticate)
                 return close ? .respondAndClose(frame, reason: "SASL authentication failed: \(response.errorMessage ?? "")") : .respond(frame)
             case .describeUserScramCredentials:
-                return try run(DescribeUserScramCredentialsRequest.self, header, &body) { r, _ in self.describeUserScramCredentials(r) }
+                return try run(DescribeUserScramCredentialsRequest.self, header, &body) { r, _ in
+                    guard self.allowed(.describe, .cluster, connection, api: "DescribeUserScramCredentials") else {
+                        return DescribeUserScramCredentialsResponse(throttleTimeMs: 0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue,
+                                                                    errorMessage: "not authorized to describe users", results: [])
+                    }
+                    return self.describeUserScramCredentials(r)
+                }
             case .alterUserScramCredentials:
-                return try run(AlterUserScramCredentialsRequest.self, header, &body) { r, _ in self.alterUserScramCredentials(r, connection: connection) }
+                return try run(AlterUserScramCredentialsRequest.self, header, &body) { r, _ in
+                    guard self.allowed(.alter, .cluster, connection, api: "AlterUserScramCredentials") else {
+                        let users = Set(r.deletions.map(\.name) + r.upsertions.map(\.name)).sorted()
+                        return AlterUserScramCredentialsResponse(throttleTimeMs: 0, results: users.map {
+                            .init(user: $0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue, errorMessage: "not authorized to alter users") })
+                    }
+                    let response = self.alterUserScramCredentials(r, connection: connection)
+                    for result in response.results { self.auditAdmin("AlterUserScramCredentials", "ALTER_USER", "USER:\(result.user)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
+                    return response
+                }
             case .joinGroup:
                 let request = try JoinGroupRequest(from: &body, version: header.apiVersion)
+                if groupDenied(request.groupId, .read, connection, api: "JoinGroup") {
+                    return .respond(try encode(GroupStateMachine.joinError(.groupAuthorizationFailed, memberId: request.memberId), header: header, key: .joinGroup))
+                }
                 let response = await groups.handle(request, version: header.apiVersion, client: clientInfo(header, connection))
                 return .respond(try encode(response, header: header, key: .joinGroup))
             case .syncGroup:
                 let request = try SyncGroupRequest(from: &body, version: header.apiVersion)
+                if groupDenied(request.groupId, .read, connection, api: "SyncGroup") {
+                    return .respond(try encode(GroupStateMachine.syncError(.groupAuthorizationFailed), header: header, key: .syncGroup))
+                }
                 let response = await groups.handle(request, version: header.apiVersion)
                 return .respond(try encode(response, header: header, key: .syncGroup))
-            case .heartbeat: return try run(HeartbeatRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
-            case .leaveGroup: return try run(LeaveGroupRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
-            case .offsetCommit: return try run(OffsetCommitRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
-            case .offsetFetch: return try run(OffsetFetchRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
-            case .offsetDelete: return try run(OffsetDeleteRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
-            case .listGroups: return try run(ListGroupsRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
-            case .describeGroups: return try run(DescribeGroupsRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
-            case .deleteGroups: return try run(DeleteGroupsRequest.self, header, &body) { r, v in self.groups.handle(r, version: v) }
+            case .heartbeat:
+                return try run(HeartbeatRequest.self, header, &body) { r, v in
+                    self.groupDenied(r.groupId, .read, connection, api: "Heartbeat")
+                        ? HeartbeatResponse(errorCode: ErrorCode.groupAuthorizationFailed.rawValue) : self.groups.handle(r, version: v)
+                }
+            case .leaveGroup:
+                return try run(LeaveGroupRequest.self, header, &body) { r, v in
+                    self.groupDenied(r.groupId, .read, connection, api: "LeaveGroup")
+                        ? LeaveGroupResponse(errorCode: ErrorCode.groupAuthorizationFailed.rawValue) : self.groups.handle(r, version: v)
+                }
+            case .offsetCommit: return try run(OffsetCommitRequest.self, header, &body) { r, v in self.authorizedOffsetCommit(r, version: v, connection: connection) }
+            case .offsetFetch: return try run(OffsetFetchRequest.self, header, &body) { r, v in self.authorizedOffsetFetch(r, version: v, connection: connection) }
+            case .offsetDelete:
+                return try run(OffsetDeleteRequest.self, header, &body) { r, v in
+                    self.groupDenied(r.groupId, .delete, connection, api: "OffsetDelete")
+                        ? OffsetDeleteResponse(errorCode: ErrorCode.groupAuthorizationFailed.rawValue, throttleTimeMs: 0, topics: [])
+                        : self.groups.handle(r, version: v)
+                }
+            case .listGroups:
+                return try run(ListGroupsRequest.self, header, &body) { r, v in
+                    var response = self.groups.handle(r, version: v)
+                    response.groups = response.groups.filter { self.allowed(.describe, .group($0.groupId), connection, api: "ListGroups", audit: false) }
+                    return response
+                }
+            case .describeGroups:
+                return try run(DescribeGroupsRequest.self, header, &body) { r, v in
+                    var response = self.groups.handle(r, version: v)
+                    response.groups = response.groups.map { group in
+                        guard self.groupDenied(group.groupId, .describe, connection, api: "DescribeGroups") else { return group }
+                        return DescribeGroupsResponse.DescribedGroup(errorCode: ErrorCode.groupAuthorizationFailed.rawValue, groupId: group.groupId,
+                                                                     groupState: "", protocolType: "", protocolData: "", members: [])
+                    }
+                    return response
+                }
+            case .deleteGroups:
+                return try run(DeleteGroupsRequest.self, header, &body) { r, v in
+                    let denied = Set(r.groupsNames.filter { self.groupDenied($0, .delete, connection, api: "DeleteGroups") })
+                    var allowedRequest = r
+                    allowedRequest.groupsNames = r.groupsNames.filter { !denied.contains($0) }
+                    var response = self.groups.handle(allowedRequest, version: v)
+                    response.results += denied.sorted().map { .init(groupId: $0, errorCode: ErrorCode.groupAuthorizationFailed.rawValue) }
+                    for result in response.results where !denied.contains(result.groupId) {
+                        self.auditAdmin("DeleteGroups", "DELETE_GROUP", "GROUP:\(result.groupId)", errorCode: result.errorCode, connection)
+                    }
+                    return response
+                }
             default:
                 return .closeConnection(reason: "API \(key) is advertised but has no handler")
             }

@@ -4,6 +4,9 @@ public enum GroupErrorCode: Int16, Sendable, CaseIterable {
     case none = 0
     case unknownTopicOrPartition = 3
     case offsetMetadataTooLarge = 12
+    /// Returned by the broker's ACL checks, not by the coordinator itself.
+    case topicAuthorizationFailed = 29
+    case groupAuthorizationFailed = 30
     case coordinatorLoadInProgress = 14
     case coordinatorNotAvailable = 15
     case notCoordinator = 16
