@@ -92,11 +92,15 @@ extension Broker {
                     return response
                 }
             case .deleteRecords:
-                let request = try DeleteRecordsRequest(from: &body, version: header.apiVersion)
-                if let denied = request.topics.first(where: { !allowed(.delete, .topic($0.name), connection, api: "DeleteRecords") }) {
-                    return .closeConnection(reason: "DeleteRecords on \(denied.name) denied to \(connection.session.principal)")
+                var request = try DeleteRecordsRequest(from: &body, version: header.apiVersion)
+                let deletable = topicPermission(.delete, connection, api: "DeleteRecords")
+                let denied = request.topics.filter { !deletable($0.name) }
+                request.topics = request.topics.filter { deletable($0.name) }
+                var response = deleteRecords(request)
+                response.topics += denied.map { topic in
+                    .init(name: topic.name, partitions: topic.partitions.map {
+                        .init(partitionIndex: $0.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.topicAuthorizationFailed.rawValue) })
                 }
-                let response = deleteRecords(request)
                 for topic in response.topics {
                     for partition in topic.partitions {
                         auditAdmin("DeleteRecords", "DELETE_RECORDS", "TOPIC:\(topic.name)-\(partition.partitionIndex) below \(partition.lowWatermark)", errorCode: partition.errorCode, connection)
@@ -113,36 +117,54 @@ extension Broker {
                 }
             case .describeConfigs:
                 let request = try DescribeConfigsRequest(from: &body, version: header.apiVersion)
-                if let denied = request.resources.first(where: { !configAllowed($0.resourceType, $0.resourceName, .describeConfigs, connection, "DescribeConfigs") }) {
-                    return .closeConnection(reason: "DescribeConfigs on \(denied.resourceName) denied to \(connection.session.principal)")
+                let permitted = request.resources.map { configAllowed($0.resourceType, $0.resourceName, .describeConfigs, connection, "DescribeConfigs") }
+                var allowedRequest = request
+                allowedRequest.resources = zip(request.resources, permitted).filter(\.1).map(\.0)
+                var answers = describeConfigs(allowedRequest, version: header.apiVersion).results.makeIterator()
+                let results = zip(request.resources, permitted).map { resource, ok in
+                    ok ? answers.next()! : .init(errorCode: Self.configDenial(resource.resourceType).rawValue,
+                                                 errorMessage: "not authorized to describe the configs of \(resource.resourceName)",
+                                                 resourceType: resource.resourceType, resourceName: resource.resourceName, configs: [])
                 }
-                return .respond(try encode(describeConfigs(request, version: header.apiVersion), header: header, key: .describeConfigs))
+                return .respond(try encode(DescribeConfigsResponse(throttleTimeMs: 0, results: results), header: header, key: .describeConfigs))
             case .alterConfigs:
                 let request = try AlterConfigsRequest(from: &body, version: header.apiVersion)
-                if let denied = request.resources.first(where: { !configAllowed($0.resourceType, $0.resourceName, .alterConfigs, connection, "AlterConfigs") }) {
-                    return .closeConnection(reason: "AlterConfigs on \(denied.resourceName) denied to \(connection.session.principal)")
-                }
-                let response = alterConfigs(request)
+                let permitted = request.resources.map { configAllowed($0.resourceType, $0.resourceName, .alterConfigs, connection, "AlterConfigs") }
+                var allowedRequest = request
+                allowedRequest.resources = zip(request.resources, permitted).filter(\.1).map(\.0)
+                var answers = alterConfigs(allowedRequest).responses.makeIterator()
+                let response = AlterConfigsResponse(throttleTimeMs: 0, responses: zip(request.resources, permitted).map { resource, ok in
+                    ok ? answers.next()! : .init(errorCode: Self.configDenial(resource.resourceType).rawValue,
+                                                 errorMessage: "not authorized to alter the configs of \(resource.resourceName)",
+                                                 resourceType: resource.resourceType, resourceName: resource.resourceName)
+                })
                 if !request.validateOnly {
                     for result in response.responses { auditAdmin("AlterConfigs", "ALTER_CONFIGS", "\(result.resourceType == 2 ? "TOPIC" : "BROKER"):\(result.resourceName)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
                 }
                 return .respond(try encode(response, header: header, key: .alterConfigs))
             case .incrementalAlterConfigs:
                 let request = try IncrementalAlterConfigsRequest(from: &body, version: header.apiVersion)
-                if let denied = request.resources.first(where: { !configAllowed($0.resourceType, $0.resourceName, .alterConfigs, connection, "IncrementalAlterConfigs") }) {
-                    return .closeConnection(reason: "IncrementalAlterConfigs on \(denied.resourceName) denied to \(connection.session.principal)")
-                }
-                let response = incrementalAlterConfigs(request)
+                let permitted = request.resources.map { configAllowed($0.resourceType, $0.resourceName, .alterConfigs, connection, "IncrementalAlterConfigs") }
+                var allowedRequest = request
+                allowedRequest.resources = zip(request.resources, permitted).filter(\.1).map(\.0)
+                var answers = incrementalAlterConfigs(allowedRequest).responses.makeIterator()
+                let response = IncrementalAlterConfigsResponse(throttleTimeMs: 0, responses: zip(request.resources, permitted).map { resource, ok in
+                    ok ? answers.next()! : .init(errorCode: Self.configDenial(resource.resourceType).rawValue,
+                                                 errorMessage: "not authorized to alter the configs of \(resource.resourceName)",
+                                                 resourceType: resource.resourceType, resourceName: resource.resourceName)
+                })
                 if !request.validateOnly {
                     for result in response.responses { auditAdmin("IncrementalAlterConfigs", "ALTER_CONFIGS", "\(result.resourceType == 2 ? "TOPIC" : "BROKER"):\(result.resourceName)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
                 }
                 return .respond(try encode(response, header: header, key: .incrementalAlterConfigs))
             case .createPartitions:
-                let request = try CreatePartitionsRequest(from: &body, version: header.apiVersion)
-                if let denied = request.topics.first(where: { !allowed(.alter, .topic($0.name), connection, api: "CreatePartitions") }) {
-                    return .closeConnection(reason: "CreatePartitions on \(denied.name) denied to \(connection.session.principal)")
-                }
-                let response = createPartitions(request)
+                var request = try CreatePartitionsRequest(from: &body, version: header.apiVersion)
+                let alterable = topicPermission(.alter, connection, api: "CreatePartitions")
+                let denied = request.topics.filter { !alterable($0.name) }
+                request.topics = request.topics.filter { alterable($0.name) }
+                var response = createPartitions(request)
+                response.results += denied.map {
+                    .init(name: $0.name, errorCode: ErrorCode.topicAuthorizationFailed.rawValue, errorMessage: "not authorized to alter \($0.name)") }
                 if !request.validateOnly {
                     for result in response.results { auditAdmin("CreatePartitions", "CREATE_PARTITIONS", "TOPIC:\(result.name)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
                 }
@@ -157,11 +179,18 @@ extension Broker {
                     return self.describeCluster(r, version: v, connection: connection)
                 }
             case .straitMirrorAppend:
-                let request = try StraitMirrorAppendRequest(from: &body, version: header.apiVersion)
-                if let denied = request.topics.first(where: { !allowed(.write, .topic($0.name), connection, api: "StraitMirrorAppend") }) {
-                    return .closeConnection(reason: "StraitMirrorAppend to \(denied.name) denied to \(connection.session.principal)")
+                var request = try StraitMirrorAppendRequest(from: &body, version: header.apiVersion)
+                let writable = topicPermission(.write, connection, api: "StraitMirrorAppend")
+                let denied = request.topics.filter { !writable($0.name) }
+                request.topics = request.topics.filter { writable($0.name) }
+                var response = mirrorAppend(request)
+                response.topics += denied.map { topic in
+                    .init(name: topic.name, partitions: topic.partitions.map {
+                        .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.topicAuthorizationFailed.rawValue,
+                              errorMessage: "not authorized to write to \(topic.name)", logEndOffset: -1, logStartOffset: -1,
+                              appendedBatches: 0, skippedBatches: 0) })
                 }
-                return .respond(try encode(mirrorAppend(request), header: header, key: .straitMirrorAppend))
+                return .respond(try encode(response, header: header, key: .straitMirrorAppend))
             case .createAcls: return try run(CreateAclsRequest.self, header, &body) { r, _ in self.createAcls(r, connection: connection) }
             case .describeAcls: return try run(DescribeAclsRequest.self, header, &body) { r, _ in self.describeAcls(r, connection: connection) }
             case .deleteAcls: return try run(DeleteAclsRequest.self, header, &body) { r, _ in self.deleteAcls(r, connection: connection) }
@@ -260,6 +289,11 @@ extension Broker {
         } catch {
             return .closeConnection(reason: "malformed \(key) v\(header.apiVersion) request (correlation id \(header.correlationId)): \(error)")
         }
+    }
+
+    /// The error for a config resource the principal may not touch: topic or cluster.
+    static func configDenial(_ resourceType: Int8) -> ErrorCode {
+        resourceType == 2 ? .topicAuthorizationFailed : .clusterAuthorizationFailed
     }
 
     private func run<Request: KafkaRequestMessage>(

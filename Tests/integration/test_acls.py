@@ -88,6 +88,14 @@ def test_write_and_group_read_are_enforced_and_audited(acl_broker, topic):
     refused = consume("writer")
     assert isinstance(refused, KafkaError) and refused.code() == KafkaError.GROUP_AUTHORIZATION_FAILED, refused
 
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import ConfigResource
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    writer_admin = AdminClient(as_user(acl_broker, "writer"))
+    with pytest.raises(KafkaException) as refusal:
+        writer_admin.describe_configs([resource])[resource].result(timeout=30)
+    assert refusal.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, "a per-resource error, the connection stays"
+
     lines = audit_lines(acl_broker)
     assert any(l["kind"] == "denied" and l["principal"] == "User:reader" and l.get("operation") == "WRITE"
                and topic in (l.get("resource") or "") for l in lines), lines

@@ -79,6 +79,9 @@ def test_confluent_kafka_over_mutual_tls_is_identified_by_its_certificate(tls_br
     consumer.close()
     assert got == [f"m{n}".encode() for n in range(100)]
     assert "principal=User:alice" in tls_broker.log_tail(400)
+    # kcat over mutual TLS too.
+    read = kcat_tls(tls_broker.ssl_bootstrap, certs, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-c", "3", client="alice")
+    assert read.returncode == 0 and read.stdout.decode().split() == ["m0", "m1", "m2"], read.stderr.decode()
 
 
 def test_sasl_ssl_with_scram_sha_512(tls_broker, topic):
@@ -88,6 +91,14 @@ def test_sasl_ssl_with_scram_sha_512(tls_broker, topic):
     produced = subprocess.run(["kcat", "-b", tls_broker.sasl_ssl_bootstrap, "-X", f"ssl.ca.location={certs.path('ca.pem')}",
                                *sasl, "-P", "-t", topic], input=b"over-sasl-ssl\n", capture_output=True, timeout=60)
     assert produced.returncode == 0, produced.stderr.decode()
+    consumer = Consumer({"bootstrap.servers": tls_broker.sasl_ssl_bootstrap, "security.protocol": "SASL_SSL",
+                         "ssl.ca.location": certs.path("ca.pem"), "sasl.mechanism": "SCRAM-SHA-512",
+                         "sasl.username": "alice", "sasl.password": "alice-secret", "group.id": "sasl-ssl",
+                         "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    message = consumer.poll(20)
+    consumer.close()
+    assert message is not None and not message.error() and message.value() == b"over-sasl-ssl"
     wrong = subprocess.run(["kcat", "-b", tls_broker.sasl_ssl_bootstrap, "-X", f"ssl.ca.location={certs.path('ca.pem')}",
                             *sasl[:-2], "-X", "sasl.password=nope", "-L", "-m", "5"], capture_output=True, timeout=60)
     assert wrong.returncode != 0
