@@ -81,6 +81,24 @@ extension Broker {
         return response
     }
 
+    /// Serves the resources the principal may touch (`serve` gets them in request order and
+    /// answers each) and answers the others with `denied`, keeping the request's order.
+    func servePermitted<Resource, Answer>(_ resources: [Resource], permitted: (Resource) -> Bool,
+                                          serve: ([Resource]) -> [Answer], denied: (Resource) -> Answer) -> [Answer] {
+        let verdicts = resources.map(permitted)
+        var answers = serve(zip(resources, verdicts).filter(\.1).map(\.0)).makeIterator()
+        return zip(resources, verdicts).map { resource, ok in ok ? answers.next()! : denied(resource) }
+    }
+
+    /// Audit lines for Alter/IncrementalAlterConfigs results (resource type 2 is a topic).
+    func auditConfigChanges(_ api: String, _ results: [(type: Int8, name: String, errorCode: Int16, message: String?)],
+                            _ connection: ConnectionContext) {
+        for result in results {
+            auditAdmin(api, "ALTER_CONFIGS", "\(result.type == 2 ? "TOPIC" : "BROKER"):\(result.name)",
+                       errorCode: result.errorCode, connection, detail: result.message)
+        }
+    }
+
     /// One audit line per administrative change (with the authorizer's audit log).
     func auditAdmin(_ api: String, _ action: String, _ resource: String, errorCode: Int16, _ connection: ConnectionContext,
                     detail: String? = nil) {

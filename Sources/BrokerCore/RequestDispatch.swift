@@ -117,46 +117,52 @@ extension Broker {
                 }
             case .describeConfigs:
                 let request = try DescribeConfigsRequest(from: &body, version: header.apiVersion)
-                let permitted = request.resources.map { configAllowed($0.resourceType, $0.resourceName, .describeConfigs, connection, "DescribeConfigs") }
-                var allowedRequest = request
-                allowedRequest.resources = zip(request.resources, permitted).filter(\.1).map(\.0)
-                var answers = describeConfigs(allowedRequest, version: header.apiVersion).results.makeIterator()
-                let results = zip(request.resources, permitted).map { resource, ok in
-                    ok ? answers.next()! : .init(errorCode: Self.configDenial(resource.resourceType).rawValue,
-                                                 errorMessage: "not authorized to describe the configs of \(resource.resourceName)",
-                                                 resourceType: resource.resourceType, resourceName: resource.resourceName, configs: [])
-                }
+                let results = servePermitted(
+                    request.resources,
+                    permitted: { configAllowed($0.resourceType, $0.resourceName, .describeConfigs, connection, "DescribeConfigs") },
+                    serve: { allowed in
+                        var allowedRequest = request
+                        allowedRequest.resources = allowed
+                        return describeConfigs(allowedRequest, version: header.apiVersion).results
+                    },
+                    denied: { DescribeConfigsResponse.DescribeConfigsResult(errorCode: Self.configDenial($0.resourceType).rawValue,
+                                    errorMessage: "not authorized to describe the configs of \($0.resourceName)",
+                                    resourceType: $0.resourceType, resourceName: $0.resourceName, configs: []) })
                 return .respond(try encode(DescribeConfigsResponse(throttleTimeMs: 0, results: results), header: header, key: .describeConfigs))
             case .alterConfigs:
                 let request = try AlterConfigsRequest(from: &body, version: header.apiVersion)
-                let permitted = request.resources.map { configAllowed($0.resourceType, $0.resourceName, .alterConfigs, connection, "AlterConfigs") }
-                var allowedRequest = request
-                allowedRequest.resources = zip(request.resources, permitted).filter(\.1).map(\.0)
-                var answers = alterConfigs(allowedRequest).responses.makeIterator()
-                let response = AlterConfigsResponse(throttleTimeMs: 0, responses: zip(request.resources, permitted).map { resource, ok in
-                    ok ? answers.next()! : .init(errorCode: Self.configDenial(resource.resourceType).rawValue,
-                                                 errorMessage: "not authorized to alter the configs of \(resource.resourceName)",
-                                                 resourceType: resource.resourceType, resourceName: resource.resourceName)
-                })
+                let responses = servePermitted(
+                    request.resources,
+                    permitted: { configAllowed($0.resourceType, $0.resourceName, .alterConfigs, connection, "AlterConfigs") },
+                    serve: { allowed in
+                        var allowedRequest = request
+                        allowedRequest.resources = allowed
+                        return alterConfigs(allowedRequest).responses
+                    },
+                    denied: { AlterConfigsResponse.AlterConfigsResourceResponse(errorCode: Self.configDenial($0.resourceType).rawValue,
+                                    errorMessage: "not authorized to alter the configs of \($0.resourceName)",
+                                    resourceType: $0.resourceType, resourceName: $0.resourceName) })
                 if !request.validateOnly {
-                    for result in response.responses { auditAdmin("AlterConfigs", "ALTER_CONFIGS", "\(result.resourceType == 2 ? "TOPIC" : "BROKER"):\(result.resourceName)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
+                    auditConfigChanges("AlterConfigs", responses.map { ($0.resourceType, $0.resourceName, $0.errorCode, $0.errorMessage) }, connection)
                 }
-                return .respond(try encode(response, header: header, key: .alterConfigs))
+                return .respond(try encode(AlterConfigsResponse(throttleTimeMs: 0, responses: responses), header: header, key: .alterConfigs))
             case .incrementalAlterConfigs:
                 let request = try IncrementalAlterConfigsRequest(from: &body, version: header.apiVersion)
-                let permitted = request.resources.map { configAllowed($0.resourceType, $0.resourceName, .alterConfigs, connection, "IncrementalAlterConfigs") }
-                var allowedRequest = request
-                allowedRequest.resources = zip(request.resources, permitted).filter(\.1).map(\.0)
-                var answers = incrementalAlterConfigs(allowedRequest).responses.makeIterator()
-                let response = IncrementalAlterConfigsResponse(throttleTimeMs: 0, responses: zip(request.resources, permitted).map { resource, ok in
-                    ok ? answers.next()! : .init(errorCode: Self.configDenial(resource.resourceType).rawValue,
-                                                 errorMessage: "not authorized to alter the configs of \(resource.resourceName)",
-                                                 resourceType: resource.resourceType, resourceName: resource.resourceName)
-                })
+                let responses = servePermitted(
+                    request.resources,
+                    permitted: { configAllowed($0.resourceType, $0.resourceName, .alterConfigs, connection, "IncrementalAlterConfigs") },
+                    serve: { allowed in
+                        var allowedRequest = request
+                        allowedRequest.resources = allowed
+                        return incrementalAlterConfigs(allowedRequest).responses
+                    },
+                    denied: { IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(errorCode: Self.configDenial($0.resourceType).rawValue,
+                                    errorMessage: "not authorized to alter the configs of \($0.resourceName)",
+                                    resourceType: $0.resourceType, resourceName: $0.resourceName) })
                 if !request.validateOnly {
-                    for result in response.responses { auditAdmin("IncrementalAlterConfigs", "ALTER_CONFIGS", "\(result.resourceType == 2 ? "TOPIC" : "BROKER"):\(result.resourceName)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
+                    auditConfigChanges("IncrementalAlterConfigs", responses.map { ($0.resourceType, $0.resourceName, $0.errorCode, $0.errorMessage) }, connection)
                 }
-                return .respond(try encode(response, header: header, key: .incrementalAlterConfigs))
+                return .respond(try encode(IncrementalAlterConfigsResponse(throttleTimeMs: 0, responses: responses), header: header, key: .incrementalAlterConfigs))
             case .createPartitions:
                 var request = try CreatePartitionsRequest(from: &body, version: header.apiVersion)
                 let alterable = topicPermission(.alter, connection, api: "CreatePartitions")

@@ -149,6 +149,7 @@ struct PartitionMirror: Sendable {
             try await sourceTopicRecreated(old: change.old, new: change.new, next: &next, map: &map, emitter: &emitter,
                                            pendingSyncs: &pendingSyncs)
         }
+        var nextTopicIdCheck = ContinuousClock.now.advanced(by: .seconds(1))
         while !Task.isCancelled {
             let fetched = try await source.fetch(
                 [sourcePartition: FetchPosition(offset: next, maxBytes: Self.fetchBytes)],
@@ -158,9 +159,18 @@ struct PartitionMirror: Sendable {
                 logger.notice("partition mirror stopped: its source topic was deleted")
                 return
             }
-            if let change = try? await checkTopicId() {
-                try await sourceTopicRecreated(old: change.old, new: change.new, next: &next, map: &map, emitter: &emitter,
-                                               pendingSyncs: &pendingSyncs)
+            // The topic id comes from the metadata the link refreshes, so looking once a second is
+            // enough; after a fetch error (a re-created topic's offsets are out of range) fresh
+            // metadata is asked for at once, before the error is acted on.
+            let clock = ContinuousClock.now
+            let failed = fetched[sourcePartition].map { $0.errorCode != .none || $0.clientError != nil } ?? true
+            if failed { await source.invalidateMetadata() }
+            if failed || clock >= nextTopicIdCheck {
+                nextTopicIdCheck = clock.advanced(by: .seconds(1))
+                if let change = try? await checkTopicId() {
+                    try await sourceTopicRecreated(old: change.old, new: change.new, next: &next, map: &map, emitter: &emitter,
+                                                   pendingSyncs: &pendingSyncs)
+                }
             }
             guard let result = fetched[sourcePartition] else { continue }
             if result.errorCode == .offsetOutOfRange {

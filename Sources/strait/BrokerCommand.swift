@@ -39,11 +39,7 @@ struct BrokerCommand: AsyncParsableCommand {
             }
         }
 
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(level: level)
         let logger = Logger(label: "strait.broker")
         let storage = try FileBrokerStorage(directory: dataDir, logger: logger)
         let needsBoundPort = port == 0 && !advertisedPortFromFile

@@ -32,11 +32,7 @@ struct GroupsCommand: AsyncParsableCommand {
         /// one line on stderr and exit status 1.
         func withCluster<T: Sendable>(_ body: @escaping @Sendable (KafkaCluster) async throws -> T) async throws -> T {
             let level = Logger.Level(rawValue: logLevel) ?? .warning
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            bootstrapLogging(level: level)
             var configuration = KafkaClientConfiguration()
             configuration.clientId = "strait-groups"
             let limit = Duration.milliseconds(Int64(timeout * 1000))

@@ -105,12 +105,7 @@ struct UpCommand: AsyncParsableCommand {
 
     func run() async throws {
         let topology = try loadOrReport(file)
-        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        try bootstrapLogging(logLevel)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         for site in topology.sites {
             guard case let .embedded(embedded) = site.kind else { continue }
@@ -133,7 +128,7 @@ struct UpCommand: AsyncParsableCommand {
         let links = try topology.linkServices(logger: Logger(label: "strait.replicator"))
         for link in links {
             services.append(.init(service: link))
-            FileHandle.standardOutput.write(Data("link \(link.link.source) → \(link.link.target): replicating (offsets: \(link.link.offsets.rawValue))\n".utf8))
+            announce(link)
         }
         if !links.isEmpty { services.append(.init(service: statusServer(topology, links))) }
         guard !services.isEmpty else {
@@ -157,16 +152,11 @@ struct ReplicatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let topology = try loadOrReport(file)
-        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        try bootstrapLogging(logLevel)
         let links = try topology.linkServices(logger: Logger(label: "strait.replicator"))
         guard !links.isEmpty else { throw ValidationError("\(file) has no links") }
         for link in links {
-            FileHandle.standardOutput.write(Data("link \(link.link.source) → \(link.link.target): replicating (offsets: \(link.link.offsets.rawValue))\n".utf8))
+            announce(link)
         }
         let group = ServiceGroup(configuration: .init(services: links.map { .init(service: $0) } + [.init(service: statusServer(topology, links))],
                                                       gracefulShutdownSignals: [.sigterm, .sigint],

@@ -10,8 +10,9 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
-from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
-                                   ResourcePatternType, ResourceType)
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
+                                   ConfigResource, NewTopic, ResourcePatternType, ResourceType)
 
 from support.broker import free_port, strait_binary
 
@@ -53,7 +54,7 @@ def test_write_and_group_read_are_enforced_and_audited(acl_broker, topic):
     ]
     for future in admin.create_acls(grants).values():
         future.result(timeout=30)
-    described = admin.describe_acls(__import__("confluent_kafka.admin", fromlist=["AclBindingFilter"]).AclBindingFilter(
+    described = admin.describe_acls(AclBindingFilter(
         ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY)).result(timeout=30)
     assert len(described) == 3
 
@@ -88,8 +89,6 @@ def test_write_and_group_read_are_enforced_and_audited(acl_broker, topic):
     refused = consume("writer")
     assert isinstance(refused, KafkaError) and refused.code() == KafkaError.GROUP_AUTHORIZATION_FAILED, refused
 
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import ConfigResource
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
     writer_admin = AdminClient(as_user(acl_broker, "writer"))
     with pytest.raises(KafkaException) as refusal:

@@ -72,8 +72,9 @@ def test_a_user_created_live_through_the_admin_api_can_log_in(sasl_broker, topic
     upsert = UserScramCredentialUpsertion("carol", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"carol-secret")
     for future in admin.alter_user_scram_credentials([upsert]).values():
         future.result(timeout=30)
-    described = admin.describe_user_scram_credentials(["carol"]).result(timeout=30) if hasattr(
-        admin.describe_user_scram_credentials(["carol"]), "result") else None
+    described = admin.describe_user_scram_credentials(["carol"])
+    carol = (described.result(timeout=30) if hasattr(described, "result") else described["carol"].result(timeout=30))
+    assert carol.user == "carol" and [info.iterations for info in carol.scram_credential_infos] == [4096]
     produced = kcat(sasl_broker.sasl_bootstrap, "-P", "-t", topic, mechanism="SCRAM-SHA-256", user="carol",
                     password="carol-secret", stdin=b"from-carol\n")
     assert produced.returncode == 0, produced.stderr.decode()
