@@ -43,9 +43,12 @@ public struct BrokerTLSSettings: Sendable, Equatable {
     public var clientAuth: ClientAuth
     /// Kafka's `ssl.principal.mapping.rules`: `RULE:pattern/replacement/[LU]` or `DEFAULT`.
     public var principalMappingRules: [String]
+    /// Kafka's `ssl.cipher.suites`, in preference order; nil for the TLS module's defaults.
+    public var cipherSuites: [String]?
 
     public init(certificateFile: String, keyFile: String, caFile: String? = nil, clientAuth: ClientAuth = .none,
-                principalMappingRules: [String] = ["DEFAULT"]) {
+                principalMappingRules: [String] = ["DEFAULT"], cipherSuites: [String]? = nil) {
+        self.cipherSuites = cipherSuites
         self.certificateFile = certificateFile
         self.keyFile = keyFile
         self.caFile = caFile

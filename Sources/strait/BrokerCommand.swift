@@ -79,7 +79,7 @@ struct BrokerCommand: AsyncParsableCommand {
         do {
             let context = try TLSContext(configuration: .server(
                 certificateChainFile: settings.certificateFile, privateKeyFile: settings.keyFile,
-                caFile: settings.caFile, clientAuth: clientAuth))
+                caFile: settings.caFile, clientAuth: clientAuth, cipherSuites: settings.cipherSuites))
             _ = context.scheduleReloadOnChange(every: .seconds(10), on: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
             return (context, try PrincipalMapper(ruleStrings: settings.principalMappingRules))
         } catch {
