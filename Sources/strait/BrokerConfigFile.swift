@@ -81,7 +81,7 @@ enum BrokerConfigFile {
         guard let sequence = node.sequence else { throw error(path, node, "listeners must be a list of listeners") }
         var result: [ListenerSpec] = []
         for item in sequence {
-            let values = try fields(item, path, "a listener", allowed: ["name", "listen", "protocol", "advertised"])
+            let values = try fields(item, path, "a listener", allowed: ["name", "listen", "protocol", "advertised", "connections-max-reauth-ms"])
             guard let (name, nameNode) = values["name"], !name.isEmpty else { throw error(path, item, "a listener needs a name") }
             if result.contains(where: { $0.name == name }) || name == "PLAINTEXT" {
                 throw error(path, nameNode, "listener name \(name) is used twice (PLAINTEXT is the --listen one)")
@@ -97,6 +97,15 @@ enum BrokerConfigFile {
                 let (advertisedHost, advertisedPort) = try hostPort(advertised, advertisedNode, path, "advertised")
                 spec.advertisedHost = advertisedHost
                 spec.advertisedPort = Int32(advertisedPort)
+            }
+            if let (text, node) = values["connections-max-reauth-ms"] {
+                guard let ms = Int64(text), ms >= 0 else {
+                    throw error(path, node, "connections-max-reauth-ms must be an integer of at least 0, got '\(text)'")
+                }
+                guard securityProtocol.usesSASL else {
+                    throw error(path, node, "connections-max-reauth-ms applies to SASL sessions, but listener \(name) is \(securityProtocol.rawValue)")
+                }
+                spec.connectionsMaxReauthMs = ms
             }
             result.append(spec)
         }
