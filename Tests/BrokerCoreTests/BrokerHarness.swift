@@ -13,6 +13,8 @@ final class BrokerHarness: @unchecked Sendable {
     private var correlationId: Int32 = 0
     /// The broker's clock, in milliseconds; tests move it by hand.
     let clock: TestClock
+    /// The connection requests arrive on (its session carries the principal ACLs check).
+    var connection = ConnectionContext(id: 1, remoteAddress: "test")
 
     init(config: BrokerConfig = BrokerConfig(), storage: any BrokerStorage = InMemoryBrokerStorage(), clock: TestClock = TestClock()) throws {
         self.clock = clock
@@ -38,7 +40,7 @@ final class BrokerHarness: @unchecked Sendable {
     func outcome<Request: KafkaRequestMessage>(_ request: Request, version: Int16) async throws -> RequestOutcome {
         correlationId += 1
         return await broker.handle(frame: try frame(request, version: version, correlationId: correlationId),
-                                   connection: ConnectionContext(id: 1, remoteAddress: "test"))
+                                   connection: connection)
     }
 
     func send<Request: KafkaRequestMessage>(_ request: Request, version: Int16,
