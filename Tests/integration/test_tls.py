@@ -1,12 +1,15 @@
 """TLS listeners over the system OpenSSL: kcat and confluent-kafka over SSL with CA verification,
 over mutual TLS (the client certificate names the principal), and over SASL_SSL with
 SCRAM-SHA-512; an untrusted client certificate and a plaintext client on the TLS port are
-refused while the broker keeps serving."""
+refused while the broker keeps serving; `strait groups` over SASL_SSL with its security options
+and from a topology site."""
 
+import json
 import os
 import socket
 import struct
 import subprocess
+import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -175,3 +178,72 @@ links:
     finally:
         assert replicator.stop() == 0
     assert "mirror-secret" not in replicator.log(), "secrets are never printed"
+
+
+def strait_groups(*arguments, env=None):
+    return subprocess.run([str(strait_binary()), "groups", *arguments], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_strait_groups_over_sasl_ssl_with_options_and_from_a_topology_site(tls_broker, tmp_path, topic):
+    certs = tls_broker.certs
+    group = f"secure-{topic}"
+    client = {"bootstrap.servers": tls_broker.sasl_ssl_bootstrap, "security.protocol": "SASL_SSL",
+              "ssl.ca.location": certs.path("ca.pem"), "sasl.mechanism": "SCRAM-SHA-512",
+              "sasl.username": "alice", "sasl.password": "alice-secret"}
+    producer = Producer(client)
+    for n in range(5):
+        producer.produce(topic, value=f"v{n}".encode())
+    assert producer.flush(30) == 0
+    consumer = Consumer({**client, "group.id": group, "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
+    consumer.close()
+
+    password_file = tmp_path / "alice.password"
+    password_file.write_text("alice-secret\n")
+    options = ["--bootstrap-server", tls_broker.sasl_ssl_bootstrap, "--security-protocol", "SASL_SSL",
+               "--ca-file", certs.path("ca.pem"), "--sasl-mechanism", "SCRAM-SHA-512", "--username", "alice"]
+    listed = strait_groups("list", *options, "--password-file", str(password_file), "--output", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert group in {g["group"] for g in json.loads(listed.stdout)["groups"]}
+    described = strait_groups("describe", group, *options, "--password-env", "ALICE_PW", "--output", "json",
+                              env={"ALICE_PW": "alice-secret"})
+    assert described.returncode == 0, described.stderr
+    [row] = json.loads(described.stdout)["partitions"]
+    assert (row["topic"], row["current_offset"], row["log_end_offset"], row["lag"]) == (topic, 3, 5, 2)
+
+    # From a topology site, as the replicator would connect.
+    topology = tmp_path / "secure.yaml"
+    topology.write_text(f"""name: secure
+mode: custom
+sites:
+  east:
+    kafka:
+      bootstrap: ["{tls_broker.sasl_ssl_bootstrap}"]
+      security: {{ protocol: sasl_ssl, ca-file: {certs.path('ca.pem')}, sasl-mechanism: SCRAM-SHA-512,
+                  username: alice, password-file: {password_file} }}
+  west:
+    kafka: {{ bootstrap: ["127.0.0.1:1"] }}
+links:
+  - {{ from: east, to: west }}
+""")
+    from_site = strait_groups("describe", group, "--topology", str(topology), "--site", "east", "--output", "json")
+    assert from_site.returncode == 0, from_site.stderr
+    assert json.loads(from_site.stdout)["partitions"][0]["lag"] == 2
+    unknown = strait_groups("list", "--topology", str(topology), "--site", "north")
+    assert unknown.returncode == 1 and "no site 'north'" in unknown.stderr, unknown.stderr
+
+    # A wrong password fails clearly and is never printed; so does TLS without the CA.
+    bad_file = tmp_path / "wrong.password"
+    bad_file.write_text("not-the-password\n")
+    wrong = strait_groups("list", *options, "--password-file", str(bad_file), "--timeout", "20")
+    assert wrong.returncode == 1
+    assert "authentication" in wrong.stderr and "not-the-password" not in wrong.stderr + wrong.stdout, wrong.stderr
+    untrusted = strait_groups("list", "--bootstrap-server", tls_broker.ssl_bootstrap, "--security-protocol", "ssl",
+                              "--timeout", "20")
+    assert untrusted.returncode == 1 and "certificate verify failed" in untrusted.stderr, untrusted.stderr
+    # Passwords are not options; a plaintext client on the TLS port is refused.
+    refused = strait_groups("list", *options, "--password", "alice-secret")
+    assert refused.returncode != 0 and "alice-secret" not in refused.stderr
+    plaintext = strait_groups("list", "--bootstrap-server", tls_broker.ssl_bootstrap, "--timeout", "10")
+    assert plaintext.returncode == 1
