@@ -9,7 +9,11 @@ extension Topology {
         let byName = Dictionary(uniqueKeysWithValues: sites.map { ($0.name, $0) })
         var configurations: [String: KafkaClientConfiguration] = [:]
         for site in sites {
-            configurations[site.name] = try clientConfiguration(for: site)
+            let configuration = try clientConfiguration(for: site)
+            if let problem = configuration.tls?.certificateValidityProblem {
+                logger.warning("site \(site.name): the client \(problem); brokers that check client certificates will refuse it")
+            }
+            configurations[site.name] = configuration
         }
         return try links.map { link in
             guard let source = byName[link.source], let target = byName[link.target] else {

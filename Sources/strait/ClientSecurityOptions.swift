@@ -92,6 +92,14 @@ struct ClientSecurityOptions: ParsableArguments {
     /// `bootstrapServer` (default localhost:9092) and the options. Files are loaded and the
     /// password read now; a problem is a `CLIError` naming it.
     func clientConfiguration(bootstrapServer: String?) throws -> (String, KafkaClientConfiguration) {
+        let (bootstrap, configuration) = try unchecked(bootstrapServer: bootstrapServer)
+        if let problem = configuration.tls?.certificateValidityProblem {
+            FileHandle.standardError.write(Data("warning: the client \(problem); brokers will refuse it\n".utf8))
+        }
+        return (bootstrap, configuration)
+    }
+
+    private func unchecked(bootstrapServer: String?) throws -> (String, KafkaClientConfiguration) {
         if let topology, let site {
             let loaded = try loadOrReport(topology)
             guard let chosen = loaded.site(named: site) else {

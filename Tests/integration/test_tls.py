@@ -1,8 +1,9 @@
 """TLS listeners over the system OpenSSL: kcat and confluent-kafka over SSL with CA verification,
 over mutual TLS (the client certificate names the principal), and over SASL_SSL with
-SCRAM-SHA-512; an untrusted client certificate and a plaintext client on the TLS port are
-refused while the broker keeps serving; `strait groups` over SASL_SSL with its security options
-and from a topology site."""
+SCRAM-SHA-512; an untrusted or expired client certificate and a plaintext client on the TLS port
+are refused while the broker keeps serving; a broker serving an expired certificate is refused
+by kcat, confluent-kafka and Strait's own client (`strait groups`), which says why; `strait
+groups` over SASL_SSL with its security options and from a topology site."""
 
 import json
 import os
@@ -12,7 +13,7 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from support.broker import free_port, strait_binary
 from support.certs import make_certificates
@@ -183,6 +184,76 @@ links:
 def strait_groups(*arguments, env=None):
     return subprocess.run([str(strait_binary()), "groups", *arguments], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})})
+
+
+def test_an_expired_client_certificate_is_refused_with_the_reason_while_others_connect(broker, tmp_path, topic):
+    certs = make_certificates(tmp_path / "certs")
+    port = free_port()
+    b = broker(config={
+        "tls": {"cert-file": certs.path("server.pem"), "key-file": certs.path("server.key"),
+                "ca-file": certs.path("ca.pem"), "client-auth": "required",
+                "principal-mapping-rules": ["RULE:^.*CN=([^,]+)$/$1/L", "DEFAULT"]},
+        "listeners": [{"name": "MTLS", "listen": f"127.0.0.1:{port}", "protocol": "ssl"}]})
+    bootstrap = f"127.0.0.1:{port}"
+    expired = kcat_tls(bootstrap, certs, "-L", "-m", "5", client="expired-alice")
+    assert expired.returncode != 0, expired.stdout.decode()
+    deadline = time.monotonic() + 10
+    while "certificate has expired" not in b.log_tail(200) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = b.log_tail(200)
+    assert "certificate has expired" in log, log
+    assert "closing connection" in log, "the one connection is closed, with a logged reason"
+    # A good client on the same listener, before and after, is served.
+    produced = kcat_tls(bootstrap, certs, "-P", "-t", topic, client="alice", stdin=b"still-served\n")
+    assert produced.returncode == 0, produced.stderr.decode()
+    read = kcat_tls(bootstrap, certs, "-C", "-t", topic, "-o", "beginning", "-e", "-q", client="alice")
+    assert read.returncode == 0 and read.stdout.decode().split() == ["still-served"], read.stderr.decode()
+    assert "principal=User:alice" in b.log_tail(400)
+    # Strait's client with the expired certificate: warned before connecting, refused with the reason.
+    strait = strait_groups("list", "--bootstrap-server", bootstrap, "--security-protocol", "ssl", "--ca-file", certs.path("ca.pem"),
+                           "--cert-file", certs.path("expired-alice.pem"), "--key-file", certs.path("expired-alice.key"),
+                           "--timeout", "20")
+    assert strait.returncode == 1
+    assert "warning: the client certificate" in strait.stderr and "expired on" in strait.stderr, strait.stderr
+    # The broker's alert, unless the connection reset reaches the client first.
+    assert "certificate expired" in strait.stderr or "reset" in strait.stderr, strait.stderr
+    good = strait_groups("list", "--bootstrap-server", bootstrap, "--security-protocol", "ssl", "--ca-file", certs.path("ca.pem"),
+                         "--cert-file", certs.path("alice.pem"), "--key-file", certs.path("alice.key"))
+    assert good.returncode == 0 and good.stderr == "", good.stderr
+    assert b.is_running()
+
+
+def test_a_broker_serving_an_expired_certificate_is_refused_by_every_client(broker, tmp_path):
+    certs = make_certificates(tmp_path / "certs")
+    port = free_port()
+    b = broker(config={
+        "tls": {"cert-file": certs.path("expired-server.pem"), "key-file": certs.path("expired-server.key")},
+        "listeners": [{"name": "SSL", "listen": f"127.0.0.1:{port}", "protocol": "ssl"}]})
+    bootstrap = f"127.0.0.1:{port}"
+    assert "expired-server.pem expired on" in b.log_tail(200), "the broker warns at start"
+    # librdkafka says only "certificate verify failed"; the broker's log has the client's alert.
+    listing = kcat_tls(bootstrap, certs, "-L", "-m", "5")
+    assert listing.returncode != 0
+    assert "certificate verify failed" in listing.stderr.decode(), listing.stderr.decode()
+    errors = []
+    consumer = Consumer({"bootstrap.servers": bootstrap, "security.protocol": "SSL", "ssl.ca.location": certs.path("ca.pem"),
+                         "group.id": "never", "error_cb": errors.append})
+    try:
+        deadline = time.monotonic() + 20
+        while not errors and time.monotonic() < deadline:
+            consumer.poll(0.2)
+    finally:
+        consumer.close()
+    assert any(e.code() in (KafkaError._SSL, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN) for e in errors), \
+        [e.str() for e in errors]
+    assert "alert certificate expired" in b.log_tail(200)
+
+    # Strait's own client library says why, on one line, and exits 1.
+    result = strait_groups("list", "--bootstrap-server", bootstrap, "--security-protocol", "ssl",
+                           "--ca-file", certs.path("ca.pem"), "--timeout", "20")
+    assert result.returncode == 1, result
+    assert "certificate has expired" in result.stderr, result.stderr
+    assert result.stderr.startswith("error: "), result.stderr
 
 
 def test_strait_groups_over_sasl_ssl_with_options_and_from_a_topology_site(tls_broker, tmp_path, topic):
