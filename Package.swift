@@ -30,7 +30,10 @@ let package = Package(
 
         // Layers.
         // StraitSchemas: the Strait-only API schemas strait-protocol-gen reads (not compiled).
-        .target(name: "KafkaProtocol", dependencies: [.product(name: "NIOCore", package: "swift-nio")], exclude: ["StraitSchemas"]),
+        .target(name: "KafkaProtocol", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ], exclude: ["StraitSchemas"]),
         .target(name: "KafkaRecords", dependencies: [
             "CStraitCRC", "CLZ4", "CZlib", "CZstd", "CSnappy",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -103,13 +106,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .executableTarget(name: "ProtocolGenerator", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Tests.
-        .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"]),
+        .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords"]),
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore"]),
@@ -140,6 +145,6 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "SecurityTests", dependencies: ["Security", "KafkaProtocol"]),
-        .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage"]),
+        .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage", "Security"]),
     ]
 )

@@ -120,11 +120,11 @@ extension Broker {
         }
     }
 
-    /// One audit line per administrative change (with the authorizer's audit log).
+    /// One audit line per administrative change (when the audit log is on).
     func auditAdmin(_ api: String, _ action: String, _ resource: String, errorCode: Int16, _ connection: ConnectionContext,
                     detail: String? = nil) {
-        authorizer?.auditLog?.admin(principal: connection.session.principal, host: connection.remoteHost, api: api,
-                                    action: action, resource: resource, success: errorCode == 0, detail: detail)
+        auditLog?.admin(principal: connection.session.principal, host: connection.remoteHost, api: api,
+                        action: action, resource: resource, success: errorCode == 0, detail: detail)
     }
 
     // MARK: ACL APIs

@@ -70,8 +70,11 @@ public final class Broker: @unchecked Sendable {
     public private(set) var groups: GroupCoordinator!
     /// SASL mechanisms and credential stores.
     public let authentication: BrokerAuthentication
-    /// ACLs and the audit log; nil when `acl-authorizer` is off (every request allowed).
+    /// ACLs; nil when `acl-authorizer` is off (every request allowed).
     public let authorizer: Authorizer?
+    /// Denials, administrative changes and failed authentications, one JSON line each; nil
+    /// unless ACLs are enforced or a listener uses SASL (`BrokerConfig.auditLogEnabled`).
+    public let auditLog: AuditLog?
 
     public static func systemNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -82,13 +85,18 @@ public final class Broker: @unchecked Sendable {
         self.logger = logger
         self.now = now
         self.authentication = try BrokerAuthentication.open(directory: storage.securityDirectory, mechanisms: config.saslMechanisms)
-        if config.aclAuthorizer {
-            let directory = storage.securityDirectory
+        let directory = storage.securityDirectory
+        if config.auditLogEnabled {
             let auditURL = config.auditLogFile.map { URL(fileURLWithPath: $0) } ?? directory?.appendingPathComponent("audit.log")
+            self.auditLog = try auditURL.map { try AuditLog(url: $0, logger: logger) }
+        } else {
+            self.auditLog = nil
+        }
+        if config.aclAuthorizer {
             self.authorizer = Authorizer(
                 store: try AclStore(url: directory?.appendingPathComponent("acls.json")),
                 configuration: AuthorizerConfiguration(superUsers: Set(config.superUsers.compactMap(KafkaPrincipal.init(parsing:)))),
-                auditLog: try auditURL.map { try AuditLog(url: $0, logger: logger) })
+                auditLog: auditLog)
         } else {
             self.authorizer = nil
         }

@@ -38,10 +38,25 @@ public struct BrokerConfig: Sendable {
     public var auditLogFile: String?
     /// SASL mechanisms offered on SASL listeners (`sasl-mechanisms`).
     public var saslMechanisms: [SaslMechanism] = [.scramSha256, .scramSha512]
+    /// KIP-368 (`connections-max-reauth-ms`, Kafka's `connections.max.reauth.ms`): how long a
+    /// SASL session lasts before the client must re-authenticate on its connection; 0: forever.
+    /// A listener may set its own (`ListenerSpec.connectionsMaxReauthMs`).
+    public var connectionsMaxReauthMs: Int64 = 0
     /// Certificate, key and client-certificate policy of the TLS listeners.
     public var tls: BrokerTLSSettings?
     /// Session-timeout bounds, initial rebalance delay, group size and commit-metadata limits.
     public var groupCoordinator = GroupCoordinatorConfig()
 
     public init() {}
+
+    /// The session lifetime limit of SASL connections on the listener named `name` (0: none).
+    public func connectionsMaxReauthMs(listener name: String) -> Int64 {
+        listeners.first { $0.name == name }?.connectionsMaxReauthMs ?? connectionsMaxReauthMs
+    }
+
+    /// The audit log is written when ACLs are enforced or some listener authenticates with SASL
+    /// (failed authentications are audited).
+    public var auditLogEnabled: Bool {
+        aclAuthorizer || listeners.contains { $0.securityProtocol.usesSASL }
+    }
 }

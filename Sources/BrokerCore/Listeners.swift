@@ -18,15 +18,18 @@ public struct ListenerSpec: Sendable, Equatable {
     /// What Metadata tells this listener's clients; nil: the listen address (127.0.0.1 for 0.0.0.0).
     public var advertisedHost: String?
     public var advertisedPort: Int32?
+    /// This listener's `connections-max-reauth-ms` (SASL session lifetime); nil: the broker's.
+    public var connectionsMaxReauthMs: Int64?
 
     public init(name: String, host: String, port: Int, securityProtocol: ListenerProtocol,
-                advertisedHost: String? = nil, advertisedPort: Int32? = nil) {
+                advertisedHost: String? = nil, advertisedPort: Int32? = nil, connectionsMaxReauthMs: Int64? = nil) {
         self.name = name
         self.host = host
         self.port = port
         self.securityProtocol = securityProtocol
         self.advertisedHost = advertisedHost
         self.advertisedPort = advertisedPort
+        self.connectionsMaxReauthMs = connectionsMaxReauthMs
     }
 }
 
@@ -43,9 +46,12 @@ public struct BrokerTLSSettings: Sendable, Equatable {
     public var clientAuth: ClientAuth
     /// Kafka's `ssl.principal.mapping.rules`: `RULE:pattern/replacement/[LU]` or `DEFAULT`.
     public var principalMappingRules: [String]
+    /// Kafka's `ssl.cipher.suites`, in preference order; nil for the TLS module's defaults.
+    public var cipherSuites: [String]?
 
     public init(certificateFile: String, keyFile: String, caFile: String? = nil, clientAuth: ClientAuth = .none,
-                principalMappingRules: [String] = ["DEFAULT"]) {
+                principalMappingRules: [String] = ["DEFAULT"], cipherSuites: [String]? = nil) {
+        self.cipherSuites = cipherSuites
         self.certificateFile = certificateFile
         self.keyFile = keyFile
         self.caFile = caFile

@@ -24,9 +24,8 @@ public enum SupportedAPIs {
         (.createPartitions, 0...3),
         (.incrementalAlterConfigs, 0...1),
         (.describeCluster, 0...1),
-        // SASL: SaslHandshake v0 is advertised because librdkafka enables SASL only when the range
-        // contains it, but a v0 request (raw tokens without Kafka framing afterwards) closes the
-        // connection; clients use v1 + SaslAuthenticate.
+        // SASL: after a SaslHandshake v0 the tokens travel raw (length-prefixed, no request
+        // header); v1 wraps them in SaslAuthenticate.
         (.saslHandshake, 0...1),
         (.createAcls, 0...3),
         (.describeAcls, 0...3),
@@ -44,6 +43,7 @@ public enum SupportedAPIs {
 extension Broker {
     /// Handles one request frame (without its 4-byte length prefix).
     public func handle(frame: ByteBuffer, connection: ConnectionContext) async -> RequestOutcome {
+        if connection.session.framing.expectsRawSaslTokens { return rawSaslToken(frame, connection: connection) }
         var body = frame
         let header: RequestHeader
         do {
@@ -55,9 +55,7 @@ extension Broker {
               key != .straitMirrorAppend || config.mirrorAPI else {
             return .closeConnection(reason: "unsupported API key \(header.apiKey) (correlation id \(header.correlationId))")
         }
-        if !connection.session.authenticated && !Self.preAuthenticationAPIs.contains(key) {
-            return .closeConnection(reason: "\(key) before SASL authentication on listener \(connection.listenerName)")
-        }
+        if let refusal = sessionRefusal(key, connection: connection) { return .closeConnection(reason: refusal) }
         guard range.contains(header.apiVersion) else {
             if key == .apiVersions { return .respond(apiVersionsFallback(correlationId: header.correlationId)) }
             return .closeConnection(reason: "unsupported version \(header.apiVersion) of \(key) (supported \(range.lowerBound)-\(range.upperBound))")
@@ -200,10 +198,10 @@ extension Broker {
             case .describeAcls: return try run(DescribeAclsRequest.self, header, &body) { r, _ in self.describeAcls(r, connection: connection) }
             case .deleteAcls: return try run(DeleteAclsRequest.self, header, &body) { r, _ in self.deleteAcls(r, connection: connection) }
             case .saslHandshake:
-                guard header.apiVersion >= 1 else {
-                    return .closeConnection(reason: "SaslHandshake v0 (raw SASL tokens) is not supported; use v1 with SaslAuthenticate")
-                }
-                return try run(SaslHandshakeRequest.self, header, &body) { r, _ in self.saslHandshake(r, connection: connection) }
+                let request = try SaslHandshakeRequest(from: &body, version: header.apiVersion)
+                let (response, close) = saslHandshake(request, version: header.apiVersion, connection: connection)
+                let frame = try encode(response, header: header, key: .saslHandshake)
+                return close ? .respondAndClose(frame, reason: "SaslHandshake in the middle of a SASL exchange (ILLEGAL_SASL_STATE)") : .respond(frame)
             case .saslAuthenticate:
                 let request = try SaslAuthenticateRequest(from: &body, version: header.apiVersion)
                 let (response, close) = saslAuthenticate(request, connection: connection)

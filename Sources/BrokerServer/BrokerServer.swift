@@ -73,7 +73,14 @@ public final class BrokerService: Service, @unchecked Sendable {
         self.onListenerBound = onListenerBound
     }
 
-    private func bind(_ listener: Listener) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
+    /// An accepted connection: its channel, and the framing state its frame decoder shares with
+    /// the request loop (raw SASL tokens after a SaslHandshake v0).
+    struct AcceptedConnection: Sendable {
+        var channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        var framing: RequestFraming
+    }
+
+    private func bind(_ listener: Listener) async throws -> NIOAsyncChannel<AcceptedConnection, Never> {
         let maxFrame = broker.config.maxRequestBytes
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -83,14 +90,16 @@ public final class BrokerService: Service, @unchecked Sendable {
             .bind(host: listener.host, port: listener.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try listener.secure?(channel)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame)))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    let framing = RequestFraming()
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame, framing: framing)))
+                    return AcceptedConnection(channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
+                                              framing: framing)
                 }
             }
     }
 
     public func run() async throws {
-        var bound: [(Listener, NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>)] = []
+        var bound: [(Listener, NIOAsyncChannel<AcceptedConnection, Never>)] = []
         for listener in listeners {
             let server = try await bind(listener)
             bound.append((listener, server))
@@ -134,9 +143,10 @@ public final class BrokerService: Service, @unchecked Sendable {
         logger.info("broker stopped")
     }
 
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, listener: String,
+    private func serve(_ accepted: AcceptedConnection, listener: String,
                        advertised: (host: String, port: Int32)?, requiresSASL: Bool,
                        identify: (@Sendable (any Channel) async -> String?)?) async {
+        let connection = accepted.channel
         let channel = connection.channel
         let id: UInt64 = lock.withLock {
             nextConnectionId += 1
@@ -147,7 +157,7 @@ public final class BrokerService: Service, @unchecked Sendable {
         let context = ConnectionContext(id: id, remoteAddress: channel.remoteAddress?.description ?? "unknown",
                                         remoteHost: channel.remoteAddress?.ipAddress ?? "unknown",
                                         listenerName: listener, advertised: advertised,
-                                        session: ConnectionSession(requiresSASL: requiresSASL))
+                                        session: ConnectionSession(requiresSASL: requiresSASL, framing: accepted.framing))
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var identified = identify == nil

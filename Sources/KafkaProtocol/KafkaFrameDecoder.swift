@@ -1,4 +1,23 @@
+import NIOConcurrencyHelpers
 import NIOCore
+
+/// How a broker connection's incoming frames are to be read, shared between the frame decoder
+/// (event loop) and the connection's request loop. After a SaslHandshake v0 the client sends raw
+/// SASL tokens: the same INT32 size prefix, but no request header, so a frame may be shorter
+/// than any request. The request loop turns this on before answering the handshake and off
+/// before answering the exchange's last token, so the decoder sees the change before the
+/// client's next bytes can arrive.
+public final class RequestFraming: Sendable {
+    private let rawTokens = NIOLockedValueBox(false)
+
+    public init() {}
+
+    /// The next frames are raw SASL tokens, not Kafka requests.
+    public var expectsRawSaslTokens: Bool {
+        get { rawTokens.withLockedValue { $0 } }
+        set { rawTokens.withLockedValue { $0 = newValue } }
+    }
+}
 
 /// Splits a byte stream into Kafka frames: INT32 big-endian size, then `size` bytes. Used both by
 /// the broker (request frames) and by the client (response frames).
@@ -25,15 +44,19 @@ public struct KafkaFrameDecoder: ByteToMessageDecoder {
 
     public let maxFrameBytes: Int
     public let direction: Direction
+    /// Requests only: whether raw SASL tokens (any size from 0) are expected instead.
+    public let framing: RequestFraming?
 
-    public init(maxFrameBytes: Int, direction: Direction = .requests) {
+    public init(maxFrameBytes: Int, direction: Direction = .requests, framing: RequestFraming? = nil) {
         self.maxFrameBytes = maxFrameBytes
         self.direction = direction
+        self.framing = framing
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return .needMoreData }
-        guard size >= direction.minimumFrameBytes else { throw FrameError.tooSmall(size, direction) }
+        let minimum = framing?.expectsRawSaslTokens == true ? 0 : direction.minimumFrameBytes
+        guard size >= minimum else { throw FrameError.tooSmall(size, direction) }
         guard Int(size) <= maxFrameBytes else { throw FrameError.tooLarge(size: Int(size), limit: maxFrameBytes, direction) }
         guard buffer.readableBytes >= 4 + Int(size) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 4)

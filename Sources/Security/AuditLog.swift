@@ -144,10 +144,13 @@ public final class AuditLog: @unchecked Sendable {
                           operation: action, resource: resource, result: success ? "SUCCESS" : "FAILURE", detail: detail))
     }
 
-    /// A failed SASL authentication (the principal is the claimed user name when known).
-    public func authenticationFailed(claimedUser: String?, host: String, mechanism: String, detail: String) {
+    /// A failed or refused SASL authentication, or a session ended because it expired. The
+    /// principal is the user the client claimed (`User:ANONYMOUS` when it named none), the
+    /// operation the mechanism, the detail the reason. Never a password.
+    public func authenticationFailed(claimedUser: String?, host: String, mechanism: String?, detail: String,
+                                     api: String = "SaslAuthenticate") {
         record(AuditEvent(time: timestamp(), kind: .authenticationFailed,
                           principal: claimedUser.map { KafkaPrincipal.user($0).description } ?? KafkaPrincipal.anonymous.description,
-                          host: host, api: "SaslAuthenticate", operation: mechanism, result: "FAILURE", detail: detail))
+                          host: host, api: api, operation: mechanism, result: "FAILURE", detail: detail))
     }
 }

@@ -50,6 +50,15 @@ public enum SaslMechanism: String, Sendable, Hashable, CaseIterable {
     }
 }
 
+extension ScramMechanism {
+    var saslMechanism: SaslMechanism {
+        switch self {
+        case .sha256: .scramSha256
+        case .sha512: .scramSha512
+        }
+    }
+}
+
 /// What a SASL session checks credentials against.
 public struct SaslServerConfiguration: Sendable {
     /// Advertised in this order in SaslHandshake responses.
@@ -108,6 +117,17 @@ public enum SaslAuthenticateResult: Sendable, Equatable {
     case failure(SaslError)
 }
 
+/// What a completed SASL exchange established.
+public struct SaslSession: Sendable, Equatable {
+    public var principal: KafkaPrincipal
+    public var mechanism: SaslMechanism
+
+    public init(principal: KafkaPrincipal, mechanism: SaslMechanism) {
+        self.principal = principal
+        self.mechanism = mechanism
+    }
+}
+
 /// The broker side of one connection's SASL exchange, sans I/O: feed it the handshake and each
 /// SaslAuthenticate's bytes, perform the action it returns.
 ///
@@ -115,8 +135,11 @@ public enum SaslAuthenticateResult: Sendable, Equatable {
 /// awaitingHandshake --handshake(ok)--> awaitingInitial(mech)
 /// awaitingInitial(PLAIN) --authzid\0user\0pass--> authenticated | failed
 /// awaitingInitial(SCRAM) --client-first--> awaitingClientFinal --client-final--> authenticated | failed
-/// authenticated --handshake--> awaitingInitial (KIP-368 re-authentication)
+/// authenticated --handshake--> awaitingInitial(mech, previous) (KIP-368 re-authentication)
 /// ```
+/// A re-authentication must use the mechanism of the session it renews and must prove the same
+/// principal; otherwise it fails like a wrong password (Kafka's rules). Whether and when the
+/// broker allows one (session lifetime, at most one per second) is the caller's business.
 /// SCRAM follows RFC 5802/7677 without channel binding (`n` or `y` gs2 flag only). User names
 /// are restricted to printable ASCII ("SASLprep-lite": no SASLprep normalisation is done, and
 /// anything that would need it is refused). Unknown SCRAM users get a fake salt and fail at the
@@ -124,13 +147,15 @@ public enum SaslAuthenticateResult: Sendable, Equatable {
 public struct SaslServerSession: Sendable {
     enum State: Sendable {
         case awaitingHandshake
-        case awaitingInitial(SaslMechanism)
+        /// `previous`: the session being renewed (re-authentication).
+        case awaitingInitial(SaslMechanism, previous: SaslSession?)
         case awaitingClientFinal(ScramExchange)
-        case authenticated(KafkaPrincipal)
+        case authenticated(SaslSession)
         case failed
     }
 
     struct ScramExchange: Sendable {
+        var previous: SaslSession?
         var mechanism: ScramMechanism
         var user: String
         /// Nil for an unknown user: the exchange continues with a fake salt and always fails.
@@ -143,6 +168,9 @@ public struct SaslServerSession: Sendable {
 
     public let configuration: SaslServerConfiguration
     var state: State = .awaitingHandshake
+    /// The user name the client gave in the current (or last) exchange, once it has given one;
+    /// for audit lines about failures. Never the password.
+    public private(set) var claimedUser: String?
 
     /// Messages larger than this are refused (a SASL token is a few hundred bytes).
     public static let maxTokenSize = 16 * 1024
@@ -152,10 +180,40 @@ public struct SaslServerSession: Sendable {
     }
 
     /// The principal once authentication succeeded.
-    public var principal: KafkaPrincipal? {
+    public var principal: KafkaPrincipal? { session?.principal }
+
+    /// The established session (principal and mechanism), between exchanges.
+    public var session: SaslSession? {
         switch state {
-        case let .authenticated(p): p
+        case let .authenticated(session): session
         case .awaitingHandshake, .awaitingInitial, .awaitingClientFinal, .failed: nil
+        }
+    }
+
+    /// The mechanism of the exchange in progress, or of the established session.
+    public var mechanism: SaslMechanism? {
+        switch state {
+        case let .awaitingInitial(mech, _): mech
+        case let .awaitingClientFinal(exchange): exchange.mechanism.saslMechanism
+        case let .authenticated(session): session.mechanism
+        case .awaitingHandshake, .failed: nil
+        }
+    }
+
+    /// A handshake was accepted and the exchange it started has not finished.
+    public var exchangeInProgress: Bool {
+        switch state {
+        case .awaitingInitial, .awaitingClientFinal: true
+        case .awaitingHandshake, .authenticated, .failed: false
+        }
+    }
+
+    /// The exchange in progress renews an established session (KIP-368).
+    public var isReauthenticating: Bool {
+        switch state {
+        case let .awaitingInitial(_, previous): previous != nil
+        case let .awaitingClientFinal(exchange): exchange.previous != nil
+        case .awaitingHandshake, .authenticated, .failed: false
         }
     }
 
@@ -167,7 +225,10 @@ public struct SaslServerSession: Sendable {
                 // The client may retry with another mechanism, so the state does not change.
                 return .rejected(SaslError(.unsupportedSaslMechanism, "Unsupported SASL mechanism \(name)"), enabledMechanisms: enabled)
             }
-            state = .awaitingInitial(mech)
+            // A re-authentication with another (enabled) mechanism is accepted here and refused at
+            // its first token, as Kafka does, so the client gets the reason in a SaslAuthenticate.
+            state = .awaitingInitial(mech, previous: session)
+            claimedUser = nil
             return .accepted(mech, enabledMechanisms: enabled)
         case .awaitingInitial, .awaitingClientFinal, .failed:
             state = .failed
@@ -180,13 +241,16 @@ public struct SaslServerSession: Sendable {
         case .awaitingHandshake, .authenticated, .failed:
             state = .failed
             return .failure(SaslError(.illegalSaslState, "Unexpected SaslAuthenticate request: no SASL exchange in progress"))
-        case let .awaitingInitial(mech):
+        case let .awaitingInitial(mech, previous):
+            if let previous, previous.mechanism != mech {
+                return fail("SASL mechanism '\(mech.rawValue)' requested by client is not supported for re-authentication of mechanism '\(previous.mechanism.rawValue)'")
+            }
             guard bytes.count <= Self.maxTokenSize else { return fail("SASL token too large") }
             switch mech {
             case .plain:
-                return plain(bytes)
+                return plain(bytes, previous: previous)
             case .scramSha256, .scramSha512:
-                return scramClientFirst(bytes, mechanism: mech.scram!)
+                return scramClientFirst(bytes, mechanism: mech.scram!, previous: previous)
             }
         case let .awaitingClientFinal(exchange):
             guard bytes.count <= Self.maxTokenSize else { return fail("SASL token too large") }
@@ -199,9 +263,19 @@ public struct SaslServerSession: Sendable {
         return .failure(.failed(message))
     }
 
+    /// The exchange proved `principal`; a re-authentication must prove the principal it renews.
+    private mutating func succeed(_ principal: KafkaPrincipal, _ mechanism: SaslMechanism, previous: SaslSession?,
+                                  finalBytes: [UInt8]) -> SaslAuthenticateResult {
+        if let previous, previous.principal != principal {
+            return fail("Cannot change principals during re-authentication from \(previous.principal) to \(principal)")
+        }
+        state = .authenticated(SaslSession(principal: principal, mechanism: mechanism))
+        return .success(principal, finalBytes: finalBytes)
+    }
+
     // MARK: PLAIN (RFC 4616)
 
-    private mutating func plain(_ bytes: [UInt8]) -> SaslAuthenticateResult {
+    private mutating func plain(_ bytes: [UInt8], previous: SaslSession?) -> SaslAuthenticateResult {
         let parts = bytes.split(separator: 0, omittingEmptySubsequences: false)
         guard parts.count == 3 else {
             return fail("Invalid SASL/PLAIN message: expected authzid NUL username NUL password")
@@ -212,6 +286,7 @@ public struct SaslServerSession: Sendable {
         }
         let password = Array(parts[2])
         guard !user.isEmpty else { return fail("Authentication failed: username not specified") }
+        claimedUser = user
         guard !password.isEmpty else { return fail("Authentication failed: password not specified") }
         guard authzid.isEmpty || authzid == user else {
             return fail("Authentication failed: client requested an authorization id that is different from username")
@@ -219,20 +294,19 @@ public struct SaslServerSession: Sendable {
         guard let store = configuration.plainCredentials, store.verify(user: user, password: password) else {
             return fail("Authentication failed: Invalid username or password")
         }
-        let principal = KafkaPrincipal.user(user)
-        state = .authenticated(principal)
-        return .success(principal, finalBytes: [])
+        return succeed(.user(user), .plain, previous: previous, finalBytes: [])
     }
 
     // MARK: SCRAM (RFC 5802)
 
-    private mutating func scramClientFirst(_ bytes: [UInt8], mechanism: ScramMechanism) -> SaslAuthenticateResult {
+    private mutating func scramClientFirst(_ bytes: [UInt8], mechanism: ScramMechanism, previous: SaslSession?) -> SaslAuthenticateResult {
         guard let message = String(validating: bytes, as: UTF8.self) else { return fail("Invalid SCRAM client-first message: not UTF-8") }
         let parsed: ClientFirst
         switch ClientFirst.parse(message) {
         case let .success(p): parsed = p
         case let .failure(e): return fail("Invalid SCRAM client-first message: \(e.message)")
         }
+        claimedUser = parsed.user
         let credential = configuration.scramCredentials?.credential(user: parsed.user, mechanism: mechanism)
         let salt = credential?.salt ?? Self.fakeSalt(user: parsed.user, mechanism: mechanism)
         let iterations = credential?.iterations ?? ScramMechanism.minIterations
@@ -242,7 +316,7 @@ public struct SaslServerSession: Sendable {
         }
         let nonce = parsed.nonce + serverNonce
         let serverFirst = "r=\(nonce),s=\(salt.base64),i=\(iterations)"
-        state = .awaitingClientFinal(ScramExchange(mechanism: mechanism, user: parsed.user, credential: credential,
+        state = .awaitingClientFinal(ScramExchange(previous: previous, mechanism: mechanism, user: parsed.user, credential: credential,
                                                    gs2Header: parsed.gs2Header, clientFirstBare: parsed.bare,
                                                    serverFirst: serverFirst, nonce: nonce))
         return .challenge(Array(serverFirst.utf8))
@@ -281,9 +355,8 @@ public struct SaslServerSession: Sendable {
             return fail("Authentication failed: Invalid user credentials")
         }
         let serverSignature = Crypto.hmac(hash, key: credential.serverKey, authMessage)
-        let principal = KafkaPrincipal.user(ex.user)
-        state = .authenticated(principal)
-        return .success(principal, finalBytes: Array("v=\(serverSignature.base64)".utf8))
+        return succeed(.user(ex.user), ex.mechanism.saslMechanism, previous: ex.previous,
+                       finalBytes: Array("v=\(serverSignature.base64)".utf8))
     }
 
     /// A per-process key so that fake salts are stable per user (a prober sees the same salt twice).

@@ -27,10 +27,17 @@ public struct TLSHandshakeCompleted: Sendable, Hashable {
     }
 }
 
-/// TLS over a NIO channel with OpenSSL and two memory BIOs: ciphertext read from the socket is
-/// written into one BIO, `SSL_read` yields plaintext passed on as `ByteBuffer`s; plaintext
-/// written by the handlers after this one goes through `SSL_write`, and the other BIO's
-/// ciphertext is written to the socket.
+/// TLS over a NIO channel with OpenSSL. Ciphertext moves between the channel and OpenSSL through
+/// a custom BIO over `ByteBuffer`s (`CiphertextBuffers`), so no byte is copied more often than
+/// OpenSSL's record layer needs:
+///
+/// - inbound, a ciphertext buffer read from the socket is lent to the BIO as it is; `SSL_read`
+///   drains it completely (OpenSSL keeps any partial record in its own read buffer), and all the
+///   plaintext of one burst of socket reads is passed on as one `ByteBuffer` at
+///   `channelReadComplete`;
+/// - outbound, `SSL_write` encrypts each plaintext write at once, the BIO appends the records to
+///   one ciphertext buffer, and `flush` writes that buffer to the socket in one piece, completing
+///   the write promises of everything it holds.
 ///
 /// Put it first in the pipeline (next to the socket). Writes issued before the handshake
 /// completes are held and sent after it. A failure fires a `TLSError` (`handshakeFailed` with
@@ -52,16 +59,22 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         case closed
     }
 
-    private static let readChunk = 16 * 1024
+    /// The most plaintext one TLS record carries.
+    private static let maximumRecordPlaintext = 16 * 1024
+    /// Upper bound of one record's framing and AEAD overhead (header, tag, content type, padding).
+    private static let recordOverhead = 5 + 256
 
     private let ssl: OpaquePointer
-    private let readBIO: OpaquePointer
-    private let writeBIO: OpaquePointer
+    private let buffers: CiphertextBuffers
     private let role: TLSConfiguration.Role
     private let requestedServerName: String?
     private var state: State = .idle
     private var pendingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var flushPending = false
+    /// Plaintext decrypted in the current burst of reads, not yet passed on.
+    private var decrypted: ByteBuffer?
+    /// Promises of writes already encrypted into `buffers.outbound`, completed when it is written.
+    private var encryptedWritePromises: [EventLoopPromise<Void>] = []
 
     /// Set when the handshake completes (the same value as the fired event).
     public private(set) var handshakeResult: TLSHandshakeCompleted?
@@ -77,19 +90,15 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard let ssl = SSL_new(sslContext.pointer) else {
             throw TLSError.openSSL(operation: "SSL_new", reason: drainOpenSSLErrors())
         }
-        guard let readBIO = BIO_new(BIO_s_mem()) else {
+        let buffers = CiphertextBuffers()
+        guard let bio = buffers.makeBIO() else {
             SSL_free(ssl)
             throw TLSError.openSSL(operation: "BIO_new", reason: drainOpenSSLErrors())
         }
-        guard let writeBIO = BIO_new(BIO_s_mem()) else {
-            BIO_free(readBIO)
-            SSL_free(ssl)
-            throw TLSError.openSSL(operation: "BIO_new", reason: drainOpenSSLErrors())
-        }
-        SSL_set_bio(ssl, readBIO, writeBIO)  // ssl owns both now
+        SSL_set_bio(ssl, bio, bio)  // ssl owns the BIO now; the BIO points at `buffers`
+        SSL_set_read_ahead(ssl, 1)
         self.ssl = ssl
-        self.readBIO = readBIO
-        self.writeBIO = writeBIO
+        self.buffers = buffers
         self.role = configuration.role
 
         switch configuration.role {
@@ -125,12 +134,13 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     deinit {
-        SSL_free(ssl)  // frees both BIOs
+        SSL_free(ssl)  // frees the BIO; `buffers` lives as long as this handler
     }
 
     // MARK: Lifecycle
 
     public func handlerAdded(context: ChannelHandlerContext) {
+        buffers.allocator = context.channel.allocator
         if context.channel.isActive { start(context: context) }
     }
 
@@ -140,6 +150,7 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        passOnDecrypted(context: context)
         switch state {
         case .idle, .handshaking:
             state = .closed
@@ -161,15 +172,12 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
     // MARK: Inbound
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let ciphertext = unwrapInboundIn(data)
+        var ciphertext = unwrapInboundIn(data)
         guard state != .closed, ciphertext.readableBytes > 0 else { return }
-        let written = ciphertext.withUnsafeReadableBytes { bytes in
-            BIO_write(readBIO, bytes.baseAddress, Int32(bytes.count))
-        }
-        guard written == ciphertext.readableBytes else {
-            fail(context: context, error: TLSError.openSSL(operation: "BIO_write", reason: drainOpenSSLErrors()))
-            return
-        }
+        buffers.receive(&ciphertext)
+        // One clear per event: an error left by another connection on this thread must not be
+        // taken for ours. Errors of our own end the connection, which drains the queue.
+        ERR_clear_error()
         switch state {
         case .idle, .handshaking:
             state = .handshaking
@@ -179,16 +187,14 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .closed:
             break
         }
+        if state == .closed { buffers.discardInbound() }
     }
 
     private func handshake(context: ChannelHandlerContext) {
-        ERR_clear_error()
         let rc = SSL_do_handshake(ssl)
         if rc == 1 {
             state = .active
-            if let output = takeCiphertext(context: context) {
-                context.writeAndFlush(wrapOutboundOut(output), promise: nil)
-            }
+            sendCiphertext(context: context, flush: true)
             let result = makeHandshakeResult()
             handshakeResult = result
             context.fireUserInboundEventTriggered(result)
@@ -196,11 +202,12 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
             let writes = pendingWrites
             pendingWrites = []
             for (buffer, promise) in writes {
-                encryptAndWrite(context: context, buffer, promise: promise)
+                encrypt(context: context, buffer, promise: promise)
+                guard state == .active else { return }
             }
             if flushPending {
                 flushPending = false
-                context.flush()
+                sendCiphertext(context: context, flush: true)
             }
             // Application data may have arrived together with the last handshake message.
             if state == .active { readPlaintext(context: context) }
@@ -209,46 +216,62 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         let code = SSL_get_error(ssl, rc)
         switch code {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-            if let output = takeCiphertext(context: context) {
-                context.writeAndFlush(wrapOutboundOut(output), promise: nil)
-            }
+            sendCiphertext(context: context, flush: true)
         default:
             fail(context: context, error: TLSError.handshakeFailed(reason: handshakeFailureReason(code: code)))
         }
     }
 
+    /// Decrypts everything received so far into `decrypted`, which is passed on at
+    /// `channelReadComplete`: one buffer per burst of socket reads, so the frame decoder after
+    /// this handler usually slices whole requests out of it instead of gathering 16 KiB pieces.
     private func readPlaintext(context: ChannelHandlerContext) {
+        var plaintext = decrypted ?? context.channel.allocator.buffer(capacity: 0)
+        decrypted = nil
         reading: while state == .active {
-            var buffer = context.channel.allocator.buffer(capacity: Self.readChunk)
+            // What one call can yield is at most the new ciphertext plus a record OpenSSL holds.
+            if plaintext.writableBytes == 0 {
+                plaintext.reserveCapacity(minimumWritableBytes: buffers.inboundBytes + Self.maximumRecordPlaintext)
+            }
             var rc: Int32 = 0
-            ERR_clear_error()
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.readChunk) { bytes in
-                rc = SSL_read(ssl, bytes.baseAddress, Int32(bytes.count))
+            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { bytes in
+                rc = SSL_read(ssl, bytes.baseAddress, Int32(min(bytes.count, Int(Int32.max))))
                 return rc > 0 ? Int(rc) : 0
             }
-            if rc > 0 {
-                context.fireChannelRead(wrapInboundOut(buffer))
-                continue
-            }
+            if rc > 0 { continue }
             let code = SSL_get_error(ssl, rc)
             switch code {
             case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
                 break reading
             case SSL_ERROR_ZERO_RETURN:
-                // The peer sent close_notify: answer it and close.
-                ERR_clear_error()
+                // The peer sent close_notify: pass on what came before it, answer it, close.
+                decrypted = plaintext
+                passOnDecrypted(context: context)
+                guard state == .active else { return }
                 SSL_shutdown(ssl)
-                closeAfterSending(context: context, output: takeCiphertext(context: context), promise: nil)
+                closeAfterSending(context: context, promise: nil)
                 return
             default:
+                decrypted = plaintext
+                passOnDecrypted(context: context)
                 fail(context: context, error: TLSError.protocolError(reason: drainOpenSSLErrors(fallback: "SSL_read failed (SSL error \(code))")))
                 return
             }
         }
-        // Post-handshake messages (TLS 1.3 key updates) may need an answer.
-        if state == .active, let output = takeCiphertext(context: context) {
-            context.writeAndFlush(wrapOutboundOut(output), promise: nil)
-        }
+        if plaintext.readableBytes > 0 { decrypted = plaintext }
+        // Post-handshake messages (TLS 1.3 key updates, session tickets) may need an answer.
+        if state == .active, buffers.outboundBytes > 0 { sendCiphertext(context: context, flush: true) }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        passOnDecrypted(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    private func passOnDecrypted(context: ChannelHandlerContext) {
+        guard let plaintext = decrypted else { return }
+        decrypted = nil
+        if plaintext.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(plaintext)) }
     }
 
     // MARK: Outbound
@@ -259,7 +282,8 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .idle, .handshaking:
             pendingWrites.append((plaintext, promise))
         case .active:
-            encryptAndWrite(context: context, plaintext, promise: promise)
+            ERR_clear_error()
+            encrypt(context: context, plaintext, promise: promise)
         case .closed:
             promise?.fail(ChannelError.ioOnClosedChannel)
         }
@@ -269,7 +293,9 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         switch state {
         case .idle, .handshaking:
             flushPending = true
-        case .active, .closed:
+        case .active:
+            sendCiphertext(context: context, flush: true)
+        case .closed:
             context.flush()
         }
     }
@@ -283,7 +309,7 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .active:
             ERR_clear_error()
             SSL_shutdown(ssl)  // queues close_notify; we do not wait for the peer's
-            closeAfterSending(context: context, output: takeCiphertext(context: context), promise: promise)
+            closeAfterSending(context: context, promise: promise)
         case .idle, .handshaking:
             state = .closed
             failPendingWrites(ChannelError.ioOnClosedChannel)
@@ -293,10 +319,12 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    private func encryptAndWrite(context: ChannelHandlerContext, _ plaintext: ByteBuffer, promise: EventLoopPromise<Void>?) {
+    /// Encrypts `plaintext` into the outbound ciphertext buffer; it goes out at the next flush.
+    private func encrypt(context: ChannelHandlerContext, _ plaintext: ByteBuffer, promise: EventLoopPromise<Void>?) {
         var plaintext = plaintext
+        let records = (plaintext.readableBytes + Self.maximumRecordPlaintext - 1) / Self.maximumRecordPlaintext
+        buffers.reserveOutbound(plaintext.readableBytes + records * Self.recordOverhead)
         while plaintext.readableBytes > 0 {
-            ERR_clear_error()
             let rc = plaintext.withUnsafeReadableBytes { bytes in
                 SSL_write(ssl, bytes.baseAddress, Int32(min(bytes.count, 1 << 30)))
             }
@@ -308,10 +336,32 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
             }
             plaintext.moveReaderIndex(forwardBy: Int(rc))
         }
-        if let output = takeCiphertext(context: context) {
-            context.write(wrapOutboundOut(output), promise: promise)
+        if let promise { encryptedWritePromises.append(promise) }
+    }
+
+    /// Writes the ciphertext gathered so far (if any) downstream, with the promises of the
+    /// writes it holds, and flushes when asked.
+    private func sendCiphertext(context: ChannelHandlerContext, flush: Bool) {
+        let promises = encryptedWritePromises
+        encryptedWritePromises = []
+        if let ciphertext = buffers.takeOutbound() {
+            context.write(wrapOutboundOut(ciphertext), promise: combined(promises, on: context.eventLoop))
         } else {
-            promise?.succeed()
+            for promise in promises { promise.succeed() }
+        }
+        if flush { context.flush() }
+    }
+
+    private func combined(_ promises: [EventLoopPromise<Void>], on eventLoop: any EventLoop) -> EventLoopPromise<Void>? {
+        switch promises.count {
+        case 0: return nil
+        case 1: return promises[0]
+        default:
+            let promise = eventLoop.makePromise(of: Void.self)
+            promise.futureResult.assumeIsolated().whenComplete { result in
+                for each in promises { each.completeWith(result) }
+            }
+            return promise
         }
     }
 
@@ -320,20 +370,26 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func fail(context: ChannelHandlerContext, error: TLSError) {
         guard state != .closed else { return }
         // Send the alert OpenSSL queued (e.g. "bad certificate"), report, close.
-        let alert = takeCiphertext(context: context)
         failPendingWrites(error)
         context.fireErrorCaught(error)
-        closeAfterSending(context: context, output: alert, promise: nil)
+        closeAfterSending(context: context, promise: nil)
     }
 
-    private func closeAfterSending(context: ChannelHandlerContext, output: ByteBuffer?, promise: EventLoopPromise<Void>?) {
+    /// Sends whatever ciphertext is queued (data, an alert, close_notify), then closes.
+    private func closeAfterSending(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         state = .closed
         failPendingWrites(ChannelError.ioOnClosedChannel)
-        guard let output else {
+        let promises = encryptedWritePromises
+        encryptedWritePromises = []
+        guard let output = buffers.takeOutbound() else {
+            for each in promises { each.fail(ChannelError.ioOnClosedChannel) }
             context.close(promise: promise)
             return
         }
-        context.writeAndFlush(wrapOutboundOut(output)).assumeIsolated().whenComplete { _ in
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(output), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { result in
+            for each in promises { each.completeWith(result) }
             context.close(promise: promise)
         }
     }
@@ -346,17 +402,6 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     // MARK: OpenSSL helpers
-
-    /// Everything OpenSSL has written to the outgoing memory BIO, or nil.
-    private func takeCiphertext(context: ChannelHandlerContext) -> ByteBuffer? {
-        let pending = Int(BIO_ctrl_pending(writeBIO))
-        guard pending > 0 else { return nil }
-        var buffer = context.channel.allocator.buffer(capacity: pending)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { bytes in
-            Int(max(0, BIO_read(writeBIO, bytes.baseAddress, Int32(pending))))
-        }
-        return buffer.readableBytes > 0 ? buffer : nil
-    }
 
     private func handshakeFailureReason(code: Int32) -> String {
         var reason = drainOpenSSLErrors(fallback: "")

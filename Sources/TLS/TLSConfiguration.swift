@@ -47,6 +47,20 @@ public struct TLSConfiguration: Sendable, Hashable {
     /// TLS 1.2 at the lowest; TLS 1.3 is allowed unless `maximumVersion` says otherwise.
     public var minimumVersion: Version
     public var maximumVersion: Version?
+    /// Cipher suites in order of preference, as Kafka's `ssl.cipher.suites`: TLS 1.3 suites by
+    /// their standard names (`TLS_AES_128_GCM_SHA256`), TLS 1.2 ones by OpenSSL's names
+    /// (`ECDHE-ECDSA-AES128-GCM-SHA256`). Nil: `defaultTLS13CipherSuites` and OpenSSL's TLS 1.2
+    /// defaults. A server picks by its own order.
+    public var cipherSuites: [String]?
+
+    /// AES-128-GCM first: the suite every TLS 1.3 peer implements, and the fastest here (about
+    /// 10% ahead of AES-256-GCM with AES-NI), then AES-256-GCM and ChaCha20-Poly1305.
+    public static let defaultTLS13CipherSuites = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]
+    /// The TLS 1.3 suites OpenSSL knows.
+    public static let tls13CipherSuiteNames: Set<String> = [
+        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256",
+    ]
 
     public init(
         role: Role,
@@ -57,9 +71,11 @@ public struct TLSConfiguration: Sendable, Hashable {
         serverName: String? = nil,
         verifyHostname: Bool = true,
         minimumVersion: Version = .tls1_2,
-        maximumVersion: Version? = nil
+        maximumVersion: Version? = nil,
+        cipherSuites: [String]? = nil
     ) {
         self.role = role
+        self.cipherSuites = cipherSuites
         self.certificateChainFile = certificateChainFile
         self.privateKeyFile = privateKeyFile
         self.caFile = caFile
@@ -76,11 +92,13 @@ public struct TLSConfiguration: Sendable, Hashable {
         caFile: String? = nil,
         clientAuth: ClientAuth = .none,
         minimumVersion: Version = .tls1_2,
-        maximumVersion: Version? = nil
+        maximumVersion: Version? = nil,
+        cipherSuites: [String]? = nil
     ) -> TLSConfiguration {
         TLSConfiguration(
             role: .server, certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile,
-            caFile: caFile, clientAuth: clientAuth, minimumVersion: minimumVersion, maximumVersion: maximumVersion)
+            caFile: caFile, clientAuth: clientAuth, minimumVersion: minimumVersion, maximumVersion: maximumVersion,
+            cipherSuites: cipherSuites)
     }
 
     public static func client(
@@ -90,12 +108,13 @@ public struct TLSConfiguration: Sendable, Hashable {
         serverName: String? = nil,
         verifyHostname: Bool = true,
         minimumVersion: Version = .tls1_2,
-        maximumVersion: Version? = nil
+        maximumVersion: Version? = nil,
+        cipherSuites: [String]? = nil
     ) -> TLSConfiguration {
         TLSConfiguration(
             role: .client, certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile,
             caFile: caFile, serverName: serverName, verifyHostname: verifyHostname,
-            minimumVersion: minimumVersion, maximumVersion: maximumVersion)
+            minimumVersion: minimumVersion, maximumVersion: maximumVersion, cipherSuites: cipherSuites)
     }
 
     /// The files the context reads, for change detection.

@@ -139,6 +139,7 @@ public final class TLSContext: Sendable {
             }
         }
         strait_SSL_CTX_disable_renegotiation_and_compression(ctx)
+        try setCipherSuites(ctx, configuration)
 
         // Own certificate and key.
         switch (configuration.certificateChainFile, configuration.privateKeyFile) {
@@ -199,6 +200,33 @@ public final class TLSContext: Sendable {
         }
         ERR_clear_error()
         return box
+    }
+
+    private static func setCipherSuites(_ ctx: OpaquePointer, _ configuration: TLSConfiguration) throws {
+        let names = configuration.cipherSuites ?? TLSConfiguration.defaultTLS13CipherSuites
+        guard !names.isEmpty else { throw TLSError.invalidConfiguration("the cipher suite list is empty") }
+        let tls13 = names.filter { TLSConfiguration.tls13CipherSuiteNames.contains($0) }
+        let tls12 = names.filter { !TLSConfiguration.tls13CipherSuiteNames.contains($0) }
+        if let unknown = tls12.first(where: { $0.hasPrefix("TLS_") }) {
+            throw TLSError.invalidConfiguration("unknown cipher suite '\(unknown)'; TLS 1.3 suites are \(TLSConfiguration.tls13CipherSuiteNames.sorted().joined(separator: ", ")), TLS 1.2 ones take OpenSSL's names (openssl ciphers -v)")
+        }
+        // An empty TLS 1.3 list turns TLS 1.3 off; a list with only TLS 1.3 suites keeps
+        // OpenSSL's TLS 1.2 defaults.
+        guard SSL_CTX_set_ciphersuites(ctx, tls13.joined(separator: ":")) == 1 else {
+            throw TLSError.invalidConfiguration("cipher suites \(tls13) were refused: \(drainOpenSSLErrors())")
+        }
+        if !tls12.isEmpty {
+            for name in tls12 where SSL_CTX_set_cipher_list(ctx, name) != 1 {
+                _ = drainOpenSSLErrors()
+                throw TLSError.invalidConfiguration("unknown TLS 1.2 cipher '\(name)' (OpenSSL names, see openssl ciphers -v)")
+            }
+            guard SSL_CTX_set_cipher_list(ctx, tls12.joined(separator: ":")) == 1 else {
+                throw TLSError.invalidConfiguration("TLS 1.2 ciphers \(tls12) were refused: \(drainOpenSSLErrors())")
+            }
+        } else if tls13.isEmpty == false, configuration.cipherSuites != nil, configuration.maximumVersion == .tls1_2 {
+            throw TLSError.invalidConfiguration("only TLS 1.3 cipher suites are listed but TLS 1.3 is disabled")
+        }
+        if configuration.role == .server { strait_SSL_CTX_prefer_server_ciphers(ctx) }
     }
 
     private static func loadCA(_ ctx: OpaquePointer, _ path: String) throws {

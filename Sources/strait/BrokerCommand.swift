@@ -79,7 +79,7 @@ struct BrokerCommand: AsyncParsableCommand {
         do {
             let context = try TLSContext(configuration: .server(
                 certificateChainFile: settings.certificateFile, privateKeyFile: settings.keyFile,
-                caFile: settings.caFile, clientAuth: clientAuth))
+                caFile: settings.caFile, clientAuth: clientAuth, cipherSuites: settings.cipherSuites))
             if let problem = context.certificateValidityProblem {
                 logger.warning("TLS: the listeners' \(problem); clients will refuse every TLS connection until it is renewed")
             }

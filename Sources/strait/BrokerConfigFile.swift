@@ -58,7 +58,7 @@ enum BrokerConfigFile {
                 let hint = nearestName(to: name, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
                 throw error(path, keyNode, "unknown key '\(name)' in \(context)\(hint); allowed: \(allowed.joined(separator: ", "))")
             }
-            if key == "principal-mapping-rules", let sequence = value.sequence {
+            if key == "principal-mapping-rules" || key == "cipher-suites", let sequence = value.sequence {
                 result[key] = (sequence.compactMap(\.string).joined(separator: "\n"), value)
                 continue
             }
@@ -81,7 +81,7 @@ enum BrokerConfigFile {
         guard let sequence = node.sequence else { throw error(path, node, "listeners must be a list of listeners") }
         var result: [ListenerSpec] = []
         for item in sequence {
-            let values = try fields(item, path, "a listener", allowed: ["name", "listen", "protocol", "advertised"])
+            let values = try fields(item, path, "a listener", allowed: ["name", "listen", "protocol", "advertised", "connections-max-reauth-ms"])
             guard let (name, nameNode) = values["name"], !name.isEmpty else { throw error(path, item, "a listener needs a name") }
             if result.contains(where: { $0.name == name }) || name == "PLAINTEXT" {
                 throw error(path, nameNode, "listener name \(name) is used twice (PLAINTEXT is the --listen one)")
@@ -98,14 +98,23 @@ enum BrokerConfigFile {
                 spec.advertisedHost = advertisedHost
                 spec.advertisedPort = Int32(advertisedPort)
             }
+            if let (text, node) = values["connections-max-reauth-ms"] {
+                guard let ms = Int64(text), ms >= 0 else {
+                    throw error(path, node, "connections-max-reauth-ms must be an integer of at least 0, got '\(text)'")
+                }
+                guard securityProtocol.usesSASL else {
+                    throw error(path, node, "connections-max-reauth-ms applies to SASL sessions, but listener \(name) is \(securityProtocol.rawValue)")
+                }
+                spec.connectionsMaxReauthMs = ms
+            }
             result.append(spec)
         }
         return result
     }
 
-    /// `tls: {cert-file, key-file, ca-file, client-auth, principal-mapping-rules}`.
+    /// `tls: {cert-file, key-file, ca-file, client-auth, principal-mapping-rules, cipher-suites}`.
     private static func tls(_ node: Node, _ path: String) throws -> BrokerTLSSettings {
-        let values = try fields(node, path, "tls", allowed: ["cert-file", "key-file", "ca-file", "client-auth", "principal-mapping-rules"])
+        let values = try fields(node, path, "tls", allowed: ["cert-file", "key-file", "ca-file", "client-auth", "principal-mapping-rules", "cipher-suites"])
         guard let cert = values["cert-file"]?.0 else { throw error(path, node, "tls needs cert-file (PEM certificate chain)") }
         guard let key = values["key-file"]?.0 else { throw error(path, node, "tls needs key-file (PEM private key)") }
         var settings = BrokerTLSSettings(certificateFile: cert, keyFile: key, caFile: values["ca-file"]?.0)
@@ -117,6 +126,11 @@ enum BrokerConfigFile {
         }
         if let (rules, _) = values["principal-mapping-rules"] {
             settings.principalMappingRules = rules.split(separator: "\n").map(String.init)
+        }
+        if let (suites, suitesNode) = values["cipher-suites"] {
+            let names = suites.split(whereSeparator: { $0 == "\n" || $0 == "," || $0 == ":" }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !names.isEmpty else { throw error(path, suitesNode, "cipher-suites is empty") }
+            settings.cipherSuites = names
         }
         if settings.clientAuth != .none && settings.caFile == nil {
             throw error(path, node, "client-auth \(settings.clientAuth.rawValue) needs ca-file (the CA client certificates chain to)")

@@ -13,7 +13,7 @@ final class BrokerHarness: @unchecked Sendable {
     private var correlationId: Int32 = 0
     /// The broker's clock, in milliseconds; tests move it by hand.
     let clock: TestClock
-    /// The connection requests arrive on (its session carries the principal ACLs check).
+    /// The connection this client's requests arrive on (its session lasts across requests).
     var connection = ConnectionContext(id: 1, remoteAddress: "test")
 
     init(config: BrokerConfig = BrokerConfig(), storage: any BrokerStorage = InMemoryBrokerStorage(), clock: TestClock = TestClock()) throws {
@@ -41,6 +41,11 @@ final class BrokerHarness: @unchecked Sendable {
         correlationId += 1
         return await broker.handle(frame: try frame(request, version: version, correlationId: correlationId),
                                    connection: connection)
+    }
+
+    /// Hands a raw frame (no request header: a SASL token after SaslHandshake v0) to the broker.
+    func raw(_ bytes: [UInt8]) async -> RequestOutcome {
+        await broker.handle(frame: ByteBuffer(bytes: bytes), connection: connection)
     }
 
     func send<Request: KafkaRequestMessage>(_ request: Request, version: Int16,

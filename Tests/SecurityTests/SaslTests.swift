@@ -162,4 +162,51 @@ final class SaslTests: XCTestCase {
         guard case .accepted = s.handshake(mechanism: "PLAIN") else { return XCTFail() }
         guard case .success = s.authenticate(bytes("\0bob\0hunter2")) else { return XCTFail() }
     }
+
+    func testReauthenticationMustKeepMechanismAndPrincipal() throws {
+        let plain = PlainCredentialStore.inMemory()
+        try plain.setPassword(user: "bob", password: "hunter2")
+        try plain.setPassword(user: "eve", password: "evil")
+        let scram = FileScramCredentialStore.inMemory()
+        try scram.upsert(user: "bob", mechanism: .sha256, credential: ScramCredential(mechanism: .sha256, password: "pw"))
+        func authenticated() -> SaslServerSession {
+            var s = makeSession([.plain, .scramSha256], scram: scram, plain: plain)
+            _ = s.handshake(mechanism: "PLAIN")
+            _ = s.authenticate(bytes("\0bob\0hunter2"))
+            XCTAssertEqual(s.session, SaslSession(principal: .user("bob"), mechanism: .plain))
+            return s
+        }
+        // Same user, same mechanism: renewed.
+        var s = authenticated()
+        guard case .accepted = s.handshake(mechanism: "PLAIN") else { return XCTFail() }
+        XCTAssertTrue(s.isReauthenticating)
+        XCTAssertTrue(s.exchangeInProgress)
+        XCTAssertEqual(s.authenticate(bytes("\0bob\0hunter2")), .success(.user("bob"), finalBytes: []))
+        XCTAssertFalse(s.isReauthenticating)
+
+        // Another user with valid credentials: refused, and the session is dead.
+        s = authenticated()
+        _ = s.handshake(mechanism: "PLAIN")
+        XCTAssertEqual(s.authenticate(bytes("\0eve\0evil")),
+                       .failure(SaslError(.saslAuthenticationFailed, "Cannot change principals during re-authentication from User:bob to User:eve")))
+        XCTAssertEqual(s.claimedUser, "eve")
+        XCTAssertNil(s.session)
+
+        // Another mechanism: the handshake is accepted (it is enabled), the first token refused.
+        s = authenticated()
+        guard case .accepted(.scramSha256, _) = s.handshake(mechanism: "SCRAM-SHA-256") else { return XCTFail() }
+        let client = ScramClient(mechanism: .sha256, user: "bob", password: "pw")
+        guard case let .failure(e) = s.authenticate(client.clientFirst()) else { return XCTFail() }
+        XCTAssertEqual(e.message, "SASL mechanism 'SCRAM-SHA-256' requested by client is not supported for re-authentication of mechanism 'PLAIN'")
+    }
+
+    func testClaimedUserIsKnownAfterAFailedScramExchange() throws {
+        var s = makeSession([.scramSha512])
+        _ = s.handshake(mechanism: "SCRAM-SHA-512")
+        var client = ScramClient(mechanism: .sha512, user: "mallory", password: "guess")
+        guard case let .challenge(sf) = s.authenticate(client.clientFirst()) else { return XCTFail() }
+        guard case .failure = s.authenticate(try client.clientFinal(serverFirst: sf)) else { return XCTFail() }
+        XCTAssertEqual(s.claimedUser, "mallory")
+        XCTAssertEqual(s.mechanism, nil, "a failed session has no mechanism")
+    }
 }

@@ -1,14 +1,19 @@
 """SASL on a sasl_plaintext listener: SCRAM-SHA-512 and PLAIN users made with `strait users`
 before start, kcat and confluent-kafka authenticating, a wrong password and an unauthenticated
-client refused, and a user created live through AlterUserScramCredentials (AdminClient)."""
+client refused (and audited), a user created live through AlterUserScramCredentials
+(AdminClient); KIP-368 session lifetimes: librdkafka re-authenticating on its connections, a raw
+client that does not being closed at expiry; SaslHandshake v0 with raw PLAIN and SCRAM tokens."""
 
+import json
 import os
 import subprocess
+import time
 
 import pytest
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
+from support import sasl, wire
 from support.broker import free_port, strait_binary
 
 
@@ -18,18 +23,42 @@ def add_user(data_dir, user, password, mechanism="SCRAM-SHA-512"):
 
 
 @pytest.fixture
-def sasl_broker(broker, tmp_path):
-    """A broker whose second listener is sasl_plaintext, with users alice (SCRAM-SHA-512) and bob (PLAIN)."""
-    port = free_port()
-    # The data dir must hold the users before the broker starts: start once to create it, then stop.
-    b = broker(config={"sasl-mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
-                       "listeners": [{"name": "SASL", "listen": f"127.0.0.1:{port}", "protocol": "sasl_plaintext"}]})
-    b.stop()
-    add_user(b.data_dir, "alice", "alice-secret")
-    add_user(b.data_dir, "bob", "bob-secret", mechanism="PLAIN")
-    b.start()
-    b.sasl_bootstrap = f"127.0.0.1:{port}"
-    return b
+def make_sasl_broker(broker):
+    """Factory: a broker whose second listener is sasl_plaintext, with users alice
+    (SCRAM-SHA-512 and SCRAM-SHA-256), bob and al (PLAIN); `extra` is more broker config,
+    `listener_extra` more keys of the SASL listener."""
+
+    def make(extra=None, listener_extra=None):
+        port = free_port()
+        # The data dir must hold the users before the broker starts: start once to create it, then stop.
+        listener = {"name": "SASL", "listen": f"127.0.0.1:{port}", "protocol": "sasl_plaintext", **(listener_extra or {})}
+        b = broker(config={"sasl-mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN", "listeners": [listener], **(extra or {})})
+        b.stop()
+        add_user(b.data_dir, "alice", "alice-secret")
+        add_user(b.data_dir, "alice", "alice-secret", mechanism="SCRAM-SHA-256")
+        add_user(b.data_dir, "bob", "bob-secret", mechanism="PLAIN")
+        add_user(b.data_dir, "al", "pw", mechanism="PLAIN")  # a PLAIN token shorter than any request header
+        b.start()
+        b.sasl_bootstrap = f"127.0.0.1:{port}"
+        b.sasl_port = port
+        return b
+
+    return make
+
+
+@pytest.fixture
+def sasl_broker(make_sasl_broker):
+    return make_sasl_broker()
+
+
+def audit_lines(broker):
+    path = broker.data_dir / "audit.log"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def client_config(broker, user="alice", password="alice-secret", mechanism="SCRAM-SHA-512", **extra):
+    return {"bootstrap.servers": broker.sasl_bootstrap, "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism,
+            "sasl.username": user, "sasl.password": password, **extra}
 
 
 def kcat(bootstrap, *arguments, mechanism="SCRAM-SHA-512", user="alice", password="alice-secret", stdin=None):
@@ -58,12 +87,32 @@ def test_a_wrong_password_is_refused(sasl_broker, topic):
     producer.flush(10)
     assert errors and errors[0] is not None
     assert "SASL authentication failed" in sasl_broker.log_tail(200)
+    failures = [l for l in audit_lines(sasl_broker) if l["kind"] == "authenticationFailed"]
+    assert failures, "the failed authentication is audited"
+    assert all(l["principal"] == "User:alice" and l["host"] == "127.0.0.1" and l["operation"] == "SCRAM-SHA-512"
+               and l["result"] == "FAILURE" and "Invalid user credentials" in l["detail"] for l in failures), failures
+    assert "wrong" not in (sasl_broker.data_dir / "audit.log").read_text(), "never the password"
 
 
 def test_a_client_that_skips_sasl_gets_nothing(sasl_broker, topic):
     result = subprocess.run(["kcat", "-b", sasl_broker.sasl_bootstrap, "-L", "-m", "5"], capture_output=True, timeout=60)
     assert result.returncode != 0 or topic not in result.stdout.decode()
     assert "before SASL authentication" in sasl_broker.log_tail(200)
+    assert any(l["kind"] == "authenticationFailed" and l["principal"] == "User:ANONYMOUS" and l["api"] == "Metadata"
+               for l in audit_lines(sasl_broker)), audit_lines(sasl_broker)
+
+
+def test_unknown_users_and_unsupported_mechanisms_are_audited(sasl_broker):
+    with wire.KafkaConnection("127.0.0.1", sasl_broker.sasl_port) as connection:
+        _, error, mechanisms = wire.parse_sasl_handshake(connection.request(wire.sasl_handshake_request(1, "GSSAPI")))
+        assert error == 33 and "PLAIN" in mechanisms, "UNSUPPORTED_SASL_MECHANISM, the connection stays"
+        answer = sasl.authenticate(connection, "SCRAM-SHA-256", "mallory", "guess")
+        assert answer.error_code == 58, answer
+        assert connection.closed_by_peer(within=10)
+    lines = [l for l in audit_lines(sasl_broker) if l["kind"] == "authenticationFailed"]
+    assert [(l["principal"], l["api"], l["operation"]) for l in lines] == [
+        ("User:ANONYMOUS", "SaslHandshake", "GSSAPI"), ("User:mallory", "SaslAuthenticate", "SCRAM-SHA-256")], lines
+    assert "Unsupported SASL mechanism GSSAPI" in lines[0]["detail"]
 
 
 def test_a_user_created_live_through_the_admin_api_can_log_in(sasl_broker, topic):
@@ -78,3 +127,89 @@ def test_a_user_created_live_through_the_admin_api_can_log_in(sasl_broker, topic
     produced = kcat(sasl_broker.sasl_bootstrap, "-P", "-t", topic, mechanism="SCRAM-SHA-256", user="carol",
                     password="carol-secret", stdin=b"from-carol\n")
     assert produced.returncode == 0, produced.stderr.decode()
+
+
+# --- KIP-368: session lifetimes and re-authentication ---------------------------------------------
+
+
+def test_librdkafka_reauthenticates_while_producing_and_consuming(make_sasl_broker, topic):
+    b = make_sasl_broker({"connections-max-reauth-ms": 2000})
+    errors = []
+    admin = AdminClient(client_config(b))
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    producer = Producer(client_config(b, error_cb=errors.append, **{"linger.ms": 5}))
+    consumer = Consumer(client_config(b, mechanism="SCRAM-SHA-256", error_cb=errors.append,
+                                      **{"group.id": f"g-{topic}", "enable.auto.commit": False}))
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    delivered, received = [], []
+    sent = 0
+    deadline = time.monotonic() + 6.5  # three session lifetimes
+    while time.monotonic() < deadline:
+        producer.produce(topic, f"m{sent}".encode(), on_delivery=lambda error, _: delivered.append(error))
+        sent += 1
+        producer.poll(0)
+        message = consumer.poll(0.05)
+        if message is not None and message.error() is None:
+            received.append(message.value().decode())
+    assert producer.flush(30) == 0
+    drain_until = time.monotonic() + 30
+    while len(received) < sent and time.monotonic() < drain_until:
+        message = consumer.poll(0.2)
+        if message is not None and message.error() is None:
+            received.append(message.value().decode())
+    consumer.close()
+    assert delivered == [None] * sent, [e for e in delivered if e is not None][:5]
+    assert received == [f"m{i}" for i in range(sent)]
+    assert errors == [], errors
+    log = b.log_path.read_text(errors="replace")
+    assert log.count("re-authenticated") >= 4, b.log_tail(80)
+    assert "session-lifetime-ms=2000" in log
+    assert "expired" not in log and "re-authentication failed" not in log, b.log_tail(80)
+
+
+def test_a_client_that_does_not_reauthenticate_is_closed_at_expiry(make_sasl_broker):
+    # The listener's own limit wins over the broker's.
+    b = make_sasl_broker({"connections-max-reauth-ms": 3600000}, listener_extra={"connections-max-reauth-ms": 1000})
+    with wire.KafkaConnection("127.0.0.1", b.sasl_port) as connection:
+        answer = sasl.authenticate(connection, "SCRAM-SHA-512", "alice", "alice-secret")
+        assert answer.error_code == 0 and answer.session_lifetime_ms == 1000, answer
+        assert wire.parse_metadata_v4(connection.request(wire.metadata_request(10, [], version=4))).correlation_id == 10
+        time.sleep(1.5)  # past the session's end, without re-authenticating
+        connection.send(wire.metadata_request(11, [], version=4))
+        assert connection.closed_by_peer(within=10), "the broker closes the expired session's connection"
+    assert "SASL session of User:alice expired" in b.log_tail(50)
+    expired = [l for l in audit_lines(b) if l["kind"] == "authenticationFailed" and "session expired" in l.get("detail", "")]
+    assert len(expired) == 1 and expired[0]["principal"] == "User:alice" and expired[0]["api"] == "Metadata", audit_lines(b)
+
+
+def test_reauthentication_as_another_user_is_refused_and_closed(make_sasl_broker):
+    b = make_sasl_broker({"connections-max-reauth-ms": 60000})
+    with wire.KafkaConnection("127.0.0.1", b.sasl_port) as connection:
+        assert sasl.authenticate(connection, "PLAIN", "bob", "bob-secret").error_code == 0
+        answer = sasl.authenticate(connection, "PLAIN", "al", "pw")
+        assert answer.error_code == 58 and "Cannot change principals" in answer.error_message, answer
+        assert connection.closed_by_peer(within=10)
+    changed = [l for l in audit_lines(b) if "Cannot change principals" in l.get("detail", "")]
+    assert len(changed) == 1 and changed[0]["principal"] == "User:al", audit_lines(b)
+
+
+# --- SaslHandshake v0: raw tokens ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mechanism,user,password", [("PLAIN", "al", "pw"), ("PLAIN", "bob", "bob-secret"),
+                                                     ("SCRAM-SHA-256", "alice", "alice-secret"),
+                                                     ("SCRAM-SHA-512", "alice", "alice-secret")])
+def test_sasl_handshake_v0_with_raw_tokens(sasl_broker, mechanism, user, password):
+    with wire.KafkaConnection("127.0.0.1", sasl_broker.sasl_port) as connection:
+        sasl.authenticate_raw(connection, mechanism, user, password)
+        metadata = wire.parse_metadata_v4(connection.request(wire.metadata_request(7, None, version=4)))
+        assert metadata.correlation_id == 7 and metadata.brokers, metadata
+    assert f"principal=User:{user}" in sasl_broker.log_tail(50)
+
+
+def test_sasl_handshake_v0_with_a_wrong_password_closes_without_answer(sasl_broker):
+    with wire.KafkaConnection("127.0.0.1", sasl_broker.sasl_port) as connection:
+        with pytest.raises(wire.ConnectionClosed):
+            sasl.authenticate_raw(connection, "PLAIN", "bob", "not-bobs")
+    failed = [l for l in audit_lines(sasl_broker) if l["kind"] == "authenticationFailed"]
+    assert [(l["principal"], l["api"], l["operation"]) for l in failed] == [("User:bob", "SaslHandshake v0", "PLAIN")], failed

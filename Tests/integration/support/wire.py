@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 PRODUCE = 0
 LIST_OFFSETS = 2
 METADATA = 3
+SASL_HANDSHAKE = 17
 API_VERSIONS = 18
+SASL_AUTHENTICATE = 36
 STRAIT_MIRROR_APPEND = 20000  # Strait-only: offset-preserving append into mirror topics
 
 ERROR_NONE = 0
@@ -505,6 +507,46 @@ def parse_list_offsets_v1(payload: bytes) -> tuple[int, list[tuple[str, int, int
             reader.int64()  # timestamp
             results.append((topic, partition, error_code, reader.int64()))
     return correlation_id, results
+
+
+def sasl_handshake_request(correlation_id: int, mechanism: str, version: int = 1) -> bytes:
+    """SaslHandshake v0-1 (never flexible): Mechanism STRING. After v0 the tokens travel raw."""
+    return frame(request_header(SASL_HANDSHAKE, version, correlation_id) + string(mechanism))
+
+
+def parse_sasl_handshake(payload: bytes) -> tuple[int, int, list[str]]:
+    """(correlation id, ErrorCode, Mechanisms) of a SaslHandshake v0/v1 response."""
+    reader = Reader(payload)
+    correlation_id = reader.int32()
+    error_code = reader.int16()
+    return correlation_id, error_code, reader.array(reader.string)
+
+
+def sasl_authenticate_request(correlation_id: int, auth_bytes: bytes, version: int = 1) -> bytes:
+    """SaslAuthenticate v0-1 (non-flexible): AuthBytes BYTES."""
+    if version not in (0, 1):
+        raise ValueError("sasl_authenticate_request builds v0-v1 only")
+    return frame(request_header(SASL_AUTHENTICATE, version, correlation_id) + nullable_bytes(auth_bytes))
+
+
+@dataclass
+class SaslAuthenticateResponse:
+    correlation_id: int
+    error_code: int
+    error_message: str | None
+    auth_bytes: bytes
+    session_lifetime_ms: int
+
+
+def parse_sasl_authenticate(payload: bytes, version: int = 1) -> SaslAuthenticateResponse:
+    reader = Reader(payload)
+    correlation_id = reader.int32()
+    error_code = reader.int16()
+    error_message = reader.string()
+    length = reader.int32()
+    auth_bytes = reader._take(f">{max(length, 0)}s")
+    lifetime = reader.int64() if version >= 1 else 0
+    return SaslAuthenticateResponse(correlation_id, error_code, error_message, auth_bytes, lifetime)
 
 
 # --- A blocking connection for request/response transcripts ----------------------------------------

@@ -1,0 +1,37 @@
+import KafkaProtocol
+import NIOCore
+import NIOEmbedded
+import XCTest
+
+final class FrameDecoderTests: XCTestCase {
+    func frame(_ payload: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Int32(payload.count))
+        buffer.writeBytes(payload)
+        return buffer
+    }
+
+    func testFramesAreCutByteByByte() throws {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 1024)))
+        let payload = Array(repeating: UInt8(7), count: 12)
+        for byte in frame(payload).readableBytesView { try channel.writeInbound(ByteBuffer(bytes: [byte])) }
+        XCTAssertEqual(try channel.readInbound(as: ByteBuffer.self).map { Array($0.readableBytesView) }, payload)
+        XCTAssertTrue(try channel.finish().isClean)
+    }
+
+    func testShortFramesAreRefusedUnlessRawSaslTokensAreExpected() throws {
+        // A 6-byte SASL/PLAIN token ("\0al\0pw" is shorter than any request header).
+        let token: [UInt8] = Array("\0al\0pw".utf8)
+        let framing = RequestFraming()
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 1024, framing: framing)))
+        framing.expectsRawSaslTokens = true
+        try channel.writeInbound(frame(token))
+        XCTAssertEqual(try channel.readInbound(as: ByteBuffer.self).map { Array($0.readableBytesView) }, token)
+        try channel.writeInbound(frame([]))
+        XCTAssertEqual(try channel.readInbound(as: ByteBuffer.self)?.readableBytes, 0, "an empty token is a frame too")
+        framing.expectsRawSaslTokens = false
+        XCTAssertThrowsError(try channel.writeInbound(frame(token))) { error in
+            XCTAssertTrue("\(error)".contains("smaller than any request header"), "\(error)")
+        }
+    }
+}
