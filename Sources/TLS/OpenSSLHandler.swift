@@ -369,25 +369,28 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private func fail(context: ChannelHandlerContext, error: TLSError) {
         guard state != .closed else { return }
-        // Send the alert OpenSSL queued (e.g. "bad certificate"), report, close.
         failPendingWrites(error)
-        context.fireErrorCaught(error)
-        closeAfterSending(context: context, promise: nil)
+        closeAfterSending(context: context, promise: nil, reporting: error)
     }
 
-    /// Sends whatever ciphertext is queued (data, an alert, close_notify), then closes.
-    private func closeAfterSending(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+    /// Sends whatever ciphertext is queued (data, an alert, close_notify), then closes. An error
+    /// to report is fired after the alert is written and before the close: a handler after this
+    /// one may close the channel as soon as it sees the error, and the peer should get the alert
+    /// (e.g. "certificate expired") rather than a bare end of the connection.
+    private func closeAfterSending(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?, reporting error: TLSError? = nil) {
         state = .closed
         failPendingWrites(ChannelError.ioOnClosedChannel)
         let promises = encryptedWritePromises
         encryptedWritePromises = []
         guard let output = buffers.takeOutbound() else {
             for each in promises { each.fail(ChannelError.ioOnClosedChannel) }
+            if let error { context.fireErrorCaught(error) }
             context.close(promise: promise)
             return
         }
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(output), promise: written)
+        if let error { context.fireErrorCaught(error) }
         written.futureResult.assumeIsolated().whenComplete { result in
             for each in promises { each.completeWith(result) }
             context.close(promise: promise)

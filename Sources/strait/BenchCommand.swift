@@ -80,6 +80,7 @@ struct TLSBench: ParsableCommand {
                 let pair = try HandlerPair(server: server, client: client)
                 cipherName = pair.cipher
                 handlerRates.append(try pair.send(totalBytes: total, messageBytes: size))
+                pair.close()
                 let cipher: CipherSpeed.Cipher = cipherName.contains("AES_128") || cipherName.contains("AES128") ? .aes128GCM : .aes256GCM
                 cipherRates.append(CipherSpeed.sealAndOpen(cipher, totalBytes: total))
             }
@@ -108,6 +109,11 @@ private final class HandlerPair {
         let handler = try client.pipeline.syncOperations.handler(type: OpenSSLHandler.self)
         guard let result = handler.handshakeResult else { throw ValidationError("the TLS handshake did not complete") }
         cipher = result.cipher
+    }
+
+    func close() {
+        _ = try? client.finish(acceptAlreadyClosed: true)
+        _ = try? server.finish(acceptAlreadyClosed: true)
     }
 
     /// Sends `totalBytes` client to server in writes of `messageBytes`; plaintext bytes/s.

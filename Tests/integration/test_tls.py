@@ -248,12 +248,14 @@ def test_a_broker_serving_an_expired_certificate_is_refused_by_every_client(brok
         [e.str() for e in errors]
     assert "alert certificate expired" in b.log_tail(200)
 
-    # Strait's own client library says why, on one line, and exits 1.
+    # Strait's own client library says why, on one line, and exits 1; it tells the broker too.
+    alerts_before = b.log_tail(5000).count("alert certificate expired")
     result = strait_groups("list", "--bootstrap-server", bootstrap, "--security-protocol", "ssl",
                            "--ca-file", certs.path("ca.pem"), "--timeout", "20")
     assert result.returncode == 1, result
     assert "certificate has expired" in result.stderr, result.stderr
     assert result.stderr.startswith("error: "), result.stderr
+    assert b.log_tail(5000).count("alert certificate expired") > alerts_before, "Strait's client sends the alert"
 
 
 def test_strait_groups_over_sasl_ssl_with_options_and_from_a_topology_site(tls_broker, tmp_path, topic):
