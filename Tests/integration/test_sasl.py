@@ -6,6 +6,7 @@ client that does not being closed at expiry; SaslHandshake v0 with raw PLAIN and
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -213,3 +214,76 @@ def test_sasl_handshake_v0_with_a_wrong_password_closes_without_answer(sasl_brok
             sasl.authenticate_raw(connection, "PLAIN", "bob", "not-bobs")
     failed = [l for l in audit_lines(sasl_broker) if l["kind"] == "authenticationFailed"]
     assert [(l["principal"], l["api"], l["operation"]) for l in failed] == [("User:bob", "SaslHandshake v0", "PLAIN")], failed
+
+
+# --- KIP-368 on Strait's own client: a replicator link ---------------------------------------
+
+
+def test_a_replicator_link_reauthenticates_on_its_connections(broker, tmp_path, topic, monkeypatch):
+    """Both brokers give SASL sessions of 2 s on their SASL listeners; the replicator's client
+    renews each connection's session before it ends, so records produced over ~8 s keep being
+    mirrored without a client error, and the brokers log the re-authentications."""
+    from support.replicator import Replicator
+
+    sites = {}
+    for name in ("east", "west"):
+        port = free_port()
+        b = broker(config={"sasl-mechanisms": "SCRAM-SHA-512", "listeners": [
+            {"name": "SASL", "listen": f"127.0.0.1:{port}", "protocol": "sasl_plaintext", "connections-max-reauth-ms": 2000}]})
+        b.stop()
+        add_user(b.data_dir, "mirror", "mirror-secret")
+        b.start()
+        sites[name] = (b, f"127.0.0.1:{port}")
+    east, west = sites["east"][0], sites["west"][0]
+    security = "{ protocol: sasl_plaintext, sasl-mechanism: SCRAM-SHA-512, username: mirror, password-env: STRAIT_MIRROR_PASSWORD }"
+    topology = f"""name: reauth
+mode: custom
+status: 127.0.0.1:{free_port()}
+sites:
+  east:
+    kafka: {{ bootstrap: ["{sites['east'][1]}"], security: {security} }}
+  west:
+    kafka: {{ bootstrap: ["{sites['west'][1]}"], security: {security} }}
+links:
+  - {{ from: east, to: west, naming: prefix, refresh-interval-ms: 500 }}
+"""
+    # The test's own clients use the brokers' PLAINTEXT listeners.
+    admin = AdminClient({"bootstrap.servers": east.bootstrap})
+    admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(timeout=30)
+    monkeypatch.setenv("STRAIT_MIRROR_PASSWORD", "mirror-secret")
+    replicator = Replicator(tmp_path / "r", topology).start()
+    try:
+        producer = Producer({"bootstrap.servers": east.bootstrap, "linger.ms": 5})
+        produced = {0: [], 1: []}
+        started = time.monotonic()
+        while time.monotonic() - started < 8.0:  # four session lifetimes
+            i = sum(len(v) for v in produced.values())
+            partition = i % 2
+            producer.produce(topic, f"r{i}".encode(), partition=partition)
+            produced[partition].append(f"r{i}")
+            producer.poll(0)
+            time.sleep(0.02)
+        assert producer.flush(30) == 0
+
+        consumer = Consumer({"bootstrap.servers": west.bootstrap, "group.id": f"check-{topic}", "enable.auto.commit": False})
+        consumer.assign([TopicPartition(f"east.{topic}", p, 0) for p in (0, 1)])
+        mirrored = {0: [], 1: []}
+        deadline = time.monotonic() + 60
+        while mirrored != produced and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                mirrored[message.partition()].append(message.value().decode())
+        consumer.close()
+        assert mirrored == produced, ({p: len(v) for p, v in mirrored.items()}, replicator.log()[-3000:])
+    finally:
+        assert replicator.stop() == 0
+    log = replicator.log()
+    problems = [line for line in log.splitlines() if re.match(r"^\S+ (warning|error|critical) ", line)]
+    assert problems == [], "\n".join(problems[:20])
+    assert "re-authentication failed" not in log and "connection closed" not in log, log[-3000:]
+    for site in (east, west):
+        site_log = site.log_path.read_text(errors="replace")
+        assert "expired" not in site_log and "re-authentication failed" not in site_log, site.log_tail(80)
+    # Each of the link's connections to the source renews its session about four times.
+    assert east.log_path.read_text(errors="replace").count("re-authenticated") >= 4, east.log_tail(80)
+    assert "re-authenticated" in west.log_path.read_text(errors="replace"), west.log_tail(80)
