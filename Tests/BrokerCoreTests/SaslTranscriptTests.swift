@@ -238,6 +238,37 @@ final class SaslTranscriptTests: XCTestCase {
         XCTAssertEqual(config.connectionsMaxReauthMs(listener: "PLAINTEXT"), 3_600_000)
     }
 
+    // MARK: SASL on listeners without SASL
+
+    /// As Kafka, where only SASL listeners have a SASL authenticator: SaslHandshake and
+    /// SaslAuthenticate are answered ILLEGAL_SASL_STATE, and the connection, its principal
+    /// (here from a client certificate) and its framing stay as they were.
+    func testSaslRequestsOnAListenerWithoutSaslAreRefusedAndChangeNothing() async throws {
+        let client = try saslClient()
+        for listener in ["PLAINTEXT", "SSL"] {
+            let session = ConnectionSession(requiresSASL: false)
+            session.identified(by: .user("carol"))
+            client.connection = ConnectionContext(id: 10, remoteAddress: "10.0.0.7:40000", remoteHost: "10.0.0.7", listenerName: listener,
+                                                  session: session)
+            for version: Int16 in [0, 1] {
+                let handshake = try await client.send(SaslHandshakeRequest(mechanism: "PLAIN"), version: version)
+                XCTAssertEqual(handshake.errorCode, SecurityErrorCode.illegalSaslState.rawValue)
+                XCTAssertEqual(handshake.mechanisms, [], "no mechanisms are offered here")
+                XCTAssertFalse(session.framing.expectsRawSaslTokens, "v0: no raw tokens follow")
+            }
+            for version: Int16 in [0, 1, 2] {
+                let answer = try await client.send(SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: version)
+                XCTAssertEqual(answer.errorCode, SecurityErrorCode.illegalSaslState.rawValue)
+                XCTAssertEqual(answer.errorMessage, "SaslAuthenticate request received after successful authentication")
+                XCTAssertEqual(answer.sessionLifetimeMs, 0)
+            }
+            XCTAssertEqual(session.principal, .user("carol"), "the principal is not replaced")
+            XCTAssertNil(session.sessionExpiresAtMs)
+            _ = try await client.send(metadata, version: 12)  // still served
+        }
+        XCTAssertEqual(try auditEvents().count, 0, "not an authentication failure")
+    }
+
     // MARK: SaslHandshake v0: raw tokens
 
     func rawReply(_ outcome: RequestOutcome, file: StaticString = #filePath, line: UInt = #line) -> [UInt8]? {

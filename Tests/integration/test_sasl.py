@@ -216,6 +216,20 @@ def test_sasl_handshake_v0_with_a_wrong_password_closes_without_answer(sasl_brok
     assert [(l["principal"], l["api"], l["operation"]) for l in failed] == [("User:bob", "SaslHandshake v0", "PLAIN")], failed
 
 
+# --- SASL only on SASL listeners ------------------------------------------------------------------
+
+
+def test_sasl_on_the_plaintext_listener_is_refused_as_kafka_does(sasl_broker):
+    with wire.KafkaConnection("127.0.0.1", sasl_broker.port) as connection:
+        correlation_id, error, mechanisms = wire.parse_sasl_handshake(connection.request(wire.sasl_handshake_request(1, "PLAIN")))
+        assert (correlation_id, error, mechanisms) == (1, 34, []), "ILLEGAL_SASL_STATE, no mechanisms"
+        answer = wire.parse_sasl_authenticate(connection.request(wire.sasl_authenticate_request(2, sasl.plain_token("bob", "bob-secret"))))
+        assert answer.error_code == 34 and answer.error_message == "SaslAuthenticate request received after successful authentication"
+        # The connection stays, as it was: served, not closed.
+        assert wire.parse_metadata_v4(connection.request(wire.metadata_request(3, [], version=4))).correlation_id == 3
+    assert "principal=User:bob" not in sasl_broker.log_tail(50), "no SASL session on the plaintext listener"
+
+
 # --- KIP-368 on Strait's own client: a replicator link ---------------------------------------
 
 
