@@ -197,6 +197,8 @@ extension Broker {
                                                  credentialExpiresAtMs: nil, now: now)
             session.principal = principal
             session.authenticated = true
+            // Before the answer leaves: the client's next frames may be full-size requests.
+            session.framing.authenticated()
             session.sessionExpiresAtMs = lifetime.map { now + $0 }
             var metadata: Logger.Metadata = ["connection": "\(connection.id)", "remote": "\(connection.remoteAddress)",
                                              "principal": "\(principal)", "listener": "\(connection.listenerName)",
@@ -255,6 +257,12 @@ extension Broker {
         buffer.writeInteger(Int32(reply.count))
         buffer.writeBytes(reply)
         return .respond(buffer)
+    }
+
+    /// The network layer refused a frame above `sasl-max-receive-bytes` before the connection
+    /// authenticated (its body was never read): an `authenticationFailed` audit line.
+    public func refusedFrameBeforeAuthentication(_ connection: ConnectionContext, reason: String) {
+        auditAuthenticationFailure(connection, api: "(frame not read)", detail: reason)
     }
 
     /// An `authenticationFailed` audit line (when the audit log is on).

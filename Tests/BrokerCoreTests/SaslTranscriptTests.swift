@@ -238,6 +238,43 @@ final class SaslTranscriptTests: XCTestCase {
         XCTAssertEqual(config.connectionsMaxReauthMs(listener: "PLAINTEXT"), 3_600_000)
     }
 
+    func testSaslMaxReceiveBytesKey() {
+        var config = BrokerConfig()
+        XCTAssertEqual(config.saslMaxReceiveBytes, 524_288, "Kafka's sasl.server.max.receive.size")
+        XCTAssertNil(config.apply(setting: "sasl-max-receive-bytes", value: "65536"))
+        XCTAssertEqual(config.saslMaxReceiveBytes, 65_536)
+        XCTAssertEqual(config.apply(setting: "sasl-max-receive-bytes", value: "100"),
+                       "sasl-max-receive-bytes must be an integer from 1024 to 2147483647, got '100'")
+        XCTAssertTrue(BrokerConfig.settingNames.contains("sasl-max-receive-bytes"))
+    }
+
+    /// The authentication of a SASL listener's connection lifts the frame cap of its decoder
+    /// before the answer leaves.
+    func testAuthenticationLiftsTheFrameCapBeforeAuthentication() async throws {
+        let client = try saslClient()
+        let framing = RequestFraming(maxBytesBeforeAuthentication: 524_288)
+        client.connection = ConnectionContext(id: 9, remoteAddress: "10.0.0.5:40002", remoteHost: "10.0.0.5", listenerName: "SASL",
+                                              session: ConnectionSession(requiresSASL: true, framing: framing))
+        _ = try await handshake(client, "PLAIN")
+        XCTAssertEqual(framing.maxBytesBeforeAuthentication, 524_288, "still capped mid-exchange")
+        let answer = try await client.send(SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: 2)
+        XCTAssertEqual(answer.errorCode, 0)
+        XCTAssertNil(framing.maxBytesBeforeAuthentication)
+    }
+
+    func testTheBrokerAuditsAFrameRefusedBeforeAuthentication() throws {
+        let client = try saslClient()
+        client.broker.refusedFrameBeforeAuthentication(
+            client.connection, reason: "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 524288")
+        let events = try auditEvents()
+        XCTAssertEqual(events.map(\.kind), [.authenticationFailed])
+        XCTAssertEqual(events.first?.principal, "User:ANONYMOUS")
+        XCTAssertEqual(events.first?.host, "10.0.0.5")
+        XCTAssertEqual(events.first?.api, "(frame not read)")
+        XCTAssertEqual(events.first?.detail,
+                       "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 524288 (listener SASL)")
+    }
+
     // MARK: SASL on listeners without SASL
 
     /// As Kafka, where only SASL listeners have a SASL authenticator: SaslHandshake and

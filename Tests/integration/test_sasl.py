@@ -7,6 +7,7 @@ client that does not being closed at expiry; SaslHandshake v0 with raw PLAIN and
 import json
 import os
 import re
+import struct
 import subprocess
 import time
 
@@ -216,7 +217,7 @@ def test_sasl_handshake_v0_with_a_wrong_password_closes_without_answer(sasl_brok
     assert [(l["principal"], l["api"], l["operation"]) for l in failed] == [("User:bob", "SaslHandshake v0", "PLAIN")], failed
 
 
-# --- SASL only on SASL listeners ------------------------------------------------------------------
+# --- SASL only on SASL listeners; the frame cap before authentication ------------------------------
 
 
 def test_sasl_on_the_plaintext_listener_is_refused_as_kafka_does(sasl_broker):
@@ -228,6 +229,31 @@ def test_sasl_on_the_plaintext_listener_is_refused_as_kafka_does(sasl_broker):
         # The connection stays, as it was: served, not closed.
         assert wire.parse_metadata_v4(connection.request(wire.metadata_request(3, [], version=4))).correlation_id == 3
     assert "principal=User:bob" not in sasl_broker.log_tail(50), "no SASL session on the plaintext listener"
+
+
+def test_a_frame_over_sasl_max_receive_bytes_before_authentication_closes_the_connection(sasl_broker, topic):
+    oversized = struct.pack(">i", 1024 * 1024)  # 1 MiB announced, none of it sent
+    with wire.KafkaConnection("127.0.0.1", sasl_broker.sasl_port) as connection:
+        connection.send(oversized)
+        assert connection.closed_by_peer(within=10), "closed on the size prefix alone"
+    # The broker logs the reason once the connection is closed: give it a moment.
+    reason = "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 524288"
+    deadline = time.monotonic() + 10
+    while reason not in sasl_broker.log_tail(50) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reason in sasl_broker.log_tail(50), sasl_broker.log_tail(50)
+    refused = [l for l in audit_lines(sasl_broker) if l["api"] == "(frame not read)"]
+    assert len(refused) == 1 and refused[0]["kind"] == "authenticationFailed" and refused[0]["principal"] == "User:ANONYMOUS", refused
+    assert "sasl-max-receive-bytes 524288 (listener SASL)" in refused[0]["detail"], refused
+    # The plaintext listener has no such cap: the same prefix waits for its body.
+    with wire.KafkaConnection("127.0.0.1", sasl_broker.port) as connection:
+        connection.send(oversized)
+        assert not connection.closed_by_peer(within=1)
+    # Once authenticated, a client may send frames above the cap (a ~700 KB record).
+    producer = Producer(client_config(sasl_broker))
+    errors = []
+    producer.produce(topic, b"x" * 700_000, on_delivery=lambda error, _: errors.append(error))
+    assert producer.flush(30) == 0 and errors == [None], errors
 
 
 # --- KIP-368 on Strait's own client: a replicator link ---------------------------------------
