@@ -33,6 +33,27 @@ extension Broker {
         allowed(.create, .cluster, connection, api: api, audit: false) || allowed(.create, .topic(topic), connection, api: api)
     }
 
+    /// InitProducerId: a transactional producer needs WRITE on its transactional id
+    /// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); an idempotent one IDEMPOTENT_WRITE on the cluster
+    /// or, since Kafka 2.8 (KIP-679), WRITE on at least one topic (CLUSTER_AUTHORIZATION_FAILED).
+    /// A denied idempotent producer is audited once, as IDEMPOTENT_WRITE on the cluster.
+    func initProducerIdDenial(_ request: InitProducerIdRequest, _ connection: ConnectionContext) -> ErrorCode? {
+        guard let authorizer else { return nil }
+        if let transactionalId = request.transactionalId {
+            return allowed(.write, .transactionalId(transactionalId), connection, api: "InitProducerId")
+                ? nil : .transactionalIdAuthorizationFailed
+        }
+        let principal = connection.session.principal, host = connection.remoteHost
+        if allowed(.idempotentWrite, .cluster, connection, api: "InitProducerId", audit: false)
+            || authorizer.authorizeByResourceType(principal: principal, host: host, operation: .write, resourceType: .topic,
+                                                  audit: false) {
+            return nil
+        }
+        authorizer.auditLog?.denied(principal: principal, host: host, api: "InitProducerId", operation: .idempotentWrite,
+                                    resource: .cluster)
+        return .clusterAuthorizationFailed
+    }
+
     /// The group a group API names must allow `operation`, else GROUP_AUTHORIZATION_FAILED.
     func groupDenied(_ group: String, _ operation: AclOperation, _ connection: ConnectionContext, api: String) -> Bool {
         !allowed(operation, .group(group), connection, api: api)

@@ -30,6 +30,7 @@ public enum ErrorCode: Int16, Sendable {
     case outOfOrderSequenceNumber = 45
     case duplicateSequenceNumber = 46
     case invalidProducerEpoch = 47
+    case transactionalIdAuthorizationFailed = 53
     case securityDisabled = 54
     case kafkaStorageError = 56
     case unknownProducerId = 59

@@ -107,9 +107,8 @@ extension Broker {
                 return .respond(try encode(response, header: header, key: .deleteRecords))
             case .initProducerId:
                 return try run(InitProducerIdRequest.self, header, &body) { r, _ in
-                    guard self.allowed(.idempotentWrite, .cluster, connection, api: "InitProducerId") else {
-                        return InitProducerIdResponse(throttleTimeMs: 0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue,
-                                                      producerId: -1, producerEpoch: -1)
+                    if let denial = self.initProducerIdDenial(r, connection) {
+                        return InitProducerIdResponse(throttleTimeMs: 0, errorCode: denial.rawValue, producerId: -1, producerEpoch: -1)
                     }
                     return self.initProducerId(r)
                 }

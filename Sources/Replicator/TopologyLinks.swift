@@ -1,7 +1,5 @@
 import KafkaClient
 import Logging
-import Security
-import TLS
 import Topology
 
 extension Topology {
@@ -11,7 +9,11 @@ extension Topology {
         let byName = Dictionary(uniqueKeysWithValues: sites.map { ($0.name, $0) })
         var configurations: [String: KafkaClientConfiguration] = [:]
         for site in sites {
-            configurations[site.name] = try clientConfiguration(for: site)
+            let configuration = try clientConfiguration(for: site)
+            if let problem = configuration.tls?.certificateValidityProblem {
+                logger.warning("site \(site.name): the client \(problem); brokers that check client certificates will refuse it")
+            }
+            configurations[site.name] = configuration
         }
         return try links.map { link in
             guard let source = byName[link.source], let target = byName[link.target] else {
@@ -24,37 +26,15 @@ extension Topology {
         }
     }
 
-    /// How the replicator connects to a site: plaintext for embedded brokers, the `security:`
-    /// section for external clusters.
-    func clientConfiguration(for site: Site) throws -> KafkaClientConfiguration {
+    /// How the replicator (and `strait groups --topology`) connects to a site: plaintext for
+    /// embedded brokers, the `security:` section for external clusters.
+    public func clientConfiguration(for site: Site) throws -> KafkaClientConfiguration {
         var configuration = KafkaClientConfiguration()
         guard case let .external(cluster) = site.kind else { return configuration }
-        let security = cluster.security
-        func fail(_ why: String) -> ReplicatorError { .configuration("\(file): site \(site.name): \(why)") }
-        switch security.securityProtocol {
-        case .plaintext: configuration.securityProtocol = .plaintext
-        case .ssl: configuration.securityProtocol = .ssl
-        case .saslPlaintext: configuration.securityProtocol = .saslPlaintext
-        case .saslSSL: configuration.securityProtocol = .saslSSL
-        }
-        if security.securityProtocol == .ssl || security.securityProtocol == .saslSSL {
-            do {
-                configuration.tls = try TLSContext(configuration: .client(
-                    caFile: security.caFile, certificateChainFile: security.certificateFile, privateKeyFile: security.keyFile))
-            } catch {
-                throw fail("TLS: \(error)")
-            }
-        }
-        if security.securityProtocol == .saslPlaintext || security.securityProtocol == .saslSSL {
-            guard let mechanismName = security.saslMechanism?.rawValue, let mechanism = SaslMechanism(rawValue: mechanismName),
-                  let username = security.username, let password = security.password else {
-                throw fail("SASL needs sasl-mechanism, username and a password")
-            }
-            do {
-                configuration.sasl = SaslCredentials(mechanism: mechanism, username: username, password: try password.reveal())
-            } catch {
-                throw fail("\(error)")
-            }
+        do {
+            try configuration.applySecurity(cluster.security)
+        } catch {
+            throw ReplicatorError.configuration("\(file): site \(site.name): \(error)")
         }
         return configuration
     }

@@ -29,7 +29,7 @@ public struct ApiAuthorization: Sendable, Equatable {
 ///
 /// | API | Check | Denied → |
 /// |---|---|---|
-/// | Produce | WRITE topic; IDEMPOTENT_WRITE cluster (idempotent, no transactional id); WRITE transactionalId (transactional) | 29 per partition; 31 / 53 whole request |
+/// | Produce | WRITE topic; WRITE transactionalId (transactional). Idempotent producers were checked at InitProducerId (no IDEMPOTENT_WRITE check since Kafka 2.8, KIP-679) | 29 per partition; 53 whole request |
 /// | Fetch | READ topic (consumer); CLUSTER_ACTION cluster (follower fetch) | 29 per partition; 31 |
 /// | ListOffsets, OffsetForLeaderEpoch | DESCRIBE topic | 29 per partition |
 /// | Metadata | DESCRIBE topic (unauthorized topics filtered when listing all; 29 when named); CREATE cluster or topic for auto-create | 29 per topic |
@@ -66,9 +66,8 @@ public enum ApiAuthorizationTable {
         case .produce:
             return .init(api: api, checks: [
                 AclCheck(.write, .topic),
-                AclCheck(.idempotentWrite, .cluster, when: "idempotent producer without transactional id"),
                 AclCheck(.write, .transactionalId, when: "transactional producer"),
-            ], notes: "TOPIC_AUTHORIZATION_FAILED per partition; cluster/transactional id denial fails the request")
+            ], notes: "TOPIC_AUTHORIZATION_FAILED per partition; a transactional id denial fails the request")
         case .fetch:
             return .init(api: api, checks: [
                 AclCheck(.read, .topic, when: "consumer fetch (replica id < 0)"),
@@ -128,7 +127,7 @@ public enum ApiAuthorizationTable {
         case .initProducerId:
             return .init(api: api, checks: [
                 AclCheck(.write, .transactionalId, when: "transactional"),
-                AclCheck(.idempotentWrite, .cluster, when: "idempotent (or WRITE on any topic)"),
+                AclCheck(.idempotentWrite, .cluster, when: "idempotent, unless the principal has WRITE on any topic (KIP-679)"),
             ], notes: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED / CLUSTER_AUTHORIZATION_FAILED")
         case .addPartitionsToTxn:
             return .init(api: api, checks: [AclCheck(.write, .transactionalId), AclCheck(.write, .topic)],

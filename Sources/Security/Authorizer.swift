@@ -109,6 +109,11 @@ public final class AclStore: @unchecked Sendable {
         lock.withLock { bindings.filter { $0.pattern.covers(resource) } }
     }
 
+    /// Every ACL on resources of `type`, whatever their names and pattern types.
+    public func acls(ofType type: AclResourceType) -> [AclBinding] {
+        lock.withLock { bindings.filter { $0.pattern.resourceType == type } }
+    }
+
     private func persist(_ state: [AclBinding]) throws {
         guard let url else { return }
         let file = FileFormat(version: 1, acls: state.map {
@@ -169,18 +174,73 @@ public final class Authorizer: Sendable {
         let wanted = operation.allowedBy
         if wanted.isEmpty { return false } // UNKNOWN, ANY, ALL are not requestable operations
         let acls = store.acls(for: resource)
-        let name = principal.description
-        let wildcardPrincipal = "\(principal.type):*"
-        func applies(_ e: AccessControlEntry) -> Bool {
-            (e.principal == name || e.principal == wildcardPrincipal)
-                && (e.host == host || e.host == AccessControlEntry.wildcardHost)
-        }
+        let applies = Self.entryMatcher(principal: principal, host: host)
         for b in acls where b.entry.permission == .deny && applies(b.entry)
             && (b.entry.operation == operation || b.entry.operation == .all) {
             return false
         }
         if acls.isEmpty { return configuration.allowEveryoneIfNoAclFound }
         return acls.contains { $0.entry.permission == .allow && applies($0.entry) && wanted.contains($0.entry.operation) }
+    }
+
+    /// Whether an entry names `principal` (or every principal of its type) and `host` (or `*`).
+    static func entryMatcher(principal: KafkaPrincipal, host: String) -> (AccessControlEntry) -> Bool {
+        let name = principal.description
+        let wildcardPrincipal = "\(principal.type):*"
+        return { e in
+            (e.principal == name || e.principal == wildcardPrincipal)
+                && (e.host == host || e.host == AccessControlEntry.wildcardHost)
+        }
+    }
+
+    /// Kafka's `authorizeByResourceType` (KIP-679): whether `principal` may do `operation` on at
+    /// least one resource of `resourceType`. Idempotent producers use it: InitProducerId without a
+    /// transactional id is allowed with WRITE on any topic. Only entries for exactly `operation`
+    /// or ALL count (no implied operations), for the principal (or `User:*`) and host (or `*`):
+    /// 1. super users are allowed;
+    /// 2. a DENY on the literal `*` denies;
+    /// 3. with `allowEveryoneIfNoAclFound`, allowed (as Kafka's AclAuthorizer does);
+    /// 4. an ALLOW on the literal `*` allows;
+    /// 5. an ALLOW on a literal name allows unless a DENY on the same literal name or on a prefix
+    ///    of it overrides it; an ALLOW on a prefix allows unless a DENY on a prefix of that prefix
+    ///    (the same one included) overrides it;
+    /// 6. otherwise denied. A denial is audited (operation, `TYPE:*`) when `audit` is true.
+    public func authorizeByResourceType(principal: KafkaPrincipal, host: String, operation: AclOperation,
+                                        resourceType: AclResourceType, api: String? = nil, audit: Bool = true) -> Bool {
+        let allowed = decideByResourceType(principal: principal, host: host, operation: operation, resourceType: resourceType)
+        if !allowed, audit, let auditLog {
+            auditLog.denied(principal: principal, host: host, api: api, operation: operation,
+                            resource: AclResource(resourceType, ResourcePattern.wildcard))
+        }
+        return allowed
+    }
+
+    func decideByResourceType(principal: KafkaPrincipal, host: String, operation: AclOperation,
+                              resourceType: AclResourceType) -> Bool {
+        if configuration.superUsers.contains(principal) { return true }
+        if operation.allowedBy.isEmpty { return false }
+        let applies = Self.entryMatcher(principal: principal, host: host)
+        let relevant = store.acls(ofType: resourceType).filter {
+            applies($0.entry) && ($0.entry.operation == operation || $0.entry.operation == .all)
+        }
+        var deniedLiterals = Set<String>(), deniedPrefixes = Set<String>()
+        var allowedLiterals = Set<String>(), allowedPrefixes = Set<String>()
+        for binding in relevant {
+            let name = binding.pattern.name
+            switch (binding.entry.permission, binding.pattern.patternType) {
+            case (.deny, .literal): deniedLiterals.insert(name)
+            case (.deny, .prefixed): deniedPrefixes.insert(name)
+            case (.allow, .literal): allowedLiterals.insert(name)
+            case (.allow, .prefixed): allowedPrefixes.insert(name)
+            case (.deny, _), (.allow, _), (.unknown, _), (.any, _): break
+            }
+        }
+        if deniedLiterals.contains(ResourcePattern.wildcard) { return false }
+        if configuration.allowEveryoneIfNoAclFound { return true }
+        if allowedLiterals.contains(ResourcePattern.wildcard) { return true }
+        func overriddenByPrefix(_ name: String) -> Bool { deniedPrefixes.contains { name.hasPrefix($0) } }
+        return allowedLiterals.contains { !deniedLiterals.contains($0) && !overriddenByPrefix($0) }
+            || allowedPrefixes.contains { !overriddenByPrefix($0) }
     }
 
     // MARK: Administrative changes, audited

@@ -49,6 +49,25 @@ public final class TLSContext: Sendable {
     /// The context new connections use.
     var current: SSLContextBox { state.withLockedValue { $0.context } }
 
+    /// What is wrong with the validity period of the context's own certificate (the first of
+    /// `certificateChainFile`), or nil when it is valid now or there is none: "certificate FILE
+    /// expired on DATE" / "... is not valid before DATE". OpenSSL loads such a certificate, and
+    /// peers refuse it at every handshake, so the owner should say so when it loads it.
+    public var certificateValidityProblem: String? {
+        let box = current
+        guard let file = configuration.certificateChainFile,
+              let certificate = SSL_CTX_get0_certificate(box.pointer) else { return nil }
+        return withExtendedLifetime(box) {
+            if let notAfter = X509_get0_notAfter(certificate), X509_cmp_current_time(notAfter) < 0 {
+                return "certificate \(file) expired on \(asn1TimeText(notAfter))"
+            }
+            if let notBefore = X509_get0_notBefore(certificate), X509_cmp_current_time(notBefore) > 0 {
+                return "certificate \(file) is not valid before \(asn1TimeText(notBefore))"
+            }
+            return nil
+        }
+    }
+
     /// Builds a new `SSL_CTX` from the configuration's files and uses it for new connections.
     /// On failure the current context stays and the error is thrown.
     public func reload() throws {
@@ -83,6 +102,9 @@ public final class TLSContext: Sendable {
             do {
                 if try reloadIfFilesChanged() {
                     logger.info("TLS context reloaded", metadata: ["role": "\(configuration.role.rawValue)", "files": "\(configuration.files)"])
+                    if let problem = certificateValidityProblem {
+                        logger.warning("TLS: the reloaded \(problem); peers will refuse it")
+                    }
                 }
             } catch {
                 // Remember the files as seen so a half-written renewal is not retried every poll;
@@ -261,4 +283,15 @@ struct FileFingerprint: Hashable, Sendable {
             inode = 0
         }
     }
+}
+
+/// An ASN1_TIME as OpenSSL prints it ("Jan  2 00:00:00 2020 GMT").
+private func asn1TimeText(_ time: UnsafePointer<ASN1_TIME>) -> String {
+    guard let bio = BIO_new(BIO_s_mem()) else { return "?" }
+    defer { BIO_free(bio) }
+    guard ASN1_TIME_print(bio, time) == 1 else { return "?" }
+    let length = Int(BIO_ctrl_pending(bio))
+    var bytes = [UInt8](repeating: 0, count: length)
+    let read = bytes.withUnsafeMutableBytes { BIO_read(bio, $0.baseAddress, Int32(length)) }
+    return String(decoding: bytes.prefix(Int(max(read, 0))), as: UTF8.self)
 }

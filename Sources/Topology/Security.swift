@@ -1,14 +1,15 @@
 import Foundation
-/// How the replicator (and the CLI) connect to an external cluster. Used once the Kafka client
-/// and TLS land; read and checked now so topology files can say it.
+/// How the replicator (and the CLI) connect to an external cluster: a topology site's
+/// `security:` section, or `strait groups`' security options. The replicator module turns it
+/// into a Kafka client configuration (`KafkaClientConfiguration.applySecurity`).
 public struct SecuritySettings: Sendable, Equatable {
     public enum SecurityProtocol: String, Sendable, CaseIterable {
         case plaintext, ssl
         case saslPlaintext = "sasl_plaintext"
         case saslSSL = "sasl_ssl"
 
-        var usesTLS: Bool { self == .ssl || self == .saslSSL }
-        var usesSASL: Bool { self == .saslPlaintext || self == .saslSSL }
+        public var usesTLS: Bool { self == .ssl || self == .saslSSL }
+        public var usesSASL: Bool { self == .saslPlaintext || self == .saslSSL }
     }
 
     public enum SASLMechanism: String, Sendable, CaseIterable {
@@ -26,6 +27,51 @@ public struct SecuritySettings: Sendable, Equatable {
     public var saslMechanism: SASLMechanism?
     public var username: String?
     public var password: Secret?
+
+    public init() {}
+
+    /// What the settings are called where they were written, for messages.
+    public struct Names: Sendable {
+        public var securityProtocol, caFile, certificateFile, keyFile, saslMechanism, username, passwordFile, passwordEnv: String
+
+        public init(securityProtocol: String, caFile: String, certificateFile: String, keyFile: String,
+                    saslMechanism: String, username: String, passwordFile: String, passwordEnv: String) {
+            self.securityProtocol = securityProtocol
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.saslMechanism = saslMechanism
+            self.username = username
+            self.passwordFile = passwordFile
+            self.passwordEnv = passwordEnv
+        }
+
+        /// The keys of a topology file's `security:` section.
+        public static let topology = Names(securityProtocol: "protocol", caFile: "ca-file", certificateFile: "cert-file",
+                                           keyFile: "key-file", saslMechanism: "sasl-mechanism", username: "username",
+                                           passwordFile: "password-file", passwordEnv: "password-env")
+    }
+
+    /// Settings that do not fit together (TLS files without TLS, SASL settings without SASL or
+    /// incomplete, a certificate without its key), each as "`context` ...".
+    public func problems(context: String, names: Names = .topology) -> [String] {
+        var problems: [String] = []
+        let name = securityProtocol.rawValue
+        if !securityProtocol.usesTLS, caFile != nil || certificateFile != nil || keyFile != nil {
+            problems.append("\(context) names TLS files but protocol is \(name): use \(names.securityProtocol) ssl or sasl_ssl")
+        }
+        if (certificateFile == nil) != (keyFile == nil) {
+            problems.append("\(context) needs \(names.certificateFile) and \(names.keyFile) together (mutual TLS)")
+        }
+        if securityProtocol.usesSASL {
+            if saslMechanism == nil || username == nil || password == nil {
+                problems.append("\(context) with protocol \(name) needs \(names.saslMechanism), \(names.username), and \(names.passwordFile) or \(names.passwordEnv)")
+            }
+        } else if saslMechanism != nil || username != nil || password != nil {
+            problems.append("\(context) has SASL settings but protocol is \(name): use \(names.securityProtocol) sasl_plaintext or sasl_ssl")
+        }
+        return problems
+    }
 }
 
 /// Where a secret comes from. The value itself is read only when a connection needs it, and
@@ -37,6 +83,8 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var source: Source
+
+    public init(source: Source) { self.source = source }
 
     public var description: String {
         switch source {

@@ -172,19 +172,8 @@ public enum TopologyLoader {
         case (.some, .some): diagnostics.report(node, "\(context) has both password-file and password-env: keep one")
         case (nil, nil): break
         }
-        let usesTLS = settings.securityProtocol.usesTLS, usesSASL = settings.securityProtocol.usesSASL
-        if !usesTLS, settings.caFile != nil || settings.certificateFile != nil || settings.keyFile != nil {
-            diagnostics.report(node, "\(context) names TLS files but protocol is \(settings.securityProtocol.rawValue): use protocol ssl or sasl_ssl")
-        }
-        if (settings.certificateFile == nil) != (settings.keyFile == nil) {
-            diagnostics.report(node, "\(context) needs cert-file and key-file together (mutual TLS)")
-        }
-        if usesSASL {
-            if settings.saslMechanism == nil || settings.username == nil || settings.password == nil {
-                diagnostics.report(node, "\(context) with protocol \(settings.securityProtocol.rawValue) needs sasl-mechanism, username, and password-file or password-env")
-            }
-        } else if settings.saslMechanism != nil || settings.username != nil || settings.password != nil {
-            diagnostics.report(node, "\(context) has SASL settings but protocol is \(settings.securityProtocol.rawValue): use sasl_plaintext or sasl_ssl")
+        for problem in settings.problems(context: context) {
+            diagnostics.report(node, problem)
         }
         return settings
     }

@@ -80,6 +80,9 @@ struct BrokerCommand: AsyncParsableCommand {
             let context = try TLSContext(configuration: .server(
                 certificateChainFile: settings.certificateFile, privateKeyFile: settings.keyFile,
                 caFile: settings.caFile, clientAuth: clientAuth, cipherSuites: settings.cipherSuites))
+            if let problem = context.certificateValidityProblem {
+                logger.warning("TLS: the listeners' \(problem); clients will refuse every TLS connection until it is renewed")
+            }
             _ = context.scheduleReloadOnChange(every: .seconds(10), on: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
             return (context, try PrincipalMapper(ruleStrings: settings.principalMappingRules))
         } catch {

@@ -15,8 +15,10 @@ struct GroupsCommand: AsyncParsableCommand {
     }
 
     struct ClusterOptions: ParsableArguments {
-        @Option(name: .customLong("bootstrap-server"), help: "Comma-separated HOST:PORT list of brokers to bootstrap from.")
-        var bootstrapServer: String = "localhost:9092"
+        @Option(name: .customLong("bootstrap-server"),
+                help: "Comma-separated HOST:PORT list of brokers to bootstrap from (default: localhost:9092).")
+        var bootstrapServer: String?
+        @OptionGroup(title: "Security") var security: ClientSecurityOptions
         @Option(help: "Give up after this many seconds.") var timeout: Double = 30
         @Option(help: "Output format: text or json.") var output: OutputFormat = .text
         @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
@@ -25,7 +27,12 @@ struct GroupsCommand: AsyncParsableCommand {
         func validate() throws {
             guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
             guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
-            do { _ = try BrokerAddress.parseList(bootstrapServer) } catch { throw ValidationError("--bootstrap-server: \(error)") }
+            if let bootstrapServer {
+                do { _ = try BrokerAddress.parseList(bootstrapServer) } catch { throw ValidationError("--bootstrap-server: \(error)") }
+                if security.topology != nil {
+                    throw ValidationError("--topology takes the bootstrap servers from the site: drop --bootstrap-server")
+                }
+            }
         }
 
         /// Runs `body` with a client, then closes it. Client errors and the overall timeout become
@@ -33,14 +40,14 @@ struct GroupsCommand: AsyncParsableCommand {
         func withCluster<T: Sendable>(_ body: @escaping @Sendable (KafkaCluster) async throws -> T) async throws -> T {
             let level = Logger.Level(rawValue: logLevel) ?? .warning
             bootstrapLogging(level: level)
-            var configuration = KafkaClientConfiguration()
+            let (bootstrap, secured) = try security.clientConfiguration(bootstrapServer: bootstrapServer)
+            var configuration = secured
             configuration.clientId = "strait-groups"
             let limit = Duration.milliseconds(Int64(timeout * 1000))
             configuration.connectTimeout = min(limit, .seconds(10))
             configuration.requestTimeout = limit
-            let cluster = try KafkaCluster(bootstrap: bootstrapServer, configuration: configuration,
+            let cluster = try KafkaCluster(bootstrap: bootstrap, configuration: configuration,
                                            logger: Logger(label: "strait.groups"))
-            let bootstrap = bootstrapServer
             do {
                 let result = try await withThrowingTaskGroup(of: T?.self) { tasks in
                     tasks.addTask { try await body(cluster) }

@@ -65,6 +65,83 @@ final class AuthorizerTests: XCTestCase {
         XCTAssertFalse(lax.authorize(principal: alice, host: "h", operation: .write, resource: .group("app")))
     }
 
+    /// KIP-679's `authorizeByResourceType`: WRITE on at least one topic, unless a deny overrides it.
+    func testAuthorizeByResourceType() throws {
+        let store = AclStore.inMemory()
+        let auth = Authorizer(store: store, configuration: .init(superUsers: [admin]))
+        func anyTopic(_ p: KafkaPrincipal, _ op: AclOperation = .write, host: String = "10.0.0.1") -> Bool {
+            auth.authorizeByResourceType(principal: p, host: host, operation: op, resourceType: .topic)
+        }
+        // Nothing at all: denied, but super users pass.
+        XCTAssertFalse(anyTopic(alice))
+        XCTAssertTrue(anyTopic(admin))
+
+        // A literal allow; implied operations do not count (READ does not give WRITE, WRITE gives
+        // no DESCRIBE here either: only the operation itself or ALL).
+        _ = try store.create([allow("User:alice", .write, .topic, "orders"), allow("User:bob", .read, .topic, "orders")])
+        XCTAssertTrue(anyTopic(alice))
+        XCTAssertFalse(anyTopic(alice, .describe))
+        XCTAssertFalse(anyTopic(bob))
+        // Other resource types do not count.
+        _ = try store.create([allow("User:bob", .write, .transactionalId, "tx"), allow("User:bob", .write, .group, "g")])
+        XCTAssertFalse(anyTopic(bob))
+
+        // A deny on the same literal, or on a prefix of it, overrides the literal allow.
+        _ = try store.create([deny("User:alice", .write, .topic, "orders")])
+        XCTAssertFalse(anyTopic(alice))
+        _ = try store.create([allow("User:alice", .write, .topic, "logs-app")])
+        XCTAssertTrue(anyTopic(alice))
+        _ = try store.create([deny("User:alice", .write, .topic, "logs", .prefixed)])
+        XCTAssertFalse(anyTopic(alice), "deny prefix logs covers logs-app")
+
+        // A prefixed allow is overridden only by a deny prefix of it (not by a literal deny of
+        // the same name, which covers one topic only).
+        _ = try store.create([allow("User:carol", .all, .topic, "metrics-", .prefixed),
+                              deny("User:carol", .write, .topic, "metrics-", .literal)])
+        XCTAssertTrue(anyTopic(.user("carol")), "ALL counts; the literal deny leaves metrics-x writable")
+        _ = try store.create([deny("User:carol", .all, .topic, "met", .prefixed)])
+        XCTAssertFalse(anyTopic(.user("carol")))
+        // A longer deny prefix does not cover the whole allowed prefix.
+        _ = try store.create([allow("User:dave", .write, .topic, "a-", .prefixed),
+                              deny("User:dave", .write, .topic, "a-secret", .prefixed)])
+        XCTAssertTrue(anyTopic(.user("dave")))
+
+        // Principal and host matching: `User:*` and `*` apply, another host does not.
+        _ = try store.create([allow("User:*", .write, .topic, "shared", host: "10.0.0.9")])
+        XCTAssertTrue(anyTopic(.user("erin"), host: "10.0.0.9"))
+        XCTAssertFalse(anyTopic(.user("erin"), host: "10.0.0.8"))
+
+        // The wildcard resource: an allow on `*` allows; a deny on `*` denies whatever else.
+        _ = try store.create([allow("User:frank", .write, .topic, "*"), deny("User:frank", .write, .topic, "x", .prefixed)])
+        XCTAssertTrue(anyTopic(.user("frank")))
+        _ = try store.create([allow("User:gina", .write, .topic, "g1"), deny("User:*", .all, .topic, "*", host: "10.6.6.6")])
+        XCTAssertTrue(anyTopic(.user("gina")))
+        XCTAssertFalse(anyTopic(.user("gina"), host: "10.6.6.6"))
+        XCTAssertTrue(anyTopic(admin, host: "10.6.6.6"), "super users pass whatever the denies")
+
+        // allow.everyone.if.no.acl.found: allowed unless a wildcard deny (as Kafka's AclAuthorizer).
+        let lax = Authorizer(store: store, configuration: .init(allowEveryoneIfNoAclFound: true))
+        XCTAssertTrue(lax.authorizeByResourceType(principal: .user("nobody"), host: "h", operation: .write, resourceType: .topic))
+        XCTAssertFalse(lax.authorizeByResourceType(principal: .user("nobody"), host: "10.6.6.6", operation: .write, resourceType: .topic))
+    }
+
+    func testAuthorizeByResourceTypeAuditsDenials() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)/audit.log")
+        defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
+        let log = try AuditLog(url: url, clock: { Date(timeIntervalSince1970: 1_700_000_000) })
+        let auth = Authorizer(store: .inMemory(), auditLog: log)
+        XCTAssertFalse(auth.authorizeByResourceType(principal: alice, host: "h", operation: .write, resourceType: .topic,
+                                                    api: "InitProducerId"))
+        XCTAssertFalse(auth.authorizeByResourceType(principal: alice, host: "h", operation: .write, resourceType: .topic, audit: false))
+        log.close()
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 1)
+        let event = try JSONDecoder().decode(AuditEvent.self, from: Data(lines[0].utf8))
+        XCTAssertEqual(event.operation, "WRITE")
+        XCTAssertEqual(event.resource, "TOPIC:*")
+        XCTAssertEqual(event.api, "InitProducerId")
+    }
+
     func testFiltersForDescribeAndDelete() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("acl-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: url) }
@@ -130,6 +207,8 @@ final class AuthorizerTests: XCTestCase {
         let produce = ApiAuthorizationTable.authorization(for: .produce)
         XCTAssertEqual(produce.checks.first, AclCheck(.write, .topic))
         XCTAssertEqual(produce.checks.first?.deniedError.rawValue, 29)
+        XCTAssertFalse(produce.checks.contains { $0.operation == .idempotentWrite }, "no IDEMPOTENT_WRITE on Produce since KIP-679")
+        XCTAssertEqual(ApiAuthorizationTable.authorization(for: .initProducerId).checks.map(\.deniedError.rawValue), [53, 31])
         XCTAssertEqual(ApiAuthorizationTable.authorization(for: .joinGroup).checks.first?.deniedError.rawValue, 30)
         XCTAssertEqual(ApiAuthorizationTable.authorization(for: .createAcls).checks, [AclCheck(.alter, .cluster)])
         XCTAssertEqual(ApiAuthorizationTable.authorization(for: .createAcls).checks.first?.deniedError.rawValue, 31)

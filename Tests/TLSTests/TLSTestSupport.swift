@@ -40,6 +40,17 @@ enum TestCertificates {
         leaf server-renewed "/O=Example/CN=localhost-renewed" ca 2 server.ext
         leaf alice "/O=Example/OU=eng/CN=alice" ca 3
         leaf mallory "/O=Example/OU=eng/CN=mallory" untrusted-ca 4
+        # Expired (valid one day in 2020): `openssl x509 -req` cannot back-date, `openssl ca` can.
+        mkdir -p ca-db && : > ca-db/index.txt && echo 10 > ca-db/serial
+        printf '[ca]\ndefault_ca = t\n[t]\ndatabase = ca-db/index.txt\nnew_certs_dir = ca-db\nserial = ca-db/serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n' > ca.cnf
+        expired() { # name subject [extfile]
+            key "$1"
+            openssl req -new -key "$1.key" -out "$1.csr" -subj "$2"
+            openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in "$1.csr" -out "$1.pem" -notext -preserveDN \
+                -startdate 20200101000000Z -enddate 20200102000000Z ${3:+-extfile "$3"} 2>/dev/null
+        }
+        expired expired-server "/CN=localhost" server.ext
+        expired expired-alice "/O=Example/OU=eng/CN=expired-alice"
         """#
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")

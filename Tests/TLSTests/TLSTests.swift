@@ -126,6 +126,47 @@ final class TLSTests: XCTestCase {
         XCTAssertEqual(record.handshakes.withLockedValue { $0.count }, 0)
     }
 
+    func testRequiredClientAuthRejectsAnExpiredClientCertificateAndServesOthers() throws {
+        let record = ServerRecord()
+        let port = try start(try serverContext(clientAuth: .required), record)
+        let expired = try connect(group: group, port: port, context: try clientContext(certificate: "expired-alice"),
+                                  serverHostname: "localhost", payload: payload("expired"))
+        // The client gets the server's "certificate expired" alert, or a reset if the close wins.
+        XCTAssertThrowsError(try waitBounded(expired.received))
+        XCTAssertNoThrow(try waitBounded(expired.channel.closeFuture))
+        XCTAssertTrue(waitUntil { !record.errors.withLockedValue { $0 }.isEmpty })
+        let error = record.errors.withLockedValue { $0[0] }
+        XCTAssertTrue(error.contains("certificate verify failed (certificate has expired)"), error)
+        // The same server goes on serving a valid client.
+        let good = try connect(group: group, port: port, context: try clientContext(certificate: "alice"),
+                               serverHostname: "localhost", payload: payload("valid"))
+        XCTAssertEqual(String(buffer: try waitBounded(good.received)), "valid")
+        try good.channel.close().wait()
+        XCTAssertEqual(record.handshakes.withLockedValue { $0.count }, 1)
+    }
+
+    func testClientRejectsAnExpiredServerCertificate() throws {
+        let record = ServerRecord()
+        let context = try serverContext(chain: certs.path("expired-server.pem"), key: certs.path("expired-server.key"))
+        let port = try start(context, record)
+        let connection = try connect(group: group, port: port, context: try clientContext(), serverHostname: "localhost", payload: payload("x"))
+        XCTAssertThrowsError(try waitBounded(connection.handshake)) { error in
+            guard case TLSError.handshakeFailed(let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(reason, "certificate verify failed (certificate has expired)")
+        }
+        XCTAssertNoThrow(try waitBounded(connection.channel.closeFuture))
+    }
+
+    func testCertificateValidityProblemNamesTheFileAndTheDate() throws {
+        XCTAssertNil(try serverContext().certificateValidityProblem)
+        XCTAssertNil(try clientContext().certificateValidityProblem, "no certificate of its own")
+        let expired = try serverContext(chain: certs.path("expired-server.pem"), key: certs.path("expired-server.key"))
+        XCTAssertEqual(expired.certificateValidityProblem,
+                       "certificate \(certs.path("expired-server.pem")) expired on Jan  2 00:00:00 2020 GMT")
+        XCTAssertEqual(try clientContext(certificate: "expired-alice").certificateValidityProblem,
+                       "certificate \(certs.path("expired-alice.pem")) expired on Jan  2 00:00:00 2020 GMT")
+    }
+
     func testMutualTLSPeerSubjectIsMappedToAPrincipal() throws {
         let record = ServerRecord()
         let port = try start(try serverContext(clientAuth: .required), record)

@@ -157,6 +157,29 @@ final class TopologyModelTests: XCTestCase {
         XCTAssertEqual("\(cluster.security.password!)", "<secret from file /run/pw>")
     }
 
+    func testSecurityProblemsSpeakTheCallersNames() {
+        var settings = SecuritySettings()
+        settings.caFile = "/ca.pem"
+        settings.certificateFile = "/c.pem"
+        settings.username = "u"
+        let cli = SecuritySettings.Names(securityProtocol: "--security-protocol", caFile: "--ca-file", certificateFile: "--cert-file",
+                                         keyFile: "--key-file", saslMechanism: "--sasl-mechanism", username: "--username",
+                                         passwordFile: "--password-file", passwordEnv: "--password-env")
+        XCTAssertEqual(settings.problems(context: "the command line", names: cli), [
+            "the command line names TLS files but protocol is plaintext: use --security-protocol ssl or sasl_ssl",
+            "the command line needs --cert-file and --key-file together (mutual TLS)",
+            "the command line has SASL settings but protocol is plaintext: use --security-protocol sasl_plaintext or sasl_ssl",
+        ])
+        settings.securityProtocol = .saslSSL
+        settings.keyFile = "/k.pem"
+        XCTAssertEqual(settings.problems(context: "site dc.kafka.security"), [
+            "site dc.kafka.security with protocol sasl_ssl needs sasl-mechanism, username, and password-file or password-env",
+        ])
+        settings.saslMechanism = .plain
+        settings.password = Secret(source: .environment("PW"))
+        XCTAssertEqual(settings.problems(context: "x"), [])
+    }
+
     func testEmbeddedSitesCarryTheirBrokerSettings() throws {
         let topology = try TopologyLoader.parse("""
             name: t

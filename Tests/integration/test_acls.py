@@ -112,3 +112,45 @@ def test_without_acls_nobody_but_super_users_gets_in(acl_broker, topic):
                               "-X", "sasl.mechanism=SCRAM-SHA-512", "-X", "sasl.username=reader",
                               "-X", "sasl.password=reader-secret", "-L"], capture_output=True, timeout=60).stdout.decode()
     assert topic not in listing, "topics the principal may not describe are not listed"
+
+
+def test_idempotent_producer_needs_write_on_some_topic_not_idempotent_write(acl_broker, topic):
+    """KIP-679 (Kafka 2.8+): InitProducerId without a transactional id is allowed with WRITE on any
+    topic; IDEMPOTENT_WRITE on the cluster is no longer needed. Without WRITE anywhere the producer
+    gets CLUSTER_AUTHORIZATION_FAILED."""
+    admin = AdminClient(as_user(acl_broker, "admin"))
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    grants = [
+        AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:writer", "*", AclOperation.WRITE, AclPermissionType.ALLOW),
+        AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:reader", "*", AclOperation.READ, AclPermissionType.ALLOW),
+    ]
+    for future in admin.create_acls(grants).values():
+        future.result(timeout=30)
+
+    def produce_idempotently(user, count):
+        errors, delivered = [], []
+        producer = Producer(as_user(acl_broker, user, **{
+            "enable.idempotence": True, "message.timeout.ms": 10000,
+            "error_cb": lambda error: errors.append(error)}))
+        try:
+            for n in range(count):
+                producer.produce(topic, value=f"{user}-{n}".encode(),
+                                 on_delivery=lambda error, message: (errors if error else delivered).append(error or message))
+            producer.flush(20)
+        except KafkaException as fatal:  # librdkafka refuses further produce calls after a fatal error
+            errors.append(fatal.args[0])
+        return delivered, errors
+
+    delivered, errors = produce_idempotently("writer", 20)
+    assert not errors, errors
+    assert len(delivered) == 20
+    assert {m.offset() for m in delivered} == set(range(20)), "each record written once, in order"
+
+    delivered, errors = produce_idempotently("reader", 1)
+    assert not delivered
+    assert any(e.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED for e in errors), [str(e) for e in errors]
+    lines = audit_lines(acl_broker)
+    assert any(l["kind"] == "denied" and l["principal"] == "User:reader" and l.get("api") == "InitProducerId"
+               and l.get("operation") == "IDEMPOTENT_WRITE" for l in lines), lines
+    assert not any(l["kind"] == "denied" and l["principal"] == "User:writer" and l.get("api") == "InitProducerId"
+                   for l in lines), "the writer's InitProducerId was allowed"

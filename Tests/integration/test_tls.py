@@ -1,15 +1,19 @@
 """TLS listeners over the system OpenSSL: kcat and confluent-kafka over SSL with CA verification,
 over mutual TLS (the client certificate names the principal), and over SASL_SSL with
-SCRAM-SHA-512; an untrusted client certificate and a plaintext client on the TLS port are
-refused while the broker keeps serving."""
+SCRAM-SHA-512; an untrusted or expired client certificate and a plaintext client on the TLS port
+are refused while the broker keeps serving; a broker serving an expired certificate is refused
+by kcat, confluent-kafka and Strait's own client (`strait groups`), which says why; `strait
+groups` over SASL_SSL with its security options and from a topology site."""
 
+import json
 import os
 import socket
 import struct
 import subprocess
+import time
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from support.broker import free_port, strait_binary
 from support.certs import make_certificates
@@ -175,3 +179,142 @@ links:
     finally:
         assert replicator.stop() == 0
     assert "mirror-secret" not in replicator.log(), "secrets are never printed"
+
+
+def strait_groups(*arguments, env=None):
+    return subprocess.run([str(strait_binary()), "groups", *arguments], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_an_expired_client_certificate_is_refused_with_the_reason_while_others_connect(broker, tmp_path, topic):
+    certs = make_certificates(tmp_path / "certs")
+    port = free_port()
+    b = broker(config={
+        "tls": {"cert-file": certs.path("server.pem"), "key-file": certs.path("server.key"),
+                "ca-file": certs.path("ca.pem"), "client-auth": "required",
+                "principal-mapping-rules": ["RULE:^.*CN=([^,]+)$/$1/L", "DEFAULT"]},
+        "listeners": [{"name": "MTLS", "listen": f"127.0.0.1:{port}", "protocol": "ssl"}]})
+    bootstrap = f"127.0.0.1:{port}"
+    expired = kcat_tls(bootstrap, certs, "-L", "-m", "5", client="expired-alice")
+    assert expired.returncode != 0, expired.stdout.decode()
+    deadline = time.monotonic() + 10
+    while "certificate has expired" not in b.log_tail(200) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = b.log_tail(200)
+    assert "certificate has expired" in log, log
+    assert "closing connection" in log, "the one connection is closed, with a logged reason"
+    # A good client on the same listener, before and after, is served.
+    produced = kcat_tls(bootstrap, certs, "-P", "-t", topic, client="alice", stdin=b"still-served\n")
+    assert produced.returncode == 0, produced.stderr.decode()
+    read = kcat_tls(bootstrap, certs, "-C", "-t", topic, "-o", "beginning", "-e", "-q", client="alice")
+    assert read.returncode == 0 and read.stdout.decode().split() == ["still-served"], read.stderr.decode()
+    assert "principal=User:alice" in b.log_tail(400)
+    # Strait's client with the expired certificate: warned before connecting, refused with the reason.
+    strait = strait_groups("list", "--bootstrap-server", bootstrap, "--security-protocol", "ssl", "--ca-file", certs.path("ca.pem"),
+                           "--cert-file", certs.path("expired-alice.pem"), "--key-file", certs.path("expired-alice.key"),
+                           "--timeout", "20")
+    assert strait.returncode == 1
+    assert "warning: the client certificate" in strait.stderr and "expired on" in strait.stderr, strait.stderr
+    # The broker's alert, unless the connection reset reaches the client first.
+    assert "certificate expired" in strait.stderr or "reset" in strait.stderr, strait.stderr
+    good = strait_groups("list", "--bootstrap-server", bootstrap, "--security-protocol", "ssl", "--ca-file", certs.path("ca.pem"),
+                         "--cert-file", certs.path("alice.pem"), "--key-file", certs.path("alice.key"))
+    assert good.returncode == 0 and good.stderr == "", good.stderr
+    assert b.is_running()
+
+
+def test_a_broker_serving_an_expired_certificate_is_refused_by_every_client(broker, tmp_path):
+    certs = make_certificates(tmp_path / "certs")
+    port = free_port()
+    b = broker(config={
+        "tls": {"cert-file": certs.path("expired-server.pem"), "key-file": certs.path("expired-server.key")},
+        "listeners": [{"name": "SSL", "listen": f"127.0.0.1:{port}", "protocol": "ssl"}]})
+    bootstrap = f"127.0.0.1:{port}"
+    assert "expired-server.pem expired on" in b.log_tail(200), "the broker warns at start"
+    # librdkafka says only "certificate verify failed"; the broker's log has the client's alert.
+    listing = kcat_tls(bootstrap, certs, "-L", "-m", "5")
+    assert listing.returncode != 0
+    assert "certificate verify failed" in listing.stderr.decode(), listing.stderr.decode()
+    errors = []
+    consumer = Consumer({"bootstrap.servers": bootstrap, "security.protocol": "SSL", "ssl.ca.location": certs.path("ca.pem"),
+                         "group.id": "never", "error_cb": errors.append})
+    try:
+        deadline = time.monotonic() + 20
+        while not errors and time.monotonic() < deadline:
+            consumer.poll(0.2)
+    finally:
+        consumer.close()
+    assert any(e.code() in (KafkaError._SSL, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN) for e in errors), \
+        [e.str() for e in errors]
+    assert "alert certificate expired" in b.log_tail(200)
+
+    # Strait's own client library says why, on one line, and exits 1.
+    result = strait_groups("list", "--bootstrap-server", bootstrap, "--security-protocol", "ssl",
+                           "--ca-file", certs.path("ca.pem"), "--timeout", "20")
+    assert result.returncode == 1, result
+    assert "certificate has expired" in result.stderr, result.stderr
+    assert result.stderr.startswith("error: "), result.stderr
+
+
+def test_strait_groups_over_sasl_ssl_with_options_and_from_a_topology_site(tls_broker, tmp_path, topic):
+    certs = tls_broker.certs
+    group = f"secure-{topic}"
+    client = {"bootstrap.servers": tls_broker.sasl_ssl_bootstrap, "security.protocol": "SASL_SSL",
+              "ssl.ca.location": certs.path("ca.pem"), "sasl.mechanism": "SCRAM-SHA-512",
+              "sasl.username": "alice", "sasl.password": "alice-secret"}
+    producer = Producer(client)
+    for n in range(5):
+        producer.produce(topic, value=f"v{n}".encode())
+    assert producer.flush(30) == 0
+    consumer = Consumer({**client, "group.id": group, "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
+    consumer.close()
+
+    password_file = tmp_path / "alice.password"
+    password_file.write_text("alice-secret\n")
+    options = ["--bootstrap-server", tls_broker.sasl_ssl_bootstrap, "--security-protocol", "SASL_SSL",
+               "--ca-file", certs.path("ca.pem"), "--sasl-mechanism", "SCRAM-SHA-512", "--username", "alice"]
+    listed = strait_groups("list", *options, "--password-file", str(password_file), "--output", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert group in {g["group"] for g in json.loads(listed.stdout)["groups"]}
+    described = strait_groups("describe", group, *options, "--password-env", "ALICE_PW", "--output", "json",
+                              env={"ALICE_PW": "alice-secret"})
+    assert described.returncode == 0, described.stderr
+    [row] = json.loads(described.stdout)["partitions"]
+    assert (row["topic"], row["current_offset"], row["log_end_offset"], row["lag"]) == (topic, 3, 5, 2)
+
+    # From a topology site, as the replicator would connect.
+    topology = tmp_path / "secure.yaml"
+    topology.write_text(f"""name: secure
+mode: custom
+sites:
+  east:
+    kafka:
+      bootstrap: ["{tls_broker.sasl_ssl_bootstrap}"]
+      security: {{ protocol: sasl_ssl, ca-file: {certs.path('ca.pem')}, sasl-mechanism: SCRAM-SHA-512,
+                  username: alice, password-file: {password_file} }}
+  west:
+    kafka: {{ bootstrap: ["127.0.0.1:1"] }}
+links:
+  - {{ from: east, to: west }}
+""")
+    from_site = strait_groups("describe", group, "--topology", str(topology), "--site", "east", "--output", "json")
+    assert from_site.returncode == 0, from_site.stderr
+    assert json.loads(from_site.stdout)["partitions"][0]["lag"] == 2
+    unknown = strait_groups("list", "--topology", str(topology), "--site", "north")
+    assert unknown.returncode == 1 and "no site 'north'" in unknown.stderr, unknown.stderr
+
+    # A wrong password fails clearly and is never printed; so does TLS without the CA.
+    bad_file = tmp_path / "wrong.password"
+    bad_file.write_text("not-the-password\n")
+    wrong = strait_groups("list", *options, "--password-file", str(bad_file), "--timeout", "20")
+    assert wrong.returncode == 1
+    assert "authentication" in wrong.stderr and "not-the-password" not in wrong.stderr + wrong.stdout, wrong.stderr
+    untrusted = strait_groups("list", "--bootstrap-server", tls_broker.ssl_bootstrap, "--security-protocol", "ssl",
+                              "--timeout", "20")
+    assert untrusted.returncode == 1 and "certificate verify failed" in untrusted.stderr, untrusted.stderr
+    # Passwords are not options; a plaintext client on the TLS port is refused.
+    refused = strait_groups("list", *options, "--password", "alice-secret")
+    assert refused.returncode != 0 and "alice-secret" not in refused.stderr
+    plaintext = strait_groups("list", "--bootstrap-server", tls_broker.ssl_bootstrap, "--timeout", "10")
+    assert plaintext.returncode == 1
