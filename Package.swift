@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore"]),
         .testTarget(name: "KafkaClientTests", dependencies: [
-            "KafkaClient", "KafkaProtocol", "KafkaRecords", "BrokerServer", "BrokerCore", "LogStorage",
+            "KafkaClient", "KafkaProtocol", "KafkaRecords", "BrokerServer", "BrokerCore", "LogStorage", "Security",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -7,8 +7,9 @@ import Security
 /// What one connection has proven about itself. Owned by the connection's request loop (which
 /// handles one request at a time), so it needs no lock.
 public final class ConnectionSession: @unchecked Sendable {
-    /// The listener demands SASL: until `authenticated`, only ApiVersions, SaslHandshake and
-    /// SaslAuthenticate are served.
+    /// A SASL listener's connection: until `authenticated`, only ApiVersions, SaslHandshake and
+    /// SaslAuthenticate are served. Elsewhere (plaintext, ssl) SaslHandshake and SaslAuthenticate
+    /// are refused with ILLEGAL_SASL_STATE, as Kafka does, and change nothing.
     public let requiresSASL: Bool
     /// Shared with the connection's frame decoder: on while raw SASL tokens are expected (after
     /// a SaslHandshake v0).
@@ -122,6 +123,14 @@ extension Broker {
     /// middle of an exchange).
     func saslHandshake(_ request: SaslHandshakeRequest, version: Int16, connection: ConnectionContext) -> (SaslHandshakeResponse, close: Bool) {
         let session = connection.session
+        guard session.requiresSASL else {
+            // As Kafka: only SASL listeners authenticate with SASL. Elsewhere the handshake is
+            // answered ILLEGAL_SASL_STATE with no mechanisms; connection and principal stay.
+            logger.info("SaslHandshake refused: the listener does not use SASL", metadata: [
+                "connection": "\(connection.id)", "remote": "\(connection.remoteAddress)", "listener": "\(connection.listenerName)",
+                "mechanism": "\(request.mechanism.prefix(64))"])
+            return (SaslHandshakeResponse(errorCode: SecurityErrorCode.illegalSaslState.rawValue, mechanisms: []), false)
+        }
         let enabled = authentication.mechanisms.map(\.rawValue)
         if session.sasl == nil { session.sasl = SaslServerSession(configuration: authentication.serverConfiguration) }
         if let established = session.sasl?.session {
@@ -188,6 +197,8 @@ extension Broker {
                                                  credentialExpiresAtMs: nil, now: now)
             session.principal = principal
             session.authenticated = true
+            // Before the answer leaves: the client's next frames may be full-size requests.
+            session.framing.authenticated()
             session.sessionExpiresAtMs = lifetime.map { now + $0 }
             var metadata: Logger.Metadata = ["connection": "\(connection.id)", "remote": "\(connection.remoteAddress)",
                                              "principal": "\(principal)", "listener": "\(connection.listenerName)",
@@ -208,6 +219,12 @@ extension Broker {
 
     /// Returns the response and whether the connection must close after it (a failed exchange).
     func saslAuthenticate(_ request: SaslAuthenticateRequest, connection: ConnectionContext) -> (SaslAuthenticateResponse, close: Bool) {
+        guard connection.session.requiresSASL else {
+            // As Kafka on a listener without SASL: an error answer, the connection stays.
+            return (SaslAuthenticateResponse(errorCode: SecurityErrorCode.illegalSaslState.rawValue,
+                                             errorMessage: "SaslAuthenticate request received after successful authentication",
+                                             authBytes: [], sessionLifetimeMs: 0), false)
+        }
         switch saslStep(request.authBytes, connection: connection, api: "SaslAuthenticate") {
         case let .challenge(bytes):
             return (SaslAuthenticateResponse(errorCode: 0, errorMessage: nil, authBytes: bytes, sessionLifetimeMs: 0), false)
@@ -240,6 +257,12 @@ extension Broker {
         buffer.writeInteger(Int32(reply.count))
         buffer.writeBytes(reply)
         return .respond(buffer)
+    }
+
+    /// The network layer refused a frame above `sasl-max-receive-bytes` before the connection
+    /// authenticated (its body was never read): an `authenticationFailed` audit line.
+    public func refusedFrameBeforeAuthentication(_ connection: ConnectionContext, reason: String) {
+        auditAuthenticationFailure(connection, api: "(frame not read)", detail: reason)
     }
 
     /// An `authenticationFailed` audit line (when the audit log is on).

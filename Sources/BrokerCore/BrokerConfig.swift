@@ -42,6 +42,10 @@ public struct BrokerConfig: Sendable {
     /// SASL session lasts before the client must re-authenticate on its connection; 0: forever.
     /// A listener may set its own (`ListenerSpec.connectionsMaxReauthMs`).
     public var connectionsMaxReauthMs: Int64 = 0
+    /// The largest frame a client on a SASL listener may send before it has authenticated
+    /// (`sasl-max-receive-bytes`, Kafka's `sasl.server.max.receive.size`); a larger one closes
+    /// the connection before its body is read.
+    public var saslMaxReceiveBytes: Int = 524_288
     /// Certificate, key and client-certificate policy of the TLS listeners.
     public var tls: BrokerTLSSettings?
     /// Session-timeout bounds, initial rebalance delay, group size and commit-metadata limits.

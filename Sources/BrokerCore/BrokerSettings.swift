@@ -11,7 +11,7 @@ extension BrokerConfig {
         "retention-check-interval-ms", "message-max-bytes", "max-request-bytes", "delete-retention-ms",
         "log-cleaner-interval-ms",
         "group-min-session-timeout-ms", "group-max-session-timeout-ms", "group-initial-rebalance-delay-ms",
-        "group-max-size", "offset-metadata-max-bytes", "mirror-api", "sasl-mechanisms", "connections-max-reauth-ms", "acl-authorizer", "super-users", "audit-log",
+        "group-max-size", "offset-metadata-max-bytes", "mirror-api", "sasl-mechanisms", "connections-max-reauth-ms", "sasl-max-receive-bytes", "acl-authorizer", "super-users", "audit-log",
     ]
 
     /// Applies one setting; returns what is wrong with it instead, leaving the config unchanged.
@@ -105,6 +105,9 @@ extension BrokerConfig {
         case "connections-max-reauth-ms":
             guard let n = int(0...Int64.max) else { return mustBeInteger(0...Int64.max) }
             connectionsMaxReauthMs = n
+        case "sasl-max-receive-bytes":
+            guard let n = int(1024...Int64(Int32.max)) else { return mustBeInteger(1024...Int64(Int32.max)) }
+            saslMaxReceiveBytes = Int(n)
         case "mirror-api":
             guard let flag = Bool(value) else { return "mirror-api must be true or false, got '\(value)'" }
             mirrorAPI = flag

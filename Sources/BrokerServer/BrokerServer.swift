@@ -82,6 +82,8 @@ public final class BrokerService: Service, @unchecked Sendable {
 
     private func bind(_ listener: Listener) async throws -> NIOAsyncChannel<AcceptedConnection, Never> {
         let maxFrame = broker.config.maxRequestBytes
+        // Until a SASL listener's connection authenticates, frames are capped much lower.
+        let maxFrameBeforeAuthentication = listener.requiresSASL ? broker.config.saslMaxReceiveBytes : nil
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -90,7 +92,7 @@ public final class BrokerService: Service, @unchecked Sendable {
             .bind(host: listener.host, port: listener.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try listener.secure?(channel)
-                    let framing = RequestFraming()
+                    let framing = RequestFraming(maxBytesBeforeAuthentication: maxFrameBeforeAuthentication)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame, framing: framing)))
                     return AcceptedConnection(channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
                                               framing: framing)
@@ -192,6 +194,9 @@ public final class BrokerService: Service, @unchecked Sendable {
             logger.debug("connection lost", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)"])
         } catch {
             // A protocol violation found by the frame decoder (e.g. an oversized frame).
+            if case .tooLargeBeforeAuthentication? = error as? KafkaFrameDecoder.FrameError {
+                broker.refusedFrameBeforeAuthentication(context, reason: "\(error)")
+            }
             logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(error)"])
         }
     }

@@ -15,6 +15,22 @@ struct OutgoingRequest: Sendable {
     /// False for requests the broker never answers (Produce with acks=0): nothing is registered
     /// as pending, and the request completes when its frame has been written to the socket.
     var expectsResponse: Bool = true
+    /// SaslHandshake/SaslAuthenticate of a (re-)authentication: passes a closed
+    /// `ReauthenticationGate`.
+    var isAuthentication: Bool = false
+}
+
+/// Outbound user events of a KIP-368 re-authentication. While the gate is held, requests other
+/// than the exchange's own wait in the handler, in order (a broker closes the connection for any
+/// other request between SaslHandshake and the last SaslAuthenticate); requests already written
+/// stay in flight and are answered first, as the broker serves a connection in order.
+enum ReauthenticationGate: Sendable {
+    /// Hold every request written from now on, except authentication ones.
+    case hold
+    /// The exchange succeeded: write the held requests, in the order they were written.
+    case release
+    /// The exchange failed: close the connection; held and pending requests fail with this reason.
+    case fail(reason: String)
 }
 
 /// Outbound user event: the caller gave up on a request (task cancelled).
@@ -38,6 +54,12 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     private let address: BrokerAddress
     /// Set when the connection is closed on purpose, so that waiters learn why.
     private var closeReason: String?
+    /// A re-authentication is under way: requests written meanwhile wait in `held`.
+    private var holding = false
+    private var held: [(request: OutgoingRequest, promise: EventLoopPromise<Void>?)] = []
+
+    /// Requests waiting for a re-authentication to end (for tests).
+    var heldCount: Int { held.count }
 
     init(address: BrokerAddress) {
         self.address = address
@@ -45,6 +67,14 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
+        if holding && !request.isAuthentication && state.isOpen {
+            held.append((request, promise))
+            return
+        }
+        send(context: context, request, promise: promise)
+    }
+
+    private func send(context: ChannelHandlerContext, _ request: OutgoingRequest, promise: EventLoopPromise<Void>?) {
         if !request.expectsResponse {
             writeWithoutResponse(context: context, request, promise: promise)
             return
@@ -90,8 +120,32 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
         if let cancel = event as? CancelRequest {
-            if case let .fail(waiter, _) = state.requestCancelled(correlationId: cancel.correlationId) {
+            if let index = held.firstIndex(where: { $0.request.correlationId == cancel.correlationId }) {
+                // Never written: nothing to drop later.
+                let (request, writePromise) = held.remove(at: index)
+                request.promise.fail(KafkaClientError.cancelled)
+                writePromise?.succeed()
+            } else if case let .fail(waiter, _) = state.requestCancelled(correlationId: cancel.correlationId) {
                 waiter.promise.fail(KafkaClientError.cancelled)
+            }
+            promise?.succeed()
+        } else if let gate = event as? ReauthenticationGate {
+            switch gate {
+            case .hold:
+                guard state.isOpen else {
+                    promise?.fail(KafkaClientError.connectionClosed(address, reason: closeReason ?? "closed"))
+                    return
+                }
+                holding = true
+            case .release:
+                holding = false
+                let waiting = held
+                held = []
+                for (request, writePromise) in waiting { send(context: context, request, promise: writePromise) }
+                if !waiting.isEmpty { context.flush() }
+            case let .fail(reason):
+                holding = false
+                close(context: context, reason: reason)
             }
             promise?.succeed()
         } else {
@@ -114,6 +168,12 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         case let .deliver(request):
             do {
                 _ = try ResponseHeader.decode(from: &frame, headerVersion: request.responseHeaderVersion)
+                if holding, request.apiKey == APIKey.saslAuthenticate.rawValue, closeReason == nil,
+                   let refusal = SaslAuthenticateResponse.refusal(in: frame, version: request.apiVersion) {
+                    // A broker closes the connection right after refusing a token: the requests
+                    // still pending must learn why, not just that the broker closed it.
+                    closeReason = "\(KafkaConnection.reauthenticationFailurePrefix)\(refusal)"
+                }
                 request.waiter.promise.succeed(frame)
             } catch {
                 let api = APIKey(rawValue: request.apiKey).map(\.name) ?? "API \(request.apiKey)"
@@ -146,6 +206,14 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
             for waiter in waiters {
                 waiter.promise.fail(KafkaClientError.connectionClosed(address, reason: reason))
             }
+        }
+        // Held requests were never written; they fail the same way, in the order they came.
+        let waiting = held
+        held = []
+        holding = false
+        for (request, writePromise) in waiting {
+            request.promise.fail(KafkaClientError.connectionClosed(address, reason: reason))
+            writePromise?.succeed()
         }
     }
 

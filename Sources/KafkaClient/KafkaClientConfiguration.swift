@@ -1,7 +1,7 @@
 import Security
 import TLS
-/// How the client connects to brokers. TLS and SASL are not implemented yet: the seam is
-/// `securityProtocol`, which is checked before any connection is opened.
+/// How the client connects to brokers: TLS (`tls`) and SASL (`sasl`) settings must be given for
+/// the protocols that use them; `checkSecurity` says so before any connection is opened.
 public enum SecurityProtocol: String, Sendable, CaseIterable {
     case plaintext = "PLAINTEXT"
     case ssl = "SSL"
@@ -73,6 +73,12 @@ public struct KafkaClientConfiguration: Sendable {
     /// Versions the client may use per API (a later replicator build can narrow them, e.g. for
     /// testing against old brokers). Defaults to everything the client implements.
     public var supportedVersions: ClientAPIVersions = .implemented
+    /// KIP-368: when a broker gives SASL sessions a lifetime, each connection re-authenticates
+    /// at a random point in this fraction of it (Java's client: 85-95 %)...
+    var reauthenticationWindow: ClosedRange<Double> = 0.85...0.95
+    /// ...but not sooner than this after the previous exchange (Kafka refuses a
+    /// re-authentication within a second of the previous one). Tests lower both.
+    var minimumReauthenticationInterval: Duration = .seconds(1)
 
     public init() {}
 

@@ -18,7 +18,8 @@ import TLS
 /// Requests are pipelined: many may be in flight at once, each matched to its response by
 /// correlation id. Each request has a timeout; when the connection drops, every pending request
 /// fails with `connectionClosed`. ApiVersions is negotiated once, when connecting, and
-/// `send(_:)` picks the highest version both sides support.
+/// `send(_:)` picks the highest version both sides support. With SASL, a session lifetime from
+/// the broker (KIP-368) is renewed on the connection before it ends (KafkaConnection+SASL.swift).
 public final class KafkaConnection: Sendable {
     public let address: BrokerAddress
     /// The broker's node id when known (nil for a bootstrap connection).
@@ -27,8 +28,10 @@ public final class KafkaConnection: Sendable {
     public let brokerVersions: BrokerAPIVersions
     public let configuration: KafkaClientConfiguration
     let channel: any Channel
-    private let nextCorrelationId: NIOLockedValueBox<Int32>
-    private let logger: Logger
+    let nextCorrelationId: NIOLockedValueBox<Int32>
+    let logger: Logger
+    /// KIP-368 re-authentication: the session's lifetime, the next renewal, how many so far.
+    let reauthentication = NIOLockedValueBox(ReauthenticationState())
 
     private init(address: BrokerAddress, nodeId: Int32?, brokerVersions: BrokerAPIVersions,
                  configuration: KafkaClientConfiguration, channel: any Channel,
@@ -78,62 +81,23 @@ public final class KafkaConnection: Sendable {
         let counter = NIOLockedValueBox<Int32>(0)
         do {
             let versions = try await negotiate(channel: channel, address: address, configuration: configuration, counter: counter)
+            var login: SaslLogin?
             if configuration.securityProtocol.usesSASL, let credentials = configuration.sasl {
-                try await authenticate(credentials, versions: versions, channel: channel, address: address,
-                                       configuration: configuration, counter: counter)
+                login = try await authenticate(credentials, versions: versions, channel: channel, address: address,
+                                               configuration: configuration, counter: counter,
+                                               timeout: configuration.connectTimeout)
             }
             logger.debug("connected", metadata: ["apis": "\(versions.ranges.count)"])
-            return KafkaConnection(address: address, nodeId: nodeId, brokerVersions: versions,
-                                   configuration: configuration, channel: channel,
-                                   nextCorrelationId: counter, logger: logger)
+            let connection = KafkaConnection(address: address, nodeId: nodeId, brokerVersions: versions,
+                                             configuration: configuration, channel: channel,
+                                             nextCorrelationId: counter, logger: logger)
+            if let login { connection.startSession(login) }
+            return connection
         } catch {
             try? await channel.close()
             if let clientError = error as? KafkaClientError, case .noCommonVersion = clientError { throw clientError }
             if let clientError = error as? KafkaClientError, case .authenticationFailed = clientError { throw clientError }
             throw KafkaClientError.connectionFailed(address, reason: "ApiVersions: \(describe(error))")
-        }
-    }
-
-    /// SaslHandshake v1 and SaslAuthenticate rounds until the broker accepts (or refuses) us.
-    private static func authenticate(_ credentials: SaslCredentials, versions: BrokerAPIVersions, channel: any Channel,
-                                     address: BrokerAddress, configuration: KafkaClientConfiguration,
-                                     counter: NIOLockedValueBox<Int32>) async throws {
-        func fail(_ why: String) -> KafkaClientError { .authenticationFailed(address, reason: why) }
-        guard versions[.saslHandshake]?.contains(1) == true, let authenticateRange = versions[.saslAuthenticate] else {
-            throw fail("the broker does not offer SaslHandshake v1 and SaslAuthenticate")
-        }
-        let handshakeBody = try await sendRaw(SaslHandshakeRequest(mechanism: credentials.mechanism.rawValue), version: 1,
-                                              channel: channel, address: address, configuration: configuration,
-                                              counter: counter, timeout: configuration.connectTimeout)
-        var reader = handshakeBody
-        let handshake = try SaslHandshakeResponse(from: &reader, version: 1)
-        guard handshake.errorCode == 0 else {
-            throw fail("mechanism \(credentials.mechanism.rawValue) refused (error \(handshake.errorCode)); the broker offers \(handshake.mechanisms.joined(separator: ", "))")
-        }
-        let version = min(authenticateRange.upperBound, 2)
-        var session = SaslClientSession(mechanism: credentials.mechanism, username: credentials.username, password: credentials.password)
-        var message: [UInt8]? = session.initialMessage()
-        var rounds = 0
-        while let outgoing = message {
-            rounds += 1
-            let body = try await sendRaw(SaslAuthenticateRequest(authBytes: outgoing), version: version, channel: channel,
-                                         address: address, configuration: configuration, counter: counter,
-                                         timeout: configuration.connectTimeout)
-            var reader = body
-            let answer = try SaslAuthenticateResponse(from: &reader, version: version)
-            guard answer.errorCode == 0 else {
-                throw fail(answer.errorMessage ?? "SaslAuthenticate error \(answer.errorCode)")
-            }
-            do {
-                if rounds == 1 && credentials.mechanism != .plain {
-                    message = try session.respond(to: answer.authBytes)
-                } else {
-                    try session.finish(with: answer.authBytes)
-                    message = nil
-                }
-            } catch {
-                throw fail("\(error)")
-            }
         }
     }
 
@@ -242,13 +206,16 @@ public final class KafkaConnection: Sendable {
     }
 
     /// Encodes and sends one request; returns the response body (header already read).
-    private static func sendRaw<R: KafkaRequestMessage>(
+    /// `authentication`: a SaslHandshake/SaslAuthenticate that passes a re-authentication's gate.
+    static func sendRaw<R: KafkaRequestMessage>(
         _ request: R, version: Int16, channel: any Channel, address: BrokerAddress,
-        configuration: KafkaClientConfiguration, counter: NIOLockedValueBox<Int32>, timeout: Duration
+        configuration: KafkaClientConfiguration, counter: NIOLockedValueBox<Int32>, timeout: Duration,
+        authentication: Bool = false
     ) async throws -> ByteBuffer {
         try Task.checkCancellation()
         let (correlationId, future) = try write(request, version: version, expectsResponse: true, channel: channel, address: address,
-                                                configuration: configuration, counter: counter, timeout: timeout)
+                                                configuration: configuration, counter: counter, timeout: timeout,
+                                                authentication: authentication)
         return try await awaitResponse(future, correlationId: correlationId, channel: channel)
     }
 
@@ -264,7 +231,8 @@ public final class KafkaConnection: Sendable {
     /// submitted under the counter's lock, so frames go out in the order of the calls.
     private static func write<R: KafkaRequestMessage>(
         _ request: R, version: Int16, expectsResponse: Bool, channel: any Channel, address: BrokerAddress,
-        configuration: KafkaClientConfiguration, counter: NIOLockedValueBox<Int32>, timeout: Duration
+        configuration: KafkaClientConfiguration, counter: NIOLockedValueBox<Int32>, timeout: Duration,
+        authentication: Bool = false
     ) throws -> (correlationId: Int32, future: EventLoopFuture<ByteBuffer>) {
         var body = channel.allocator.buffer(capacity: 128)
         try request.encode(into: &body, version: version)
@@ -280,7 +248,7 @@ public final class KafkaConnection: Sendable {
             frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
             let outgoing = OutgoingRequest(correlationId: id, apiKey: R.apiKey, apiVersion: version, frame: frame,
                                            timeout: .nanoseconds(timeout.nanosecondsClamped), promise: promise,
-                                           expectsResponse: expectsResponse)
+                                           expectsResponse: expectsResponse, isAuthentication: authentication)
             channel.writeAndFlush(outgoing).whenFailure { error in
                 promise.fail(KafkaClientError.connectionClosed(address, reason: describe(error)))
             }

@@ -30,10 +30,13 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let topicAuthorizationFailed = Self(29)
     public static let groupAuthorizationFailed = Self(30)
     public static let clusterAuthorizationFailed = Self(31)
+    public static let unsupportedSaslMechanism = Self(33)
+    public static let illegalSaslState = Self(34)
     public static let unsupportedVersion = Self(35)
     public static let invalidRequest = Self(42)
     public static let notController = Self(41)
     public static let kafkaStorageError = Self(56)
+    public static let saslAuthenticationFailed = Self(58)
     public static let fencedLeaderEpoch = Self(74)
     public static let unknownLeaderEpoch = Self(75)
     public static let offsetNotAvailable = Self(78)
@@ -66,10 +69,13 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
         29: ("TOPIC_AUTHORIZATION_FAILED", false),
         30: ("GROUP_AUTHORIZATION_FAILED", false),
         31: ("CLUSTER_AUTHORIZATION_FAILED", false),
+        33: ("UNSUPPORTED_SASL_MECHANISM", false),
+        34: ("ILLEGAL_SASL_STATE", false),
         35: ("UNSUPPORTED_VERSION", false),
         41: ("NOT_CONTROLLER", true),
         42: ("INVALID_REQUEST", false),
         56: ("KAFKA_STORAGE_ERROR", true),
+        58: ("SASL_AUTHENTICATION_FAILED", false),
         69: ("GROUP_ID_NOT_FOUND", false),
         74: ("FENCED_LEADER_EPOCH", true),
         75: ("UNKNOWN_LEADER_EPOCH", true),

@@ -2,21 +2,49 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// How a broker connection's incoming frames are to be read, shared between the frame decoder
-/// (event loop) and the connection's request loop. After a SaslHandshake v0 the client sends raw
-/// SASL tokens: the same INT32 size prefix, but no request header, so a frame may be shorter
-/// than any request. The request loop turns this on before answering the handshake and off
-/// before answering the exchange's last token, so the decoder sees the change before the
-/// client's next bytes can arrive.
+/// (event loop) and the connection's request loop.
+///
+/// - Raw SASL tokens: after a SaslHandshake v0 the client sends raw tokens: the same INT32 size
+///   prefix, but no request header, so a frame may be shorter than any request. The request loop
+///   turns this on before answering the handshake and off before answering the exchange's last
+///   token, so the decoder sees the change before the client's next bytes can arrive.
+/// - A size cap before authentication (SASL listeners, `sasl-max-receive-bytes`, Kafka's
+///   `sasl.server.max.receive.size`): until the connection has authenticated, a frame above it
+///   closes the connection before its body is read. The request loop lifts it (`authenticated()`)
+///   before the last token's answer leaves.
 public final class RequestFraming: Sendable {
-    private let rawTokens = NIOLockedValueBox(false)
+    struct State {
+        var rawTokens = false
+        var maxBytesBeforeAuthentication: Int?
+    }
 
-    public init() {}
+    private let state: NIOLockedValueBox<State>
+
+    /// `maxBytesBeforeAuthentication`: the cap on frames until `authenticated()` (nil: none, as on
+    /// listeners without SASL).
+    public init(maxBytesBeforeAuthentication: Int? = nil) {
+        state = NIOLockedValueBox(State(maxBytesBeforeAuthentication: maxBytesBeforeAuthentication))
+    }
 
     /// The next frames are raw SASL tokens, not Kafka requests.
     public var expectsRawSaslTokens: Bool {
-        get { rawTokens.withLockedValue { $0 } }
-        set { rawTokens.withLockedValue { $0 = newValue } }
+        get { state.withLockedValue { $0.rawTokens } }
+        set { state.withLockedValue { $0.rawTokens = newValue } }
     }
+
+    /// The cap on frames while the connection has not authenticated; nil once it has (or when
+    /// there is none).
+    public var maxBytesBeforeAuthentication: Int? {
+        state.withLockedValue { $0.maxBytesBeforeAuthentication }
+    }
+
+    /// The connection has authenticated: frames up to the decoder's own limit from now on.
+    public func authenticated() {
+        state.withLockedValue { $0.maxBytesBeforeAuthentication = nil }
+    }
+
+    /// Both settings under one lock (once per frame).
+    var snapshot: State { state.withLockedValue { $0 } }
 }
 
 /// Splits a byte stream into Kafka frames: INT32 big-endian size, then `size` bytes. Used both by
@@ -55,8 +83,12 @@ public struct KafkaFrameDecoder: ByteToMessageDecoder {
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return .needMoreData }
-        let minimum = framing?.expectsRawSaslTokens == true ? 0 : direction.minimumFrameBytes
+        let framing = self.framing?.snapshot
+        let minimum = framing?.rawTokens == true ? 0 : direction.minimumFrameBytes
         guard size >= minimum else { throw FrameError.tooSmall(size, direction) }
+        if let cap = framing?.maxBytesBeforeAuthentication, cap < maxFrameBytes, Int(size) > cap {
+            throw FrameError.tooLargeBeforeAuthentication(size: Int(size), limit: cap)
+        }
         guard Int(size) <= maxFrameBytes else { throw FrameError.tooLarge(size: Int(size), limit: maxFrameBytes, direction) }
         guard buffer.readableBytes >= 4 + Int(size) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 4)
@@ -69,9 +101,12 @@ public struct KafkaFrameDecoder: ByteToMessageDecoder {
         return .needMoreData
     }
 
-    public enum FrameError: Error, CustomStringConvertible {
+    public enum FrameError: Error, Equatable, CustomStringConvertible {
         case tooSmall(Int32, Direction)
         case tooLarge(size: Int, limit: Int, Direction)
+        /// A request frame above `sasl-max-receive-bytes` on a connection that has not
+        /// authenticated yet (SASL listeners).
+        case tooLargeBeforeAuthentication(size: Int, limit: Int)
 
         public var description: String {
             switch self {
@@ -79,6 +114,8 @@ public struct KafkaFrameDecoder: ByteToMessageDecoder {
             case let .tooSmall(size, .responses): "response frame size \(size) is smaller than any response header"
             case let .tooLarge(size, limit, .requests): "request frame of \(size) bytes exceeds max-request-bytes \(limit)"
             case let .tooLarge(size, limit, .responses): "response frame of \(size) bytes exceeds the client's max response size \(limit)"
+            case let .tooLargeBeforeAuthentication(size, limit):
+                "request frame of \(size) bytes before SASL authentication exceeds sasl-max-receive-bytes \(limit)"
             }
         }
     }

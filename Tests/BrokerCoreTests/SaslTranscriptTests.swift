@@ -238,6 +238,74 @@ final class SaslTranscriptTests: XCTestCase {
         XCTAssertEqual(config.connectionsMaxReauthMs(listener: "PLAINTEXT"), 3_600_000)
     }
 
+    func testSaslMaxReceiveBytesKey() {
+        var config = BrokerConfig()
+        XCTAssertEqual(config.saslMaxReceiveBytes, 524_288, "Kafka's sasl.server.max.receive.size")
+        XCTAssertNil(config.apply(setting: "sasl-max-receive-bytes", value: "65536"))
+        XCTAssertEqual(config.saslMaxReceiveBytes, 65_536)
+        XCTAssertEqual(config.apply(setting: "sasl-max-receive-bytes", value: "100"),
+                       "sasl-max-receive-bytes must be an integer from 1024 to 2147483647, got '100'")
+        XCTAssertTrue(BrokerConfig.settingNames.contains("sasl-max-receive-bytes"))
+    }
+
+    /// The authentication of a SASL listener's connection lifts the frame cap of its decoder
+    /// before the answer leaves.
+    func testAuthenticationLiftsTheFrameCapBeforeAuthentication() async throws {
+        let client = try saslClient()
+        let framing = RequestFraming(maxBytesBeforeAuthentication: 524_288)
+        client.connection = ConnectionContext(id: 9, remoteAddress: "10.0.0.5:40002", remoteHost: "10.0.0.5", listenerName: "SASL",
+                                              session: ConnectionSession(requiresSASL: true, framing: framing))
+        _ = try await handshake(client, "PLAIN")
+        XCTAssertEqual(framing.maxBytesBeforeAuthentication, 524_288, "still capped mid-exchange")
+        let answer = try await client.send(SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: 2)
+        XCTAssertEqual(answer.errorCode, 0)
+        XCTAssertNil(framing.maxBytesBeforeAuthentication)
+    }
+
+    func testTheBrokerAuditsAFrameRefusedBeforeAuthentication() throws {
+        let client = try saslClient()
+        client.broker.refusedFrameBeforeAuthentication(
+            client.connection, reason: "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 524288")
+        let events = try auditEvents()
+        XCTAssertEqual(events.map(\.kind), [.authenticationFailed])
+        XCTAssertEqual(events.first?.principal, "User:ANONYMOUS")
+        XCTAssertEqual(events.first?.host, "10.0.0.5")
+        XCTAssertEqual(events.first?.api, "(frame not read)")
+        XCTAssertEqual(events.first?.detail,
+                       "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 524288 (listener SASL)")
+    }
+
+    // MARK: SASL on listeners without SASL
+
+    /// As Kafka, where only SASL listeners have a SASL authenticator: SaslHandshake and
+    /// SaslAuthenticate are answered ILLEGAL_SASL_STATE, and the connection, its principal
+    /// (here from a client certificate) and its framing stay as they were.
+    func testSaslRequestsOnAListenerWithoutSaslAreRefusedAndChangeNothing() async throws {
+        let client = try saslClient()
+        for listener in ["PLAINTEXT", "SSL"] {
+            let session = ConnectionSession(requiresSASL: false)
+            session.identified(by: .user("carol"))
+            client.connection = ConnectionContext(id: 10, remoteAddress: "10.0.0.7:40000", remoteHost: "10.0.0.7", listenerName: listener,
+                                                  session: session)
+            for version: Int16 in [0, 1] {
+                let handshake = try await client.send(SaslHandshakeRequest(mechanism: "PLAIN"), version: version)
+                XCTAssertEqual(handshake.errorCode, SecurityErrorCode.illegalSaslState.rawValue)
+                XCTAssertEqual(handshake.mechanisms, [], "no mechanisms are offered here")
+                XCTAssertFalse(session.framing.expectsRawSaslTokens, "v0: no raw tokens follow")
+            }
+            for version: Int16 in [0, 1, 2] {
+                let answer = try await client.send(SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: version)
+                XCTAssertEqual(answer.errorCode, SecurityErrorCode.illegalSaslState.rawValue)
+                XCTAssertEqual(answer.errorMessage, "SaslAuthenticate request received after successful authentication")
+                XCTAssertEqual(answer.sessionLifetimeMs, 0)
+            }
+            XCTAssertEqual(session.principal, .user("carol"), "the principal is not replaced")
+            XCTAssertNil(session.sessionExpiresAtMs)
+            _ = try await client.send(metadata, version: 12)  // still served
+        }
+        XCTAssertEqual(try auditEvents().count, 0, "not an authentication failure")
+    }
+
     // MARK: SaslHandshake v0: raw tokens
 
     func rawReply(_ outcome: RequestOutcome, file: StaticString = #filePath, line: UInt = #line) -> [UInt8]? {

@@ -17,6 +17,11 @@ final class FakeKafkaServer: Sendable {
         case none
         /// Close the connection.
         case close
+        /// Encode this response, and send it after `delay` (not part of a reversed batch).
+        case delayed(any KafkaMessage, TimeAmount)
+        /// Encode this response, send it after `after`, then close the connection (a broker
+        /// after a failed SASL exchange).
+        case respondAndClose(any KafkaMessage, after: TimeAmount = .zero)
     }
 
     /// Return nil to get the default behaviour (ApiVersions only; anything else: no reply).
@@ -118,6 +123,22 @@ private final class FakeConnectionHandler: ChannelInboundHandler {
         switch reply ?? .none {
         case let .respond(message):
             try! message.encode(into: &out, version: header.apiVersion)
+        case let .delayed(message, delay):
+            try! message.encode(into: &out, version: header.apiVersion)
+            out.setInteger(Int32(out.readableBytes - 4), at: 0)
+            let channel = context.channel
+            let frame = out
+            context.eventLoop.scheduleTask(in: delay) { channel.writeAndFlush(frame, promise: nil) }
+            return
+        case let .respondAndClose(message, delay):
+            try! message.encode(into: &out, version: header.apiVersion)
+            out.setInteger(Int32(out.readableBytes - 4), at: 0)
+            let channel = context.channel
+            let frame = out
+            context.eventLoop.scheduleTask(in: delay) {
+                channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
+            }
+            return
         case var .raw(body):
             out.writeBuffer(&body)
         case .none:

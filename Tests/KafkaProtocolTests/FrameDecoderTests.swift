@@ -34,4 +34,34 @@ final class FrameDecoderTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("smaller than any request header"), "\(error)")
         }
     }
+
+    func testFramesAreCappedBeforeAuthenticationWithoutReadingTheBody() throws {
+        let framing = RequestFraming(maxBytesBeforeAuthentication: 1000)
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 1 << 20, framing: framing)))
+        try channel.writeInbound(frame(Array(repeating: 1, count: 1000)))
+        XCTAssertEqual(try channel.readInbound(as: ByteBuffer.self)?.readableBytes, 1000, "up to the cap")
+        // Only the size prefix of a 1 MB frame has arrived: refused at once.
+        var prefix = ByteBuffer()
+        prefix.writeInteger(Int32(1_048_576))
+        XCTAssertThrowsError(try channel.writeInbound(prefix)) { error in
+            XCTAssertEqual(error as? KafkaFrameDecoder.FrameError, .tooLargeBeforeAuthentication(size: 1_048_576, limit: 1000))
+            XCTAssertEqual("\(error)", "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 1000")
+        }
+    }
+
+    func testAuthenticationLiftsTheCap() throws {
+        let framing = RequestFraming(maxBytesBeforeAuthentication: 1000)
+        XCTAssertEqual(framing.maxBytesBeforeAuthentication, 1000)
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 1 << 20, framing: framing)))
+        framing.authenticated()
+        XCTAssertNil(framing.maxBytesBeforeAuthentication)
+        try channel.writeInbound(frame(Array(repeating: 1, count: 5000)))
+        XCTAssertEqual(try channel.readInbound(as: ByteBuffer.self)?.readableBytes, 5000)
+        // The connection's own limit still applies.
+        var prefix = ByteBuffer()
+        prefix.writeInteger(Int32(2 << 20))
+        XCTAssertThrowsError(try channel.writeInbound(prefix)) { error in
+            XCTAssertEqual(error as? KafkaFrameDecoder.FrameError, .tooLarge(size: 2 << 20, limit: 1 << 20, .requests))
+        }
+    }
 }

@@ -6,6 +6,8 @@ client that does not being closed at expiry; SaslHandshake v0 with raw PLAIN and
 
 import json
 import os
+import re
+import struct
 import subprocess
 import time
 
@@ -213,3 +215,115 @@ def test_sasl_handshake_v0_with_a_wrong_password_closes_without_answer(sasl_brok
             sasl.authenticate_raw(connection, "PLAIN", "bob", "not-bobs")
     failed = [l for l in audit_lines(sasl_broker) if l["kind"] == "authenticationFailed"]
     assert [(l["principal"], l["api"], l["operation"]) for l in failed] == [("User:bob", "SaslHandshake v0", "PLAIN")], failed
+
+
+# --- SASL only on SASL listeners; the frame cap before authentication ------------------------------
+
+
+def test_sasl_on_the_plaintext_listener_is_refused_as_kafka_does(sasl_broker):
+    with wire.KafkaConnection("127.0.0.1", sasl_broker.port) as connection:
+        correlation_id, error, mechanisms = wire.parse_sasl_handshake(connection.request(wire.sasl_handshake_request(1, "PLAIN")))
+        assert (correlation_id, error, mechanisms) == (1, 34, []), "ILLEGAL_SASL_STATE, no mechanisms"
+        answer = wire.parse_sasl_authenticate(connection.request(wire.sasl_authenticate_request(2, sasl.plain_token("bob", "bob-secret"))))
+        assert answer.error_code == 34 and answer.error_message == "SaslAuthenticate request received after successful authentication"
+        # The connection stays, as it was: served, not closed.
+        assert wire.parse_metadata_v4(connection.request(wire.metadata_request(3, [], version=4))).correlation_id == 3
+    assert "principal=User:bob" not in sasl_broker.log_tail(50), "no SASL session on the plaintext listener"
+
+
+def test_a_frame_over_sasl_max_receive_bytes_before_authentication_closes_the_connection(sasl_broker, topic):
+    oversized = struct.pack(">i", 1024 * 1024)  # 1 MiB announced, none of it sent
+    with wire.KafkaConnection("127.0.0.1", sasl_broker.sasl_port) as connection:
+        connection.send(oversized)
+        assert connection.closed_by_peer(within=10), "closed on the size prefix alone"
+    # The broker logs the reason once the connection is closed: give it a moment.
+    reason = "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 524288"
+    deadline = time.monotonic() + 10
+    while reason not in sasl_broker.log_tail(50) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reason in sasl_broker.log_tail(50), sasl_broker.log_tail(50)
+    refused = [l for l in audit_lines(sasl_broker) if l["api"] == "(frame not read)"]
+    assert len(refused) == 1 and refused[0]["kind"] == "authenticationFailed" and refused[0]["principal"] == "User:ANONYMOUS", refused
+    assert "sasl-max-receive-bytes 524288 (listener SASL)" in refused[0]["detail"], refused
+    # The plaintext listener has no such cap: the same prefix waits for its body.
+    with wire.KafkaConnection("127.0.0.1", sasl_broker.port) as connection:
+        connection.send(oversized)
+        assert not connection.closed_by_peer(within=1)
+    # Once authenticated, a client may send frames above the cap (a ~700 KB record).
+    producer = Producer(client_config(sasl_broker))
+    errors = []
+    producer.produce(topic, b"x" * 700_000, on_delivery=lambda error, _: errors.append(error))
+    assert producer.flush(30) == 0 and errors == [None], errors
+
+
+# --- KIP-368 on Strait's own client: a replicator link ---------------------------------------
+
+
+def test_a_replicator_link_reauthenticates_on_its_connections(broker, tmp_path, topic, monkeypatch):
+    """Both brokers give SASL sessions of 2 s on their SASL listeners; the replicator's client
+    renews each connection's session before it ends, so records produced over ~8 s keep being
+    mirrored without a client error, and the brokers log the re-authentications."""
+    from support.replicator import Replicator
+
+    sites = {}
+    for name in ("east", "west"):
+        port = free_port()
+        b = broker(config={"sasl-mechanisms": "SCRAM-SHA-512", "listeners": [
+            {"name": "SASL", "listen": f"127.0.0.1:{port}", "protocol": "sasl_plaintext", "connections-max-reauth-ms": 2000}]})
+        b.stop()
+        add_user(b.data_dir, "mirror", "mirror-secret")
+        b.start()
+        sites[name] = (b, f"127.0.0.1:{port}")
+    east, west = sites["east"][0], sites["west"][0]
+    security = "{ protocol: sasl_plaintext, sasl-mechanism: SCRAM-SHA-512, username: mirror, password-env: STRAIT_MIRROR_PASSWORD }"
+    topology = f"""name: reauth
+mode: custom
+status: 127.0.0.1:{free_port()}
+sites:
+  east:
+    kafka: {{ bootstrap: ["{sites['east'][1]}"], security: {security} }}
+  west:
+    kafka: {{ bootstrap: ["{sites['west'][1]}"], security: {security} }}
+links:
+  - {{ from: east, to: west, naming: prefix, refresh-interval-ms: 500 }}
+"""
+    # The test's own clients use the brokers' PLAINTEXT listeners.
+    admin = AdminClient({"bootstrap.servers": east.bootstrap})
+    admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(timeout=30)
+    monkeypatch.setenv("STRAIT_MIRROR_PASSWORD", "mirror-secret")
+    replicator = Replicator(tmp_path / "r", topology).start()
+    try:
+        producer = Producer({"bootstrap.servers": east.bootstrap, "linger.ms": 5})
+        produced = {0: [], 1: []}
+        started = time.monotonic()
+        while time.monotonic() - started < 8.0:  # four session lifetimes
+            i = sum(len(v) for v in produced.values())
+            partition = i % 2
+            producer.produce(topic, f"r{i}".encode(), partition=partition)
+            produced[partition].append(f"r{i}")
+            producer.poll(0)
+            time.sleep(0.02)
+        assert producer.flush(30) == 0
+
+        consumer = Consumer({"bootstrap.servers": west.bootstrap, "group.id": f"check-{topic}", "enable.auto.commit": False})
+        consumer.assign([TopicPartition(f"east.{topic}", p, 0) for p in (0, 1)])
+        mirrored = {0: [], 1: []}
+        deadline = time.monotonic() + 60
+        while mirrored != produced and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                mirrored[message.partition()].append(message.value().decode())
+        consumer.close()
+        assert mirrored == produced, ({p: len(v) for p, v in mirrored.items()}, replicator.log()[-3000:])
+    finally:
+        assert replicator.stop() == 0
+    log = replicator.log()
+    problems = [line for line in log.splitlines() if re.match(r"^\S+ (warning|error|critical) ", line)]
+    assert problems == [], "\n".join(problems[:20])
+    assert "re-authentication failed" not in log and "connection closed" not in log, log[-3000:]
+    for site in (east, west):
+        site_log = site.log_path.read_text(errors="replace")
+        assert "expired" not in site_log and "re-authentication failed" not in site_log, site.log_tail(80)
+    # Each of the link's connections to the source renews its session about four times.
+    assert east.log_path.read_text(errors="replace").count("re-authenticated") >= 4, east.log_tail(80)
+    assert "re-authenticated" in west.log_path.read_text(errors="replace"), west.log_tail(80)
