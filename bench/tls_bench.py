@@ -6,9 +6,11 @@
 2. One link: two brokers, each with a PLAINTEXT and an SSL listener; the source is filled with N
    records of 1,000 bytes, and a release replicator catches up over plaintext sites, then over
    SSL sites (each on fresh brokers), alternating.
+3. The TLS handler alone: `strait bench tls` pushes plaintext through a client and a server
+   OpenSSLHandler in one process and compares it with the bare AES-GCM cipher.
 Prints medians and the TLS cost (1 − TLS rate / plaintext rate).
 
-    scripts/bench-tls.sh [--runs 3] [--records 500000]
+    scripts/bench-tls.sh [--runs 5] [--records 300000]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Tests" / "integrat
 from broker_bench import REPO, Broker, free_port, machine  # noqa: E402
 from replicator_bench import PARTITIONS, ReplicatorProcess, Watermarks, create  # noqa: E402
 from support.certs import make_certificates  # noqa: E402
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tls_broker(binary: Path, certs) -> tuple[Broker, str]:
@@ -46,12 +55,14 @@ def client_settings(bootstrap: str, certs, tls: bool) -> dict:
     return settings
 
 
-def produce(settings: dict, topic: str, count: int, size: int) -> float:
+def produce(settings: dict, topic: str, count: int, size: int, broker_pid: int) -> tuple[float, float]:
+    """Records/s, and the broker's CPU seconds per GB of records."""
     producer = Producer({**settings, "acks": "1", "linger.ms": 5, "queue.buffering.max.messages": 1_000_000,
                          "queue.buffering.max.kbytes": 1_048_576})
     producer.produce(topic, partition=0, value=b"warm-up")
     producer.flush(30)
     value = os.urandom(size)
+    broker_before = cpu_seconds(broker_pid)
     started = time.perf_counter()
     for _ in range(count):
         while True:
@@ -61,10 +72,12 @@ def produce(settings: dict, topic: str, count: int, size: int) -> float:
             except BufferError:
                 producer.poll(0.001)
     assert producer.flush(300) == 0
-    return count / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    return count / elapsed, (cpu_seconds(broker_pid) - broker_before) / (count * size / 1e9)
 
 
-def link_run(binary: Path, certs, records: int, tls: bool) -> float:
+def link_run(binary: Path, certs, records: int, tls: bool) -> tuple[float, float]:
+    """Records/s, and CPU seconds per GB of records spent by the two brokers and the replicator."""
     (east, east_ssl), (west, west_ssl) = tls_broker(binary, certs), tls_broker(binary, certs)
     replicator = None
     try:
@@ -95,6 +108,7 @@ sites:
 links:
   - {{ from: east, to: west, naming: prefix, refresh-interval-ms: 500, offsets: preserve }}
 """
+        brokers_before = cpu_seconds(east.process.pid) + cpu_seconds(west.process.pid)
         started = time.perf_counter()
         replicator = ReplicatorProcess(binary, topology)
         deadline = time.monotonic() + 600
@@ -102,7 +116,9 @@ links:
             if time.monotonic() > deadline:
                 raise RuntimeError("the link did not catch up\n" + (replicator.dir / "replicator.log").read_text()[-2000:])
             time.sleep(0.01)
-        return records / (time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(east.process.pid) + cpu_seconds(west.process.pid) - brokers_before + cpu_seconds(replicator.process.pid)
+        return records / elapsed, cpu / (records * 1000 / 1e9)
     finally:
         if replicator:
             replicator.stop()
@@ -120,22 +136,35 @@ def main() -> None:
     certs = make_certificates(Path(tempfile.mkdtemp(prefix="strait-bench-certs-")))
 
     produce_rates = {False: [], True: []}
+    produce_cpu = {False: [], True: []}
     for run in range(args.runs):
         broker, ssl = tls_broker(binary, certs)
         try:
             for tls in (False, True):
                 bootstrap = ssl if tls else broker.bootstrap
-                rate = produce(client_settings(bootstrap, certs, tls), f"produce-{run}-{int(tls)}", args.records, 1000)
+                rate, cpu = produce(client_settings(bootstrap, certs, tls), f"produce-{run}-{int(tls)}", args.records, 1000,
+                                    broker.process.pid)
                 produce_rates[tls].append(rate)
-                print(f"  run {run + 1}, produce over {'SSL' if tls else 'PLAINTEXT'}: {rate:,.0f} records/s ({rate / 1000:,.0f} MB/s)", flush=True)
+                produce_cpu[tls].append(cpu)
+                print(f"  run {run + 1}, produce over {'SSL' if tls else 'PLAINTEXT'}: {rate:,.0f} records/s ({rate / 1000:,.0f} MB/s), "
+                      f"broker {cpu:.2f} CPU s/GB", flush=True)
         finally:
             broker.stop()
     link_rates = {False: [], True: []}
+    link_cpu = {False: [], True: []}
     for run in range(args.runs):
         for tls in (False, True):
-            rate = link_run(binary, certs, args.records, tls)
+            rate, cpu = link_run(binary, certs, args.records, tls)
             link_rates[tls].append(rate)
-            print(f"  run {run + 1}, link over {'SSL' if tls else 'PLAINTEXT'}: {rate:,.0f} records/s ({rate / 1000:,.0f} MB/s)", flush=True)
+            link_cpu[tls].append(cpu)
+            print(f"  run {run + 1}, link over {'SSL' if tls else 'PLAINTEXT'}: {rate:,.0f} records/s ({rate / 1000:,.0f} MB/s), "
+                  f"brokers and replicator {cpu:.2f} CPU s/GB", flush=True)
+
+    # 3. The handler alone against the bare cipher, in one process (strait bench tls).
+    handler = subprocess.run([str(binary), "bench", "tls", "--cert-file", certs.path("server.pem"),
+                              "--key-file", certs.path("server.key"), "--ca-file", certs.path("ca.pem"),
+                              "--megabytes", "256", "--runs", str(max(args.runs, 3))],
+                             capture_output=True, text=True, check=True)
 
     print()
     print(f"Machine: {machine()}; {args.records:,} records of 1,000 B per run, median of {args.runs} runs")
@@ -145,6 +174,11 @@ def main() -> None:
     for name, rates in (("produce, one client (records/s)", produce_rates), ("one link, catch-up (records/s)", link_rates)):
         plain, tls = statistics.median(rates[False]), statistics.median(rates[True])
         print(f"| {name} | {plain:,.0f} | {tls:,.0f} | {100 * (1 - tls / plain):.1f}% |")
+    for name, cpus in (("produce: broker CPU s per GB", produce_cpu), ("link: brokers + replicator CPU s per GB", link_cpu)):
+        plain, tls = statistics.median(cpus[False]), statistics.median(cpus[True])
+        print(f"| {name} | {plain:.2f} | {tls:.2f} | +{100 * (tls / plain - 1):.0f}% |")
+    print()
+    print(handler.stdout.strip())
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import TLS
@@ -38,17 +39,17 @@ final class HandlerBufferingTests: XCTestCase {
 
     func testWritesAreEncryptedAtOnceButSentAsOneBufferAtTheFlush() throws {
         let (client, server) = try pair()
-        var completed = 0
+        let completed = NIOLockedValueBox(0)
         for text in ["first ", "second ", "third"] {
-            client.write(ByteBuffer(string: text)).whenSuccess { completed += 1 }
+            client.write(ByteBuffer(string: text)).whenSuccess { completed.withLockedValue { $0 += 1 } }
         }
         XCTAssertNil(try client.readOutbound(as: ByteBuffer.self), "nothing leaves before the flush")
-        XCTAssertEqual(completed, 0)
+        XCTAssertEqual(completed.withLockedValue { $0 }, 0)
 
         client.flush()
         let ciphertext = try XCTUnwrap(client.readOutbound(as: ByteBuffer.self))
         XCTAssertNil(try client.readOutbound(as: ByteBuffer.self), "three writes, one ciphertext buffer")
-        XCTAssertEqual(completed, 3, "the promises of all three writes complete with it")
+        XCTAssertEqual(completed.withLockedValue { $0 }, 3, "the promises of all three writes complete with it")
 
         try server.writeInbound(ciphertext)
         XCTAssertEqual(try server.readInbound(as: ByteBuffer.self).map { String(buffer: $0) }, "first second third")
@@ -112,7 +113,7 @@ final class HandlerBufferingTests: XCTestCase {
         let closed = client.close()
         var received = ""
         while let bytes = try client.readOutbound(as: ByteBuffer.self) {
-            try? server.writeInbound(bytes)
+            _ = try? server.writeInbound(bytes)
             while let part = try server.readInbound(as: ByteBuffer.self) { received += String(buffer: part) }
         }
         XCTAssertEqual(received, "last words")
