@@ -153,6 +153,9 @@ extension Broker {
                 return (SaslHandshakeResponse(errorCode: SecurityErrorCode.illegalSaslState.rawValue, mechanisms: enabled), false)
             }
             session.lastReauthenticationStartMs = now
+            // The re-authentication's tokens get the same cap as the first login's (Kafka's
+            // sasl.server.max.receive.size applies to every SASL frame).
+            session.framing.capUntilAuthenticated(maxBytes: config.saslMaxReceiveBytes)
         }
         switch session.sasl!.handshake(mechanism: request.mechanism) {
         case let .accepted(_, mechanisms):
@@ -219,8 +222,10 @@ extension Broker {
 
     /// Returns the response and whether the connection must close after it (a failed exchange).
     func saslAuthenticate(_ request: SaslAuthenticateRequest, connection: ConnectionContext) -> (SaslAuthenticateResponse, close: Bool) {
-        guard connection.session.requiresSASL else {
-            // As Kafka on a listener without SASL: an error answer, the connection stays.
+        let session = connection.session
+        guard session.requiresSASL, !(session.authenticated && !session.reauthenticating) else {
+            // As Kafka on a listener without SASL, or after a login with no re-authentication
+            // handshake: an error answer, the connection and its principal stay.
             return (SaslAuthenticateResponse(errorCode: SecurityErrorCode.illegalSaslState.rawValue,
                                              errorMessage: "SaslAuthenticate request received after successful authentication",
                                              authBytes: [], sessionLifetimeMs: 0), false)

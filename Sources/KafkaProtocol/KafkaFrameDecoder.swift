@@ -38,6 +38,12 @@ public final class RequestFraming: Sendable {
         state.withLockedValue { $0.maxBytesBeforeAuthentication }
     }
 
+    /// A re-authentication began (KIP-368): its tokens are capped again, as the first login's
+    /// were, until `authenticated()`.
+    public func capUntilAuthenticated(maxBytes: Int) {
+        state.withLockedValue { $0.maxBytesBeforeAuthentication = maxBytes }
+    }
+
     /// The connection has authenticated: frames up to the decoder's own limit from now on.
     public func authenticated() {
         state.withLockedValue { $0.maxBytesBeforeAuthentication = nil }

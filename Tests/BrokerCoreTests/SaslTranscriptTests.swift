@@ -262,6 +262,35 @@ final class SaslTranscriptTests: XCTestCase {
         XCTAssertNil(framing.maxBytesBeforeAuthentication)
     }
 
+    /// A re-authentication's tokens are capped as the first login's were; its success lifts the
+    /// cap again.
+    func testReauthenticationTokensAreCappedAgain() async throws {
+        let client = try saslClient()
+        let framing = RequestFraming(maxBytesBeforeAuthentication: 524_288)
+        client.connection = ConnectionContext(id: 11, remoteAddress: "10.0.0.5:40003", remoteHost: "10.0.0.5", listenerName: "SASL",
+                                              session: ConnectionSession(requiresSASL: true, framing: framing))
+        _ = try await plainLogin(client, "alice", "alice-secret")
+        XCTAssertNil(framing.maxBytesBeforeAuthentication)
+        let handshakeError = try await handshake(client, "PLAIN")
+        XCTAssertEqual(handshakeError, 0)
+        XCTAssertEqual(framing.maxBytesBeforeAuthentication, 524_288, "capped during the re-authentication")
+        let answer = try await client.send(SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: 2)
+        XCTAssertEqual(answer.errorCode, 0)
+        XCTAssertNil(framing.maxBytesBeforeAuthentication, "lifted once it succeeded")
+    }
+
+    /// As Kafka: a SaslAuthenticate after the login, with no re-authentication handshake, gets
+    /// ILLEGAL_SASL_STATE; the connection and its principal stay.
+    func testSaslAuthenticateAfterLoginWithoutAHandshakeIsRefusedAndChangesNothing() async throws {
+        let client = try saslClient()
+        _ = try await plainLogin(client, "alice", "alice-secret")
+        let answer = try await client.send(SaslAuthenticateRequest(authBytes: plainToken("bob", "bob-secret")), version: 2)
+        XCTAssertEqual(answer.errorCode, SecurityErrorCode.illegalSaslState.rawValue)
+        XCTAssertEqual(answer.errorMessage, "SaslAuthenticate request received after successful authentication")
+        XCTAssertEqual(client.connection.session.principal, .user("alice"))
+        _ = try await client.send(metadata, version: 12)
+    }
+
     func testTheBrokerAuditsAFrameRefusedBeforeAuthentication() throws {
         let client = try saslClient()
         client.broker.refusedFrameBeforeAuthentication(
