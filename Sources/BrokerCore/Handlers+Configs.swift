@@ -24,6 +24,9 @@ extension Broker {
             ("message.max.bytes", "\(config.messageMaxBytes)"),
             ("socket.request.max.bytes", "\(config.maxRequestBytes)"),
             ("min.insync.replicas", "1"),
+            ("sasl.enabled.mechanisms", config.saslMechanisms.map(\.rawValue).joined(separator: ",")),
+            ("connections.max.reauth.ms", "\(config.connectionsMaxReauthMs)"),
+            ("sasl.server.max.receive.size", "\(config.saslMaxReceiveBytes)"),
         ]
     }
 

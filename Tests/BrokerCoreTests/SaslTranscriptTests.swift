@@ -238,6 +238,18 @@ final class SaslTranscriptTests: XCTestCase {
         XCTAssertEqual(config.connectionsMaxReauthMs(listener: "PLAINTEXT"), 3_600_000)
     }
 
+    func testDescribeConfigsShowsTheSaslSettings() async throws {
+        let client = try saslClient(maxReauthMs: 3_600_000)
+        _ = try await plainLogin(client, "alice", "alice-secret")
+        let answer = try await client.send(DescribeConfigsRequest(resources: [.init(
+            resourceType: 4, resourceName: "0",
+            configurationKeys: ["connections.max.reauth.ms", "sasl.server.max.receive.size", "sasl.enabled.mechanisms"])]), version: 4)
+        let values = Dictionary(uniqueKeysWithValues: (answer.results.first?.configs ?? []).map { ($0.name, $0.value) })
+        XCTAssertEqual(values["connections.max.reauth.ms"], "3600000")
+        XCTAssertEqual(values["sasl.server.max.receive.size"], "524288")
+        XCTAssertEqual(values["sasl.enabled.mechanisms"], "PLAIN,SCRAM-SHA-256")
+    }
+
     func testSaslMaxReceiveBytesKey() {
         var config = BrokerConfig()
         XCTAssertEqual(config.saslMaxReceiveBytes, 524_288, "Kafka's sasl.server.max.receive.size")
