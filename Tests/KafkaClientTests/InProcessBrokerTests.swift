@@ -11,31 +11,16 @@ import XCTest
 
 /// The client against a real `BrokerService` (in-memory logs) on a loopback port.
 final class InProcessBrokerTests: XCTestCase {
-    private var serviceTask: Task<Void, any Error>?
-    private var serviceGroup: ServiceGroup?
+    private var running: InProcessBroker?
 
     private func startBroker() async throws -> BrokerAddress {
-        var logger = Logger(label: "test.broker")
-        logger.logLevel = .critical
-        var config = BrokerConfig()
-        config.advertisedHost = "127.0.0.1"
-        let broker = try Broker(config: config, storage: InMemoryBrokerStorage(), logger: logger)
-        let bound = AsyncStream<Int>.makeStream()
-        let service = BrokerService(broker: broker, host: "127.0.0.1", port: 0, logger: logger) { address in
-            broker.setAdvertisedPort(Int32(address.port!))
-            bound.continuation.yield(address.port!)
-        }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
-        serviceGroup = group
-        serviceTask = Task { try await group.run() }
-        var ports = bound.stream.makeAsyncIterator()
-        guard let port = await ports.next() else { throw XCTSkip("broker did not start") }
-        return BrokerAddress(host: "127.0.0.1", port: port)
+        let started = try await InProcessBroker.start()
+        running = started
+        return started.address
     }
 
     override func tearDown() async throws {
-        await serviceGroup?.triggerGracefulShutdown()
-        _ = try? await serviceTask?.value
+        await running?.stop()
     }
 
     private func produce(_ connection: KafkaConnection, _ topic: String, _ partition: Int32, count: Int) async throws {

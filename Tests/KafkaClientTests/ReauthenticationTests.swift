@@ -343,37 +343,23 @@ final class ReauthenticationGateTests: XCTestCase {
 
 /// The client against a real broker whose SASL listener gives sessions of 1.2 s.
 final class ReauthenticationInProcessBrokerTests: XCTestCase {
-    private var serviceTask: Task<Void, any Error>?
-    private var serviceGroup: ServiceGroup?
+    private var running: InProcessBroker?
 
     override func tearDown() async throws {
-        await serviceGroup?.triggerGracefulShutdown()
-        _ = try? await serviceTask?.value
+        await running?.stop()
     }
 
     private func startSaslBroker(maxReauthMs: Int64) async throws -> BrokerAddress {
-        var logger = Logger(label: "test.broker")
-        logger.logLevel = .critical
-        var config = BrokerConfig()
-        config.advertisedHost = "127.0.0.1"
-        config.saslMechanisms = [.scramSha256]
-        config.connectionsMaxReauthMs = maxReauthMs
-        config.listeners = [ListenerSpec(name: "SASL", host: "127.0.0.1", port: 0, securityProtocol: .saslPlaintext)]
-        let broker = try Broker(config: config, storage: InMemoryBrokerStorage(), logger: logger)
-        try broker.authentication.scram.upsert(user: "mirror", mechanism: .sha256,
-                                               credential: ScramCredential(mechanism: .sha256, password: "mirror-secret"))
-        let bound = AsyncStream<Int>.makeStream()
-        let listener = BrokerService.Listener(name: "SASL", host: "127.0.0.1", port: 0, requiresSASL: true)
-        let service = BrokerService(broker: broker, listeners: [listener], logger: logger) { address in
-            broker.setAdvertisedPort(Int32(address.port!))
-            bound.continuation.yield(address.port!)
+        let started = try await InProcessBroker.start(configure: { config in
+            config.saslMechanisms = [.scramSha256]
+            config.connectionsMaxReauthMs = maxReauthMs
+            config.listeners = [ListenerSpec(name: "SASL", host: "127.0.0.1", port: 0, securityProtocol: .saslPlaintext)]
+        }, listener: BrokerService.Listener(name: "SASL", host: "127.0.0.1", port: 0, requiresSASL: true)) { broker in
+            try broker.authentication.scram.upsert(user: "mirror", mechanism: .sha256,
+                                                   credential: ScramCredential(mechanism: .sha256, password: "mirror-secret"))
         }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
-        serviceGroup = group
-        serviceTask = Task { try await group.run() }
-        var ports = bound.stream.makeAsyncIterator()
-        guard let port = await ports.next() else { throw XCTSkip("broker did not start") }
-        return BrokerAddress(host: "127.0.0.1", port: port)
+        running = started
+        return started.address
     }
 
     func testPipelinedProducesKeepTheirOrderAcrossReauthentications() async throws {

@@ -11,36 +11,21 @@ import XCTest
 /// Produce, fetch, admin and offset commits (what the replicator uses) against a real
 /// `BrokerService` (in-memory logs) on a loopback port.
 final class ReplicatorOperationsTests: XCTestCase {
-    private var serviceTask: Task<Void, any Error>?
-    private var serviceGroup: ServiceGroup?
+    private var running: InProcessBroker?
     private var cluster: KafkaCluster!
 
     override func setUp() async throws {
-        var logger = Logger(label: "test.broker")
-        logger.logLevel = .critical
-        var config = BrokerConfig()
-        config.advertisedHost = "127.0.0.1"
-        let broker = try Broker(config: config, storage: InMemoryBrokerStorage(), logger: logger)
-        let bound = AsyncStream<Int>.makeStream()
-        let service = BrokerService(broker: broker, host: "127.0.0.1", port: 0, logger: logger) { address in
-            broker.setAdvertisedPort(Int32(address.port!))
-            bound.continuation.yield(address.port!)
-        }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
-        serviceGroup = group
-        serviceTask = Task { try await group.run() }
-        var ports = bound.stream.makeAsyncIterator()
-        guard let port = await ports.next() else { throw XCTSkip("broker did not start") }
+        let started = try await InProcessBroker.start()
+        running = started
         var configuration = KafkaClientConfiguration()
         configuration.socketSendBufferBytes = 1 << 20
         configuration.socketReceiveBufferBytes = 1 << 20
-        cluster = try KafkaCluster(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: port)], configuration: configuration)
+        cluster = try KafkaCluster(bootstrapServers: [started.address], configuration: configuration)
     }
 
     override func tearDown() async throws {
         await cluster?.close()
-        await serviceGroup?.triggerGracefulShutdown()
-        _ = try? await serviceTask?.value
+        await running?.stop()
     }
 
     private func batch(_ values: [String], codec: CompressionCodec = .none) throws -> StoredBatch {
