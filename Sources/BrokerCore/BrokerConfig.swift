@@ -48,8 +48,12 @@ public struct BrokerConfig: Sendable {
     public var saslMaxReceiveBytes: Int = 524_288
     /// Certificate, key and client-certificate policy of the TLS listeners.
     public var tls: BrokerTLSSettings?
-    /// Session-timeout bounds, initial rebalance delay, group size and commit-metadata limits.
+    /// Session-timeout bounds, initial rebalance delay, group size and commit-metadata limits,
+    /// offset retention.
     public var groupCoordinator = GroupCoordinatorConfig()
+    /// Set by `offsets-retention-ms`, which then wins over `offsets-retention-minutes` whatever
+    /// their order (as Kafka's `*.ms` settings win over `*.minutes`).
+    var offsetsRetentionMsIsExplicit = false
 
     public init() {}
 

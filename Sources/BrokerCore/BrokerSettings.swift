@@ -11,7 +11,8 @@ extension BrokerConfig {
         "retention-check-interval-ms", "message-max-bytes", "max-request-bytes", "delete-retention-ms",
         "log-cleaner-interval-ms",
         "group-min-session-timeout-ms", "group-max-session-timeout-ms", "group-initial-rebalance-delay-ms",
-        "group-max-size", "offset-metadata-max-bytes", "mirror-api", "sasl-mechanisms", "connections-max-reauth-ms", "sasl-max-receive-bytes", "acl-authorizer", "super-users", "audit-log",
+        "group-max-size", "offset-metadata-max-bytes", "offsets-retention-minutes", "offsets-retention-ms",
+        "offsets-retention-check-interval-ms", "mirror-api", "sasl-mechanisms", "connections-max-reauth-ms", "sasl-max-receive-bytes", "acl-authorizer", "super-users", "audit-log",
     ]
 
     /// Applies one setting; returns what is wrong with it instead, leaving the config unchanged.
@@ -126,6 +127,16 @@ extension BrokerConfig {
         case "offset-metadata-max-bytes":
             guard let n = int(0...Int64(Int32.max)) else { return mustBeInteger(0...Int64(Int32.max)) }
             groupCoordinator.maxOffsetMetadataBytes = Int(n)
+        case "offsets-retention-minutes":
+            guard let n = int(1...Int64(Int32.max)) else { return mustBeInteger(1...Int64(Int32.max)) }
+            if !offsetsRetentionMsIsExplicit { groupCoordinator.offsetsRetentionMs = n * 60_000 }
+        case "offsets-retention-ms":
+            guard let n = int(1...Int64.max) else { return mustBeInteger(1...Int64.max) }
+            groupCoordinator.offsetsRetentionMs = n
+            offsetsRetentionMsIsExplicit = true
+        case "offsets-retention-check-interval-ms":
+            guard let n = int(1...Int64.max) else { return mustBeInteger(1...Int64.max) }
+            groupCoordinator.offsetsRetentionCheckIntervalMs = n
         default:
             return "unknown broker setting '\(name)'"
         }

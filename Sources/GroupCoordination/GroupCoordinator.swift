@@ -43,6 +43,8 @@ public final class GroupCoordinator: @unchecked Sendable {
     private var nextToken: UInt64 = 0
     private var joinWaiters: [RequestToken: CheckedContinuation<JoinGroupResponse, Never>] = [:]
     private var syncWaiters: [RequestToken: CheckedContinuation<SyncGroupResponse, Never>] = [:]
+    /// When `tick()` next looks for expired offsets.
+    private var nextOffsetExpirationCheck: Int64 = .max
 
     /// - Parameters:
     ///   - now: the current time in milliseconds (wall clock in the broker, a fake clock in tests).
@@ -124,6 +126,7 @@ public final class GroupCoordinator: @unchecked Sendable {
                     groupId: groupId, config: config, restoring: metadata[groupId], offsets: groupOffsets, now: now)
             }
             phase = .active
+            nextOffsetExpirationCheck = now + config.offsetsRetentionCheckIntervalMs
             return groups.count
         }
         logger.info("group coordinator loaded", metadata: ["groups": "\(loadedGroups)", "records": "\(records.count)"])
@@ -142,7 +145,8 @@ public final class GroupCoordinator: @unchecked Sendable {
         deliveries.deliver()
     }
 
-    /// Enforces session timeouts, rebalance timeouts and the initial rebalance delay at `now()`.
+    /// Enforces session timeouts, rebalance timeouts and the initial rebalance delay at `now()`,
+    /// and every `offsetsRetentionCheckIntervalMs` expires offsets (`expireOffsets()`).
     public func tick() {
         var deliveries = Deliveries()
         lock.withLock {
@@ -152,8 +156,57 @@ public final class GroupCoordinator: @unchecked Sendable {
                 performLocked(groups[groupId]!.tick(now: now), into: &deliveries)
                 forgetIfPossible(groupId)
             }
+            if now >= nextOffsetExpirationCheck {
+                nextOffsetExpirationCheck = now + config.offsetsRetentionCheckIntervalMs
+                expireOffsetsLocked(now: now)
+            }
         }
         deliveries.deliver()
+    }
+
+    /// Offset retention (KIP-211), as Kafka's periodic group metadata cleanup: removes every
+    /// expired offset (`GroupStateMachine.expiredOffsets`), persisting a tombstone for each, and
+    /// deletes groups left empty without offsets (offset and group tombstones; the group is Dead
+    /// and forgotten). A group whose tombstones cannot be persisted is left as it was until the
+    /// next check. Returns the number of offsets and groups removed.
+    @discardableResult
+    public func expireOffsets() -> (offsets: Int, groups: Int) {
+        lock.withLock {
+            guard phase == .active else { return (0, 0) }
+            return expireOffsetsLocked(now: now())
+        }
+    }
+
+    @discardableResult
+    private func expireOffsetsLocked(now: Int64) -> (offsets: Int, groups: Int) {
+        var removedOffsets = 0
+        var removedGroups = 0
+        for groupId in groups.keys.sorted() {
+            var group = groups[groupId]!
+            let expired = group.expiredOffsets(now: now, retentionMs: config.offsetsRetentionMs)
+            var records = group.deleteOffsets(expired)
+            let deleteGroup = group.isEmptyWithoutOffsets
+            if deleteGroup { records.append(.groupTombstone(groupId: groupId)) }
+            guard !records.isEmpty else { continue }
+            do {
+                try store.append(records)
+            } catch {
+                logger.error("expired offsets not persisted", metadata: ["group": "\(groupId)", "error": "\(error)"])
+                continue
+            }
+            removedOffsets += expired.count
+            if deleteGroup {
+                group.markDead(now: now)
+                groups.removeValue(forKey: groupId)
+                removedGroups += 1
+            } else {
+                groups[groupId] = group
+            }
+        }
+        if removedOffsets > 0 || removedGroups > 0 {
+            logger.info("offset retention", metadata: ["expiredOffsets": "\(removedOffsets)", "deletedGroups": "\(removedGroups)"])
+        }
+        return (removedOffsets, removedGroups)
     }
 
     // MARK: - Membership (JoinGroup, SyncGroup, Heartbeat, LeaveGroup)
@@ -284,6 +337,10 @@ public final class GroupCoordinator: @unchecked Sendable {
                 // No such group: fine for a simple commit (it creates the group), else a stale member.
                 groupError = generation < 0 && request.memberId.isEmpty && instanceId == nil ? .none : .illegalGeneration
             }
+            // v2-v4 retention_time_ms (-1: the broker's retention) gives these offsets their own
+            // expiry time, measured from now, as Kafka does.
+            let expireTimestampMs: Int64? = (2...4).contains(version) && request.retentionTimeMs != -1
+                ? now &+ request.retentionTimeMs : nil
             var commits: [(t: Int, p: Int, record: OffsetCommitRecord)] = []
             for (t, topic) in request.topics.enumerated() {
                 for (p, partition) in topic.partitions.enumerated() where codes[t][p] == .none {
@@ -300,7 +357,8 @@ public final class GroupCoordinator: @unchecked Sendable {
                         groupId: request.groupId, topic: topic.name, partition: partition.partitionIndex,
                         offset: partition.committedOffset,
                         leaderEpoch: version >= 6 ? partition.committedLeaderEpoch : -1, metadata: metadata,
-                        commitTimestampMs: version == 1 && partition.commitTimestamp >= 0 ? partition.commitTimestamp : now)))
+                        commitTimestampMs: version == 1 && partition.commitTimestamp >= 0 ? partition.commitTimestamp : now,
+                        expireTimestampMs: expireTimestampMs)))
                 }
             }
             guard !commits.isEmpty else { return response() }

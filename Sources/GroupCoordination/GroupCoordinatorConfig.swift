@@ -13,18 +13,28 @@ public struct GroupCoordinatorConfig: Sendable, Equatable {
     public var maxGroupSize: Int
     /// `offset.metadata.max.bytes`: longer commit metadata gets OFFSET_METADATA_TOO_LARGE.
     public var maxOffsetMetadataBytes: Int
+    /// `offsets.retention.minutes` in milliseconds (default 7 days): how long committed offsets are
+    /// kept once they can expire (KIP-211: after the group became empty, or after the commit for
+    /// standalone commits and topics a stable consumer group no longer subscribes to).
+    public var offsetsRetentionMs: Int64
+    /// `offsets.retention.check.interval.ms`: how often `tick()` looks for expired offsets.
+    public var offsetsRetentionCheckIntervalMs: Int64
 
     public init(
         minSessionTimeoutMs: Int32 = 6_000,
         maxSessionTimeoutMs: Int32 = 1_800_000,
         initialRebalanceDelayMs: Int32 = 3_000,
         maxGroupSize: Int = Int(Int32.max),
-        maxOffsetMetadataBytes: Int = 4_096
+        maxOffsetMetadataBytes: Int = 4_096,
+        offsetsRetentionMs: Int64 = 7 * 24 * 60 * 60 * 1_000,
+        offsetsRetentionCheckIntervalMs: Int64 = 600_000
     ) {
         self.minSessionTimeoutMs = minSessionTimeoutMs
         self.maxSessionTimeoutMs = maxSessionTimeoutMs
         self.initialRebalanceDelayMs = initialRebalanceDelayMs
         self.maxGroupSize = maxGroupSize
         self.maxOffsetMetadataBytes = maxOffsetMetadataBytes
+        self.offsetsRetentionMs = offsetsRetentionMs
+        self.offsetsRetentionCheckIntervalMs = offsetsRetentionCheckIntervalMs
     }
 }

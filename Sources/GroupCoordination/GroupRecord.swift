@@ -11,9 +11,10 @@ import NIOCore
 ///     key, offset commit:   INT16 keyType = 1, STRING groupId, STRING topic, INT32 partition
 ///     key, group metadata:  INT16 keyType = 2, STRING groupId
 ///
-///     value, offset commit (version 0):
+///     value, offset commit (version 0, or 1 when the commit has its own expiry time):
 ///         INT16 version = 0, INT64 offset, INT32 leaderEpoch (-1 = none), STRING metadata,
 ///         INT64 commitTimestampMs
+///         version 1 appends: INT64 expireTimestampMs (OffsetCommit v2-v4 retention_time_ms)
 ///     value, group metadata (version 0):
 ///         INT16 version = 0, NULLABLE_STRING protocolType, INT32 generationId,
 ///         NULLABLE_STRING protocolName, NULLABLE_STRING leaderId, INT64 stateTimestampMs,
@@ -119,10 +120,13 @@ public struct OffsetCommitRecord: Sendable, Equatable {
     public var leaderEpoch: Int32
     public var metadata: String
     public var commitTimestampMs: Int64
+    /// When the offset expires regardless of the group's state (commit time + the request's
+    /// retention_time_ms, OffsetCommit v2-v4); nil: the broker's `offsets.retention` applies.
+    public var expireTimestampMs: Int64?
 
     public init(
         groupId: String, topic: String, partition: Int32, offset: Int64, leaderEpoch: Int32, metadata: String,
-        commitTimestampMs: Int64
+        commitTimestampMs: Int64, expireTimestampMs: Int64? = nil
     ) {
         self.groupId = groupId
         self.topic = topic
@@ -131,6 +135,7 @@ public struct OffsetCommitRecord: Sendable, Equatable {
         self.leaderEpoch = leaderEpoch
         self.metadata = metadata
         self.commitTimestampMs = commitTimestampMs
+        self.expireTimestampMs = expireTimestampMs
     }
 }
 
@@ -168,11 +173,12 @@ extension GroupRecord {
         case .groupTombstone, .offsetTombstone:
             return nil
         case .offset(let record):
-            buffer.writeKafkaInt16(0)
+            buffer.writeKafkaInt16(record.expireTimestampMs == nil ? 0 : 1)
             buffer.writeKafkaInt64(record.offset)
             buffer.writeKafkaInt32(record.leaderEpoch)
             buffer.writeRecordString(record.metadata)
             buffer.writeKafkaInt64(record.commitTimestampMs)
+            if let expireTimestampMs = record.expireTimestampMs { buffer.writeKafkaInt64(expireTimestampMs) }
         case .group(let record):
             buffer.writeKafkaInt16(0)
             buffer.writeRecordNullableString(record.protocolType)
@@ -224,16 +230,19 @@ extension GroupRecord {
         }
         var value = ByteBuffer(bytes: valueBytes)
         let version = try value.readKafkaInt16(what: "GroupRecord value version")
-        guard version == 0 else { throw GroupRecordDecodingError.unknownValueVersion(version) }
         switch key {
         case .offset(let groupId, let topic, let partition):
-            self = .offset(OffsetCommitRecord(
+            guard version == 0 || version == 1 else { throw GroupRecordDecodingError.unknownValueVersion(version) }
+            var record = OffsetCommitRecord(
                 groupId: groupId, topic: topic, partition: partition,
                 offset: try value.readKafkaInt64(what: "OffsetCommitRecord.offset"),
                 leaderEpoch: try value.readKafkaInt32(what: "OffsetCommitRecord.leaderEpoch"),
                 metadata: try value.readKafkaString(compact: true, what: "OffsetCommitRecord.metadata"),
-                commitTimestampMs: try value.readKafkaInt64(what: "OffsetCommitRecord.commitTimestampMs")))
+                commitTimestampMs: try value.readKafkaInt64(what: "OffsetCommitRecord.commitTimestampMs"))
+            if version == 1 { record.expireTimestampMs = try value.readKafkaInt64(what: "OffsetCommitRecord.expireTimestampMs") }
+            self = .offset(record)
         case .group(let groupId):
+            guard version == 0 else { throw GroupRecordDecodingError.unknownValueVersion(version) }
             let protocolType = try value.readKafkaNullableString(compact: true, what: "GroupMetadataRecord.protocolType")
             let generationId = try value.readKafkaInt32(what: "GroupMetadataRecord.generationId")
             let protocolName = try value.readKafkaNullableString(compact: true, what: "GroupMetadataRecord.protocolName")

@@ -63,7 +63,7 @@ public struct GroupStateMachine: Sendable {
         for commit in offsets {
             self.offsets[TopicPartitionKey(topic: commit.topic, partition: commit.partition)] = CommittedOffset(
                 offset: commit.offset, leaderEpoch: commit.leaderEpoch, metadata: commit.metadata,
-                commitTimestampMs: commit.commitTimestampMs)
+                commitTimestampMs: commit.commitTimestampMs, expireTimestampMs: commit.expireTimestampMs)
         }
         guard let record else { return }
         generationId = record.generationId
@@ -641,7 +641,7 @@ public struct GroupStateMachine: Sendable {
         for commit in commits {
             offsets[TopicPartitionKey(topic: commit.topic, partition: commit.partition)] = CommittedOffset(
                 offset: commit.offset, leaderEpoch: commit.leaderEpoch, metadata: commit.metadata,
-                commitTimestampMs: commit.commitTimestampMs)
+                commitTimestampMs: commit.commitTimestampMs, expireTimestampMs: commit.expireTimestampMs)
         }
     }
 
@@ -675,6 +675,51 @@ public struct GroupStateMachine: Sendable {
             topics.formUnion(subscription.topics)
         }
         return topics
+    }
+
+    // MARK: - Offset retention (KIP-211)
+
+    /// The offsets that have expired at `now` with the broker's retention `retentionMs`, in key order.
+    ///
+    /// - Empty group with a protocol type (a consumer group whose members left): the clock starts
+    ///   when the group became empty, or at the commit if that is later (a simple commit made to
+    ///   the empty group).
+    /// - Stable consumer group with known subscriptions: offsets of topics no member subscribes to
+    ///   expire from their commit; subscribed topics never do.
+    /// - No protocol type (standalone "simple" commits only): from each commit.
+    /// - Anything else (rebalancing, non-consumer protocols, undecodable subscriptions): nothing.
+    ///
+    /// An offset committed with OffsetCommit v2-v4 retention_time_ms expires at its own
+    /// `expireTimestampMs` instead, under the same conditions.
+    public func expiredOffsets(now: Int64, retentionMs: Int64) -> [TopicPartitionKey] {
+        let since: (CommittedOffset) -> Int64
+        var keptTopics: Set<String> = []
+        switch state {
+        case .empty:
+            if protocolType == nil {
+                since = { $0.commitTimestampMs }
+            } else {
+                let emptiedAt = stateTimestampMs
+                since = { max(emptiedAt, $0.commitTimestampMs) }
+            }
+        case .stable:
+            guard protocolType == "consumer", let subscribed = subscribedTopics else { return [] }
+            keptTopics = subscribed
+            since = { $0.commitTimestampMs }
+        case .preparingRebalance, .completingRebalance, .dead:
+            return []
+        }
+        return offsets.filter { key, committed in
+            guard !keptTopics.contains(key.topic) else { return false }
+            if let expireAt = committed.expireTimestampMs { return now >= expireAt }
+            return now - since(committed) >= retentionMs
+        }.keys.sorted()
+    }
+
+    /// True when offset retention should delete the group: empty, no offsets left, nobody in the
+    /// middle of joining (a MEMBER_ID_REQUIRED id handed out).
+    public var isEmptyWithoutOffsets: Bool {
+        state == .empty && offsets.isEmpty && pendingMembers.isEmpty
     }
 
     /// Removes offsets; returns tombstones for those that existed.

@@ -61,12 +61,16 @@ public struct CommittedOffset: Sendable, Equatable {
     public var leaderEpoch: Int32
     public var metadata: String
     public var commitTimestampMs: Int64
+    /// An explicit expiry time (OffsetCommit v2-v4 retention_time_ms); nil: the broker's offset
+    /// retention applies.
+    public var expireTimestampMs: Int64?
 
-    public init(offset: Int64, leaderEpoch: Int32, metadata: String, commitTimestampMs: Int64) {
+    public init(offset: Int64, leaderEpoch: Int32, metadata: String, commitTimestampMs: Int64, expireTimestampMs: Int64? = nil) {
         self.offset = offset
         self.leaderEpoch = leaderEpoch
         self.metadata = metadata
         self.commitTimestampMs = commitTimestampMs
+        self.expireTimestampMs = expireTimestampMs
     }
 }
 

@@ -117,4 +117,23 @@ final class GroupTranscriptTests: XCTestCase {
         let metadata = try await client.send(MetadataRequest(topics: [.init(name: "__strait_groups")]), version: 12)
         XCTAssertEqual(metadata.topics[0].isInternal, true)
     }
+
+    func testOffsetRetentionSettings() {
+        var config = BrokerConfig()
+        XCTAssertEqual(config.groupCoordinator.offsetsRetentionMs, 10_080 * 60_000, "Kafka's offsets.retention.minutes default")
+        XCTAssertEqual(config.groupCoordinator.offsetsRetentionCheckIntervalMs, 600_000)
+        XCTAssertNil(config.apply(setting: "offsets-retention-minutes", value: "1440"))
+        XCTAssertEqual(config.groupCoordinator.offsetsRetentionMs, 86_400_000)
+        XCTAssertEqual(config.apply(setting: "offsets-retention-minutes", value: "0.5"),
+                       "offsets-retention-minutes must be an integer from 1 to 2147483647, got '0.5'")
+        XCTAssertNil(config.apply(setting: "offsets-retention-ms", value: "2000"))
+        XCTAssertNil(config.apply(setting: "offsets-retention-minutes", value: "5"))
+        XCTAssertEqual(config.groupCoordinator.offsetsRetentionMs, 2_000, "the ms form wins whatever the order")
+        XCTAssertNil(config.apply(setting: "offsets-retention-check-interval-ms", value: "200"))
+        XCTAssertEqual(config.groupCoordinator.offsetsRetentionCheckIntervalMs, 200)
+        XCTAssertNotNil(config.apply(setting: "offsets-retention-check-interval-ms", value: "0"))
+        for name in ["offsets-retention-minutes", "offsets-retention-ms", "offsets-retention-check-interval-ms"] {
+            XCTAssertTrue(BrokerConfig.settingNames.contains(name))
+        }
+    }
 }

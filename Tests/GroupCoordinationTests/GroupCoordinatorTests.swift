@@ -39,11 +39,13 @@ final class GroupCoordinatorTests: XCTestCase {
     /// Topics "orders" (3 partitions) and "payments" (1 partition) exist.
     static let topics: [String: Int32] = ["orders": 3, "payments": 1]
 
-    func makeCoordinator(store: InMemoryGroupStore? = nil, start: Bool = true) throws -> GroupCoordinator {
+    func makeCoordinator(
+        store: InMemoryGroupStore? = nil, config: GroupCoordinatorConfig = testConfig, start: Bool = true
+    ) throws -> GroupCoordinator {
         let clock = self.clock
         let memberIds = MemberIds()
         let coordinator = GroupCoordinator(
-            config: testConfig, store: store ?? self.store, now: { clock.now },
+            config: config, store: store ?? self.store, now: { clock.now },
             topicPartitionExists: { topic, partition in (0..<(Self.topics[topic] ?? 0)).contains(partition) },
             makeMemberId: { memberIds.make(clientId: $0) })
         if start { try coordinator.start() }

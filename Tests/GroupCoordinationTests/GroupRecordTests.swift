@@ -15,6 +15,9 @@ final class GroupRecordTests: XCTestCase {
         .group(GroupMetadataRecord(groupId: "simple", protocolType: nil, generationId: 0, protocolName: nil, leaderId: nil, stateTimestampMs: 0, members: [])),
         .groupTombstone(groupId: "g"),
         .offsetTombstone(groupId: "g", topic: "orders", partition: 2),
+        .offset(OffsetCommitRecord(
+            groupId: "g", topic: "orders", partition: 1, offset: 7, leaderEpoch: -1, metadata: "", commitTimestampMs: 99,
+            expireTimestampMs: 5_099)),
     ]
 
     func testEveryRecordKindRoundTrips() throws {
@@ -36,13 +39,24 @@ final class GroupRecordTests: XCTestCase {
         XCTAssertEqual(record.encodedValue(), [0, 0] + bigEndian(Int64(1234)) + bigEndian(Int32(4)) + [2, 0x6D] + bigEndian(Int64(99)))
     }
 
+    /// A commit with its own expiry time (OffsetCommit v2-v4 retention_time_ms) is value version 1:
+    /// version 0's fields, then the expiry time.
+    func testOffsetCommitWithAnExpiryTimeLayout() {
+        XCTAssertEqual(samples[5].encodedValue(), [0, 1] + bigEndian(Int64(7)) + bigEndian(Int32(-1)) + [1] + bigEndian(Int64(99)) + bigEndian(Int64(5_099)))
+    }
+
     func testUnknownOrDamagedRecordsAreRejected() {
         XCTAssertThrowsError(try GroupRecord(key: [0, 9, 2, 0x67], value: nil)) {
             XCTAssertEqual($0 as? GroupRecordDecodingError, .unknownKeyType(9))
         }
         var futureValue = samples[0].encodedValue()!
-        futureValue[1] = 1
+        futureValue[1] = 2
         XCTAssertThrowsError(try GroupRecord(key: samples[0].encodedKey(), value: futureValue)) {
+            XCTAssertEqual($0 as? GroupRecordDecodingError, .unknownValueVersion(2))
+        }
+        var futureGroup = samples[1].encodedValue()!
+        futureGroup[1] = 1
+        XCTAssertThrowsError(try GroupRecord(key: samples[1].encodedKey(), value: futureGroup)) {
             XCTAssertEqual($0 as? GroupRecordDecodingError, .unknownValueVersion(1))
         }
         XCTAssertThrowsError(try GroupRecord(key: samples[1].encodedKey(), value: Array(samples[1].encodedValue()!.dropLast())))

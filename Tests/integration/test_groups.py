@@ -11,7 +11,7 @@ import time
 from collections import Counter
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from support.clients import confluent_produce
@@ -287,3 +287,60 @@ def test_the_internal_groups_topic_is_visible_but_not_writable(broker, topic):
     producer.produce("__strait_groups", value=b"forged", on_delivery=lambda e, m: errors.append(e))
     producer.flush(10)
     assert errors and errors[0] is not None and "TOPIC_EXCEPTION" in errors[0].name()
+
+
+def test_offsets_of_an_emptied_group_expire_and_stay_gone_after_a_restart(broker, topic):
+    """Offset retention (KIP-211) with a 2 s retention checked every 200 ms: the offsets of a group
+    whose member left expire ~2 s later and the group is deleted; a live group's offsets of its
+    subscribed topic stay however old. After a restart (with the check interval raised so no
+    check can run) the expired offsets are still gone: their tombstones were persisted."""
+    retention_s = 2.0
+    b = broker(config={**GROUP_BROKER, "offsets-retention-ms": int(retention_s * 1000),
+                       "offsets-retention-check-interval-ms": 200})
+    produce_numbered(b.bootstrap, topic, partitions=6, per_partition=5)
+    partitions = [TopicPartition(topic, p) for p in range(6)]
+
+    def committed(group: str) -> list[int]:
+        reader = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group})
+        try:
+            return [tp.offset for tp in reader.committed(partitions, timeout=20)]
+        finally:
+            reader.close()
+
+    def member(group: str) -> Consumer:
+        consumer = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False,
+                             "auto.offset.reset": "earliest", "session.timeout.ms": SESSION_TIMEOUT_MS,
+                             "heartbeat.interval.ms": 500})
+        consumer.subscribe([topic])
+        wait_until(lambda: (consumer.poll(0.1), len(consumer.assignment()) == 6)[1], what=f"{group} assigned")
+        consumer.commit(offsets=[TopicPartition(topic, p, 2) for p in range(6)], asynchronous=False)
+        return consumer
+
+    active_group, gone_group = f"active-{topic}", f"gone-{topic}"
+    active = member(active_group)
+    committed_at = time.monotonic()
+    try:
+        leaving = member(gone_group)
+        assert committed(gone_group) == [2] * 6
+        leaving.close()  # LeaveGroup: the group is Empty from now on
+        emptied_at = time.monotonic()
+
+        def expired() -> bool:
+            active.poll(0.1)
+            return committed(gone_group) == [OFFSET_INVALID] * 6
+        wait_until(expired, what="the emptied group's offsets to expire")
+        assert time.monotonic() - emptied_at >= retention_s - 0.3  # not before the retention (clock slack)
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        listed = {g.group_id for g in admin.list_consumer_groups().result(timeout=10).valid}
+        assert gone_group not in listed and active_group in listed
+
+        # The live group's commit is now well past the retention: it stays (subscribed topic).
+        while time.monotonic() - committed_at < 2 * retention_s + 0.5:
+            active.poll(0.1)
+        assert committed(active_group) == [2] * 6
+
+        b.restart(config={**b.config, "offsets-retention-check-interval-ms": 600000})
+        assert committed(gone_group) == [OFFSET_INVALID] * 6
+        assert committed(active_group) == [2] * 6
+    finally:
+        active.close()
