@@ -24,6 +24,8 @@ extension Broker {
             ("message.max.bytes", "\(config.messageMaxBytes)"),
             ("socket.request.max.bytes", "\(config.maxRequestBytes)"),
             ("min.insync.replicas", "1"),
+            ("offsets.retention.minutes", "\(config.groupCoordinator.offsetsRetentionMs / 60_000)"),
+            ("offsets.retention.check.interval.ms", "\(config.groupCoordinator.offsetsRetentionCheckIntervalMs)"),
             ("sasl.enabled.mechanisms", config.saslMechanisms.map(\.rawValue).joined(separator: ",")),
             ("connections.max.reauth.ms", "\(config.connectionsMaxReauthMs)"),
             ("sasl.server.max.receive.size", "\(config.saslMaxReceiveBytes)"),
