@@ -160,8 +160,8 @@ struct PartitionMirror: Sendable {
 
     /// Fetch, write, advance; with the next fetch overlapping the write:
     ///
-    ///     fetch(n) ─┬─ check ─ write(batches of n) ──────────┬─ check ─ write(...)
-    ///               └─ fetch(end of n's batches) ────────────┘
+    ///     fetch(n) ─ checks ─┬─ write(batches of n) ─────────┬─ checks ─ write(batches of n+1) ...
+    ///                        └─ fetch(n+1, where n ends) ────┘
     ///
     /// Writes of one partition stay serial (the next starts after the previous one succeeded),
     /// and every check (generation, topic id, errors, out of range, gaps) is made on a fetch's
