@@ -7,7 +7,9 @@ import NIOCore
 import Replication
 
 /// Mirrors one source partition to its remote partition, forever (until cancelled): fetch from
-/// the source (long poll, on its own connection lane), write to the target, advance.
+/// the source (long poll, on its own connection lane), write to the target, advance. The fetch
+/// for the next position is started as soon as a fetch's batches are known, so it runs while
+/// they are written: one fetch and one write in flight per partition (see `mirrorLoop`).
 ///
 /// Where it resumes after a restart:
 /// - preserve: the target partition's log end offset (the mirror holds the source's offsets, so
@@ -43,10 +45,31 @@ struct PartitionMirror: Sendable {
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    /// Bytes one fetch may return for a partition. Each partition has one fetch in flight and
-    /// its batches are held until written, so this bounds the link's buffer memory at about
-    /// three times this per partition (response, request, the target's copy in flight).
+    /// Bytes one fetch may return for a partition. Each partition holds at most two fetch
+    /// results: the batches being written and the answer of the fetch started meanwhile for
+    /// the next position. So this bounds the link's buffer memory at about four times this per
+    /// partition (two responses, the write request, the target's copy in flight).
     static let fetchBytes: Int32 = 2 << 20
+
+    /// One fetch of this partition at `offset` (long poll, 500 ms, on the partition's lane).
+    private func fetch(at offset: Int64) async throws -> [TopicPartition: FetchedPartition] {
+        try await source.fetch(
+            [sourcePartition: FetchPosition(offset: offset, maxBytes: Self.fetchBytes)],
+            options: FetchOptions(maxWaitMs: 500, minBytes: 1, maxBytes: Self.fetchBytes, lane: lane))
+    }
+
+    /// The fetch started for `offset` (the end of the batches being written) while they are
+    /// written. Its answer is used only when the write ends exactly there; otherwise, and when
+    /// the write fails or the loop ends, it is cancelled (the connection drops a late answer).
+    private struct Prefetch {
+        let offset: Int64
+        let task: Task<[TopicPartition: FetchedPartition], any Error>
+
+        /// The answer; cancelling the waiting task cancels the fetch.
+        func value() async throws -> [TopicPartition: FetchedPartition] {
+            try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        }
+    }
 
     func run() async {
         var backoff: Duration = .milliseconds(100)
@@ -135,9 +158,22 @@ struct PartitionMirror: Sendable {
         await flushSyncs()
     }
 
+    /// Fetch, write, advance; with the next fetch overlapping the write:
+    ///
+    ///     fetch(n) ─ checks ─┬─ write(batches of n) ─────────┬─ checks ─ write(batches of n+1) ...
+    ///                        └─ fetch(n+1, where n ends) ────┘
+    ///
+    /// Writes of one partition stay serial (the next starts after the previous one succeeded),
+    /// and every check (generation, topic id, errors, out of range, gaps) is made on a fetch's
+    /// answer when it is taken, before its batches are written, as in a serial loop. A prefetched
+    /// answer is taken only when the write ended where it was started; after a failed or partial
+    /// write it is cancelled and unused, and the position comes from the write (or, after a
+    /// thrown error, from the restart, which re-reads the target).
     private func mirrorLoop(from start: Int64, map: inout OffsetMap, emitter: inout OffsetSyncEmitter,
                             pendingSyncs: inout [OffsetSync], syncTopic: String, generation: Int) async throws {
         var next = start
+        var prefetch: Prefetch?
+        defer { prefetch?.task.cancel() }
         // A source topic id other than the one first seen means the topic was deleted and created
         // again, and its offsets mean something else.
         func checkTopicId() async throws -> (old: KafkaUUID, new: KafkaUUID)? {
@@ -151,9 +187,15 @@ struct PartitionMirror: Sendable {
         }
         var nextTopicIdCheck = ContinuousClock.now.advanced(by: .seconds(1))
         while !Task.isCancelled {
-            let fetched = try await source.fetch(
-                [sourcePartition: FetchPosition(offset: next, maxBytes: Self.fetchBytes)],
-                options: FetchOptions(maxWaitMs: 500, minBytes: 1, maxBytes: Self.fetchBytes, lane: lane))
+            let fetched: [TopicPartition: FetchedPartition]
+            if let ahead = prefetch, ahead.offset == next {
+                prefetch = nil
+                fetched = try await ahead.value()
+            } else {
+                prefetch?.task.cancel()
+                prefetch = nil
+                fetched = try await fetch(at: next)
+            }
             if Task.isCancelled { return }  // the fetch was cancelled by the shutdown
             if link.maps.generation(of: sourcePartition.topic) != generation {
                 logger.notice("partition mirror stopped: its source topic was deleted")
@@ -191,6 +233,11 @@ struct PartitionMirror: Sendable {
             }
             guard !batches.isEmpty else { continue }
 
+            // The next fetch runs while these batches are written (at most one per partition:
+            // the previous answer has been taken).
+            let ahead = batches.last!.header.nextOffset
+            prefetch = Prefetch(offset: ahead, task: Task { [self] in try await fetch(at: ahead) })
+
             let bytes = Int64(batches.reduce(0) { $0 + $1.bytes.readableBytes })
             switch mode {
             case .preserve:
@@ -214,6 +261,12 @@ struct PartitionMirror: Sendable {
                 }
             }
             if next >= result.highWatermark { updateStatus { $0.oldestUnmirroredTimestamp = nil } }
+            if next != ahead {
+                // A partial write (translate: the target refused a batch): the answer fetched
+                // ahead is not where mirroring resumes.
+                prefetch?.task.cancel()
+                prefetch = nil
+            }
         }
     }
 

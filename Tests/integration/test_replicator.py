@@ -1,7 +1,8 @@
 """The replicator between two real brokers: `strait replicator FILE` over external sites.
 
 - preserve mode (Strait target, StraitMirrorAppend): every record at its source offset, keys,
-  values, headers and timestamps identical; restarts (kill -9) neither lose nor duplicate.
+  values, headers and timestamps identical; restarts (kill -9 of the replicator, or of the target
+  with appends and the fetches ahead of them in flight) neither lose nor duplicate.
 - translate mode (any Kafka target): every record mirrored, and a group's committed source
   offsets arrive at the target translated exactly (zero records re-read after failover).
 - gaps: records deleted by source retention before they were mirrored are reported exactly.
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -129,6 +131,33 @@ def test_preserve_mode_survives_three_kill_9s_without_loss_or_duplicates(broker,
         assert read_all(west.bootstrap, f"east.{topic}") == read_all(east.bootstrap, topic)
     finally:
         replicator.stop()
+
+
+def test_preserve_mode_survives_the_target_killed_mid_append_without_loss_or_duplicates(broker, topic, tmp_path):
+    """Appends fail while the next fetches are in flight (each partition fetches ahead while it
+    writes): the answers fetched ahead are dropped and each mirror resumes from the target's end."""
+    east, west = broker(), broker()
+    create_topic(east.bootstrap, topic)
+    produce_spread(east.bootstrap, topic, 300_000, "before")
+    replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
+                                                          [link(offsets="preserve")])).start()
+    try:
+        for round_ in range(2):
+            wait_until(lambda: sum(max(e, 0) for e in end_offsets(west.bootstrap, f"east.{topic}")) > 0,
+                       "the mirror to start", log=replicator.log)
+            killer = threading.Timer(0.5, west.kill9)  # mid-stream: the appends in flight fail
+            killer.start()
+            produce_spread(east.bootstrap, topic, 200_000, f"round-{round_}")
+            killer.join()
+            time.sleep(0.5)
+            west.start()
+        source_ends = end_offsets(east.bootstrap, topic)
+        wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}") == source_ends,
+                   "the mirror to catch up after the target was killed twice", log=replicator.log)
+        assert read_all(west.bootstrap, f"east.{topic}") == read_all(east.bootstrap, topic)
+    finally:
+        replicator.stop()
+    assert "partition mirror failed; retrying" in replicator.log()
 
 
 def test_translate_mode_maps_a_groups_offsets_exactly(broker, topic, tmp_path):
