@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -127,10 +128,36 @@ def stored_bytes(broker: Broker, topic: str) -> int:
     return sum(path.stat().st_size for path in (broker.dir / "data").glob(f"{topic}-*/*.log"))
 
 
-def throughput_run(binary: Path, records: int, size: int, source_codec: str, link: dict) -> tuple[float, float, float]:
+class DelayedBroker(Broker):
+    """A broker behind a `strait delay-link` relay: it advertises the relay's port, so every
+    connection (the replicator's, the producer's, the offset reader's) crosses the delay."""
+
+    def __init__(self, binary: Path, delay_ms: int):
+        relay_port = free_port()
+        super().__init__(binary, settings={"advertised-port": relay_port})
+        self.relay = subprocess.Popen([str(binary), "delay-link", "--listen", f"127.0.0.1:{relay_port}",
+                                       "--target", self.bootstrap, "--delay-ms", str(delay_ms)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.bootstrap = f"127.0.0.1:{relay_port}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", relay_port)) == 0:
+                    break
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.relay.terminate()
+        self.relay.wait(timeout=30)
+        super().stop()
+
+
+def throughput_run(binary: Path, records: int, size: int, source_codec: str, link: dict,
+                   delay_ms: int = 0) -> tuple[float, float, float]:
     """(records/s, stored source bytes/s, replicator peak RSS MiB) for one catch-up of `records`
-    records, timed from the replicator's start (its start-up included) to the last record at the target."""
-    east, west = Broker(binary), Broker(binary)
+    records, timed from the replicator's start (its start-up included) to the last record at the
+    target. `delay_ms`: each broker behind a relay adding that one-way delay."""
+    east, west = (DelayedBroker(binary, delay_ms), DelayedBroker(binary, delay_ms)) if delay_ms else (Broker(binary), Broker(binary))
     replicator = None
     try:
         create(east.bootstrap, "bench")
@@ -224,14 +251,29 @@ def latency_run(binary: Path, seconds: float, rate: int) -> tuple[float, float, 
         west.stop()
 
 
+def delayed_runs(binary: Path, args) -> None:
+    print(f"Machine: {machine()}; {args.records:,} records of 1,000 B, lz4 source, {args.delay_ms} ms one-way delay "
+          f"in front of both brokers, median of {args.runs} runs")
+    for mode in ("preserve", "translate"):
+        rates = [throughput_run(binary, args.records, 1000, "lz4", {"offsets": mode}, delay_ms=args.delay_ms)[0]
+                 for _ in range(args.runs)]
+        print(f"  {mode}: {statistics.median(rates):,.0f} records/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--latency-seconds", type=float, default=20)
     parser.add_argument("--binary", default=str(REPO / ".build/release/strait"))
+    parser.add_argument("--delay-ms", type=int, default=0,
+                        help="only the delayed-link catch-up: 1,000 B records, lz4 source, preserve and translate, "
+                             "each broker behind a strait delay-link of this one-way delay")
     args = parser.parse_args()
     binary = Path(args.binary)
+    if args.delay_ms:
+        delayed_runs(binary, args)
+        return
 
     configurations = [
         ("uncompressed source, link lz4, translate", "none", {"offsets": "translate", "compression": "lz4"}),
