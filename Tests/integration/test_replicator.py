@@ -114,17 +114,22 @@ def test_preserve_mode_mirrors_a_million_records_at_their_own_offsets_byte_for_b
             [strip(b) for b in stored_batches(east, topic, p)], f"partition {p}"
 
 
+def produce_through_three_kill_9s(replicator, bootstrap: str, topic: str) -> None:
+    """Three rounds of 20,000 records, the replicator killed with -9 mid-stream after each."""
+    for round_ in range(3):
+        produce_spread(bootstrap, topic, 20_000, f"round-{round_}")
+        time.sleep(0.3)  # mid-stream
+        replicator.kill9()
+        replicator.start()
+
+
 def test_preserve_mode_survives_three_kill_9s_without_loss_or_duplicates(broker, topic, tmp_path):
     east, west = broker(), broker()
     create_topic(east.bootstrap, topic)
     replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
                                                           [link(offsets="preserve")])).start()
     try:
-        for round_ in range(3):
-            produce_spread(east.bootstrap, topic, 20_000, f"round-{round_}")
-            time.sleep(0.3)  # mid-stream
-            replicator.kill9()
-            replicator.start()
+        produce_through_three_kill_9s(replicator, east.bootstrap, topic)
         source_ends = end_offsets(east.bootstrap, topic)
         wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}") == source_ends,
                    "the mirror to catch up after three kill -9s", log=replicator.log)
@@ -336,11 +341,7 @@ def test_translate_mode_survives_three_kill_9s_and_counts_its_duplicates(broker,
     replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
                                                           [link(offsets="translate")])).start()
     try:
-        for round_ in range(3):
-            produce_spread(east.bootstrap, topic, 20_000, f"round-{round_}")
-            time.sleep(0.3)  # mid-stream
-            replicator.kill9()
-            replicator.start()
+        produce_through_three_kill_9s(replicator, east.bootstrap, topic)
         produced = sum(end_offsets(east.bootstrap, topic))
         reported = lambda: sum(int(n) for n in re.findall(r"duplicates=(\d+)", replicator.log()))
         wait_until(lambda: sum(end_offsets(west.bootstrap, f"east.{topic}")) == produced + reported(),
