@@ -169,7 +169,9 @@ extension Broker {
 
     func initProducerId(_ request: InitProducerIdRequest) -> InitProducerIdResponse {
         if request.transactionalId != nil {
-            return InitProducerIdResponse(throttleTimeMs: 0, errorCode: ErrorCode.invalidRequest.rawValue, producerId: -1, producerEpoch: -1)
+            // Fatal for every client (see findCoordinator); the response has no message field.
+            return InitProducerIdResponse(throttleTimeMs: 0, errorCode: ErrorCode.transactionalIdAuthorizationFailed.rawValue,
+                                          producerId: -1, producerEpoch: -1)
         }
         // KIP-360: a producer that already has an id asks for an epoch bump to reset its sequences.
         if request.producerId >= 0 {

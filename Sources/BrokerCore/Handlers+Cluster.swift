@@ -121,10 +121,14 @@ extension Broker {
             }
         }
         // Key type 0 is a consumer group (this broker coordinates all of them); 1 is a
-        // transactional id, and transactions are not supported.
+        // transactional id, and transactions are not supported. The answer for those must be
+        // an error both the Java client and librdkafka treat as fatal at once:
+        // COORDINATOR_NOT_AVAILABLE is retriable (they retry until their own timeout, 60 s for
+        // Java), while TRANSACTIONAL_ID_AUTHORIZATION_FAILED fails initTransactions() at once in
+        // both. The message says why.
         let supported = request.keyType == 0
-        let code: ErrorCode = supported ? .none : .coordinatorNotAvailable
-        let message: String? = supported ? nil : "transactions are not supported by this broker"
+        let code: ErrorCode = supported ? .none : .transactionalIdAuthorizationFailed
+        let message: String? = supported ? nil : Self.transactionsUnsupported
         if version >= 4 {
             return FindCoordinatorResponse(
                 throttleTimeMs: 0,

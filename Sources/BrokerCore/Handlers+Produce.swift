@@ -4,6 +4,11 @@ import LogStorage
 import NIOCore
 
 extension Broker {
+    /// What a transactional client is told (FindCoordinator, Produce).
+    static let transactionsUnsupported =
+        "transactions are not supported by this broker (Strait); use a producer without transactional.id "
+        + "(idempotent producers are supported)"
+
     func produce(_ request: ProduceRequest, version: Int16, connection: ConnectionContext = ConnectionContext(id: 0, remoteAddress: "")) -> ProduceResponse {
         let writable = topicPermission(.write, connection, api: "Produce")
         var responses: [ProduceResponse.TopicProduceResponse] = []
@@ -44,7 +49,7 @@ extension Broker {
             return failure(.invalidRequiredAcks, "acks must be 0, 1 or -1 (all), got \(request.acks)")
         }
         if request.transactionalId != nil {
-            return failure(.invalidRequest, "transactional produce is not supported by this broker")
+            return failure(.transactionalIdAuthorizationFailed, Self.transactionsUnsupported)
         }
         if InternalTopics.isInternal(topicName) {
             return failure(.invalidTopicException, "\(topicName) is an internal topic; only the broker writes to it")
@@ -56,22 +61,26 @@ extension Broker {
         }
         guard let records = partitionData.records else { return failure(.corruptMessage, "records are null") }
         let maxBatchBytes = Int(topic.configs.value("max.message.bytes", broker: config)) ?? config.messageMaxBytes
+        let currentTime = now()
         let batch: StoredBatch
         do {
-            batch = try ProducedRecordsValidator.validate(records, maxBatchBytes: maxBatchBytes, requireKeys: topic.configs.isCompacted)
+            batch = try ProducedRecordsValidator.validate(
+                records, maxBatchBytes: maxBatchBytes, requireKeys: topic.configs.isCompacted,
+                acceptedTimestamps: acceptedTimestamps(topic: topic, now: currentTime))
         } catch {
             logger.warning("invalid batch refused", metadata: ["partition": "\(topicName)-\(index)", "reason": "\(error)"])
-            return failure(ErrorCode(rawValue: error.kafkaErrorCode) ?? .corruptMessage, error.description)
+            return failure(ErrorCode(rawValue: error.kafkaErrorCode) ?? .corruptMessage,
+                           "\(error.description) (in the append to \(topicName)-\(index))")
+        }
+        // Kafka's ProduceRequest rule: zstd needs Produce v7+ (clients that old cannot read it back).
+        if batch.header.compression == .zstd && version < 7 {
+            return failure(.unsupportedCompressionType, "produce requests with version \(version) may not use zstd compression (v7+)")
         }
         if batch.header.isTransactional {
-            return failure(.invalidRequest, "transactional batches are not supported by this broker")
+            return failure(.transactionalIdAuthorizationFailed, Self.transactionsUnsupported)
         }
         if request.acks == -1, let minISR = Int(topic.configs.value("min.insync.replicas", broker: config)), minISR > 1 {
             return failure(.notEnoughReplicas, "min.insync.replicas is \(minISR) but this partition has one replica")
-        }
-        let currentTime = now()
-        if let problem = timestampProblem(batch.header, topic: topic, now: currentTime) {
-            return failure(.invalidTimestamp, problem)
         }
         switch partition.append(batch, now: currentTime) {
         case let .appended(result):
@@ -88,17 +97,15 @@ extension Broker {
         }
     }
 
-    /// message.timestamp.before.max.ms / after.max.ms, checked on the batch's first and
-    /// largest timestamps (the header carries no minimum).
-    private func timestampProblem(_ header: RecordBatchHeader, topic: TopicState, now: Int64) -> String? {
+    /// The record timestamps a CreateTime topic accepts now: message.timestamp.before.max.ms /
+    /// after.max.ms around the broker's clock, checked on every record as Kafka does; nil when
+    /// both are unbounded (the default).
+    private func acceptedTimestamps(topic: TopicState, now: Int64) -> ClosedRange<Int64>? {
         let before = Int64(topic.configs.value("message.timestamp.before.max.ms", broker: config)) ?? Int64.max
         let after = Int64(topic.configs.value("message.timestamp.after.max.ms", broker: config)) ?? Int64.max
-        if before != Int64.max, header.baseTimestamp < now - before {
-            return "timestamp \(header.baseTimestamp) is more than \(before) ms before the broker's time \(now)"
-        }
-        if after != Int64.max, header.maxTimestamp > now + after {
-            return "timestamp \(header.maxTimestamp) is more than \(after) ms after the broker's time \(now)"
-        }
-        return nil
+        guard before != Int64.max || after != Int64.max else { return nil }
+        let earliest = before >= now ? Int64.min : now - before
+        let latest = after > Int64.max - now ? Int64.max : now + after
+        return earliest...latest
     }
 }

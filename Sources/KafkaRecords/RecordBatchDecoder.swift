@@ -122,8 +122,12 @@ enum RecordFraming {
     ///
     /// With `gapsUpTo` (batches a broker stored, which compaction may have thinned) offset deltas
     /// need only increase strictly and stay within `0...gapsUpTo` (the batch's lastOffsetDelta).
+    ///
+    /// With `timestamps`, every record's timestamp (`base` + its timestampDelta) other than -1
+    /// (no timestamp) must lie in `accepted` (Kafka's message.timestamp.before/after.max.ms).
     static func walk(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, expectedCount: Int32, requireKeys: Bool,
-                     gapsUpTo maxOffsetDelta: Int32? = nil) throws(RecordBatchError) {
+                     gapsUpTo maxOffsetDelta: Int32? = nil,
+                     timestamps: (base: Int64, accepted: ClosedRange<Int64>)? = nil) throws(RecordBatchError) {
         var index = start
         var count: Int32 = 0
         var previousDelta: Int32 = -1
@@ -133,8 +137,14 @@ enum RecordFraming {
             }
             let recordEnd = try recordBounds(bytes, &index, end: end, number: Int(count))
             index += 1 // attributes, unused
-            _ = try VarintCoding.readVarlong(bytes, &index, end: recordEnd)
+            let timestampDelta = try VarintCoding.readVarlong(bytes, &index, end: recordEnd)
             let offsetDelta = try VarintCoding.readVarint(bytes, &index, end: recordEnd)
+            if let timestamps {
+                let timestamp = timestamps.base &+ timestampDelta
+                guard timestamp == -1 || timestamps.accepted.contains(timestamp) else {
+                    throw .timestampOutOfRange(timestamp: timestamp, offsetDelta: offsetDelta, accepted: timestamps.accepted)
+                }
+            }
             if let maxOffsetDelta {
                 guard offsetDelta > previousDelta, offsetDelta <= maxOffsetDelta else {
                     throw .corruptRecords("record \(count) has offset delta \(offsetDelta) (previous \(previousDelta), lastOffsetDelta \(maxOffsetDelta))")

@@ -29,7 +29,8 @@ public enum TimestampType: Sendable, Equatable {
 /// | truncated, invalidBatchLength, crcMismatch, trailingBytes | CORRUPT_MESSAGE | 2 | yes (bytes damaged in transit) |
 /// | batchTooLarge, decompressedTooLarge | MESSAGE_TOO_LARGE | 10 | no (the Java producer splits the batch) |
 /// | unknownCompression | UNSUPPORTED_COMPRESSION_TYPE | 76 | no |
-/// | unsupportedMagic, emptyRecords, multipleBatches, invalidRecordCount, reservedAttributeBits, controlBatchFromClient, logAppendTimeFromClient, missingSequence, missingKey, corruptRecords, decompressionFailed | INVALID_RECORD | 87 | no (the CRC matched, so the client built it this way) |
+/// | logAppendTimeFromClient, timestampOutOfRange | INVALID_TIMESTAMP | 32 | no |
+/// | unsupportedMagic, emptyRecords, multipleBatches, nonZeroBaseOffset, invalidRecordCount, reservedAttributeBits, controlBatchFromClient, missingSequence, missingKey, corruptRecords, decompressionFailed | INVALID_RECORD | 87 | no (the CRC matched, so the client built it this way) |
 /// | compressionFailed | UNKNOWN_SERVER_ERROR | -1 | (only raised when we compress) |
 public enum RecordBatchError: Error, Equatable, Sendable, CustomStringConvertible {
     case truncated(needed: Int, available: Int)
@@ -48,6 +49,11 @@ public enum RecordBatchError: Error, Equatable, Sendable, CustomStringConvertibl
     case trailingBytes(Int)
     /// The batch is larger than the topic's `max.message.bytes`.
     case batchTooLarge(size: Int, limit: Int)
+    /// A client's batch must start at offset 0: the broker assigns offsets (Kafka's rule for
+    /// magic 2 since 3.x; the CRC does not cover baseOffset).
+    case nonZeroBaseOffset(Int64)
+    /// A record's timestamp lies outside the topic's message.timestamp.before/after.max.ms window.
+    case timestampOutOfRange(timestamp: Int64, offsetDelta: Int32, accepted: ClosedRange<Int64>)
     /// Clients may not write transaction markers.
     case controlBatchFromClient
     /// Clients may not set the LogAppendTime attribute; the broker decides that.
@@ -77,6 +83,10 @@ public enum RecordBatchError: Error, Equatable, Sendable, CustomStringConvertibl
         case .multipleBatches: "more than one record batch for one partition (Produce v3+ allows exactly one)"
         case let .trailingBytes(n): "\(n) bytes after the record batch"
         case let .batchTooLarge(size, limit): "record batch of \(size) bytes exceeds the limit of \(limit) bytes"
+        case let .nonZeroBaseOffset(offset): "the baseOffset of the record batch should be 0, but it is \(offset)"
+        case let .timestampOutOfRange(timestamp, delta, accepted):
+            "timestamp \(timestamp) of the record at offset delta \(delta) is out of range; "
+                + "it should be within [\(accepted.lowerBound), \(accepted.upperBound)]"
         case .controlBatchFromClient: "clients are not allowed to write control batches"
         case .logAppendTimeFromClient: "clients are not allowed to set the LogAppendTime attribute"
         case let .missingSequence(pid, seq): "batch with producerId \(pid) has invalid base sequence \(seq)"
@@ -96,8 +106,10 @@ public enum RecordBatchError: Error, Equatable, Sendable, CustomStringConvertibl
             10 // MESSAGE_TOO_LARGE
         case .unknownCompression:
             76 // UNSUPPORTED_COMPRESSION_TYPE
-        case .unsupportedMagic, .emptyRecords, .multipleBatches, .invalidRecordCount, .reservedAttributeBits,
-             .controlBatchFromClient, .logAppendTimeFromClient, .missingSequence, .missingKey, .corruptRecords,
+        case .logAppendTimeFromClient, .timestampOutOfRange:
+            32 // INVALID_TIMESTAMP
+        case .unsupportedMagic, .emptyRecords, .multipleBatches, .nonZeroBaseOffset, .invalidRecordCount,
+             .reservedAttributeBits, .controlBatchFromClient, .missingSequence, .missingKey, .corruptRecords,
              .decompressionFailed:
             87 // INVALID_RECORD
         case .compressionFailed:

@@ -46,6 +46,9 @@ public final class StatusServer: Service, Sendable {
             registry.makeGauge(name: "strait_link_checkpoint_age_seconds", labels: [("link", link)],
                                help: "Seconds since the link's last checkpoint pass")
                 .set(Double(snapshot.checkpointAgeMs ?? -1000) / 1000)
+            registry.makeGauge(name: "strait_link_task_errors_total", labels: [("link", link)],
+                               help: "Failures of the link's own tasks: topic discovery, config sync, checkpoints (retried)")
+                .set(Double(snapshot.taskErrors))
             for partition in snapshot.partitions {
                 let labels = [("link", link), ("topic", partition.sourceTopic), ("partition", "\(partition.partition)")]
                 func gauge(_ name: String, _ help: String, _ value: Double) {
@@ -54,8 +57,8 @@ public final class StatusServer: Service, Sendable {
                 gauge("strait_link_lag_records", "Source end offset minus the next offset to mirror", Double(partition.lagRecords))
                 gauge("strait_link_lag_seconds", "Age of the oldest record not yet mirrored",
                       partition.oldestUnmirroredTimestamp.map { Double(max(0, now - $0)) / 1000 } ?? 0)
-                gauge("strait_link_records_total", "Records mirrored by this process", Double(partition.records))
-                gauge("strait_link_bytes_total", "Record batch bytes mirrored by this process", Double(partition.bytes))
+                gauge("strait_link_records_total", "Records the target accepted from this process", Double(partition.records))
+                gauge("strait_link_bytes_total", "Record batch bytes the target accepted from this process", Double(partition.bytes))
                 gauge("strait_link_gap_offsets_total", "Offsets deleted at the source before they were mirrored", Double(partition.gapOffsets))
                 gauge("strait_link_duplicates_total", "Records written twice to the target (translate mode restarts)", Double(partition.duplicates))
                 gauge("strait_link_errors_total", "Failed fetches or writes (retried)", Double(partition.errors))

@@ -91,25 +91,38 @@ public struct SourceOffsets: Sendable, Equatable {
     public var isEmpty: Bool { ranges.isEmpty }
 }
 
-/// Turns batches fetched from a link's source into the batches to produce at its target.
+/// Turns batches fetched from a link's source into the batches to produce at its target, in a
+/// form Apache Kafka accepts from a client (its LogValidator rules for magic 2).
 ///
-/// A batch is **forwarded untouched** (the very same `StoredBatch`, bytes unchanged) when nothing
-/// needs to change: its codec is the one the link writes, it is a CreateTime batch, its offsets are
-/// dense (recordsCount == lastOffsetDelta + 1, i.e. not thinned by compaction), its producer fields
-/// already equal the stamp, and either the link stamps no provenance header or every record already
+/// Every batch it returns starts at **baseOffset 0** with **partitionLeaderEpoch -1**, as a
+/// producer's batches do: Kafka refuses a client batch whose baseOffset is not 0
+/// (INVALID_RECORD), and both fields lie outside the CRC, so setting them costs one copy of the
+/// batch header and no checksum.
+///
+/// A batch is **forwarded** (records area, attributes, producer fields and CRC byte for byte)
+/// when nothing else needs to change: its codec is the one the link writes, it is a CreateTime
+/// batch, its offsets are dense (recordsCount == lastOffsetDelta + 1, i.e. not thinned by
+/// compaction), it starts at or after the position mirrored from, its producer fields already
+/// equal the stamp, and either the link stamps no provenance header or every record already
 /// carries an origin other than the target.
 ///
-/// When only the producer fields (producerId, producerEpoch, baseSequence, transactional bit)
-/// differ, the batch is **restamped**: those header fields are rewritten and the CRC recomputed,
-/// without decompressing anything.
+/// When only the producer fields differ (an idempotent or transactional source producer), the
+/// batch is **restamped**: producerId, producerEpoch and baseSequence become the stamp's (by
+/// default none: -1, as a plain producer writes), the transactional bit is cleared and the CRC
+/// recomputed over the unchanged, still compressed records area. The source's producer id means
+/// nothing at the target: kept, it could collide with an id the target gave its own producers
+/// (whose duplicate check would then drop mirrored records silently), and a re-mirror after a
+/// restart would be refused as OUT_OF_ORDER_SEQUENCE_NUMBER forever.
 ///
 /// Otherwise the batch is **rebuilt** with `RecordBatchBuilder`: keys, values, headers and
 /// timestamps kept (a LogAppendTime batch's records keep the append time they were read with, as a
 /// CreateTime), records that came from the target dropped, the provenance header added to records
-/// that have none, compressed with the link's codec.
+/// that have none, compressed with the link's codec. Compacted batches need this: Kafka refuses a
+/// batch whose record count does not match its offset range.
 ///
 /// Control batches (transaction markers) are never written: they are `.dropped` and their offsets
-/// are simply not mirrored.
+/// are simply not mirrored. Records of aborted transactions are removed before this, by
+/// ``AbortedTransactionFilter``.
 public struct MirrorBatchRewriter: Sendable {
     public var source: String
     public var target: String
@@ -127,7 +140,7 @@ public struct MirrorBatchRewriter: Sendable {
     }
 
     public enum Outcome: Sendable, Equatable {
-        /// The input batch itself.
+        /// The input batch with baseOffset 0 and partitionLeaderEpoch -1 (outside the CRC).
         case forwarded
         /// Same records area, producer fields and CRC rewritten.
         case restamped
@@ -170,7 +183,7 @@ public struct MirrorBatchRewriter: Sendable {
         if structurallyForwardable && !needsHeaders && !hasLoopRecords {
             let offsets = SourceOffsets(header.baseOffset..<header.nextOffset)
             if producerFieldsMatch(header, producer) {
-                return Result(outcome: .forwarded, batch: batch, sourceOffsets: offsets, skippedFromTarget: 0)
+                return Result(outcome: .forwarded, batch: Self.asClientBatch(batch), sourceOffsets: offsets, skippedFromTarget: 0)
             }
             return Result(outcome: .restamped, batch: Self.restamp(batch, producer: producer), sourceOffsets: offsets, skippedFromTarget: 0)
         }
@@ -204,14 +217,26 @@ public struct MirrorBatchRewriter: Sendable {
             && header.baseSequence == producer.baseSequence && !header.isTransactional
     }
 
-    /// The batch with new producer fields, the transactional bit cleared and the CRC recomputed.
-    /// The records area (compressed or not) is copied as is.
+    /// The batch as a client would send it: baseOffset 0 and partitionLeaderEpoch -1. Neither is
+    /// under the CRC, which stays valid.
+    public static func asClientBatch(_ batch: StoredBatch) -> StoredBatch {
+        var copy = batch
+        copy.assignBaseOffset(0)
+        copy.stampLeaderEpoch(-1)
+        return copy
+    }
+
+    /// The batch as a client would send it (``asClientBatch(_:)``) with new producer fields, the
+    /// transactional bit cleared and the CRC recomputed. The records area (compressed or not) is
+    /// copied as is.
     public static func restamp(_ batch: StoredBatch, producer: ProducerStamp) -> StoredBatch {
         var bytes = ByteBuffer()
         bytes.reserveCapacity(batch.bytes.readableBytes)
         var original = batch.bytes
         bytes.writeBuffer(&original)
         let start = bytes.readerIndex
+        bytes.setInteger(Int64(0), at: start, endianness: .big)
+        bytes.setInteger(Int32(-1), at: start + 12, endianness: .big)
         let attributes = batch.header.attributes & ~Int16(0x10)
         bytes.setInteger(attributes, at: start + RecordBatchHeader.attributesOffset, endianness: .big)
         bytes.setInteger(producer.producerId, at: start + 43, endianness: .big)
@@ -221,6 +246,8 @@ public struct MirrorBatchRewriter: Sendable {
                                   length: batch.header.totalSize - RecordBatchHeader.attributesOffset)
         bytes.setInteger(crc, at: start + RecordBatchHeader.crcOffset, endianness: .big)
         var header = batch.header
+        header.baseOffset = 0
+        header.partitionLeaderEpoch = -1
         header.attributes = attributes
         header.producerId = producer.producerId
         header.producerEpoch = producer.producerEpoch

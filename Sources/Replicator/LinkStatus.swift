@@ -10,6 +10,7 @@ public final class LinkStatus: @unchecked Sendable {
     private var partitions: [String: PartitionStatus] = [:]
     private var mode: String = "starting"
     private var lastCheckpointAt: Int64?
+    /// Errors of the link's own tasks (not of a partition).
     private var errors: Int64 = 0
 
     public struct PartitionStatus: Sendable, Codable, Equatable {
@@ -39,7 +40,11 @@ public final class LinkStatus: @unchecked Sendable {
         public var target: String
         public var mode: String
         public var checkpointAgeMs: Int64?
+        /// Every error of the link: its own tasks' (topic discovery, config sync, checkpoints)
+        /// plus each partition's.
         public var errors: Int64
+        /// The errors of the link's own tasks alone.
+        public var taskErrors: Int64
         public var partitions: [PartitionStatus]
         public var lagRecords: Int64 { partitions.reduce(0) { $0 + $1.lagRecords } }
     }
@@ -64,7 +69,8 @@ public final class LinkStatus: @unchecked Sendable {
     public func snapshot(now: Int64) -> Snapshot {
         lock.withLock {
             Snapshot(source: source, target: target, mode: mode,
-                     checkpointAgeMs: lastCheckpointAt.map { now - $0 }, errors: errors,
+                     checkpointAgeMs: lastCheckpointAt.map { now - $0 },
+                     errors: errors + partitions.values.reduce(0) { $0 + $1.errors }, taskErrors: errors,
                      partitions: partitions.values.sorted { ($0.sourceTopic, $0.partition) < ($1.sourceTopic, $1.partition) })
         }
     }

@@ -52,10 +52,13 @@ struct PartitionMirror: Sendable {
     static let fetchBytes: Int32 = 2 << 20
 
     /// One fetch of this partition at `offset` (long poll, 500 ms, on the partition's lane).
+    /// Translate mode reads committed data only (up to the last stable offset, with the list of
+    /// aborted transactions); preserve mode copies the log as it is, markers included.
     private func fetch(at offset: Int64) async throws -> [TopicPartition: FetchedPartition] {
         try await source.fetch(
             [sourcePartition: FetchPosition(offset: offset, maxBytes: Self.fetchBytes)],
-            options: FetchOptions(maxWaitMs: 500, minBytes: 1, maxBytes: Self.fetchBytes, lane: lane))
+            options: FetchOptions(maxWaitMs: 500, minBytes: 1, maxBytes: Self.fetchBytes,
+                                  isolation: mode == .translate ? .readCommitted : .readUncommitted, lane: lane))
     }
 
     /// The fetch started for `offset` (the end of the batches being written) while they are
@@ -186,6 +189,7 @@ struct PartitionMirror: Sendable {
                                            pendingSyncs: &pendingSyncs)
         }
         var nextTopicIdCheck = ContinuousClock.now.advanced(by: .seconds(1))
+        var refusalBackoff: Duration = .milliseconds(100)
         while !Task.isCancelled {
             let fetched: [TopicPartition: FetchedPartition]
             if let ahead = prefetch, ahead.offset == next {
@@ -231,33 +235,46 @@ struct PartitionMirror: Sendable {
                 $0.sourceEndOffset = result.highWatermark
                 $0.oldestUnmirroredTimestamp = batches.first.map { $0.header.baseTimestamp }
             }
-            guard !batches.isEmpty else { continue }
+            guard !batches.isEmpty else {
+                // Caught up (or idle): the newest position still gets its offset sync within the
+                // sync interval, so a crash now re-mirrors nothing of a partition that went quiet.
+                if mode == .translate { try await writeDueSyncs(&pendingSyncs, emitter: &emitter, syncTopic: syncTopic) }
+                continue
+            }
 
             // The next fetch runs while these batches are written (at most one per partition:
             // the previous answer has been taken).
             let ahead = batches.last!.header.nextOffset
             prefetch = Prefetch(offset: ahead, task: Task { [self] in try await fetch(at: ahead) })
 
-            let bytes = Int64(batches.reduce(0) { $0 + $1.bytes.readableBytes })
             switch mode {
             case .preserve:
                 next = try await appendPreserving(batches, sourceLogStart: result.logStartOffset)
                 link.maps.setPreserved(sourcePartition, min(result.logStartOffset, next)..<next)
                 let records = Int64(batches.reduce(0) { $0 + Int($1.header.recordsCount) })
+                let bytes = Int64(batches.reduce(0) { $0 + $1.bytes.readableBytes })
                 updateStatus { $0.records += records; $0.bytes += bytes; $0.mirroredOffset = next }
             case .translate:
-                let (written, skipped, newNext, syncs) = try await produceTranslated(batches, from: next, map: &map, emitter: &emitter)
-                next = newNext
+                let skip = AbortedTransactionFilter.skipped(batches.map(\.header), aborted: result.abortedTransactions.map {
+                    AbortedTransactionFilter.AbortedTransaction(producerId: $0.producerId, firstOffset: $0.firstOffset)
+                })
+                let outcome = try await produceTranslated(batches, skipping: skip, from: next, map: &map, emitter: &emitter)
+                next = outcome.reached
                 link.maps.set(sourcePartition, map)
-                pendingSyncs += syncs
+                pendingSyncs += outcome.syncs
                 updateStatus {
-                    $0.records += written; $0.bytes += bytes; $0.loopRecordsSkipped += skipped; $0.mirroredOffset = next
+                    $0.records += outcome.records; $0.bytes += outcome.bytes; $0.loopRecordsSkipped += outcome.loopSkipped
+                    $0.mirroredOffset = next
                 }
-                pendingSyncs += emitter.tick(now: Self.now())
-                if !pendingSyncs.isEmpty {
-                    let records = try pendingSyncs.map { (try $0.key(), $0.value()) }
-                    try await link.produce(source, topic: syncTopic, records: records, now: Self.now())
-                    pendingSyncs = []
+                try await writeDueSyncs(&pendingSyncs, emitter: &emitter, syncTopic: syncTopic)
+                if outcome.refused {
+                    // The same batch is tried again after a pause that grows while refusals go on.
+                    prefetch?.task.cancel()
+                    prefetch = nil
+                    try await Task.sleep(for: refusalBackoff)
+                    refusalBackoff = min(refusalBackoff * 2, .seconds(5))
+                } else {
+                    refusalBackoff = .milliseconds(100)
                 }
             }
             if next >= result.highWatermark { updateStatus { $0.oldestUnmirroredTimestamp = nil } }
@@ -268,6 +285,17 @@ struct PartitionMirror: Sendable {
                 prefetch = nil
             }
         }
+    }
+
+    /// Writes the offset syncs that are due (the emitter's interval or record count reached) and
+    /// any left from before, to the offset-syncs topic at the source.
+    private func writeDueSyncs(_ pendingSyncs: inout [OffsetSync], emitter: inout OffsetSyncEmitter,
+                               syncTopic: String) async throws {
+        pendingSyncs += emitter.tick(now: Self.now())
+        guard !pendingSyncs.isEmpty else { return }
+        let records = try pendingSyncs.map { (try $0.key(), $0.value()) }
+        try await link.produce(source, topic: syncTopic, records: records, now: Self.now())
+        pendingSyncs = []
     }
 
     /// The source topic was deleted and created again (new topic id). Policy:
@@ -348,47 +376,70 @@ struct PartitionMirror: Sendable {
         return batches.last!.header.nextOffset
     }
 
-    /// Translate mode: rewrite (provenance, codec) and produce every batch, pipelined on one
-    /// connection so they are appended in order; record where each landed.
-    private func produceTranslated(_ batches: [StoredBatch], from next: Int64, map: inout OffsetMap,
-                                   emitter: inout OffsetSyncEmitter) async throws -> (Int64, Int64, Int64, [OffsetSync]) {
-        var rewritten: [(StoredBatch?, SourceOffsets, Int64, Int)] = []  // batch, offsets, source next, loop-skipped
+    /// What one translate-mode write achieved: only accepted batches count.
+    private struct TranslatedWrite {
+        /// Records and bytes (as written to the target) of the batches the target accepted.
+        var records: Int64 = 0
+        var bytes: Int64 = 0
+        /// Records left out because their origin is the target.
+        var loopSkipped: Int64 = 0
+        var syncs: [OffsetSync] = []
+        /// The next source offset to mirror: after the last batch written or skipped in order.
+        var reached: Int64
+        /// The target refused a batch (the write stopped there).
+        var refused = false
+    }
+
+    /// Translate mode: rewrite (provenance, codec, client form) and produce every batch, pipelined
+    /// on one connection so they are appended in order; record where each landed. Batches marked
+    /// in `skipping` (transaction markers, aborted transactions) are not written; their offsets
+    /// are passed over.
+    private func produceTranslated(_ batches: [StoredBatch], skipping skip: [Bool], from next: Int64, map: inout OffsetMap,
+                                   emitter: inout OffsetSyncEmitter) async throws -> TranslatedWrite {
+        var rewritten: [(batch: StoredBatch?, offsets: SourceOffsets, sourceNext: Int64, loopSkipped: Int)] = []
         var position = next
-        for batch in batches {
-            let result = try rewriter.rewrite(batch, from: position)
-            rewritten.append((result.batch, result.sourceOffsets, batch.header.nextOffset, result.skippedFromTarget))
+        for (batch, skipped) in zip(batches, skip) {
+            if skipped {
+                rewritten.append((nil, SourceOffsets(), batch.header.nextOffset, 0))
+            } else {
+                let result = try rewriter.rewrite(batch, from: position)
+                rewritten.append((result.batch, result.sourceOffsets, batch.header.nextOffset, result.skippedFromTarget))
+            }
             position = batch.header.nextOffset
         }
         let connection = try await leaderConnection()
-        var pending: [(PendingProduce?, SourceOffsets, Int64, Int)] = []
-        for (batch, offsets, sourceNext, skipped) in rewritten {
-            let request = try batch.map { try connection.enqueueProduce([remote: $0], acks: -1, timeoutMs: 30_000) }
-            pending.append((request, offsets, sourceNext, skipped))
+        var pending: [(request: PendingProduce?, size: Int, offsets: SourceOffsets, sourceNext: Int64, loopSkipped: Int)] = []
+        for entry in rewritten {
+            let request = try entry.batch.map { try connection.enqueueProduce([remote: $0], acks: -1, timeoutMs: 30_000) }
+            pending.append((request, entry.batch?.bytes.readableBytes ?? 0, entry.offsets, entry.sourceNext, entry.loopSkipped))
         }
-        var written: Int64 = 0
-        var skippedTotal: Int64 = 0
-        var syncs: [OffsetSync] = []
-        var reached = next
-        for (request, offsets, sourceNext, skipped) in pending {
-            if let request {
+        var outcome = TranslatedWrite(reached: next)
+        for entry in pending {
+            if let request = entry.request {
                 let result = try await request.results()[remote]
                 guard let result, result.isSuccess else {
                     let code = result?.errorCode ?? .unknownServerError
                     if code.invalidatesLeader { await target.invalidateMetadata() }
+                    let reason = result?.errorMessage ?? result?.clientError.map { "\($0)" } ?? "no answer for the partition"
                     logger.error("the target refused a batch; it will be retried", metadata: [
-                        "source-offsets": "\(offsets)", "target": "\(remote)", "error": "\(code) \(result?.errorMessage ?? result?.clientError.map { "\($0)" } ?? "")"])
-                    updateStatus { $0.errors += 1; $0.lastError = "target refused source offsets \(offsets): \(code)" }
+                        "source-offsets": "\(entry.offsets)", "target": "\(remote)", "error": "\(code)", "message": "\(reason)"])
+                    updateStatus {
+                        $0.errors += 1
+                        $0.lastError = "target refused source offsets \(entry.offsets): \(code): \(reason)"
+                    }
                     // Resume from here; batches after it that did land are counted as duplicates then.
-                    return (written, skippedTotal, reached, syncs)
+                    outcome.refused = true
+                    return outcome
                 }
-                map.record(offsets, targetBaseOffset: result.baseOffset)
-                syncs += emitter.written(offsets, targetBaseOffset: result.baseOffset, now: Self.now())
-                written += offsets.count
+                map.record(entry.offsets, targetBaseOffset: result.baseOffset)
+                outcome.syncs += emitter.written(entry.offsets, targetBaseOffset: result.baseOffset, now: Self.now())
+                outcome.records += entry.offsets.count
+                outcome.bytes += Int64(entry.size)
             }
-            skippedTotal += Int64(skipped)
-            reached = sourceNext
+            outcome.loopSkipped += Int64(entry.loopSkipped)
+            outcome.reached = entry.sourceNext
         }
-        return (written, skippedTotal, reached, syncs)
+        return outcome
     }
 
     /// Adds the provenance header and changes the codec when the link asks; otherwise the

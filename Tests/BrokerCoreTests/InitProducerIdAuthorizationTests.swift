@@ -68,7 +68,7 @@ final class InitProducerIdAuthorizationTests: XCTestCase {
         try grant(client, AclBinding(ResourcePattern(.transactionalId, "tx-1"),
                                      AccessControlEntry(principal: "User:writer", operation: .write, permission: .allow)))
         let authorized = try await initProducerId(client, transactionalId: "tx-1")
-        XCTAssertEqual(authorized.errorCode, 42, "authorized, then refused: this broker has no transactions")
+        XCTAssertEqual(authorized.errorCode, 53, "authorized, then refused all the same: this broker has no transactions")
     }
 
     func testSuperUsersAndNoAuthorizer() async throws {

@@ -7,9 +7,10 @@ final class ProducedRecordsValidatorTests: XCTestCase {
 
     /// The validator's verdict: nil when the batch is accepted.
     func validate(_ buffer: ByteBuffer, maxBatchBytes: Int? = nil, requireKeys: Bool = false,
-                  maxDecompressedBytes: Int = 64 << 20) -> RecordBatchError? {
+                  acceptedTimestamps: ClosedRange<Int64>? = nil, maxDecompressedBytes: Int = 64 << 20) -> RecordBatchError? {
         do {
             _ = try ProducedRecordsValidator.validate(buffer, maxBatchBytes: maxBatchBytes ?? limit, requireKeys: requireKeys,
+                                                      acceptedTimestamps: acceptedTimestamps,
                                                       maxDecompressedBytes: maxDecompressedBytes)
             return nil // accepted
         } catch {
@@ -113,8 +114,13 @@ final class ProducedRecordsValidatorTests: XCTestCase {
                     damaged[position] ^= mask
                     let error = validate(ByteBuffer(bytes: damaged))
                     switch position {
-                    case 0..<8, 12..<16:
-                        // baseOffset and partitionLeaderEpoch are outside the CRC; the broker rewrites both.
+                    case 0..<8:
+                        // baseOffset is outside the CRC, but a client's batch must start at 0 (Kafka's rule).
+                        guard case .nonZeroBaseOffset? = error else {
+                            return XCTFail("baseOffset byte \(position) ^ \(mask): \(String(describing: error))")
+                        }
+                    case 12..<16:
+                        // partitionLeaderEpoch is outside the CRC; the broker stamps its own.
                         XCTAssertNil(error, "byte \(position) is not covered by the CRC")
                     case 8..<12:
                         XCTAssertNotNil(error, "batchLength byte \(position)")
@@ -141,6 +147,37 @@ final class ProducedRecordsValidatorTests: XCTestCase {
     func testLogAppendTimeFromClientsIsRefused() throws {
         let batch = try buildBatch(sampleRecords) { $0.logAppendTime = 99 }
         XCTAssertEqual(validate(batch.bytes), .logAppendTimeFromClient)
+        XCTAssertEqual(validate(batch.bytes)?.kafkaErrorCode, 32, "INVALID_TIMESTAMP, as Kafka answers")
+    }
+
+    func testABatchThatDoesNotStartAtOffsetZeroIsRefusedAsKafkaDoes() throws {
+        // The stall this rule would have shown: a mirror forwarding a fetched batch at its source offset.
+        for codec in [CompressionCodec.none, .lz4, .zstd] {
+            let batch = try buildBatch(sampleRecords, codec: codec, baseOffset: 1382)
+            let error = validate(batch.bytes)
+            XCTAssertEqual(error, .nonZeroBaseOffset(1382), "\(codec)")
+            XCTAssertEqual(error?.kafkaErrorCode, 87, "INVALID_RECORD")
+            XCTAssertEqual(error?.description, "the baseOffset of the record batch should be 0, but it is 1382")
+        }
+        XCTAssertNil(validate(try buildBatch(sampleRecords, baseOffset: 0).bytes))
+    }
+
+    func testEveryRecordTimestampIsCheckedAgainstTheWindowNotOnlyTheHeaders() throws {
+        // Timestamps 1000, 500 (the minimum, neither first nor largest), 2000.
+        let records = [Record(timestamp: 1_000, key: [1], value: [1]), Record(timestamp: 500, key: [2], value: [2]),
+                       Record(timestamp: 2_000, key: [3], value: [3])]
+        for codec in [CompressionCodec.none, .gzip] {
+            let batch = try buildBatch(records, codec: codec)
+            XCTAssertNil(validate(batch.bytes, acceptedTimestamps: 500...2_000), "\(codec)")
+            let early = validate(batch.bytes, acceptedTimestamps: 900...2_000)
+            XCTAssertEqual(early, .timestampOutOfRange(timestamp: 500, offsetDelta: 1, accepted: 900...2_000))
+            XCTAssertEqual(early?.kafkaErrorCode, 32, "INVALID_TIMESTAMP")
+            XCTAssertEqual(validate(batch.bytes, acceptedTimestamps: 0...1_999),
+                           .timestampOutOfRange(timestamp: 2_000, offsetDelta: 2, accepted: 0...1_999))
+        }
+        // A record without a timestamp (-1) is not checked, as in Kafka.
+        let untimed = try buildBatch([Record(timestamp: -1, key: [1], value: [1])])
+        XCTAssertNil(validate(untimed.bytes, acceptedTimestamps: 100...200))
     }
 
     func testUnknownCodecIsRefused() throws {

@@ -34,19 +34,52 @@ final class ProvenanceTests: XCTestCase {
         XCTAssertNil(LinkCompression("brotli"))
     }
 
-    func testUnchangedBatchIsForwardedUntouched() throws {
-        let input = try batch(codec: .lz4, origins: [nil, nil, nil])
+    /// What a forwarded batch must be for Apache Kafka to accept it from a client: base offset 0,
+    /// and otherwise the source's bytes (the CRC still matches: it does not cover bytes 0-16).
+    func assertForwardedAsClientBatch(_ output: StoredBatch?, of input: StoredBatch, file: StaticString = #filePath,
+                                      line: UInt = #line) throws {
+        let output = try XCTUnwrap(output, file: file, line: line)
+        XCTAssertEqual(output.header.baseOffset, 0, file: file, line: line)
+        XCTAssertEqual(output.header.partitionLeaderEpoch, -1, file: file, line: line)
+        XCTAssertEqual(Array(bytes(output)[16...]), Array(bytes(input)[16...]), "magic, CRC and all after it unchanged",
+                       file: file, line: line)
+        XCTAssertNoThrow(try output.header.verifyCRC(in: output.bytes, at: output.bytes.readerIndex), file: file, line: line)
+        XCTAssertNoThrow(try ProducedRecordsValidator.validate(output.bytes, maxBatchBytes: 1 << 20, requireKeys: true),
+                         "a Kafka-strict broker accepts it", file: file, line: line)
+    }
+
+    func testUnchangedBatchIsForwardedAsAClientBatch() throws {
+        var input = try batch(codec: .lz4, origins: [nil, nil, nil])
+        input.stampLeaderEpoch(3)
         let rewriter = MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: false, compression: .source)
         let result = try rewriter.rewrite(input)
         XCTAssertEqual(result.outcome, .forwarded)
-        XCTAssertEqual(bytes(result.batch), bytes(input))
-        XCTAssertEqual(result.batch?.bytes.readerIndex, input.bytes.readerIndex)
+        try assertForwardedAsClientBatch(result.batch, of: input)
         XCTAssertEqual(result.sourceOffsets, SourceOffsets(100..<103))
+        XCTAssertEqual(input.header.baseOffset, 100, "the fetched batch itself is not changed")
         // A multi-hop batch whose records all carry a foreign origin needs no change either.
         let multiHop = try batch(codec: .zstd, origins: ["central", "central"])
         let stamped = MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: true, compression: .codec(.zstd))
         XCTAssertEqual(try stamped.rewrite(multiHop).outcome, .forwarded)
-        XCTAssertEqual(bytes(try stamped.rewrite(multiHop).batch), bytes(multiHop))
+        try assertForwardedAsClientBatch(try stamped.rewrite(multiHop).batch, of: multiHop)
+    }
+
+    func testEveryOutcomeIsABatchKafkaAcceptsFromAClient() throws {
+        let plain = MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: false, compression: .source)
+        let stamping = MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: true, compression: .codec(.lz4))
+        for codec in CompressionCodec.allCases {
+            for producerId: Int64 in [-1, 77] {
+                let input = try batch(baseOffset: 5_000, codec: codec, origins: [nil, "central", nil], producerId: producerId)
+                for rewriter in [plain, stamping] {
+                    let result = try rewriter.rewrite(input)
+                    let output = try XCTUnwrap(result.batch, "\(codec) \(producerId)")
+                    XCTAssertNoThrow(try ProducedRecordsValidator.validate(output.bytes, maxBatchBytes: 1 << 20, requireKeys: true),
+                                     "\(codec) producer \(producerId) \(result.outcome)")
+                    XCTAssertEqual(output.header.producerId, -1)
+                    XCTAssertFalse(output.header.isTransactional)
+                }
+            }
+        }
     }
 
     func testProvenanceRewriteAddsHeaderAndDropsLoopRecords() throws {
@@ -97,9 +130,11 @@ final class ProvenanceTests: XCTestCase {
         let output = try XCTUnwrap(result.batch)
         XCTAssertEqual(output.header.producerId, -1)
         XCTAssertEqual(output.header.baseSequence, -1)
+        XCTAssertEqual(output.header.baseOffset, 0)
         XCTAssertNoThrow(try output.header.verifyCRC(in: output.bytes, at: output.bytes.readerIndex))
         XCTAssertEqual(Array(bytes(output)[61...]), Array(bytes(input)[61...]), "records area copied as is")
-        XCTAssertEqual(try RecordBatchDecoder.records(in: output), try RecordBatchDecoder.records(in: input))
+        XCTAssertEqual(try RecordBatchDecoder.records(in: output).map { [$0.key, $0.value] },
+                       try RecordBatchDecoder.records(in: input).map { [$0.key, $0.value] })
 
         let own = ProducerStamp(producerId: 9, producerEpoch: 1, baseSequence: 30)
         let mine = try rewriter.rewrite(input, producer: own)
