@@ -67,16 +67,30 @@ public final class StatusServer: Service, Sendable {
         return registry.emitToBuffer()
     }
 
+    /// The endpoint could not listen (the address is taken, or not this machine's).
+    public struct BindError: Error, CustomStringConvertible {
+        public var address: String
+        public var reason: String
+        public var description: String {
+            "the status endpoint cannot listen on \(address): \(reason) (set another `status:` address in the topology)"
+        }
+    }
+
     public func run() async throws {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(StatusHTTPHandler(server: self))
+        let server: any Channel
+        do {
+            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline().flatMap {
+                        channel.pipeline.addHandler(StatusHTTPHandler(server: self))
+                    }
                 }
-            }
-            .bind(host: host, port: port)
-            .get()
+                .bind(host: host, port: port)
+                .get()
+        } catch let error as IOError {
+            throw BindError(address: "\(host):\(port)", reason: error.errnoCode == EADDRINUSE ? "address already in use" : "\(error)")
+        }
         onListening(server.localAddress!)
         logger.info("status endpoint listening", metadata: ["address": "\(host):\(server.localAddress?.port ?? port)"])
         try await withGracefulShutdownHandler {

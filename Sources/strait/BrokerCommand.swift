@@ -62,7 +62,7 @@ struct BrokerCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data(line.utf8))
         })
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [drainingService(service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 

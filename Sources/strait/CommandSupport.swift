@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Replicator
+import ServiceLifecycle
 
 /// Log lines to stderr at `level`, for every command that runs something.
 func bootstrapLogging(level: Logger.Level) {
@@ -22,4 +23,14 @@ func bootstrapLogging(_ name: String) throws {
 func announce(_ link: LinkService) {
     let line = "link \(link.link.source) → \(link.link.target): replicating (offsets: \(link.link.offsets.rawValue))\n"
     FileHandle.standardOutput.write(Data(line.utf8))
+}
+
+/// A service of a command's ServiceGroup that, when it ends or fails, shuts the others down
+/// gracefully instead of cancelling them. A cancelled broker drops the connections accepted but
+/// not yet taken from its listener's async stream, and NIO traps on those ("Deinited
+/// NIOAsyncWriter without calling finish()", swift-nio#2637); a graceful shutdown closes the
+/// listeners and serves what was accepted. The failure is still what `run()` throws.
+func drainingService(_ service: some Service) -> ServiceGroupConfiguration.ServiceConfiguration {
+    .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+          failureTerminationBehavior: .gracefullyShutdownGroup)
 }

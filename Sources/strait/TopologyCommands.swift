@@ -118,7 +118,7 @@ struct UpCommand: AsyncParsableCommand {
                 let line = "site \(name): strait broker listening on \(embedded.host):\(address.port ?? embedded.port) (node \(embedded.config.nodeId), cluster \(broker.clusterId), data dir \(embedded.dataDirectory))\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
-            services.append(.init(service: service))
+            services.append(drainingService(service))
         }
         for site in topology.sites {
             if case let .external(cluster) = site.kind {
@@ -127,10 +127,10 @@ struct UpCommand: AsyncParsableCommand {
         }
         let links = try topology.linkServices(logger: Logger(label: "strait.replicator"))
         for link in links {
-            services.append(.init(service: link))
+            services.append(drainingService(link))
             announce(link)
         }
-        if !links.isEmpty { services.append(.init(service: statusServer(topology, links))) }
+        if !links.isEmpty { services.append(drainingService(statusServer(topology, links))) }
         guard !services.isEmpty else {
             throw ValidationError("the topology has no embedded sites and no links to run")
         }
@@ -158,7 +158,7 @@ struct ReplicatorCommand: AsyncParsableCommand {
         for link in links {
             announce(link)
         }
-        let group = ServiceGroup(configuration: .init(services: links.map { .init(service: $0) } + [.init(service: statusServer(topology, links))],
+        let group = ServiceGroup(configuration: .init(services: links.map { drainingService($0) } + [drainingService(statusServer(topology, links))],
                                                       gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: Logger(label: "strait.replicator")))
         try await group.run()
