@@ -125,10 +125,16 @@ extension Broker {
         // an error both the Java client and librdkafka treat as fatal at once:
         // COORDINATOR_NOT_AVAILABLE is retriable (they retry until their own timeout, 60 s for
         // Java), while TRANSACTIONAL_ID_AUTHORIZATION_FAILED fails initTransactions() at once in
-        // both. The message says why.
+        // both. The message says why (librdkafka shows it; the Java client shows only its own text
+        // for the code, "Transactional Id authorization failed.", so the broker logs the refusal).
         let supported = request.keyType == 0
         let code: ErrorCode = supported ? .none : .transactionalIdAuthorizationFailed
         let message: String? = supported ? nil : Self.transactionsUnsupported
+        if !supported {
+            let ids = version >= 4 ? request.coordinatorKeys : [request.key]
+            logger.notice("transactional producer refused: transactions are not supported", metadata: [
+                "transactional-ids": "\(ids)", "client": "\(connection.remoteAddress)"])
+        }
         if version >= 4 {
             return FindCoordinatorResponse(
                 throttleTimeMs: 0,

@@ -290,16 +290,33 @@ public final class LinkService: Service, Sendable {
     }
 
     /// Produces key/value records as one batch to partition 0 of `topic`.
+    /// Writes the link's own bookkeeping records (offset syncs, checkpoints, heartbeats) to
+    /// partition 0 of `topic`. Retriable refusals are tried again for about 5 s: right after the
+    /// link creates a topic, Apache Kafka answers UNKNOWN_TOPIC_OR_PARTITION until the new
+    /// partition's leader is known.
     func produce(_ cluster: KafkaCluster, topic: String, records: [([UInt8], [UInt8])], now: Int64) async throws {
         guard !records.isEmpty else { return }
         var builder = RecordBatchBuilder()
         for (key, value) in records { builder.append(key: key, value: value, timestamp: now) }
+        let batch = try builder.build()
         let partition = TopicPartition(topic, 0)
-        let results = try await cluster.produce([partition: try builder.build()], acks: -1)
-        if let result = results[partition], !result.isSuccess {
-            throw ReplicatorError.target("writing \(records.count) records to \(topic) failed: \(result.errorCode) \(result.errorMessage ?? result.clientError.map { "\($0)" } ?? "")")
+        var backoff: Duration = .milliseconds(100)
+        for attempt in 1...Self.bookkeepingWriteAttempts {
+            let results = try await cluster.produce([partition: batch], acks: -1)
+            guard let result = results[partition], !result.isSuccess else { return }
+            let retriable = result.clientError.map(\.isRetriable) ?? result.errorCode.isRetriable
+            guard retriable, attempt < Self.bookkeepingWriteAttempts else {
+                throw ReplicatorError.target("writing \(records.count) records to \(topic) failed: \(result.errorCode) "
+                                             + (result.errorMessage ?? result.clientError.map { "\($0)" } ?? ""))
+            }
+            await cluster.invalidateMetadata()
+            try await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(1))
         }
     }
+
+    /// Attempts of one bookkeeping write: 0.1 + 0.2 + 0.4 + 0.8 + 1 + 1 + ... ≈ 5 s of retries.
+    static let bookkeepingWriteAttempts = 8
 
     // MARK: Checkpoints and heartbeats
 
