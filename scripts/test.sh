@@ -5,10 +5,13 @@
 #   2. swift build --build-tests        debug build of every target, the strait binary included
 #   3. swift test                       XCTest: every unit test target
 #   4. scripts/check-generated.sh       the committed generated protocol code is reproducible
-#   5. pytest Tests/integration         real clients (kcat, confluent-kafka, kafka-python,
+#                                       (skipped, with one line, without Kafka's schemas)
+#   5. scripts/check-standalone.sh      a copy of the repository with nothing beside it needs
+#                                       nothing outside it (a few seconds)
+#   6. pytest Tests/integration         real clients (kcat, confluent-kafka, kafka-python,
 #                                       aiokafka) and raw sockets against real broker processes
 #
-# Steps 3-5 all run even when one of them fails, so one run shows every failure.
+# Steps 3-6 all run even when one of them fails, so one run shows every failure.
 # Extra arguments are passed to pytest, e.g. `scripts/test.sh -k kcat`.
 set -uo pipefail
 
@@ -39,8 +42,12 @@ if [[ -x scripts/check-generated.sh ]]; then
     scripts/check-generated.sh || failed_steps+=("check-generated")
 fi
 
-step "pytest Tests/integration"
 export STRAIT_BIN="${STRAIT_BIN:-$repo_root/.build/debug/strait}"
+
+step "scripts/check-standalone.sh"
+scripts/check-standalone.sh || failed_steps+=("check-standalone")
+
+step "pytest Tests/integration"
 .venv/bin/python -m pytest Tests/integration -q "$@"
 pytest_status=$?
 # Exit status 5 means pytest collected no test at all: that is a broken suite, not a pass.

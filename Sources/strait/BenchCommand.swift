@@ -20,8 +20,11 @@ struct CRCBench: ParsableCommand {
     @Option(help: "Megabytes checksummed per measurement.") var megabytes: Int = 512
     @Option(help: "Measurements per implementation; the median is reported.") var runs: Int = 5
 
-    func run() throws {
+    func validate() throws {
         guard chunk > 0, megabytes > 0, runs > 0 else { throw ValidationError("chunk, megabytes and runs must be positive") }
+    }
+
+    func run() throws {
         var generator = SystemRandomNumberGenerator()
         let data = (0..<chunk).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let calls = max(1, megabytes * 1_048_576 / chunk)
@@ -64,10 +67,13 @@ struct TLSBench: ParsableCommand {
     @Option(help: "Megabytes sent per measurement.") var megabytes: Int = 512
     @Option(help: "Measurements per figure; the median is reported.") var runs: Int = 5
 
-    func run() throws {
+    func validate() throws {
         guard megabytes > 0, runs > 0, messageBytes.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("message bytes, megabytes and runs must be positive")
         }
+    }
+
+    func run() throws {
         let server = try TLSContext(configuration: .server(certificateChainFile: certFile, privateKeyFile: keyFile))
         let client = try TLSContext(configuration: .client(caFile: caFile, serverName: serverName))
         let total = megabytes * 1_048_576
@@ -107,7 +113,7 @@ private final class HandlerPair {
         try client.connect(to: address).wait()
         _ = try pump()
         let handler = try client.pipeline.syncOperations.handler(type: OpenSSLHandler.self)
-        guard let result = handler.handshakeResult else { throw ValidationError("the TLS handshake did not complete") }
+        guard let result = handler.handshakeResult else { throw CLIError("the TLS handshake did not complete") }
         cipher = result.cipher
     }
 
@@ -129,7 +135,7 @@ private final class HandlerPair {
         }
         let elapsed = ContinuousClock.now - start
         guard received == messages * messageBytes else {
-            throw ValidationError("received \(received) plaintext bytes, sent \(messages * messageBytes)")
+            throw CLIError("received \(received) plaintext bytes, sent \(messages * messageBytes)")
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return Double(received) / seconds

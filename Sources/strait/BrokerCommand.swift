@@ -18,12 +18,22 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "YAML config file.") var config: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
 
-    func run() async throws {
+    func validate() throws {
+        _ = try Self.split(listen)
+        try checkLogLevel(logLevel)
+    }
+
+    /// `--listen` as host (brackets of an IPv6 address dropped) and port.
+    static func split(_ listen: String) throws -> (host: String, port: Int) {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("--listen must be HOST:PORT, got '\(listen)'")
         }
-        let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        return (String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+    }
+
+    func run() async throws {
+        let (host, port) = try Self.split(listen)
+        let level = Logger.Level(rawValue: logLevel) ?? .info
 
         var brokerConfig = BrokerConfig()
         brokerConfig.advertisedHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
@@ -35,7 +45,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 try BrokerConfigFile.apply(file: config, to: &brokerConfig)
                 advertisedPortFromFile = brokerConfig.advertisedPort != before
             } catch {
-                throw ValidationError("\(error)")
+                throw CLIError("\(error)")
             }
         }
 
@@ -69,7 +79,8 @@ struct BrokerCommand: AsyncParsableCommand {
     /// The TLS context of the TLS listeners, reloaded when its files change (checked every 10 s).
     static func tlsContext(_ config: BrokerConfig, logger: Logger) throws -> (TLSContext, PrincipalMapper) {
         guard let settings = config.tls else {
-            throw ValidationError("a listener uses ssl or sasl_ssl, but the config file has no tls: section (cert-file, key-file)")
+            throw CLIError("a listener uses ssl or sasl_ssl, but the config file has no tls: section "
+                + "(cert-file, key-file)")
         }
         let clientAuth: TLSConfiguration.ClientAuth = switch settings.clientAuth {
         case .none: .none
@@ -86,7 +97,7 @@ struct BrokerCommand: AsyncParsableCommand {
             _ = context.scheduleReloadOnChange(every: .seconds(10), on: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
             return (context, try PrincipalMapper(ruleStrings: settings.principalMappingRules))
         } catch {
-            throw ValidationError("tls: \(error)")
+            throw CLIError("tls: \(error)")
         }
     }
 

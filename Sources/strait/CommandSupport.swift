@@ -13,10 +13,27 @@ func bootstrapLogging(level: Logger.Level) {
     }
 }
 
-/// `--log-level` checked, then `bootstrapLogging`.
-func bootstrapLogging(_ name: String) throws {
-    guard let level = Logger.Level(rawValue: name) else { throw ValidationError("unknown --log-level '\(name)'") }
-    bootstrapLogging(level: level)
+/// `--log-level` checked (for `validate()`): a usage mistake when it names no level.
+func checkLogLevel(_ name: String) throws {
+    guard Logger.Level(rawValue: name) != nil else { throw ValidationError("unknown --log-level '\(name)'") }
+}
+
+/// A runtime failure of a command: `Strait.main` prints it as "error: ..." on stderr and exits 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The text after "error: " for an error thrown by a command's `run()`.
+func runtimeErrorMessage(_ error: any Error) -> String {
+    switch error {
+    case let error as ValidationError: error.message
+    case let error as CLIError: error.description
+    case let error as CocoaError: error.localizedDescription + (error.filePath.map { " (\($0))" } ?? "")
+    case let error as any LocalizedError where error.errorDescription != nil: error.errorDescription ?? ""
+    case let error as any CustomStringConvertible: error.description
+    default: String(describing: error)
+    }
 }
 
 /// The line `up` and `replicator` print for each link they run.

@@ -88,29 +88,28 @@ struct GroupsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let format = options.output
-            try await runReportingErrors {
-                let groups = try await options.withCluster { cluster in
-                    var groups = try await cluster.listGroups()
-                    // Brokers before ListGroups v4 do not say the state: ask DescribeGroups.
-                    let unknown = groups.filter { $0.state == nil }.map(\.groupId)
-                    if !unknown.isEmpty {
-                        let described = try await cluster.describeGroups(unknown)
-                        for index in groups.indices where groups[index].state == nil {
-                            groups[index].state = try? described[groups[index].groupId]?.get().state
-                        }
+            let groups = try await options.withCluster { cluster in
+                var groups = try await cluster.listGroups()
+                // Brokers before ListGroups v4 do not say the state: ask DescribeGroups.
+                let unknown = groups.filter { $0.state == nil }.map(\.groupId)
+                if !unknown.isEmpty {
+                    let described = try await cluster.describeGroups(unknown)
+                    for index in groups.indices where groups[index].state == nil {
+                        groups[index].state = try? described[groups[index].groupId]?.get().state
                     }
-                    return groups
                 }
-                switch format {
-                case .json:
-                    printJSON(["groups": groups.map { group -> [String: Any] in
-                        ["group": group.groupId, "state": group.state ?? NSNull(), "protocol_type": group.protocolType,
-                         "coordinator": Int(group.coordinator)]
-                    }])
-                case .text:
-                    printTable(header: ["GROUP", "STATE", "PROTOCOL-TYPE"],
-                               rows: groups.map { [$0.groupId, $0.state ?? "-", $0.protocolType.isEmpty ? "-" : $0.protocolType] })
-                }
+                return groups
+            }
+            switch format {
+            case .json:
+                printJSON(["groups": groups.map { group -> [String: Any] in
+                    ["group": group.groupId, "state": group.state ?? NSNull(), "protocol_type": group.protocolType,
+                     "coordinator": Int(group.coordinator)]
+                }])
+            case .text:
+                printTable(header: ["GROUP", "STATE", "PROTOCOL-TYPE"], rows: groups.map {
+                    [$0.groupId, $0.state ?? "-", $0.protocolType.isEmpty ? "-" : $0.protocolType]
+                })
             }
         }
     }
@@ -124,21 +123,19 @@ struct GroupsCommand: AsyncParsableCommand {
         func run() async throws {
             let format = options.output
             let groupId = group
-            try await runReportingErrors {
-                let (description, report) = try await options.withCluster { cluster in
-                    do {
-                        return try await cluster.groupOffsetsReport(groupId)
-                    } catch let error as KafkaClientError where error.errorCode == .groupIdNotFound {
-                        throw CLIError("group '\(groupId)' does not exist")
-                    }
-                }
-                if description.isDead && report.rows.isEmpty {
+            let (description, report) = try await options.withCluster { cluster in
+                do {
+                    return try await cluster.groupOffsetsReport(groupId)
+                } catch let error as KafkaClientError where error.errorCode == .groupIdNotFound {
                     throw CLIError("group '\(groupId)' does not exist")
                 }
-                switch format {
-                case .json: printJSON(json(description, report))
-                case .text: printText(description, report)
-                }
+            }
+            if description.isDead && report.rows.isEmpty {
+                throw CLIError("group '\(groupId)' does not exist")
+            }
+            switch format {
+            case .json: printJSON(json(description, report))
+            case .text: printText(description, report)
             }
         }
 
@@ -189,25 +186,6 @@ struct GroupsCommand: AsyncParsableCommand {
                 "total_lag": report.totalLag,
             ]
         }
-    }
-}
-
-/// A message for stderr and exit status 1.
-struct CLIError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Prints CLIErrors as "error: ..." on stderr and exits 1 (instead of ArgumentParser's usage dump).
-func runReportingErrors(_ body: () async throws -> Void) async throws {
-    do {
-        try await body()
-    } catch let error as CLIError {
-        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-        throw ExitCode(1)
-    } catch let error as KafkaClientError {
-        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-        throw ExitCode(1)
     }
 }
 

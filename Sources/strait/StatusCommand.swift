@@ -13,21 +13,22 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status", abstract: "Show replication lag per link and partition of a running topology.")
 
     @Argument(help: "Topology file.") var file: String
-    @Option(help: "text or json.") var output: String = "text"
+    @Option(help: "Output format: text or json.") var output: GroupsCommand.OutputFormat = .text
 
     func run() async throws {
         let topology = try loadOrReport(file)
         let address = topology.statusAddress
         guard let url = URL(string: "http://\(address.host):\(address.port)/status") else {
-            throw ValidationError("bad status address \(address.host):\(address.port)")
+            throw CLIError("bad status address \(address.host):\(address.port)")
         }
         let data: Data
         do {
             (data, _) = try await URLSession.shared.data(from: url)
         } catch {
-            throw ValidationError("no replicator answers at \(url) (is `strait replicator \(file)` or `strait up \(file)` running?): \(error.localizedDescription)")
+            throw CLIError("no replicator answers at \(url) (is `strait replicator \(file)` or `strait up \(file)` "
+                + "running?): \(error.localizedDescription)")
         }
-        if output == "json" {
+        if output == .json {
             FileHandle.standardOutput.write(data)
             FileHandle.standardOutput.write(Data("\n".utf8))
             return

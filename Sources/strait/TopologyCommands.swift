@@ -103,9 +103,11 @@ struct UpCommand: AsyncParsableCommand {
     @Argument(help: "Topology file.") var file: String
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
 
+    func validate() throws { try checkLogLevel(logLevel) }
+
     func run() async throws {
         let topology = try loadOrReport(file)
-        try bootstrapLogging(logLevel)
+        bootstrapLogging(level: Logger.Level(rawValue: logLevel) ?? .info)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         for site in topology.sites {
             guard case let .embedded(embedded) = site.kind else { continue }
@@ -132,7 +134,7 @@ struct UpCommand: AsyncParsableCommand {
         }
         if !links.isEmpty { services.append(drainingService(statusServer(topology, links))) }
         guard !services.isEmpty else {
-            throw ValidationError("the topology has no embedded sites and no links to run")
+            throw CLIError("\(file) has no embedded sites and no links to run")
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: Logger(label: "strait.up")))
@@ -150,11 +152,13 @@ struct ReplicatorCommand: AsyncParsableCommand {
     @Argument(help: "Topology file.") var file: String
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
 
+    func validate() throws { try checkLogLevel(logLevel) }
+
     func run() async throws {
         let topology = try loadOrReport(file)
-        try bootstrapLogging(logLevel)
+        bootstrapLogging(level: Logger.Level(rawValue: logLevel) ?? .info)
         let links = try topology.linkServices(logger: Logger(label: "strait.replicator"))
-        guard !links.isEmpty else { throw ValidationError("\(file) has no links") }
+        guard !links.isEmpty else { throw CLIError("\(file) has no links") }
         for link in links {
             announce(link)
         }

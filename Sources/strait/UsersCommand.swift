@@ -30,26 +30,30 @@ struct UsersCommand: AsyncParsableCommand {
         @Option(help: "SCRAM iterations (4096 to 16384).") var iterations: Int = 8192
         @OptionGroup var location: Location
 
+        func validate() throws {
+            guard (passwordEnv == nil) != (passwordFile == nil) else {
+                throw ValidationError("give the password with exactly one of --password-env or --password-file "
+                    + "(never on the command line)")
+            }
+            _ = try parseMechanism(mechanism)
+        }
+
         func run() async throws {
             let password: String
-            switch (passwordEnv, passwordFile) {
-            case let (name?, nil):
+            if let name = passwordEnv {
                 guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-                    throw ValidationError("environment variable \(name) is not set")
+                    throw CLIError("environment variable \(name) is not set")
                 }
                 password = value
-            case let (nil, path?):
+            } else {
+                let path = passwordFile ?? ""
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8),
                       let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty else {
-                    throw ValidationError("cannot read a password from \(path)")
+                    throw CLIError("cannot read a password from \(path)")
                 }
                 password = String(line)
-            default:
-                throw ValidationError("give the password with exactly one of --password-env or --password-file (never on the command line)")
             }
-            guard let chosen = SaslMechanism(rawValue: mechanism.uppercased()) else {
-                throw ValidationError("--mechanism must be SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN")
-            }
+            let chosen = try parseMechanism(mechanism)
             let stores = try location.authentication()
             switch chosen {
             case .plain:
@@ -69,16 +73,18 @@ struct UsersCommand: AsyncParsableCommand {
         @Option(help: "SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN.") var mechanism: String = "SCRAM-SHA-512"
         @OptionGroup var location: Location
 
+        func validate() throws { _ = try parseMechanism(mechanism) }
+
         func run() async throws {
+            let chosen = try parseMechanism(mechanism)
             let stores = try location.authentication()
             let removed: Bool
-            switch SaslMechanism(rawValue: mechanism.uppercased()) {
-            case .plain?: removed = try stores.plain.remove(user: user)
-            case .scramSha256?: removed = try stores.scram.delete(user: user, mechanism: .sha256)
-            case .scramSha512?: removed = try stores.scram.delete(user: user, mechanism: .sha512)
-            case nil: throw ValidationError("--mechanism must be SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN")
+            switch chosen {
+            case .plain: removed = try stores.plain.remove(user: user)
+            case .scramSha256: removed = try stores.scram.delete(user: user, mechanism: .sha256)
+            case .scramSha512: removed = try stores.scram.delete(user: user, mechanism: .sha512)
             }
-            guard removed else { throw ValidationError("user \(user) has no \(mechanism) credential") }
+            guard removed else { throw CLIError("user \(user) has no \(mechanism) credential") }
             print("user \(user): \(mechanism) credential removed")
         }
     }
@@ -95,4 +101,12 @@ struct UsersCommand: AsyncParsableCommand {
             for user in stores.plain.userNames { print("\(user)  PLAIN") }
         }
     }
+}
+
+/// `--mechanism`, any case.
+private func parseMechanism(_ name: String) throws -> SaslMechanism {
+    guard let mechanism = SaslMechanism(rawValue: name.uppercased()) else {
+        throw ValidationError("--mechanism must be SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN")
+    }
+    return mechanism
 }
