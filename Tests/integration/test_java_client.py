@@ -19,17 +19,16 @@ import shutil
 import struct
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from support.broker import REPO_ROOT, strait_binary
 from support.clients import confluent_consume
 from support.records import BASE_TIMESTAMP_MS, Rec, assert_same_records, make_records, split_by_partition
 from support.replicator import Replicator, link_topology
 from support.wire import scan_batches
+from test_replicator import end_offsets, wait_until
 
 JAVA_SOURCES = Path(__file__).resolve().parent / "java"
 DEADLINE_S = 60.0
@@ -278,26 +277,6 @@ def stored_batches(broker, topic: str, partition: int):
 
 
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
-
-
-def end_offsets(bootstrap: str, topic: str, partitions: int) -> list[int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
-    try:
-        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
-                for p in range(partitions)]
-    except Exception:
-        return [-1] * partitions
-    finally:
-        consumer.close()
-
-
-def wait_until(condition, what: str, timeout: float = DEADLINE_S, log=None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}" + ("\n" + log()[-3000:] if log else ""))
 
 
 # --- the idempotent producer with each codec ----------------------------------------------------------
