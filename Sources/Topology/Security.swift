@@ -1,7 +1,7 @@
 import Foundation
 import ListenerSettings
 
-/// How the replicator (and the CLI) connect to an external cluster: a topology site's
+/// How the replicator (and the CLI) connect to a site (external, or an embedded broker): a topology site's
 /// `security:` section, or `strait groups`' security options. The replicator module turns it
 /// into a Kafka client configuration (`KafkaClientConfiguration.applySecurity`).
 public struct SecuritySettings: Sendable, Equatable {
