@@ -1,9 +1,9 @@
 """`strait up` of a topology whose two embedded sites have TLS listeners with mutual client
 authentication (`ssl`) and SASL_SSL listeners: kcat talks to both sites over TLS with a client
 certificate and over SASL_SSL with SCRAM-SHA-512, a client without a certificate is refused, and
-the link between the sites connects to their SASL_SSL listeners with its own client certificate
-and SCRAM user and mirrors a topic. `topology check` refuses a site whose certificate file is
-missing, with the file position."""
+the links between the sites connect to their SASL_SSL listeners with their own client certificate
+and SCRAM user and mirror a topic; `strait groups --topology --site` connects as the links do.
+`topology check` refuses a site whose certificate file is missing, with the file position."""
 
 import json
 import os
@@ -154,6 +154,12 @@ def test_kcat_talks_to_both_sites_over_mutual_tls_and_sasl_ssl_and_the_link_mirr
         assert logins, log[-4000:]
     started = f"source={secure_up['sasl_ssl']['east']} target={secure_up['sasl_ssl']['west']} [Replicator] link started"
     assert started in log, log[-4000:]
+
+    # `strait groups --topology --site` connects to an embedded site as the links do.
+    listed = strait("groups", "list", "--topology", str(secure_up["path"]), "--site", "west", "--output", "json",
+                    env={"STRAIT_MIRROR_PASSWORD": MIRROR_PASSWORD}, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert "groups" in json.loads(listed.stdout)
 
     # `topology show` says where the links connect.
     shown = strait("topology", "show", str(secure_up["path"]))
