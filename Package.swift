@@ -50,7 +50,7 @@ let package = Package(
         ]),
         .target(name: "GroupCoordination", dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         .target(name: "BrokerServer", dependencies: [
-            "BrokerCore", "KafkaProtocol", "Security",
+            "BrokerCore", "KafkaProtocol", "LogStorage", "Security",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

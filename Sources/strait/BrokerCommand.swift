@@ -3,6 +3,7 @@ import BrokerCore
 import BrokerServer
 import Foundation
 import Logging
+import LogStorage
 import NIOPosix
 import ServiceLifecycle
 import TLS
@@ -53,7 +54,8 @@ struct BrokerCommand: AsyncParsableCommand {
         let logger = Logger(label: "strait.broker")
         let storage = try FileBrokerStorage(directory: dataDir, logger: logger)
         let needsBoundPort = port == 0 && !advertisedPortFromFile
-        let broker = try Broker(config: brokerConfig, storage: storage, logger: logger)
+        // Opening recovers the logs (truncates, fsyncs): not on the cooperative pool.
+        let broker = try await BlockingIOExecutor.shared.run { try Broker(config: brokerConfig, storage: storage, logger: logger) }
         let dataDir = self.dataDir
         let nodeId = brokerConfig.nodeId
         var listeners = [BrokerService.Listener(name: "PLAINTEXT", host: host, port: port)]

@@ -5,6 +5,7 @@ import BrokerCore
 import BrokerServer
 import Foundation
 import Logging
+import LogStorage
 import ServiceLifecycle
 import Topology
 
@@ -114,7 +115,7 @@ struct UpCommand: AsyncParsableCommand {
             var logger = Logger(label: "strait.site.\(site.name)")
             logger[metadataKey: "site"] = "\(site.name)"
             let storage = try FileBrokerStorage(directory: embedded.dataDirectory, logger: logger)
-            let broker = try Broker(config: embedded.config, storage: storage, logger: logger)
+            let broker = try await BlockingIOExecutor.shared.run { try Broker(config: embedded.config, storage: storage, logger: logger) }
             let name = site.name
             let service = BrokerService(broker: broker, host: embedded.host, port: embedded.port, logger: logger) { address in
                 let line = "site \(name): strait broker listening on \(embedded.host):\(address.port ?? embedded.port) (node \(embedded.config.nodeId), cluster \(broker.clusterId), data dir \(embedded.dataDirectory))\n"
