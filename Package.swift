@@ -53,7 +53,7 @@ let package = Package(
         ]),
         .target(name: "GroupCoordination", dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         .target(name: "BrokerServer", dependencies: [
-            "BrokerCore", "KafkaProtocol", "Security", "ListenerSettings", "TLS",
+            "BrokerCore", "KafkaProtocol", "LogStorage", "Security", "ListenerSettings", "TLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

@@ -80,6 +80,7 @@ public struct FileBrokerStorage: BrokerStorage {
     /// Writes to a temporary file, fsyncs it, then renames over the old one, so a crash leaves
     /// either the old or the new metadata, never a torn file.
     public func saveMetadata(_ snapshot: BrokerMetadataSnapshot) throws {
+        BlockingIOThreads.assertMayBlock("saving \(metadataFile.path)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(snapshot)

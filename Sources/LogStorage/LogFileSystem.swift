@@ -98,6 +98,7 @@ public final class PosixFile: LogFile, @unchecked Sendable {
     }
 
     public func write(_ parts: [UnsafeRawBufferPointer], at offset: Int64) throws(LogError) {
+        BlockingIOThreads.assertMayBlock("pwritev \(path)")
         var vectors = parts.filter { $0.count > 0 }.map {
             iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress!), iov_len: $0.count)
         }
@@ -139,6 +140,7 @@ public final class PosixFile: LogFile, @unchecked Sendable {
     }
 
     public func sync() throws(LogError) {
+        BlockingIOThreads.assertMayBlock("fdatasync \(path)")
         while fdatasync(fd) != 0 {
             if errno != EINTR { throw errnoText("fsync", path) }
         }
@@ -210,6 +212,7 @@ public struct PosixFileSystem: LogFileSystem {
     }
 
     public func syncDirectory() throws(LogError) {
+        BlockingIOThreads.assertMayBlock("fsync \(directory)")
         let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw errnoText("open", directory) }
         defer { Glibc.close(fd) }

@@ -4,6 +4,8 @@ import BrokerServer
 import Foundation
 import ListenerSettings
 import Logging
+import LogStorage
+import NIOPosix
 import ServiceLifecycle
 
 struct BrokerCommand: AsyncParsableCommand {
@@ -53,7 +55,8 @@ struct BrokerCommand: AsyncParsableCommand {
         let logger = Logger(label: "strait.broker")
         let storage = try FileBrokerStorage(directory: dataDir, logger: logger)
         let needsBoundPort = port == 0 && !advertisedPortFromFile
-        let broker = try Broker(config: brokerConfig, storage: storage, logger: logger)
+        // Opening recovers the logs (truncates, fsyncs): not on the cooperative pool.
+        let broker = try await BlockingIOExecutor.shared.run { try Broker(config: brokerConfig, storage: storage, logger: logger) }
         let dataDir = self.dataDir
         let nodeId = brokerConfig.nodeId
         let listeners: [BrokerService.Listener]

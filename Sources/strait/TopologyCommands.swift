@@ -5,6 +5,7 @@ import BrokerCore
 import BrokerServer
 import Foundation
 import Logging
+import LogStorage
 import ServiceLifecycle
 import Topology
 
@@ -131,7 +132,10 @@ struct UpCommand: AsyncParsableCommand {
             config.listeners = embedded.listeners.listeners
             config.tls = embedded.listeners.tls
             let storage = try FileBrokerStorage(directory: embedded.dataDirectory, logger: logger)
-            let broker = try Broker(config: config, storage: storage, logger: logger)
+            // Opening recovers the logs (truncates, fsyncs): not on the cooperative pool.
+            let broker = try await BlockingIOExecutor.shared.run { [config] in
+                try Broker(config: config, storage: storage, logger: logger)
+            }
             let listeners: [BrokerService.Listener]
             do {
                 listeners = try BrokerListeners.make(plaintextHost: embedded.host, plaintextPort: embedded.port, config: config, logger: logger)
