@@ -87,7 +87,10 @@ struct PartitionMirror: Sendable {
                 actions = machine.handle(.stop, now: Self.now())
                 continue
             }
-            guard let running = fetch else { return }
+            guard let running = fetch else {
+                logger.error("partition mirror ended: its machine has nothing in flight", metadata: ["phase": "\(machine.phase)"])
+                return
+            }
             fetch = nil
             let answer = await running.answer()
             actions = machine.handle(stopIfCancelled(.fetched(from: running.offset, answer), machine), now: Self.now())
