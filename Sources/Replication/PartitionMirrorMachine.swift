@@ -111,8 +111,9 @@ public struct MirrorBatches: Sendable, Equatable, CustomStringConvertible {
 ///   counted, and mirroring continues at the log start.
 /// - *Source behind the position* (a listing shows the source log end below it: truncated):
 ///   reported and counted as an error; mirroring restarts at the source's log start.
-/// - *Re-created source topic* (its topic ID changed; looked up once every
-///   `topicIdCheckIntervalMs` and at once after a failed fetch, before the answer is used):
+/// - *Re-created source topic* (its topic ID changed; looked up for the first fetch answer after
+///   every (re)start, then once every `topicIdCheckIntervalMs`, and at once after a failed
+///   fetch, always before the answer is used):
 ///   preserve *parks* the partition — the mirror topic holds the old topic's records at offsets
 ///   the new one reuses — with a `ParkReason` that says what to run; translate reports what the
 ///   old topic had left unmirrored as a gap, starts a fresh offset map (a reset marker goes to
@@ -561,6 +562,9 @@ public struct PartitionMirrorMachine: Sendable {
             resume = positions.sourceLogStart
         }
         next = resume
+        // The first answer after every (re)start waits for the topic id: a restart may follow a
+        // re-creation (the source behind the position, a failed fetch).
+        nextTopicIdCheck = .min
         actions.append(.report(.resuming(at: resume)))
         actions.append(startFetch())
         return actions + dueSyncs(now: now)

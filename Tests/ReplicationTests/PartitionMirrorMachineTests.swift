@@ -166,6 +166,7 @@ final class PartitionMirrorMachineTests: XCTestCase {
         XCTAssertEqual(m.status.counters.gapOffsets, 40)
         XCTAssertNil(m.translationMap, "offsets below the log start are not translated any more")
         _ = m.handle(fetched(50, [try batch(50, count: 2)], end: 60, logStart: 50), now: t + 102)
+        _ = m.handle(.topicIdSeen(topicA), now: t + 102)
         XCTAssertEqual(m.handle(.written(targetBaseOffsets: [10]), now: t + 103), [.writeOffsetSyncs([sync(50, 10)])])
         XCTAssertEqual(m.translationMap?.translate(50), 10)
     }
@@ -194,6 +195,25 @@ final class PartitionMirrorMachineTests: XCTestCase {
         XCTAssertEqual(m.phase, .stopped)
     }
 
+    func testPreserveChecksTheTopicIdBeforeWritingAfterARestart() throws {
+        // The replicator restarts after the source topic was re-created: its first id is the new
+        // one, but the source is behind the mirror, and the restart that follows sees another id.
+        var m = machine(.preserve)
+        _ = m.handle(.started, now: t)
+        _ = m.handle(positions(0, 100, target: 100), now: t)
+        _ = m.handle(fetched(100, [], end: 100), now: t)
+        _ = m.handle(.topicIdSeen(topicA), now: t)
+        XCTAssertEqual(m.handle(.fetched(from: 100, .offsetOutOfRange), now: t + 100), [.lookUpTopicId(refreshMetadata: true)])
+        XCTAssertEqual(m.handle(.topicIdSeen(nil), now: t + 100), [.listPositions], "metadata has no id for the topic yet")
+        XCTAssertEqual(m.handle(positions(0, 30, target: 100), now: t + 101), [
+            .report(.sourceBehind(position: 100, sourceLog: 0..<30)), .report(.resuming(at: 0)), .fetch(from: 0),
+        ])
+        XCTAssertEqual(m.handle(fetched(0, [try batch(0, count: 30)], end: 30), now: t + 102), [.lookUpTopicId(refreshMetadata: false)],
+                       "not written before the topic id is known again")
+        XCTAssertEqual(m.handle(.topicIdSeen(topicB), now: t + 102).last, .park(.sourceTopicRecreated(
+            topic: "orders", remoteTopic: "east.orders", old: topicA, new: topicB, mirroredUpTo: 0)))
+    }
+
     func testTranslateMirrorsARecreatedTopicFromItsStartWithAFreshOffsetMap() throws {
         var m = machine(.translate)
         _ = m.handle(.started, now: t)
@@ -217,7 +237,9 @@ final class PartitionMirrorMachineTests: XCTestCase {
         XCTAssertNil(m.translationMap)
         _ = m.handle(.offsetSyncsWritten, now: t + 302)
         let c = try batch(0, count: 2)
-        XCTAssertEqual(m.handle(fetched(0, [c], end: 2), now: t + 400), [.fetch(from: 2), produced(c)])
+        XCTAssertEqual(m.handle(fetched(0, [c], end: 2), now: t + 400), [.lookUpTopicId(refreshMetadata: false)],
+                       "the first answer after a restart waits for the topic id")
+        XCTAssertEqual(m.handle(.topicIdSeen(topicB), now: t + 400), [.fetch(from: 2), produced(c)])
         XCTAssertEqual(m.handle(.written(targetBaseOffsets: [5]), now: t + 401), [.writeOffsetSyncs([sync(0, 5)])])
         XCTAssertEqual(m.translationMap, OffsetMap(runs: [OffsetRun(sourceStart: 0, targetStart: 5, length: 2)]))
         XCTAssertEqual(m.status.counters.duplicates, 0)
@@ -249,7 +271,8 @@ final class PartitionMirrorMachineTests: XCTestCase {
         ])
         XCTAssertEqual(m.status.counters.duplicates, 3)
         _ = m.handle(.offsetSyncsWritten, now: t + 112)
-        XCTAssertEqual(m.handle(fetched(3, [b, c], end: 9), now: t + 200), [.fetch(from: 9), produced(b, c)])
+        XCTAssertEqual(m.handle(fetched(3, [b, c], end: 9), now: t + 200), [.lookUpTopicId(refreshMetadata: false)])
+        XCTAssertEqual(m.handle(.topicIdSeen(topicA), now: t + 200), [.fetch(from: 9), produced(b, c)])
         XCTAssertEqual(m.handle(.written(targetBaseOffsets: [6, 9]), now: t + 201), [.writeOffsetSyncs([sync(2, 2), sync(3, 6)])])
         XCTAssertEqual(m.translationMap, OffsetMap(runs: [OffsetRun(sourceStart: 0, targetStart: 0, length: 3),
                                                           OffsetRun(sourceStart: 3, targetStart: 6, length: 6)]))
@@ -274,7 +297,9 @@ final class PartitionMirrorMachineTests: XCTestCase {
         XCTAssertEqual(m.handle(.tick, now: t + 60), [.sleep(until: t + 110)], "woken early: sleep on")
         XCTAssertEqual(m.handle(.tick, now: t + 110), [.listPositions])
         XCTAssertEqual(m.handle(positions(0, 5, target: 0), now: t + 111), [.report(.resuming(at: 0)), .fetch(from: 0)])
-        XCTAssertEqual(m.handle(fetched(0, [a], end: 5), now: t + 112), [.fetch(from: 5), .appendPreserving(MirrorBatches([a]), sourceLogStart: 0)])
+        XCTAssertEqual(m.handle(fetched(0, [a], end: 5), now: t + 112), [.lookUpTopicId(refreshMetadata: false)])
+        XCTAssertEqual(m.handle(.topicIdSeen(topicA), now: t + 112),
+                       [.fetch(from: 5), .appendPreserving(MirrorBatches([a]), sourceLogStart: 0)])
         XCTAssertEqual(m.handle(.writeFailed(refused), now: t + 120), [
             .cancelFetch,
             .report(.refused(sourceOffsets: 0..<5, error: "NOT_LEADER_OR_FOLLOWER (6)", message: "", retryInMs: 200)),
@@ -284,6 +309,7 @@ final class PartitionMirrorMachineTests: XCTestCase {
         _ = m.handle(.tick, now: t + 320)
         _ = m.handle(positions(0, 5, target: 0), now: t + 321)
         _ = m.handle(fetched(0, [a], end: 5), now: t + 322)
+        _ = m.handle(.topicIdSeen(topicA), now: t + 322)
         XCTAssertEqual(m.handle(.writeFailed(.unanswered("connection closed")), now: t + 330), [
             .cancelFetch,
             .report(.failed("write to east.orders-0 failed: connection closed", retryInMs: 400)),
@@ -295,7 +321,8 @@ final class PartitionMirrorMachineTests: XCTestCase {
         XCTAssertEqual(m.handle(positions(0, 5, target: 5), now: t + 731), [.report(.resuming(at: 5)), .fetch(from: 5)],
                        "preserve resumes at the target's end: nothing written twice")
         // Progress resets the backoff.
-        XCTAssertEqual(m.handle(fetched(5, [], end: 5), now: t + 800), [.fetch(from: 5)])
+        XCTAssertEqual(m.handle(fetched(5, [], end: 5), now: t + 800), [.lookUpTopicId(refreshMetadata: false)])
+        XCTAssertEqual(m.handle(.topicIdSeen(topicA), now: t + 800), [.fetch(from: 5)])
         XCTAssertEqual(m.handle(.fetched(from: 5, .failed("fetch of orders-0 at 5 failed: NOT_LEADER_OR_FOLLOWER (6)")), now: t + 900),
                        [.lookUpTopicId(refreshMetadata: true)])
         XCTAssertEqual(m.handle(.topicIdSeen(nil), now: t + 900), [
@@ -336,7 +363,8 @@ final class PartitionMirrorMachineTests: XCTestCase {
         ])
         XCTAssertEqual(m.handle(.tick, now: t + 101), [.listPositions])
         XCTAssertEqual(m.handle(positions(0, 2, target: 0), now: t + 102), [.report(.resuming(at: 0)), .fetch(from: 0)])
-        XCTAssertEqual(m.handle(fetched(0, [a], end: 2), now: t + 103), [.fetch(from: 2), produced(a)], "the same batch again")
+        XCTAssertEqual(m.handle(fetched(0, [a], end: 2), now: t + 103), [.lookUpTopicId(refreshMetadata: false)])
+        XCTAssertEqual(m.handle(.topicIdSeen(topicA), now: t + 103), [.fetch(from: 2), produced(a)], "the same batch again")
         XCTAssertEqual(m.status.counters.recordsMirrored, 0)
         XCTAssertEqual(m.status.counters.bytesMirrored, 0)
         XCTAssertEqual(m.handle(.written(targetBaseOffsets: [0]), now: t + 104), [.writeOffsetSyncs([sync(0, 0)])])

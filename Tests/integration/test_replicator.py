@@ -398,6 +398,40 @@ def test_a_source_topic_created_again_is_reported_and_mirrored_anew_in_translate
     assert "the source topic was re-created" in replicator.log()
 
 
+def test_a_source_topic_created_again_parks_its_preserve_mode_partition_saying_what_to_run(broker, topic, tmp_path):
+    """The mirror topic holds the old topic's records at offsets the new topic reuses: nothing of
+    the new topic is appended, and the log line and the status say what to do."""
+    import json
+    import urllib.request
+
+    from support.broker import free_port
+
+    east, west = broker(), broker()
+    create_topic(east.bootstrap, topic, partitions=1)
+    confluent_produce(east.bootstrap, topic, {0: make_records(100, "old")})
+    port = free_port()
+    replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
+                                                          [link(offsets="preserve")], status_port=port)).start()
+    try:
+        wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}", 1) == [100], "the old topic mirrored", log=replicator.log)
+        admin = AdminClient({"bootstrap.servers": east.bootstrap})
+        admin.delete_topics([topic])[topic].result(timeout=30)
+        create_topic(east.bootstrap, topic, partitions=1)
+        confluent_produce(east.bootstrap, topic, {0: make_records(30, "new")})
+        wait_until(lambda: "partition mirror parked" in replicator.log(), "the partition to park", log=replicator.log)
+        time.sleep(1)
+        assert end_offsets(west.bootstrap, f"east.{topic}", 1) == [100], "nothing of the new topic appended"
+        status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10).read())[0]
+        [partition] = status["partitions"]
+        assert f"delete east.{topic} at the target and restart the replicator" in partition["lastError"], partition
+        assert partition["errors"] >= 1
+    finally:
+        assert replicator.stop() == 0
+    log = replicator.log()
+    assert f"kafka-topics.sh --bootstrap-server {west.bootstrap} --delete --topic east.{topic}" in log, log[-3000:]
+    assert "the source topic was re-created" in log
+
+
 def test_new_partitions_config_changes_and_deletions_follow_the_source(broker, topic, tmp_path):
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions
 
