@@ -44,6 +44,17 @@ final class PartitionMirrorMachineTests: XCTestCase {
         .positionsListed(Machine.Positions(sourceLogStart: logStart, sourceLogEnd: logEnd, targetEnd: target))
     }
 
+    /// Takes `m` from its start to the write of its first fetch answer (source log [0, end), an
+    /// empty target, topic id A); returns the answer to that last step.
+    @discardableResult
+    func startWriting(_ m: inout Machine, _ batches: [StoredBatch], end: Int64,
+                      aborted: [AbortedTransactionFilter.AbortedTransaction] = []) -> [Machine.Action] {
+        _ = m.handle(.started, now: t)
+        _ = m.handle(positions(0, end, target: 0), now: t)
+        _ = m.handle(fetched(0, batches, end: end, aborted: aborted), now: t)
+        return m.handle(.topicIdSeen(topicA), now: t)
+    }
+
     /// What translate mode produces for a plain batch: the same bytes as a client's batch.
     func produced(_ batches: StoredBatch...) -> Machine.Action {
         .produce(MirrorBatches(batches.map(MirrorBatchRewriter.asClientBatch)))
@@ -103,10 +114,8 @@ final class PartitionMirrorMachineTests: XCTestCase {
 
     func testTranslateSyncsEveryTenThousandRecordsWhileBusy() throws {
         var m = machine(.translate)
-        _ = m.handle(.started, now: t)
-        _ = m.handle(positions(0, 30_000, target: 0), now: t)
-        _ = m.handle(fetched(0, [try batch(0, count: 6_000)], end: 30_000), now: t)
-        XCTAssertEqual(m.handle(.topicIdSeen(topicA), now: t), [.fetch(from: 6_000), produced(try batch(0, count: 6_000))])
+        XCTAssertEqual(startWriting(&m, [try batch(0, count: 6_000)], end: 30_000),
+                       [.fetch(from: 6_000), produced(try batch(0, count: 6_000))])
         XCTAssertEqual(m.handle(.written(targetBaseOffsets: [0]), now: t + 1), [.writeOffsetSyncs([sync(0, 0)])])
         _ = m.handle(.offsetSyncsWritten, now: t + 1)
         XCTAssertEqual(m.handle(fetched(6_000, [try batch(6_000, count: 6_000)], end: 30_000), now: t + 2),
@@ -120,11 +129,8 @@ final class PartitionMirrorMachineTests: XCTestCase {
         let aborted = try batch(0, count: 2, producer: 7, transactional: true)
         let abortMarker = try batch(2, count: 1, producer: 7, transactional: true, control: true)
         let plain = try batch(3, count: 2)
-        _ = m.handle(.started, now: t)
-        _ = m.handle(positions(0, 5, target: 0), now: t)
-        _ = m.handle(fetched(0, [aborted, abortMarker, plain], end: 5,
-                             aborted: [.init(producerId: 7, firstOffset: 0)]), now: t)
-        XCTAssertEqual(m.handle(.topicIdSeen(topicA), now: t), [.fetch(from: 5), produced(plain)])
+        XCTAssertEqual(startWriting(&m, [aborted, abortMarker, plain], end: 5, aborted: [.init(producerId: 7, firstOffset: 0)]),
+                       [.fetch(from: 5), produced(plain)])
         XCTAssertEqual(m.handle(.written(targetBaseOffsets: [0]), now: t), [.writeOffsetSyncs([sync(3, 0)])])
         XCTAssertEqual(m.status.counters.recordsMirrored, 2)
         XCTAssertNil(m.translationMap?.translate(2), "the aborted records were never mirrored: below the map")
@@ -175,10 +181,7 @@ final class PartitionMirrorMachineTests: XCTestCase {
 
     func testPreserveParksOnARecreatedSourceTopicSayingWhatToDo() throws {
         var m = machine(.preserve)
-        _ = m.handle(.started, now: t)
-        _ = m.handle(positions(0, 5, target: 0), now: t)
-        _ = m.handle(fetched(0, [try batch(0, count: 5)], end: 5), now: t)
-        _ = m.handle(.topicIdSeen(topicA), now: t)
+        startWriting(&m, [try batch(0, count: 5)], end: 5)
         _ = m.handle(.written(targetBaseOffsets: []), now: t)
         // The topic is deleted and created again: the position is out of range of the new log.
         XCTAssertEqual(m.handle(.fetched(from: 5, .offsetOutOfRange), now: t + 200), [.lookUpTopicId(refreshMetadata: true)])
@@ -216,10 +219,7 @@ final class PartitionMirrorMachineTests: XCTestCase {
 
     func testTranslateMirrorsARecreatedTopicFromItsStartWithAFreshOffsetMap() throws {
         var m = machine(.translate)
-        _ = m.handle(.started, now: t)
-        _ = m.handle(positions(0, 8, target: 0), now: t)
-        _ = m.handle(fetched(0, [try batch(0, count: 5)], end: 8), now: t)
-        _ = m.handle(.topicIdSeen(topicA), now: t)
+        startWriting(&m, [try batch(0, count: 5)], end: 8)
         XCTAssertEqual(m.handle(.written(targetBaseOffsets: [0]), now: t), [.writeOffsetSyncs([sync(0, 0)])])
         _ = m.handle(.offsetSyncsWritten, now: t)
         // Offsets 5..<8 of the old topic were never mirrored; the new topic has 2 records.
@@ -250,10 +250,7 @@ final class PartitionMirrorMachineTests: XCTestCase {
     func testTranslatePartialWriteCountsWhatLandedAndTheRestartCountsWhatLandedAfterTheRefusal() throws {
         var m = machine(.translate)
         let a = try batch(0, count: 3), b = try batch(3, count: 3), c = try batch(6, count: 3)
-        _ = m.handle(.started, now: t)
-        _ = m.handle(positions(0, 9, target: 0), now: t)
-        _ = m.handle(fetched(0, [a, b, c], end: 9), now: t)
-        XCTAssertEqual(m.handle(.topicIdSeen(topicA), now: t), [.fetch(from: 9), produced(a, b, c)])
+        XCTAssertEqual(startWriting(&m, [a, b, c], end: 9), [.fetch(from: 9), produced(a, b, c)])
         // a lands, b is refused; c, pipelined behind b, lands too (at 3..<6) but is not awaited.
         XCTAssertEqual(m.handle(.partiallyWritten(targetBaseOffsets: [0], .refused(error: "INVALID_TIMESTAMP (32)", message: "out of range")),
                                 now: t + 10), [
@@ -285,10 +282,7 @@ final class PartitionMirrorMachineTests: XCTestCase {
         var m = machine(.preserve)
         let a = try batch(0, count: 5)
         let refused = Machine.WriteFailure.refused(error: "NOT_LEADER_OR_FOLLOWER (6)", message: "")
-        _ = m.handle(.started, now: t)
-        _ = m.handle(positions(0, 5, target: 0), now: t)
-        _ = m.handle(fetched(0, [a], end: 5), now: t)
-        XCTAssertEqual(m.handle(.topicIdSeen(topicA), now: t), [.fetch(from: 5), .appendPreserving(MirrorBatches([a]), sourceLogStart: 0)])
+        XCTAssertEqual(startWriting(&m, [a], end: 5), [.fetch(from: 5), .appendPreserving(MirrorBatches([a]), sourceLogStart: 0)])
         XCTAssertEqual(m.handle(.writeFailed(refused), now: t + 10), [
             .cancelFetch,
             .report(.refused(sourceOffsets: 0..<5, error: "NOT_LEADER_OR_FOLLOWER (6)", message: "", retryInMs: 100)),
@@ -351,10 +345,7 @@ final class PartitionMirrorMachineTests: XCTestCase {
     func testTranslateRefusalIsRetriedAndCountsNothingAsMirrored() throws {
         var m = machine(.translate)
         let a = try batch(0, count: 2)
-        _ = m.handle(.started, now: t)
-        _ = m.handle(positions(0, 2, target: 0), now: t)
-        _ = m.handle(fetched(0, [a], end: 2), now: t)
-        _ = m.handle(.topicIdSeen(topicA), now: t)
+        startWriting(&m, [a], end: 2)
         let refusal = Machine.WriteFailure.refused(error: "INVALID_TIMESTAMP (32)", message: "Timestamp 1000 of message is out of range")
         XCTAssertEqual(m.handle(.writeFailed(refusal), now: t + 1).suffix(2), [
             .report(.refused(sourceOffsets: 0..<2, error: "INVALID_TIMESTAMP (32)", message: "Timestamp 1000 of message is out of range",
@@ -374,10 +365,7 @@ final class PartitionMirrorMachineTests: XCTestCase {
 
     func testAFailedOffsetSyncWriteIsRetriedAfterTheBackoff() throws {
         var m = machine(.translate)
-        _ = m.handle(.started, now: t)
-        _ = m.handle(positions(0, 2, target: 0), now: t)
-        _ = m.handle(fetched(0, [try batch(0, count: 2)], end: 2), now: t)
-        _ = m.handle(.topicIdSeen(topicA), now: t)
+        startWriting(&m, [try batch(0, count: 2)], end: 2)
         XCTAssertEqual(m.handle(.written(targetBaseOffsets: [0]), now: t), [.writeOffsetSyncs([sync(0, 0)])])
         XCTAssertEqual(m.handle(.offsetSyncsFailed("NOT_ENOUGH_REPLICAS (19)"), now: t + 5), [
             .cancelFetch,
@@ -451,10 +439,7 @@ final class PartitionMirrorMachineTests: XCTestCase {
 
     func testStopCancelsTheFetchAndWritesTheNewestPosition() throws {
         var m = machine(.translate)
-        _ = m.handle(.started, now: t)
-        _ = m.handle(positions(0, 3, target: 0), now: t)
-        _ = m.handle(fetched(0, [try batch(0, count: 3)], end: 3), now: t)
-        _ = m.handle(.topicIdSeen(topicA), now: t)
+        startWriting(&m, [try batch(0, count: 3)], end: 3)
         _ = m.handle(.written(targetBaseOffsets: [0]), now: t)
         _ = m.handle(.offsetSyncsWritten, now: t)
         XCTAssertEqual(m.handle(.stop, now: t + 50), [.cancelFetch, .writeOffsetSyncs([sync(2, 2)])])
@@ -466,10 +451,7 @@ final class PartitionMirrorMachineTests: XCTestCase {
 
     func testStopDuringABackoffWritesTheSyncsLeftOver() throws {
         var m = machine(.translate)
-        _ = m.handle(.started, now: t)
-        _ = m.handle(positions(0, 3, target: 0), now: t)
-        _ = m.handle(fetched(0, [try batch(0, count: 3)], end: 3), now: t)
-        _ = m.handle(.topicIdSeen(topicA), now: t)
+        startWriting(&m, [try batch(0, count: 3)], end: 3)
         _ = m.handle(.written(targetBaseOffsets: [0]), now: t)
         _ = m.handle(.offsetSyncsFailed("NOT_ENOUGH_REPLICAS (19)"), now: t)
         XCTAssertEqual(m.handle(.stop, now: t + 10), [.writeOffsetSyncs([sync(0, 0), sync(2, 2)])])

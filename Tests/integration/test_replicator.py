@@ -379,6 +379,16 @@ def test_a_strait_target_without_the_mirror_api_gets_translated_offsets(broker, 
         [r[1:] for p, rs in read_all(east.bootstrap, topic).items() for r in rs]
 
 
+def mirror_then_create_again(east, west, topic: str, replicator: Replicator) -> None:
+    """Waits for the 100 records of the one-partition `topic` to be mirrored, then deletes the
+    source topic, creates it again and produces 30 records into it."""
+    wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}", 1) == [100], "the old topic mirrored", log=replicator.log)
+    admin = AdminClient({"bootstrap.servers": east.bootstrap})
+    admin.delete_topics([topic])[topic].result(timeout=30)
+    create_topic(east.bootstrap, topic, partitions=1)
+    confluent_produce(east.bootstrap, topic, {0: make_records(30, "new")})
+
+
 def test_a_source_topic_created_again_is_reported_and_mirrored_anew_in_translate_mode(broker, topic, tmp_path):
     east, west = broker(), broker()
     create_topic(east.bootstrap, topic, partitions=1)
@@ -386,11 +396,7 @@ def test_a_source_topic_created_again_is_reported_and_mirrored_anew_in_translate
     replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
                                                           [link(offsets="translate")])).start()
     try:
-        wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}", 1) == [100], "the old topic mirrored", log=replicator.log)
-        admin = AdminClient({"bootstrap.servers": east.bootstrap})
-        admin.delete_topics([topic])[topic].result(timeout=30)
-        create_topic(east.bootstrap, topic, partitions=1)
-        confluent_produce(east.bootstrap, topic, {0: make_records(30, "new")})
+        mirror_then_create_again(east, west, topic, replicator)
         wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}", 1) == [130],
                    "the new topic's records after the old ones", log=replicator.log)
     finally:
@@ -413,11 +419,7 @@ def test_a_source_topic_created_again_parks_its_preserve_mode_partition_saying_w
     replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
                                                           [link(offsets="preserve")], status_port=port)).start()
     try:
-        wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}", 1) == [100], "the old topic mirrored", log=replicator.log)
-        admin = AdminClient({"bootstrap.servers": east.bootstrap})
-        admin.delete_topics([topic])[topic].result(timeout=30)
-        create_topic(east.bootstrap, topic, partitions=1)
-        confluent_produce(east.bootstrap, topic, {0: make_records(30, "new")})
+        mirror_then_create_again(east, west, topic, replicator)
         wait_until(lambda: "partition mirror parked" in replicator.log(), "the partition to park", log=replicator.log)
         time.sleep(1)
         assert end_offsets(west.bootstrap, f"east.{topic}", 1) == [100], "nothing of the new topic appended"
