@@ -160,6 +160,11 @@ struct PartitionMirror: Sendable {
                 sourceLogEnd: try await offset(source, sourcePartition, .latest),
                 targetEnd: try await offset(target, remote, .latest)))
         } catch {
+            // The retry after the backoff asks again for both topics' partitions and leaders (a
+            // partition added just now, a leader moved): a refresh, not only a stale mark, which a
+            // partial refresh for another topic would clear.
+            _ = try? await source.refreshMetadata(topics: [sourcePartition.topic])
+            _ = try? await target.refreshMetadata(topics: [remote.topic])
             return .positionsUnavailable("\(error)")
         }
     }
