@@ -8,14 +8,6 @@ import Replication
 import ServiceLifecycle
 import Topology
 
-/// How a link writes its target (see `Link.OffsetMode`), once decided.
-enum WriteMode: String, Sendable {
-    /// Strait's StraitMirrorAppend: batches stored at their source offsets, byte for byte.
-    case preserve
-    /// Plain produce; the exact source→target offset map is kept in offset syncs.
-    case translate
-}
-
 /// One link of a topology, run as a Service: discovers the source topics its policy selects,
 /// creates them at the target, mirrors every partition, and writes MirrorMaker-2-style offset
 /// syncs, checkpoints (with group offsets for groups idle at the target) and heartbeats.
@@ -29,7 +21,6 @@ public final class LinkService: Service, Sendable {
     let logger: Logger
     let sourceConfiguration: KafkaClientConfiguration
     let targetConfiguration: KafkaClientConfiguration
-    let maps = OffsetMaps()
 
     /// Configs never copied to the target (MirrorMaker 2's default exclude list, plus Strait's
     /// own mirror marker).
@@ -70,6 +61,8 @@ public final class LinkService: Service, Sendable {
             configuration.clientId = "strait-replicator-\(link.source)-\(link.target)"
             configuration.socketSendBufferBytes = link.socketBufferBytes
             configuration.socketReceiveBufferBytes = link.socketBufferBytes
+            // The partition mirrors' preserve-mode writes (negotiated with ApiVersions like every other API).
+            configuration.supportedVersions[.straitMirrorAppend] = 0...0
             return configuration
         }
         let source = try KafkaCluster(bootstrap: sourceBootstrap, configuration: tuned(sourceConfiguration), logger: logger)
@@ -79,8 +72,8 @@ public final class LinkService: Service, Sendable {
         }
         do {
             try await cancelWhenGracefulShutdown {
-                let mode = try await self.startUp(source: source, target: target)
-                try await self.runLink(source: source, target: target, mode: mode)
+                let (mode, maps) = try await self.startUp(source: source, target: target)
+                try await self.runLink(source: source, target: target, mode: mode, maps: maps)
             }
         } catch is CancellationError {
             // Graceful shutdown: the loops ended by cancellation.
@@ -88,8 +81,9 @@ public final class LinkService: Service, Sendable {
         logger.info("link stopped")
     }
 
-    /// Decides the write mode (retrying until both clusters answer) and loads the offset syncs.
-    private func startUp(source: KafkaCluster, target: KafkaCluster) async throws -> WriteMode {
+    /// Decides the write mode (retrying until both clusters answer) and, in translate mode,
+    /// rebuilds every partition's offset map from the offset syncs.
+    private func startUp(source: KafkaCluster, target: KafkaCluster) async throws -> (WriteMode, [TopicPartition: OffsetMap]) {
         var attempt = 0
         while true {
             do {
@@ -99,6 +93,7 @@ public final class LinkService: Service, Sendable {
                     logger.notice("offsets: preserve stores the source's batches byte for byte; the link's compression applies in translate mode only",
                                   metadata: ["compression": "\(link.compression)"])
                 }
+                var maps: [TopicPartition: OffsetMap] = [:]
                 if mode == .translate {
                     let syncTopic = MirrorTopics.offsetSyncs(targetAlias: link.target)
                     try await ensureTopic(source, name: syncTopic, partitions: 1,
@@ -109,11 +104,11 @@ public final class LinkService: Service, Sendable {
                         guard let key, let value, let sync = try? OffsetSync(key: key, value: value) else { continue }
                         byPartition[TopicPartition(sync.topic, sync.partition), default: []].append(sync)
                     }
-                    maps.load(byPartition.mapValues { OffsetMap(rebuiltFrom: $0) })
+                    maps = byPartition.mapValues { OffsetMap(rebuiltFrom: $0) }
                     logger.info("offset syncs loaded", metadata: ["partitions": "\(byPartition.count)", "records": "\(syncs.count)"])
                 }
                 logger.info("link started", metadata: ["mode": "\(mode.rawValue)", "source": "\(sourceBootstrap)", "target": "\(targetBootstrap)"])
-                return mode
+                return (mode, maps)
             } catch let error as CancellationError {
                 throw error
             } catch {
@@ -149,10 +144,12 @@ public final class LinkService: Service, Sendable {
         }
     }
 
-    private func runLink(source: KafkaCluster, target: KafkaCluster, mode: WriteMode) async throws {
+    /// - Parameter maps: the rebuilt offset maps, each handed to its partition's mirror when it starts.
+    private func runLink(source: KafkaCluster, target: KafkaCluster, mode: WriteMode, maps: [TopicPartition: OffsetMap]) async throws {
         let policy = self.policy
+        var maps = maps
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await self.checkpointLoop(source: source, target: target, mode: mode) }
+            tasks.addTask { try await self.checkpointLoop(source: source, target: target) }
             var started: Set<TopicPartition> = []
             var mirrored: [String: String] = [:]  // source topic -> remote topic, as seen at the source
             var lane = 1
@@ -164,6 +161,7 @@ public final class LinkService: Service, Sendable {
                             try await deleteRemoteTopic(target: target, source: name, remote: remote)
                             mirrored.removeValue(forKey: name)
                             started = started.filter { $0.topic != name }
+                            maps = maps.filter { $0.key.topic != name }
                         }
                     }
                     for (name, topic) in metadata.topics.sorted(by: { $0.key < $1.key }) where !topic.isInternal && topic.error == .none {
@@ -181,7 +179,8 @@ public final class LinkService: Service, Sendable {
                             started.insert(partition)
                             let mirror = PartitionMirror(
                                 link: self, source: source, target: target, sourcePartition: partition,
-                                remote: TopicPartition(remote, partition.partition), mode: mode, lane: lane)
+                                remote: TopicPartition(remote, partition.partition), mode: mode, lane: lane,
+                                offsetMap: maps.removeValue(forKey: partition) ?? OffsetMap())
                             lane = lane % 8 + 1
                             tasks.addTask { await mirror.run() }
                         }
@@ -252,7 +251,7 @@ public final class LinkService: Service, Sendable {
 
     /// `sync-topic-deletion: true`: the source topic is gone, so the remote one goes too.
     private func deleteRemoteTopic(target: KafkaCluster, source topic: String, remote: String) async throws {
-        maps.retire(topic)
+        status.retire(topic)
         let result = try await target.deleteTopics([remote])[remote]
         if let result, !result.isSuccess && result.errorCode != .unknownTopicOrPartition {
             throw ReplicatorError.target("cannot delete \(remote): \(result.errorCode) \(result.errorMessage ?? "")")
@@ -320,7 +319,7 @@ public final class LinkService: Service, Sendable {
 
     // MARK: Checkpoints and heartbeats
 
-    private func checkpointLoop(source: KafkaCluster, target: KafkaCluster, mode: WriteMode) async throws {
+    private func checkpointLoop(source: KafkaCluster, target: KafkaCluster) async throws {
         let policy = self.policy
         let checkpointTopic = MirrorTopics.checkpoints(sourceAlias: link.source)
         var ready = false
@@ -335,7 +334,7 @@ public final class LinkService: Service, Sendable {
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
                 let heartbeat = Heartbeat(sourceClusterAlias: link.source, targetClusterAlias: link.target, timestamp: now)
                 try await produce(target, topic: MirrorTopics.heartbeats, records: [(try heartbeat.key(), heartbeat.value())], now: now)
-                try await checkpointGroups(source: source, target: target, policy: policy, topic: checkpointTopic, mode: mode, now: now)
+                try await checkpointGroups(source: source, target: target, policy: policy, topic: checkpointTopic, now: now)
                 status.checkpointed(at: now)
             } catch let error as CancellationError {
                 throw error
@@ -347,7 +346,7 @@ public final class LinkService: Service, Sendable {
     }
 
     private func checkpointGroups(source: KafkaCluster, target: KafkaCluster, policy: ReplicationPolicy,
-                                  topic: String, mode: WriteMode, now: Int64) async throws {
+                                  topic: String, now: Int64) async throws {
         let groups = try await source.listGroups().filter { policy.shouldReplicateGroup($0.groupId) }
         var records: [([UInt8], [UInt8])] = []
         for listing in groups {
@@ -362,7 +361,7 @@ public final class LinkService: Service, Sendable {
             let targetCommitted = activeAtTarget ? [:] : ((try? await target.fetchCommittedOffsets(group: listing.groupId)) ?? [:])
             let plan = CheckpointPlan(
                 group: listing.groupId, committed: entries, policy: policy,
-                offsetMap: { topic, partition in self.maps.map(for: TopicPartition(topic, partition), mode: mode) },
+                offsetMap: { topic, partition in self.status.translationMap(for: TopicPartition(topic, partition)) },
                 activeAtTarget: activeAtTarget,
                 targetCommitted: { remote, partition in targetCommitted[TopicPartition(remote, partition)]?.offset })
             for checkpoint in plan.checkpoints {
@@ -399,64 +398,6 @@ public enum ReplicatorError: Error, CustomStringConvertible {
         case let .configuration(why): "configuration: \(why)"
         case let .source(why): "source: \(why)"
         case let .target(why): "target: \(why)"
-        }
-    }
-}
-
-/// The offset maps of a link's partitions (translate mode), shared by the partition mirrors and
-/// the checkpoint pass. In preserve mode offsets are identical, so a partition's map is one run
-/// over what has been mirrored.
-final class OffsetMaps: @unchecked Sendable {
-    private let lock = NSLock()
-    private var maps: [TopicPartition: OffsetMap] = [:]
-    /// Preserve mode: [log start, next offset) mirrored per source partition.
-    private var preserved: [TopicPartition: Range<Int64>] = [:]
-
-    /// The source topic id each partition mirror first saw (kept across its restarts).
-    private var topicIds: [TopicPartition: KafkaUUID] = [:]
-
-    /// Records `id` the first time; afterwards returns the first id when `id` differs from it.
-    func changedTopicId(_ partition: TopicPartition, _ id: KafkaUUID) -> KafkaUUID? {
-        lock.withLock {
-            guard let known = topicIds[partition] else {
-                topicIds[partition] = id
-                return nil
-            }
-            return known == id ? nil : known
-        }
-    }
-
-    /// Topics whose partition mirrors must stop (their source topic was deleted and the remote
-    /// one with it), with a generation so mirrors started later are not stopped.
-    private var generations: [String: Int] = [:]
-
-    func generation(of topic: String) -> Int { lock.withLock { generations[topic] ?? 0 } }
-
-    func retire(_ topic: String) {
-        lock.withLock {
-            generations[topic, default: 0] += 1
-            topicIds = topicIds.filter { $0.key.topic != topic }
-            maps = maps.filter { $0.key.topic != topic }
-            preserved = preserved.filter { $0.key.topic != topic }
-        }
-    }
-
-    /// After handling a re-creation: the new id is the one to compare against.
-    func acceptTopicId(_ partition: TopicPartition, _ id: KafkaUUID) { lock.withLock { topicIds[partition] = id } }
-
-    func load(_ loaded: [TopicPartition: OffsetMap]) { lock.withLock { maps = loaded } }
-    func get(_ partition: TopicPartition) -> OffsetMap? { lock.withLock { maps[partition] } }
-    func set(_ partition: TopicPartition, _ map: OffsetMap) { lock.withLock { maps[partition] = map } }
-    func setPreserved(_ partition: TopicPartition, _ range: Range<Int64>) { lock.withLock { preserved[partition] = range } }
-
-    func map(for partition: TopicPartition, mode: WriteMode) -> OffsetMap? {
-        lock.withLock {
-            switch mode {
-            case .translate: return maps[partition]
-            case .preserve:
-                guard let range = preserved[partition], !range.isEmpty else { return nil }
-                return OffsetMap(runs: [OffsetRun(sourceStart: range.lowerBound, targetStart: range.lowerBound, length: Int64(range.count))])
-            }
         }
     }
 }

@@ -1,17 +1,28 @@
 import Foundation
+import KafkaClient
 import Replication
 
-/// The live numbers of one link, per partition, shared by the partition mirrors (writers) and
-/// the status/metrics endpoint (reader). Thread-safe.
+/// The live state of one link: what each partition mirror's machine shows (its `Status` and
+/// translation map, published after every step) and the link's own counters. Read by the
+/// status/metrics endpoint and by the checkpoint pass. Thread-safe.
 public final class LinkStatus: @unchecked Sendable {
     public let source: String
     public let target: String
     private let lock = NSLock()
-    private var partitions: [String: PartitionStatus] = [:]
+    private var partitions: [TopicPartition: Published] = [:]
+    /// Bumped when a source topic is retired (deleted with its remote topic): mirrors started
+    /// before stop, and what they publish afterwards is ignored.
+    private var generations: [String: Int] = [:]
     private var mode: String = "starting"
     private var lastCheckpointAt: Int64?
     /// Errors of the link's own tasks (not of a partition).
     private var errors: Int64 = 0
+
+    private struct Published {
+        var remoteTopic: String
+        var status: PartitionMirrorMachine.Status
+        var translationMap: OffsetMap?
+    }
 
     public struct PartitionStatus: Sendable, Codable, Equatable {
         public var sourceTopic: String
@@ -58,20 +69,47 @@ public final class LinkStatus: @unchecked Sendable {
     func checkpointed(at now: Int64) { lock.withLock { lastCheckpointAt = now } }
     func linkError() { lock.withLock { errors += 1 } }
 
-    func update(_ key: String, default initial: @autoclosure () -> PartitionStatus, _ change: (inout PartitionStatus) -> Void) {
+    func generation(of topic: String) -> Int { lock.withLock { generations[topic] ?? 0 } }
+
+    /// The source topic is gone with its remote topic: its partitions' numbers and maps go too.
+    func retire(_ topic: String) {
         lock.withLock {
-            var status = partitions[key] ?? initial()
-            change(&status)
-            partitions[key] = status
+            generations[topic, default: 0] += 1
+            partitions = partitions.filter { $0.key.topic != topic }
         }
+    }
+
+    /// A partition mirror's machine after a step (ignored from a mirror of a retired topic).
+    func publish(_ machine: PartitionMirrorMachine, generation: Int) {
+        let configuration = machine.configuration
+        let published = Published(remoteTopic: configuration.remoteTopic, status: machine.status,
+                                  translationMap: machine.translationMap)
+        lock.withLock {
+            guard (generations[configuration.sourceTopic] ?? 0) == generation else { return }
+            partitions[TopicPartition(configuration.sourceTopic, configuration.partition)] = published
+        }
+    }
+
+    /// What the checkpoint pass translates a source partition's committed offsets with.
+    func translationMap(for partition: TopicPartition) -> OffsetMap? {
+        lock.withLock { partitions[partition]?.translationMap }
     }
 
     public func snapshot(now: Int64) -> Snapshot {
         lock.withLock {
-            Snapshot(source: source, target: target, mode: mode,
-                     checkpointAgeMs: lastCheckpointAt.map { now - $0 },
-                     errors: errors + partitions.values.reduce(0) { $0 + $1.errors }, taskErrors: errors,
-                     partitions: partitions.values.sorted { ($0.sourceTopic, $0.partition) < ($1.sourceTopic, $1.partition) })
+            let rows = partitions.sorted { $0.key < $1.key }.map { partition, published in
+                let status = published.status, counters = status.counters
+                return PartitionStatus(
+                    sourceTopic: partition.topic, targetTopic: published.remoteTopic, partition: partition.partition,
+                    mirroredOffset: status.mirroredOffset, sourceEndOffset: status.sourceEndOffset,
+                    oldestUnmirroredTimestamp: status.oldestUnmirroredTimestamp,
+                    records: counters.recordsMirrored, bytes: counters.bytesMirrored, gaps: counters.gaps,
+                    gapOffsets: counters.gapOffsets, duplicates: counters.duplicates,
+                    loopRecordsSkipped: counters.loopRecordsSkipped, errors: counters.errors, lastError: status.lastError)
+            }
+            return Snapshot(source: source, target: target, mode: mode,
+                            checkpointAgeMs: lastCheckpointAt.map { now - $0 },
+                            errors: errors + rows.reduce(0) { $0 + $1.errors }, taskErrors: errors, partitions: rows)
         }
     }
 }

@@ -379,6 +379,16 @@ def test_a_strait_target_without_the_mirror_api_gets_translated_offsets(broker, 
         [r[1:] for p, rs in read_all(east.bootstrap, topic).items() for r in rs]
 
 
+def mirror_then_create_again(east, west, topic: str, replicator: Replicator) -> None:
+    """Waits for the 100 records of the one-partition `topic` to be mirrored, then deletes the
+    source topic, creates it again and produces 30 records into it."""
+    wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}", 1) == [100], "the old topic mirrored", log=replicator.log)
+    admin = AdminClient({"bootstrap.servers": east.bootstrap})
+    admin.delete_topics([topic])[topic].result(timeout=30)
+    create_topic(east.bootstrap, topic, partitions=1)
+    confluent_produce(east.bootstrap, topic, {0: make_records(30, "new")})
+
+
 def test_a_source_topic_created_again_is_reported_and_mirrored_anew_in_translate_mode(broker, topic, tmp_path):
     east, west = broker(), broker()
     create_topic(east.bootstrap, topic, partitions=1)
@@ -386,16 +396,42 @@ def test_a_source_topic_created_again_is_reported_and_mirrored_anew_in_translate
     replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
                                                           [link(offsets="translate")])).start()
     try:
-        wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}", 1) == [100], "the old topic mirrored", log=replicator.log)
-        admin = AdminClient({"bootstrap.servers": east.bootstrap})
-        admin.delete_topics([topic])[topic].result(timeout=30)
-        create_topic(east.bootstrap, topic, partitions=1)
-        confluent_produce(east.bootstrap, topic, {0: make_records(30, "new")})
+        mirror_then_create_again(east, west, topic, replicator)
         wait_until(lambda: end_offsets(west.bootstrap, f"east.{topic}", 1) == [130],
                    "the new topic's records after the old ones", log=replicator.log)
     finally:
         replicator.stop()
     assert "the source topic was re-created" in replicator.log()
+
+
+def test_a_source_topic_created_again_parks_its_preserve_mode_partition_saying_what_to_run(broker, topic, tmp_path):
+    """The mirror topic holds the old topic's records at offsets the new topic reuses: nothing of
+    the new topic is appended, and the log line and the status say what to do."""
+    import json
+    import urllib.request
+
+    from support.broker import free_port
+
+    east, west = broker(), broker()
+    create_topic(east.bootstrap, topic, partitions=1)
+    confluent_produce(east.bootstrap, topic, {0: make_records(100, "old")})
+    port = free_port()
+    replicator = Replicator(tmp_path / "r", link_topology({"east": east.bootstrap, "west": west.bootstrap},
+                                                          [link(offsets="preserve")], status_port=port)).start()
+    try:
+        mirror_then_create_again(east, west, topic, replicator)
+        wait_until(lambda: "partition mirror parked" in replicator.log(), "the partition to park", log=replicator.log)
+        time.sleep(1)
+        assert end_offsets(west.bootstrap, f"east.{topic}", 1) == [100], "nothing of the new topic appended"
+        status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10).read())[0]
+        [partition] = status["partitions"]
+        assert f"delete east.{topic} at the target and restart the replicator" in partition["lastError"], partition
+        assert partition["errors"] >= 1
+    finally:
+        assert replicator.stop() == 0
+    log = replicator.log()
+    assert f"kafka-topics.sh --bootstrap-server {west.bootstrap} --delete --topic east.{topic}" in log, log[-3000:]
+    assert "the source topic was re-created" in log
 
 
 def test_new_partitions_config_changes_and_deletions_follow_the_source(broker, topic, tmp_path):
