@@ -83,12 +83,11 @@ struct StatusCommand: AsyncParsableCommand {
                 let header = StatusText.watchHeader(file: file, intervalSeconds: interval, at: Date())
                 do {
                     let snapshot = try await probe.take(previous: previous)
-                    if Task.isCancelled { break }  // the request was cut short by the signal
                     previous = snapshot.links
                     last = snapshot.exitStatus
                     write(output == .json ? snapshot.output(.json) : screen.frame(snapshot.report, header: header, index: index))
                 } catch {
-                    if Task.isCancelled { break }
+                    if Task.isCancelled { break }  // the request was cut short by the signal
                     previous = nil
                     last = .unreachable
                     let message = "error: \(runtimeErrorMessage(error))"
