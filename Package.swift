@@ -140,6 +140,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "Replicator"]),
         .testTarget(name: "GroupCoordinationTests", dependencies: ["GroupCoordination", "KafkaProtocol"]),
         .testTarget(name: "TLSTests", dependencies: [
             "TLS",

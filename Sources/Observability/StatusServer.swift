@@ -56,7 +56,7 @@ public final class StatusServer: Service, Sendable {
                 }
                 gauge("strait_link_lag_records", "Source end offset minus the next offset to mirror", Double(partition.lagRecords))
                 gauge("strait_link_lag_seconds", "Age of the oldest record not yet mirrored",
-                      partition.oldestUnmirroredTimestamp.map { Double(max(0, now - $0)) / 1000 } ?? 0)
+                      Double(LinkHealth.lagMs(partition, now: now) ?? 0) / 1000)
                 gauge("strait_link_records_total", "Records the target accepted from this process", Double(partition.records))
                 gauge("strait_link_bytes_total", "Record batch bytes the target accepted from this process", Double(partition.bytes))
                 gauge("strait_link_gap_offsets_total", "Offsets deleted at the source before they were mirrored", Double(partition.gapOffsets))

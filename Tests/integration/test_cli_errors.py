@@ -88,6 +88,8 @@ def test_runtime_failures_of_every_subcommand_are_one_error_line(tmp_path, taken
     (["status"], "Usage: strait status <file>"),
     (["status", "topologies/active-passive.yaml", "--output", "xml"], "Usage: strait status <file>"),
     (["status", "topologies/active-passive.yaml", "--no-such-option"], "Usage: strait status <file>"),
+    (["status", "topologies/active-passive.yaml", "--count", "2"], "Usage: strait status <file>"),
+    (["status", "topologies/active-passive.yaml", "--watch", "--interval", "0"], "Usage: strait status <file>"),
     (["broker", "--listen", "no-port", "--data-dir", "d"], "Usage: strait broker"),
     (["up", "topologies/active-passive.yaml", "--log-level", "loud"], "Usage: strait up <file>"),
     (["users", "add", "alice", "--data-dir", "d"], "Usage: strait users add <user>"),
