@@ -35,11 +35,11 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ], exclude: ["StraitSchemas"]),
         .target(name: "KafkaRecords", dependencies: [
-            "CStraitCRC", "CLZ4", "CZlib", "CZstd", "CSnappy",
+            "KafkaProtocol", "CStraitCRC", "CLZ4", "CZlib", "CZstd", "CSnappy",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .target(name: "LogStorage", dependencies: [
-            "KafkaRecords",
+            "KafkaProtocol", "KafkaRecords",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

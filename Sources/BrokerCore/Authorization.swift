@@ -37,7 +37,7 @@ extension Broker {
     /// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); an idempotent one IDEMPOTENT_WRITE on the cluster
     /// or, since Kafka 2.8 (KIP-679), WRITE on at least one topic (CLUSTER_AUTHORIZATION_FAILED).
     /// A denied idempotent producer is audited once, as IDEMPOTENT_WRITE on the cluster.
-    func initProducerIdDenial(_ request: InitProducerIdRequest, _ connection: ConnectionContext) -> ErrorCode? {
+    func initProducerIdDenial(_ request: InitProducerIdRequest, _ connection: ConnectionContext) -> KafkaErrorCode? {
         guard let authorizer else { return nil }
         if let transactionalId = request.transactionalId {
             return allowed(.write, .transactionalId(transactionalId), connection, api: "InitProducerId")
@@ -72,7 +72,7 @@ extension Broker {
         if groupDenied(request.groupId, .read, connection, api: "OffsetCommit") {
             return OffsetCommitResponse(throttleTimeMs: 0, topics: request.topics.map { topic in
                 .init(name: topic.name, partitions: topic.partitions.map {
-                    .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.groupAuthorizationFailed.rawValue) })
+                    .init(partitionIndex: $0.partitionIndex, errorCode: .groupAuthorizationFailed) })
             })
         }
         let readable = topicPermission(.read, connection, api: "OffsetCommit")
@@ -81,7 +81,7 @@ extension Broker {
         var response = groups.handle(allowedRequest, version: version)
         for topic in request.topics where !readable(topic.name) {
             response.topics.append(.init(name: topic.name, partitions: topic.partitions.map {
-                .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.topicAuthorizationFailed.rawValue) }))
+                .init(partitionIndex: $0.partitionIndex, errorCode: .topicAuthorizationFailed) }))
         }
         return response
     }
@@ -90,7 +90,7 @@ extension Broker {
     func authorizedOffsetFetch(_ request: OffsetFetchRequest, version: Int16, connection: ConnectionContext) -> OffsetFetchResponse {
         if version < 8 {
             guard !groupDenied(request.groupId, .describe, connection, api: "OffsetFetch") else {
-                return OffsetFetchResponse(throttleTimeMs: 0, topics: [], errorCode: ErrorCode.groupAuthorizationFailed.rawValue)
+                return OffsetFetchResponse(throttleTimeMs: 0, topics: [], errorCode: .groupAuthorizationFailed)
             }
             return groups.handle(request, version: version)
         }
@@ -98,7 +98,7 @@ extension Broker {
         var allowedRequest = request
         allowedRequest.groups = request.groups.filter { !denied.contains($0.groupId) }
         var response = groups.handle(allowedRequest, version: version)
-        response.groups += denied.sorted().map { .init(groupId: $0, topics: [], errorCode: ErrorCode.groupAuthorizationFailed.rawValue) }
+        response.groups += denied.sorted().map { .init(groupId: $0, topics: [], errorCode: .groupAuthorizationFailed) }
         return response
     }
 
@@ -112,7 +112,7 @@ extension Broker {
     }
 
     /// Audit lines for Alter/IncrementalAlterConfigs results (resource type 2 is a topic).
-    func auditConfigChanges(_ api: String, _ results: [(type: Int8, name: String, errorCode: Int16, message: String?)],
+    func auditConfigChanges(_ api: String, _ results: [(type: Int8, name: String, errorCode: KafkaErrorCode, message: String?)],
                             _ connection: ConnectionContext) {
         for result in results {
             auditAdmin(api, "ALTER_CONFIGS", "\(result.type == 2 ? "TOPIC" : "BROKER"):\(result.name)",
@@ -121,7 +121,7 @@ extension Broker {
     }
 
     /// One audit line per administrative change (when the audit log is on).
-    func auditAdmin(_ api: String, _ action: String, _ resource: String, errorCode: Int16, _ connection: ConnectionContext,
+    func auditAdmin(_ api: String, _ action: String, _ resource: String, errorCode: KafkaErrorCode, _ connection: ConnectionContext,
                     detail: String? = nil) {
         auditLog?.admin(principal: connection.session.principal, host: connection.remoteHost, api: api,
                         action: action, resource: resource, success: errorCode == 0, detail: detail)
@@ -130,8 +130,8 @@ extension Broker {
     // MARK: ACL APIs
 
     func createAcls(_ request: CreateAclsRequest, connection: ConnectionContext) -> CreateAclsResponse {
-        func all(_ code: SecurityErrorCode, _ message: String) -> CreateAclsResponse {
-            CreateAclsResponse(throttleTimeMs: 0, results: request.creations.map { _ in .init(errorCode: code.rawValue, errorMessage: message) })
+        func all(_ code: KafkaErrorCode, _ message: String) -> CreateAclsResponse {
+            CreateAclsResponse(throttleTimeMs: 0, results: request.creations.map { _ in .init(errorCode: code, errorMessage: message) })
         }
         guard let authorizer else { return all(.securityDisabled, "no authorizer is configured (acl-authorizer: false)") }
         guard allowed(.alter, .cluster, connection, api: "CreateAcls") else {
@@ -163,9 +163,9 @@ extension Broker {
         var next = created.makeIterator()
         for index in request.creations.indices {
             if let problem = invalid[index] {
-                results.append(.init(errorCode: SecurityErrorCode.invalidRequest.rawValue, errorMessage: problem))
+                results.append(.init(errorCode: .invalidRequest, errorMessage: problem))
             } else if let result = next.next() {
-                results.append(.init(errorCode: result.errorCode.rawValue, errorMessage: result.errorMessage))
+                results.append(.init(errorCode: result.errorCode, errorMessage: result.errorMessage))
             }
         }
         return CreateAclsResponse(throttleTimeMs: 0, results: results)
@@ -180,8 +180,8 @@ extension Broker {
     }
 
     func describeAcls(_ request: DescribeAclsRequest, connection: ConnectionContext) -> DescribeAclsResponse {
-        func failed(_ code: SecurityErrorCode, _ message: String) -> DescribeAclsResponse {
-            DescribeAclsResponse(throttleTimeMs: 0, errorCode: code.rawValue, errorMessage: message, resources: [])
+        func failed(_ code: KafkaErrorCode, _ message: String) -> DescribeAclsResponse {
+            DescribeAclsResponse(throttleTimeMs: 0, errorCode: code, errorMessage: message, resources: [])
         }
         guard let authorizer else { return failed(.securityDisabled, "no authorizer is configured (acl-authorizer: false)") }
         guard allowed(.describe, .cluster, connection, api: "DescribeAcls") else {
@@ -204,9 +204,9 @@ extension Broker {
     }
 
     func deleteAcls(_ request: DeleteAclsRequest, connection: ConnectionContext) -> DeleteAclsResponse {
-        func all(_ code: SecurityErrorCode, _ message: String) -> DeleteAclsResponse {
+        func all(_ code: KafkaErrorCode, _ message: String) -> DeleteAclsResponse {
             DeleteAclsResponse(throttleTimeMs: 0, filterResults: request.filters.map { _ in
-                .init(errorCode: code.rawValue, errorMessage: message, matchingAcls: []) })
+                .init(errorCode: code, errorMessage: message, matchingAcls: []) })
         }
         guard let authorizer else { return all(.securityDisabled, "no authorizer is configured (acl-authorizer: false)") }
         guard allowed(.alter, .cluster, connection, api: "DeleteAcls") else {
@@ -224,7 +224,7 @@ extension Broker {
         do {
             let results = try authorizer.deleteAcls(filters, by: connection.session.principal, host: connection.remoteHost)
             return DeleteAclsResponse(throttleTimeMs: 0, filterResults: results.map { result in
-                .init(errorCode: result.errorCode.rawValue, errorMessage: result.errorMessage,
+                .init(errorCode: result.errorCode, errorMessage: result.errorMessage,
                       matchingAcls: result.deleted.map { binding in
                           .init(errorCode: 0, errorMessage: nil, resourceType: binding.pattern.resourceType.rawValue,
                                 resourceName: binding.pattern.name, patternType: binding.pattern.patternType.rawValue,

@@ -97,7 +97,7 @@ extension Broker {
                 var response = deleteRecords(request)
                 response.topics += denied.map { topic in
                     .init(name: topic.name, partitions: topic.partitions.map {
-                        .init(partitionIndex: $0.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.topicAuthorizationFailed.rawValue) })
+                        .init(partitionIndex: $0.partitionIndex, lowWatermark: -1, errorCode: .topicAuthorizationFailed) })
                 }
                 for topic in response.topics {
                     for partition in topic.partitions {
@@ -108,7 +108,7 @@ extension Broker {
             case .initProducerId:
                 return try run(InitProducerIdRequest.self, header, &body) { r, _ in
                     if let denial = self.initProducerIdDenial(r, connection) {
-                        return InitProducerIdResponse(throttleTimeMs: 0, errorCode: denial.rawValue, producerId: -1, producerEpoch: -1)
+                        return InitProducerIdResponse(throttleTimeMs: 0, errorCode: denial, producerId: -1, producerEpoch: -1)
                     }
                     return self.initProducerId(r)
                 }
@@ -122,7 +122,7 @@ extension Broker {
                         allowedRequest.resources = allowed
                         return describeConfigs(allowedRequest, version: header.apiVersion).results
                     },
-                    denied: { DescribeConfigsResponse.DescribeConfigsResult(errorCode: Self.configDenial($0.resourceType).rawValue,
+                    denied: { DescribeConfigsResponse.DescribeConfigsResult(errorCode: Self.configDenial($0.resourceType),
                                     errorMessage: "not authorized to describe the configs of \($0.resourceName)",
                                     resourceType: $0.resourceType, resourceName: $0.resourceName, configs: []) })
                 return .respond(try encode(DescribeConfigsResponse(throttleTimeMs: 0, results: results), header: header, key: .describeConfigs))
@@ -136,7 +136,7 @@ extension Broker {
                         allowedRequest.resources = allowed
                         return alterConfigs(allowedRequest).responses
                     },
-                    denied: { AlterConfigsResponse.AlterConfigsResourceResponse(errorCode: Self.configDenial($0.resourceType).rawValue,
+                    denied: { AlterConfigsResponse.AlterConfigsResourceResponse(errorCode: Self.configDenial($0.resourceType),
                                     errorMessage: "not authorized to alter the configs of \($0.resourceName)",
                                     resourceType: $0.resourceType, resourceName: $0.resourceName) })
                 if !request.validateOnly {
@@ -153,7 +153,7 @@ extension Broker {
                         allowedRequest.resources = allowed
                         return incrementalAlterConfigs(allowedRequest).responses
                     },
-                    denied: { IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(errorCode: Self.configDenial($0.resourceType).rawValue,
+                    denied: { IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(errorCode: Self.configDenial($0.resourceType),
                                     errorMessage: "not authorized to alter the configs of \($0.resourceName)",
                                     resourceType: $0.resourceType, resourceName: $0.resourceName) })
                 if !request.validateOnly {
@@ -167,7 +167,7 @@ extension Broker {
                 request.topics = request.topics.filter { alterable($0.name) }
                 var response = createPartitions(request)
                 response.results += denied.map {
-                    .init(name: $0.name, errorCode: ErrorCode.topicAuthorizationFailed.rawValue, errorMessage: "not authorized to alter \($0.name)") }
+                    .init(name: $0.name, errorCode: .topicAuthorizationFailed, errorMessage: "not authorized to alter \($0.name)") }
                 if !request.validateOnly {
                     for result in response.results { auditAdmin("CreatePartitions", "CREATE_PARTITIONS", "TOPIC:\(result.name)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
                 }
@@ -175,7 +175,7 @@ extension Broker {
             case .describeCluster:
                 return try run(DescribeClusterRequest.self, header, &body) { r, v in
                     guard self.allowed(.describe, .cluster, connection, api: "DescribeCluster") else {
-                        return DescribeClusterResponse(throttleTimeMs: 0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue,
+                        return DescribeClusterResponse(throttleTimeMs: 0, errorCode: .clusterAuthorizationFailed,
                                                        errorMessage: "not authorized to describe the cluster", endpointType: r.endpointType,
                                                        clusterId: "", controllerId: -1, brokers: [])
                     }
@@ -189,7 +189,7 @@ extension Broker {
                 var response = mirrorAppend(request)
                 response.topics += denied.map { topic in
                     .init(name: topic.name, partitions: topic.partitions.map {
-                        .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.topicAuthorizationFailed.rawValue,
+                        .init(partitionIndex: $0.partitionIndex, errorCode: .topicAuthorizationFailed,
                               errorMessage: "not authorized to write to \(topic.name)", logEndOffset: -1, logStartOffset: -1,
                               appendedBatches: 0, skippedBatches: 0) })
                 }
@@ -210,7 +210,7 @@ extension Broker {
             case .describeUserScramCredentials:
                 return try run(DescribeUserScramCredentialsRequest.self, header, &body) { r, _ in
                     guard self.allowed(.describe, .cluster, connection, api: "DescribeUserScramCredentials") else {
-                        return DescribeUserScramCredentialsResponse(throttleTimeMs: 0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue,
+                        return DescribeUserScramCredentialsResponse(throttleTimeMs: 0, errorCode: .clusterAuthorizationFailed,
                                                                     errorMessage: "not authorized to describe users", results: [])
                     }
                     return self.describeUserScramCredentials(r)
@@ -220,7 +220,7 @@ extension Broker {
                     guard self.allowed(.alter, .cluster, connection, api: "AlterUserScramCredentials") else {
                         let users = Set(r.deletions.map(\.name) + r.upsertions.map(\.name)).sorted()
                         return AlterUserScramCredentialsResponse(throttleTimeMs: 0, results: users.map {
-                            .init(user: $0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue, errorMessage: "not authorized to alter users") })
+                            .init(user: $0, errorCode: .clusterAuthorizationFailed, errorMessage: "not authorized to alter users") })
                     }
                     let response = self.alterUserScramCredentials(r, connection: connection)
                     for result in response.results { self.auditAdmin("AlterUserScramCredentials", "ALTER_USER", "USER:\(result.user)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
@@ -243,19 +243,19 @@ extension Broker {
             case .heartbeat:
                 return try run(HeartbeatRequest.self, header, &body) { r, v in
                     self.groupDenied(r.groupId, .read, connection, api: "Heartbeat")
-                        ? HeartbeatResponse(errorCode: ErrorCode.groupAuthorizationFailed.rawValue) : self.groups.handle(r, version: v)
+                        ? HeartbeatResponse(errorCode: .groupAuthorizationFailed) : self.groups.handle(r, version: v)
                 }
             case .leaveGroup:
                 return try run(LeaveGroupRequest.self, header, &body) { r, v in
                     self.groupDenied(r.groupId, .read, connection, api: "LeaveGroup")
-                        ? LeaveGroupResponse(errorCode: ErrorCode.groupAuthorizationFailed.rawValue) : self.groups.handle(r, version: v)
+                        ? LeaveGroupResponse(errorCode: .groupAuthorizationFailed) : self.groups.handle(r, version: v)
                 }
             case .offsetCommit: return try run(OffsetCommitRequest.self, header, &body) { r, v in self.authorizedOffsetCommit(r, version: v, connection: connection) }
             case .offsetFetch: return try run(OffsetFetchRequest.self, header, &body) { r, v in self.authorizedOffsetFetch(r, version: v, connection: connection) }
             case .offsetDelete:
                 return try run(OffsetDeleteRequest.self, header, &body) { r, v in
                     self.groupDenied(r.groupId, .delete, connection, api: "OffsetDelete")
-                        ? OffsetDeleteResponse(errorCode: ErrorCode.groupAuthorizationFailed.rawValue, throttleTimeMs: 0, topics: [])
+                        ? OffsetDeleteResponse(errorCode: .groupAuthorizationFailed, throttleTimeMs: 0, topics: [])
                         : self.groups.handle(r, version: v)
                 }
             case .listGroups:
@@ -269,7 +269,7 @@ extension Broker {
                     var response = self.groups.handle(r, version: v)
                     response.groups = response.groups.map { group in
                         guard self.groupDenied(group.groupId, .describe, connection, api: "DescribeGroups") else { return group }
-                        return DescribeGroupsResponse.DescribedGroup(errorCode: ErrorCode.groupAuthorizationFailed.rawValue, groupId: group.groupId,
+                        return DescribeGroupsResponse.DescribedGroup(errorCode: .groupAuthorizationFailed, groupId: group.groupId,
                                                                      groupState: "", protocolType: "", protocolData: "", members: [])
                     }
                     return response
@@ -280,7 +280,7 @@ extension Broker {
                     var allowedRequest = r
                     allowedRequest.groupsNames = r.groupsNames.filter { !denied.contains($0) }
                     var response = self.groups.handle(allowedRequest, version: v)
-                    response.results += denied.sorted().map { .init(groupId: $0, errorCode: ErrorCode.groupAuthorizationFailed.rawValue) }
+                    response.results += denied.sorted().map { .init(groupId: $0, errorCode: .groupAuthorizationFailed) }
                     for result in response.results where !denied.contains(result.groupId) {
                         self.auditAdmin("DeleteGroups", "DELETE_GROUP", "GROUP:\(result.groupId)", errorCode: result.errorCode, connection)
                     }
@@ -295,7 +295,7 @@ extension Broker {
     }
 
     /// The error for a config resource the principal may not touch: topic or cluster.
-    static func configDenial(_ resourceType: Int8) -> ErrorCode {
+    static func configDenial(_ resourceType: Int8) -> KafkaErrorCode {
         resourceType == 2 ? .topicAuthorizationFailed : .clusterAuthorizationFailed
     }
 

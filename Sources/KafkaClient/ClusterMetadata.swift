@@ -83,14 +83,14 @@ public struct ClusterMetadata: Sendable {
             let partitions = topic.partitions.map { partition in
                 PartitionMetadata(
                     partition: partition.partitionIndex,
-                    error: KafkaErrorCode(partition.errorCode),
+                    error: partition.errorCode,
                     leader: partition.leaderId >= 0 ? partition.leaderId : nil,
                     leaderEpoch: version >= 7 && partition.leaderEpoch >= 0 ? partition.leaderEpoch : nil,
                     replicas: partition.replicaNodes, isr: partition.isrNodes,
                     offlineReplicas: partition.offlineReplicas)
             }.sorted { $0.partition < $1.partition }
             topics[name] = TopicMetadata(
-                name: name, error: KafkaErrorCode(topic.errorCode),
+                name: name, error: topic.errorCode,
                 topicId: version >= 10 && topic.topicId != KafkaUUID.zero ? topic.topicId : nil,
                 isInternal: topic.isInternal, partitions: partitions)
         }

@@ -45,7 +45,7 @@ extension KafkaCluster {
             var results: [TopicPartition: KafkaErrorCode] = [:]
             for topic in response.topics {
                 for partition in topic.partitions {
-                    results[TopicPartition(topic.name, partition.partitionIndex)] = KafkaErrorCode(partition.errorCode)
+                    results[TopicPartition(topic.name, partition.partitionIndex)] = partition.errorCode
                 }
             }
             // The coordinator reports its own problems per partition: retry the whole commit.

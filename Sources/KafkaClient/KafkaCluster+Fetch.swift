@@ -108,7 +108,7 @@ public struct PendingFetch: Sendable {
         let response = try await pending.response()
         let version = pending.version
         var results: [TopicPartition: FetchedPartition] = [:]
-        let topLevel = KafkaErrorCode(response.errorCode)
+        let topLevel = response.errorCode
         if version >= 7, topLevel.isError {
             let error = KafkaClientError.broker(topLevel, message: nil, context: "Fetch from \(address)")
             return positions.mapValues { _ in .failed(error) }
@@ -120,7 +120,7 @@ public struct PendingFetch: Sendable {
                 let tp = TopicPartition(name, p.partitionIndex)
                 guard let position = positions[tp] else { continue }
                 var fetched = FetchedPartition(
-                    errorCode: KafkaErrorCode(p.errorCode), highWatermark: p.highWatermark,
+                    errorCode: p.errorCode, highWatermark: p.highWatermark,
                     lastStableOffset: p.lastStableOffset, logStartOffset: version >= 5 ? p.logStartOffset : -1,
                     abortedTransactions: (p.abortedTransactions ?? []).map { .init(producerId: $0.producerId, firstOffset: $0.firstOffset) })
                 if let records = p.records {

@@ -90,7 +90,7 @@ extension KafkaCluster {
             let connection = try await connection(to: broker)
             let version = try connection.version(for: .listGroups, within: statesFilter.isEmpty ? nil : 4...Int16.max)
             let response = try await connection.send(ListGroupsRequest(statesFilter: statesFilter), version: version)
-            let code = KafkaErrorCode(response.errorCode)
+            let code = response.errorCode
             if code.isError {
                 throw KafkaClientError.broker(code, message: nil, context: "ListGroups on broker \(broker.nodeId)")
             }
@@ -128,7 +128,7 @@ extension KafkaCluster {
             guard let described = response.groups.first(where: { $0.groupId == groupId }) else {
                 throw KafkaClientError.protocolViolation(connection.address, "DescribeGroups response has no entry for '\(groupId)'")
             }
-            let code = KafkaErrorCode(described.errorCode)
+            let code = described.errorCode
             if code.invalidatesCoordinator { invalidateCoordinator(for: groupId) }
             if code.isError {
                 throw KafkaClientError.broker(code, message: nil, context: "DescribeGroups for '\(groupId)'")
@@ -162,7 +162,7 @@ extension KafkaCluster {
             // Null topics ("all partitions") exists from v2; requireStable from v7.
             let version = try connection.version(for: .offsetFetch, within: (requireStable ? 7 : 2)...Int16.max)
             let response: OffsetFetchResponse
-            var partitions: [(topic: String, index: Int32, offset: Int64, epoch: Int32, metadata: String?, error: Int16)] = []
+            var partitions: [(topic: String, index: Int32, offset: Int64, epoch: Int32, metadata: String?, error: KafkaErrorCode)] = []
             if version >= 8 {
                 let request = OffsetFetchRequest(
                     groups: [.init(groupId: groupId, memberId: nil, memberEpoch: -1, topics: nil)], requireStable: requireStable)
@@ -188,7 +188,7 @@ extension KafkaCluster {
             var offsets: [TopicPartition: CommittedOffset] = [:]
             for p in partitions {
                 let tp = TopicPartition(p.topic, p.index)
-                let code = KafkaErrorCode(p.error)
+                let code = p.error
                 if code.isError {
                     // e.g. UNSTABLE_OFFSET_COMMIT (retriable) or an authorization failure.
                     throw KafkaClientError.broker(code, message: nil, context: "OffsetFetch for '\(groupId)' \(tp)")
@@ -201,8 +201,7 @@ extension KafkaCluster {
         }
     }
 
-    private func checkGroupError(_ raw: Int16, groupId: String) throws {
-        let code = KafkaErrorCode(raw)
+    private func checkGroupError(_ code: KafkaErrorCode, groupId: String) throws {
         if code.invalidatesCoordinator { invalidateCoordinator(for: groupId) }
         if code.isError {
             throw KafkaClientError.broker(code, message: nil, context: "OffsetFetch for '\(groupId)'")

@@ -117,7 +117,7 @@ extension KafkaCluster {
             for topic in response.topics {
                 for partition in topic.partitions {
                     let tp = TopicPartition(topic.name, partition.partitionIndex)
-                    let code = KafkaErrorCode(partition.errorCode)
+                    let code = partition.errorCode
                     if code.isError {
                         results[tp] = .failure(.broker(code, message: nil, context: "ListOffsets for \(tp) on broker \(leader)"))
                     } else {

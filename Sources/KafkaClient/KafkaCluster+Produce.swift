@@ -78,7 +78,7 @@ public struct PendingProduce: Sendable {
                         message = p.recordErrors.map { "record \($0.batchIndex): \($0.batchIndexErrorMessage ?? "invalid")" }.joined(separator: "; ")
                     }
                     results[TopicPartition(topic.name, p.index)] = ProduceResult(
-                        errorCode: KafkaErrorCode(p.errorCode), baseOffset: p.baseOffset,
+                        errorCode: p.errorCode, baseOffset: p.baseOffset,
                         logAppendTime: pending.version >= 2 ? p.logAppendTimeMs : -1,
                         logStartOffset: pending.version >= 5 ? p.logStartOffset : -1, errorMessage: message)
                 }

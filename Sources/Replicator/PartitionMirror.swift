@@ -369,7 +369,7 @@ struct PartitionMirror: Sendable {
             throw ReplicatorError.target("empty StraitMirrorAppend answer for \(remote)")
         }
         guard answer.errorCode == 0 else {
-            let code = KafkaErrorCode(answer.errorCode)
+            let code = answer.errorCode
             if code.invalidatesLeader { await target.invalidateMetadata() }
             throw ReplicatorError.target("mirror append to \(remote) refused: \(code) \(answer.errorMessage ?? "")")
         }

@@ -1,14 +1,15 @@
 import Foundation
+import KafkaProtocol
 
 /// Result of creating one ACL (CreateAcls): error 0, or INVALID_REQUEST with a message.
 public struct AclCreationResult: Sendable, Equatable {
-    public var errorCode: SecurityErrorCode
+    public var errorCode: KafkaErrorCode
     public var errorMessage: String?
 }
 
 /// Result of one DeleteAcls filter: the bindings it removed, or an error.
 public struct AclDeletionResult: Sendable, Equatable {
-    public var errorCode: SecurityErrorCode
+    public var errorCode: KafkaErrorCode
     public var errorMessage: String?
     public var deleted: [AclBinding]
 }

@@ -1,21 +1,5 @@
 import Foundation
-
-/// Kafka error codes the security APIs answer with.
-public enum SecurityErrorCode: Int16, Sendable, Hashable {
-    case none = 0
-    case topicAuthorizationFailed = 29
-    case groupAuthorizationFailed = 30
-    case clusterAuthorizationFailed = 31
-    case invalidRequest = 42
-    case unsupportedSaslMechanism = 33
-    case illegalSaslState = 34
-    case securityDisabled = 54
-    case saslAuthenticationFailed = 58
-    case transactionalIdAuthorizationFailed = 53
-    case resourceNotFound = 91
-    case duplicateResource = 92
-    case unacceptableCredential = 93
-}
+import KafkaProtocol
 
 /// One (mechanism, iterations) pair DescribeUserScramCredentials reports per user.
 public struct ScramCredentialInfo: Sendable, Equatable {
@@ -27,7 +11,7 @@ public struct ScramCredentialInfo: Sendable, Equatable {
 /// the first error for that user wins).
 public struct ScramUserResult: Sendable, Equatable {
     public var user: String
-    public var errorCode: SecurityErrorCode
+    public var errorCode: KafkaErrorCode
     public var errorMessage: String?
     /// Describe only.
     public var credentials: [ScramCredentialInfo]
@@ -104,8 +88,8 @@ extension ScramCredentialStore {
     /// a missing credential RESOURCE_NOT_FOUND. A user with any error has none of its changes applied.
     public func alter(deletions: [ScramDeletion], upsertions: [ScramUpsertion]) -> [ScramUserResult] {
         var order: [String] = []
-        var errors: [String: (SecurityErrorCode, String)] = [:]
-        func fail(_ user: String, _ code: SecurityErrorCode, _ message: String) {
+        var errors: [String: (KafkaErrorCode, String)] = [:]
+        func fail(_ user: String, _ code: KafkaErrorCode, _ message: String) {
             if errors[user] == nil { errors[user] = (code, message) }
         }
         var pairs: [String: Int] = [:]

@@ -47,7 +47,7 @@ final class VersionNegotiationTests: XCTestCase {
     }
 
     func testOtherErrorsFail() throws {
-        let response = ApiVersionsResponse(errorCode: KafkaErrorCode.clusterAuthorizationFailed.rawValue)
+        let response = ApiVersionsResponse(errorCode: .clusterAuthorizationFailed)
         XCTAssertEqual(try ApiVersionsNegotiation.step(body: try body(response, version: 3), sentVersion: 3, clientRange: 0...4),
                        .failed(.clusterAuthorizationFailed))
     }
