@@ -103,7 +103,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     public func start() throws {
         let records = try store.loadAll()
         var metadata: [String: GroupMetadataRecord] = [:]
-        var offsets: [String: [TopicPartitionKey: OffsetCommitRecord]] = [:]
+        var offsets: [String: [TopicPartition: OffsetCommitRecord]] = [:]
         for record in records {
             switch record {
             case .group(let group):
@@ -111,9 +111,9 @@ public final class GroupCoordinator: @unchecked Sendable {
             case .groupTombstone(let groupId):
                 metadata.removeValue(forKey: groupId)
             case .offset(let commit):
-                offsets[commit.groupId, default: [:]][TopicPartitionKey(topic: commit.topic, partition: commit.partition)] = commit
+                offsets[commit.groupId, default: [:]][TopicPartition(commit.topic, commit.partition)] = commit
             case .offsetTombstone(let groupId, let topic, let partition):
-                offsets[groupId]?.removeValue(forKey: TopicPartitionKey(topic: topic, partition: partition))
+                offsets[groupId]?.removeValue(forKey: TopicPartition(topic, partition))
             }
         }
         let loadedGroups = lock.withLock { () -> Int in
@@ -404,9 +404,10 @@ public final class GroupCoordinator: @unchecked Sendable {
     private func fetchOffsetsLocked(
         groupId: String, topics requested: [(String, [Int32])]?
     ) -> (KafkaErrorCode, [OffsetFetchResponse.OffsetFetchResponseTopic]) {
-        func partition(_ index: Int32, _ committed: CommittedOffset?, _ error: KafkaErrorCode) -> OffsetFetchResponse.OffsetFetchResponsePartition {
-            .init(partitionIndex: index, committedOffset: committed?.offset ?? -1,
-                  committedLeaderEpoch: committed?.leaderEpoch ?? -1, metadata: committed?.metadata ?? "", errorCode: error)
+        func partition(_ index: Int32, _ retained: RetainedOffset?, _ error: KafkaErrorCode) -> OffsetFetchResponse.OffsetFetchResponsePartition {
+            let committed = retained?.committed
+            return .init(partitionIndex: index, committedOffset: committed?.offset ?? -1,
+                         committedLeaderEpoch: committed?.leaderEpoch ?? -1, metadata: committed?.metadata ?? "", errorCode: error)
         }
         if let error = unavailableError(groupId: groupId, emptyIdAllowed: true) {
             // v0-1 have no group-level code: every partition carries it too.
@@ -415,7 +416,7 @@ public final class GroupCoordinator: @unchecked Sendable {
         let offsets = groups[groupId]?.offsets ?? [:]
         if let requested {
             return (.none, requested.map { name, indexes in
-                .init(name: name, partitions: indexes.map { partition($0, offsets[TopicPartitionKey(topic: name, partition: $0)], .none) })
+                .init(name: name, partitions: indexes.map { partition($0, offsets[TopicPartition(name, $0)], .none) })
             })
         }
         var byTopic: [String: [OffsetFetchResponse.OffsetFetchResponsePartition]] = [:]
@@ -437,7 +438,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             let groupError = group.offsetDeleteError
             guard groupError == .none else { return OffsetDeleteResponse(errorCode: groupError) }
             var codes = request.topics.map { topic in topic.partitions.map { _ in KafkaErrorCode.none } }
-            var doomed: [TopicPartitionKey] = []
+            var doomed: [TopicPartition] = []
             for (t, topic) in request.topics.enumerated() {
                 for (p, partition) in topic.partitions.enumerated() {
                     if !topicPartitionExists(topic.name, partition.partitionIndex) {
@@ -445,7 +446,7 @@ public final class GroupCoordinator: @unchecked Sendable {
                     } else if group.isSubscribed(toTopic: topic.name) {
                         codes[t][p] = .groupSubscribedToTopic
                     } else {
-                        doomed.append(TopicPartitionKey(topic: topic.name, partition: partition.partitionIndex))
+                        doomed.append(TopicPartition(topic.name, partition.partitionIndex))
                     }
                 }
             }

@@ -27,7 +27,7 @@ public struct GroupStateMachine: Sendable {
     public private(set) var leaderId: String?
     /// When the group entered its current state.
     public private(set) var stateTimestampMs: Int64
-    public private(set) var offsets: [TopicPartitionKey: CommittedOffset] = [:]
+    public private(set) var offsets: [TopicPartition: RetainedOffset] = [:]
 
     var members: [GroupMember] = []
     private var staticMembers: [String: String] = [:]
@@ -61,9 +61,7 @@ public struct GroupStateMachine: Sendable {
     ) {
         self.init(groupId: groupId, config: config, now: now)
         for commit in offsets {
-            self.offsets[TopicPartitionKey(topic: commit.topic, partition: commit.partition)] = CommittedOffset(
-                offset: commit.offset, leaderEpoch: commit.leaderEpoch, metadata: commit.metadata,
-                commitTimestampMs: commit.commitTimestampMs, expireTimestampMs: commit.expireTimestampMs)
+            self.offsets[commit.topicPartition] = commit.retained
         }
         guard let record else { return }
         generationId = record.generationId
@@ -639,9 +637,7 @@ public struct GroupStateMachine: Sendable {
     /// Stores commits (already validated and persisted).
     public mutating func applyOffsetCommits(_ commits: [OffsetCommitRecord]) {
         for commit in commits {
-            offsets[TopicPartitionKey(topic: commit.topic, partition: commit.partition)] = CommittedOffset(
-                offset: commit.offset, leaderEpoch: commit.leaderEpoch, metadata: commit.metadata,
-                commitTimestampMs: commit.commitTimestampMs, expireTimestampMs: commit.expireTimestampMs)
+            offsets[commit.topicPartition] = commit.retained
         }
     }
 
@@ -691,8 +687,8 @@ public struct GroupStateMachine: Sendable {
     ///
     /// An offset committed with OffsetCommit v2-v4 retention_time_ms expires at its own
     /// `expireTimestampMs` instead, under the same conditions.
-    public func expiredOffsets(now: Int64, retentionMs: Int64) -> [TopicPartitionKey] {
-        let since: (CommittedOffset) -> Int64
+    public func expiredOffsets(now: Int64, retentionMs: Int64) -> [TopicPartition] {
+        let since: (RetainedOffset) -> Int64
         var keptTopics: Set<String> = []
         switch state {
         case .empty:
@@ -723,7 +719,7 @@ public struct GroupStateMachine: Sendable {
     }
 
     /// Removes offsets; returns tombstones for those that existed.
-    public mutating func deleteOffsets(_ partitions: [TopicPartitionKey]) -> [GroupRecord] {
+    public mutating func deleteOffsets(_ partitions: [TopicPartition]) -> [GroupRecord] {
         partitions.compactMap { key in
             offsets.removeValue(forKey: key) == nil ? nil : .offsetTombstone(groupId: groupId, topic: key.topic, partition: key.partition)
         }

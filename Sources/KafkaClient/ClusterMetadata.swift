@@ -1,22 +1,5 @@
 import KafkaProtocol
 
-/// A topic partition.
-public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public static func < (a: Self, b: Self) -> Bool {
-        a.topic != b.topic ? a.topic < b.topic : a.partition < b.partition
-    }
-
-    public var description: String { "\(topic)-\(partition)" }
-}
-
 /// A broker as metadata describes it.
 public struct BrokerNode: Hashable, Sendable, CustomStringConvertible {
     public var nodeId: Int32

@@ -1,3 +1,4 @@
+import KafkaProtocol
 /// What `kafka-consumer-groups --describe` shows for a group: one row per partition that has a
 /// committed offset or is assigned to a member, with the log end offset and the lag. Pure, so the
 /// CLI, the replicator's lag metrics and tests share one definition of lag.

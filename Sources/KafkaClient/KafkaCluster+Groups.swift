@@ -45,14 +45,6 @@ public struct GroupDescription: Hashable, Sendable {
     public var isDead: Bool { state == "Dead" }
 }
 
-/// A committed offset as OffsetFetch reports it.
-public struct CommittedOffset: Hashable, Sendable {
-    public var offset: Int64
-    /// nil before OffsetFetch v5, or when unknown (-1).
-    public var leaderEpoch: Int32?
-    public var metadata: String?
-}
-
 /// Decodes a consumer group member's assignment (ConsumerProtocolAssignment with its INT16
 /// version prefix). Versions newer than the schema are read as the newest known one: the format
 /// only ever appends fields. An empty byte array is an empty assignment.
@@ -195,7 +187,7 @@ extension KafkaCluster {
                 }
                 guard p.offset >= 0 else { continue }  // -1: nothing committed
                 offsets[tp] = CommittedOffset(offset: p.offset, leaderEpoch: version >= 5 && p.epoch >= 0 ? p.epoch : nil,
-                                              metadata: p.metadata)
+                                              metadata: p.metadata ?? "")
             }
             return offsets
         }

@@ -84,8 +84,8 @@ final class GroupOffsetsReportTests: XCTestCase {
             authorizedOperations: Int32.min)
         let report = GroupOffsetsReport(
             description: description,
-            committed: [t0: CommittedOffset(offset: 3, leaderEpoch: nil, metadata: nil),
-                        u0: CommittedOffset(offset: 10, leaderEpoch: nil, metadata: nil)],
+            committed: [t0: CommittedOffset(offset: 3),
+                        u0: CommittedOffset(offset: 10)],
             logEndOffsets: [t0: .success(ListedOffset(offset: 8, timestamp: -1, leaderEpoch: nil)),
                             t1: .success(ListedOffset(offset: 4, timestamp: -1, leaderEpoch: nil)),
                             u0: .failure(.broker(.leaderNotAvailable, message: nil, context: "ListOffsets"))],
