@@ -19,12 +19,12 @@ public struct BrokerNode: Hashable, Sendable, CustomStringConvertible {
 }
 
 public struct PartitionMetadata: Hashable, Sendable {
-    public var partition: Int32
+    public var partition: PartitionIndex
     public var error: KafkaErrorCode
     /// nil when the partition has no leader (-1 on the wire).
     public var leader: Int32?
     /// nil when the broker does not send it (Metadata v0-6) or sends -1.
-    public var leaderEpoch: Int32?
+    public var leaderEpoch: LeaderEpoch?
     public var replicas: [Int32]
     public var isr: [Int32]
     public var offlineReplicas: [Int32]

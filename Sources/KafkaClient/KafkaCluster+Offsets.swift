@@ -26,10 +26,10 @@ public enum IsolationLevel: Int8, Sendable {
 /// One partition's answer to ListOffsets.
 public struct ListedOffset: Hashable, Sendable {
     /// -1 when no offset matches (a timestamp after the last record).
-    public var offset: Int64
+    public var offset: Offset
     /// The matching record's timestamp (-1 for earliest/latest).
     public var timestamp: Int64
-    public var leaderEpoch: Int32?
+    public var leaderEpoch: LeaderEpoch?
 }
 
 extension KafkaCluster {

@@ -3,11 +3,11 @@ import KafkaProtocol
 /// An offset to commit for a group at the target, on the remote topic.
 public struct TargetCommit: Sendable, Equatable {
     public var topic: String
-    public var partition: Int32
-    public var offset: Int64
+    public var partition: PartitionIndex
+    public var offset: Offset
     public var metadata: String
 
-    public init(topic: String, partition: Int32, offset: Int64, metadata: String) {
+    public init(topic: String, partition: PartitionIndex, offset: Offset, metadata: String) {
         self.topic = topic
         self.partition = partition
         self.offset = offset
