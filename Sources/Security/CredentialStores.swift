@@ -253,10 +253,10 @@ public final class PlainCredentialStore: @unchecked Sendable {
     public var userNames: [String] { lock.withLock { users.keys.sorted() } }
 
     /// Adds or replaces a user.
-    public func setPassword(user: String, password: String, iterations: Int = 4096) throws {
+    public func setPassword(user: String, password: Secret, iterations: Int = 4096) throws {
         precondition(iterations >= 1)
         let salt = Crypto.randomBytes(32)
-        let hash = Crypto.pbkdf2(.sha512, password: Array(password.utf8), salt: salt, iterations: iterations)
+        let hash = Crypto.pbkdf2(.sha512, password: Array(password.reveal().utf8), salt: salt, iterations: iterations)
         let entry = Entry(algorithm: Self.algorithm, salt: salt.base64, iterations: iterations, hash: hash.base64)
         try lock.withLock {
             var next = users
