@@ -38,13 +38,15 @@ let package = Package(
             "KafkaProtocol", "CStraitCRC", "CLZ4", "CZlib", "CZstd", "CSnappy",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        // DurableFile: the one atomic file replace (temp file, fsync, rename, fsync directory).
+        .target(name: "DurableFile"),
         .target(name: "LogStorage", dependencies: [
-            "KafkaProtocol", "KafkaRecords",
+            "KafkaProtocol", "KafkaRecords", "DurableFile",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "BrokerCore", dependencies: [
-            "KafkaProtocol", "KafkaRecords", "LogStorage", "GroupCoordination", "Security",
+            "KafkaProtocol", "KafkaRecords", "LogStorage", "GroupCoordination", "Security", "DurableFile",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -58,7 +60,7 @@ let package = Package(
         ]),
         // Security: sans-IO SASL (PLAIN, SCRAM-SHA-256/512), credential stores, ACL authorizer, audit log.
         .target(name: "Security", dependencies: [
-            "KafkaProtocol", "CCrypto",
+            "KafkaProtocol", "CCrypto", "DurableFile",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "DelayLink", dependencies: [
@@ -116,6 +118,7 @@ let package = Package(
         // Tests.
         .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords"]),
+        .testTarget(name: "DurableFileTests", dependencies: ["DurableFile"]),
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore"]),
         .testTarget(name: "KafkaClientTests", dependencies: [

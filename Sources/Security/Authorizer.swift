@@ -40,7 +40,7 @@ public final class AclStore: @unchecked Sendable {
 
     public init(url: URL?) throws {
         self.url = url
-        guard let url, let data = try AtomicFile.read(url) else { return }
+        guard let url, let data = try StoreFile.read(url) else { return }
         let file: FileFormat
         do { file = try JSONDecoder().decode(FileFormat.self, from: data) } catch {
             throw SecurityStoreError.corrupt("\(url.path): \(error)")
@@ -124,7 +124,7 @@ public final class AclStore: @unchecked Sendable {
         })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(file), to: url)
+        try StoreFile.write(try encoder.encode(file), to: url)
     }
 }
 

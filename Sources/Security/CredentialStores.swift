@@ -154,7 +154,7 @@ public final class FileScramCredentialStore: ScramCredentialStore, @unchecked Se
     public init(url: URL?) throws {
         self.url = url
         self.users = [:]
-        guard let url, let data = try AtomicFile.read(url) else { return }
+        guard let url, let data = try StoreFile.read(url) else { return }
         let file: FileFormat
         do { file = try JSONDecoder().decode(FileFormat.self, from: data) } catch {
             throw SecurityStoreError.corrupt("\(url.path): \(error)")
@@ -211,7 +211,7 @@ public final class FileScramCredentialStore: ScramCredentialStore, @unchecked Se
         })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(file), to: url)
+        try StoreFile.write(try encoder.encode(file), to: url)
     }
 }
 
@@ -239,7 +239,7 @@ public final class PlainCredentialStore: @unchecked Sendable {
 
     public init(url: URL?) throws {
         self.url = url
-        guard let url, let data = try AtomicFile.read(url) else { return }
+        guard let url, let data = try StoreFile.read(url) else { return }
         do { users = try JSONDecoder().decode(FileFormat.self, from: data).users } catch {
             throw SecurityStoreError.corrupt("\(url.path): \(error)")
         }
@@ -293,6 +293,6 @@ public final class PlainCredentialStore: @unchecked Sendable {
         guard let url else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(FileFormat(version: 1, users: state)), to: url)
+        try StoreFile.write(try encoder.encode(FileFormat(version: 1, users: state)), to: url)
     }
 }
