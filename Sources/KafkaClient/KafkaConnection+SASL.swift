@@ -31,7 +31,7 @@ struct ReauthenticationState: Sendable {
 extension SaslAuthenticateResponse {
     /// Why the broker refused the token (its message, else the error code); nil: accepted.
     var refusal: String? {
-        guard errorCode != 0 else { return nil }
+        guard errorCode.isError else { return nil }
         return errorMessage ?? "SaslAuthenticate error \(errorCode)"
     }
 
@@ -63,7 +63,7 @@ extension KafkaConnection {
                                               counter: counter, timeout: timeout, authentication: true)
         var reader = handshakeBody
         let handshake = try SaslHandshakeResponse(from: &reader, version: 1)
-        guard handshake.errorCode == 0 else {
+        guard !handshake.errorCode.isError else {
             let offered = handshake.mechanisms.isEmpty ? "" : "; the broker offers \(handshake.mechanisms.joined(separator: ", "))"
             throw fail("SaslHandshake for mechanism \(credentials.mechanism.rawValue) refused with \(handshake.errorCode)\(offered)")
         }
