@@ -45,14 +45,17 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // ListenerSettings: plain listener and TLS settings values, shared by the broker (BrokerCore,
+        // BrokerServer) and the files that describe them (Topology) without either importing the other.
+        .target(name: "ListenerSettings"),
         .target(name: "BrokerCore", dependencies: [
-            "KafkaProtocol", "KafkaRecords", "LogStorage", "GroupCoordination", "Security", "DurableFile",
+            "KafkaProtocol", "KafkaRecords", "LogStorage", "GroupCoordination", "Security", "ListenerSettings", "DurableFile",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "GroupCoordination", dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         .target(name: "BrokerServer", dependencies: [
-            "BrokerCore", "KafkaProtocol", "Security",
+            "BrokerCore", "KafkaProtocol", "LogStorage", "Security", "ListenerSettings", "TLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -78,7 +81,7 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "Topology", dependencies: ["BrokerCore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Topology", dependencies: ["BrokerCore", "ListenerSettings", .product(name: "Yams", package: "Yams")]),
         .target(name: "KafkaClient", dependencies: [
             "KafkaProtocol", "TLS", "Security", "KafkaRecords",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -103,7 +106,7 @@ let package = Package(
         ]),
         .executableTarget(name: "strait", dependencies: [
             "Topology", "KafkaClient", "DelayLink", "Replicator", "Observability", "Security", "TLS",
-            "BrokerServer", "BrokerCore", "LogStorage", "KafkaProtocol", "KafkaRecords",
+            "BrokerServer", "BrokerCore", "ListenerSettings", "LogStorage", "KafkaProtocol", "KafkaRecords",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -120,9 +123,9 @@ let package = Package(
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords"]),
         .testTarget(name: "DurableFileTests", dependencies: ["DurableFile"]),
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
-        .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore", "ListenerSettings", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "KafkaClientTests", dependencies: [
-            "KafkaClient", "KafkaProtocol", "KafkaRecords", "BrokerServer", "BrokerCore", "LogStorage", "Security",
+            "KafkaClient", "KafkaProtocol", "KafkaRecords", "BrokerServer", "BrokerCore", "ListenerSettings", "LogStorage", "Security",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -148,6 +151,6 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "SecurityTests", dependencies: ["Security", "KafkaProtocol"]),
-        .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage", "Security"]),
+        .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "KafkaProtocol", "KafkaRecords", "LogStorage", "Security", "ListenerSettings"]),
     ]
 )

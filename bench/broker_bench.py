@@ -2,7 +2,10 @@
 
 For each record size (100 and 1,000 bytes): 1,000,000 records produced by the confluent-kafka
 Python producer (acks=1, linger.ms=5, one partition), timed from the first produce() to the end
-of flush(); then kcat consumes them back to /dev/null, timed. The broker's resident memory is read
+of flush(); then kcat consumes them back to /dev/null, timed. Produce latency is librdkafka's
+own per-request round-trip time to the broker (statistics `brokers[].rtt`, one p99 per second of
+the run; the median of those is reported), and the broker's CPU time (user + system, from /proc)
+spent during the produce phase is reported per GB produced. The broker's resident memory is read
 from /proc at idle (after start-up) and after the runs. Every figure is the median of --runs runs,
 each on a fresh broker and data directory. Prints a Markdown table and the machine it ran on.
 
@@ -24,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import json
+
 from confluent_kafka import Producer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +39,12 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -72,23 +83,37 @@ class Broker:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def produce(bootstrap: str, topic: str, count: int, size: int) -> float:
+def produce(bootstrap: str, topic: str, count: int, size: int) -> tuple[float, float]:
+    """Returns the elapsed seconds and the median over the run's seconds of the p99 produce
+    request round-trip time (ms) that librdkafka measured."""
+    p99s: list[float] = []
+
+    def stats(raw: str) -> None:
+        for broker in json.loads(raw).get("brokers", {}).values():
+            rtt = broker.get("rtt", {})
+            if rtt.get("cnt", 0) > 0:
+                p99s.append(rtt["p99"] / 1000)
+
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 5,
-                         "queue.buffering.max.messages": 1_000_000, "queue.buffering.max.kbytes": 1_048_576})
+                         "queue.buffering.max.messages": 1_000_000, "queue.buffering.max.kbytes": 1_048_576,
+                         "statistics.interval.ms": 1000, "stats_cb": stats})
     producer.produce(topic, partition=0, value=b"warm-up")  # creates the topic and connects
     producer.flush(30)
     value = os.urandom(size)
+    p99s.clear()
     start = time.perf_counter()
-    for _ in range(count):
+    for sent in range(count):
         try:
             producer.produce(topic, partition=0, value=value)
         except BufferError:
             producer.poll(0.001)
             producer.produce(topic, partition=0, value=value)
+        if sent % 10_000 == 0:
+            producer.poll(0)  # serves the statistics callback
     remaining = producer.flush(300)
     elapsed = time.perf_counter() - start
     assert remaining == 0, f"{remaining} records not delivered"
-    return elapsed
+    return elapsed, statistics.median(p99s) if p99s else float("nan")
 
 
 def consume(bootstrap: str, topic: str, count: int) -> float:
@@ -125,29 +150,35 @@ def main() -> None:
     rows = []
     idle = []
     for size in [int(size) for size in args.sizes.split(",")]:
-        produce_rates, consume_rates, after = [], [], []
+        produce_rates, consume_rates, after, p99s, cpu_per_gb = [], [], [], [], []
         for run in range(args.runs):
             broker = Broker(Path(args.binary))
             try:
                 idle.append(rss_mib(broker.process.pid))
                 topic = f"bench-{size}-{run}"
-                produce_s = produce(broker.bootstrap, topic, args.records, size)
+                cpu_before = cpu_seconds(broker.process.pid)
+                produce_s, p99 = produce(broker.bootstrap, topic, args.records, size)
+                cpu = cpu_seconds(broker.process.pid) - cpu_before
                 consume_s = consume(broker.bootstrap, topic, args.records)
                 after.append(rss_mib(broker.process.pid))
             finally:
                 broker.stop()
             produce_rates.append(args.records / produce_s)
             consume_rates.append(args.records / consume_s)
-            print(f"  size {size} run {run + 1}: produce {args.records / produce_s:,.0f} rec/s, "
-                  f"kcat consume {args.records / consume_s:,.0f} rec/s", flush=True)
+            p99s.append(p99)
+            cpu_per_gb.append(cpu / (args.records * size / 1e9))
+            print(f"  size {size} run {run + 1}: produce {args.records / produce_s:,.0f} rec/s, p99 {p99:.1f} ms, "
+                  f"{cpu_per_gb[-1]:.2f} broker CPU s/GB, kcat consume {args.records / consume_s:,.0f} rec/s", flush=True)
         p, c = statistics.median(produce_rates), statistics.median(consume_rates)
-        rows.append(f"| {size} B | {p:,.0f} rec/s ({p * size / 1e6:.0f} MB/s) | {c:,.0f} rec/s ({c * size / 1e6:.0f} MB/s) "
+        rows.append(f"| {size} B | {p:,.0f} rec/s ({p * size / 1e6:.0f} MB/s) | {statistics.median(p99s):.1f} ms "
+                    f"| {statistics.median(cpu_per_gb):.2f} s | {c:,.0f} rec/s ({c * size / 1e6:.0f} MB/s) "
                     f"| {statistics.median(after):.0f} MiB |")
     print()
     print(f"Machine: {machine()}; {args.records:,} records per run, median of {args.runs} runs")
     print()
-    print("| record size | produce (confluent-kafka, acks=1, linger.ms=5) | consume (kcat) | broker RSS after the run |")
-    print("|---|---|---|---|")
+    print("| record size | produce (confluent-kafka, acks=1, linger.ms=5) | produce request p99 | broker CPU per GB produced "
+          "| consume (kcat) | broker RSS after the run |")
+    print("|---|---|---|---|---|---|")
     print("\n".join(rows))
     print()
     print(f"Broker RSS at idle (after start-up): median {statistics.median(idle):.1f} MiB")

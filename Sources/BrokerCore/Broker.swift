@@ -56,6 +56,9 @@ public final class Broker: @unchecked Sendable {
     /// Milliseconds since the epoch; injected so tests control time.
     let now: @Sendable () -> Int64
     let allocator = ByteBufferAllocator()
+    /// Where requests and the background duties run: they append, fsync and create files
+    /// synchronously, which must not happen on Swift's cooperative pool (docs/broker.md).
+    public let blockingIO: BlockingIOExecutor = .shared
 
     /// Guards `topics`, `topicsById` and `producerIdLimit`/`nextProducerId`.
     let lock = NSLock()
@@ -158,7 +161,7 @@ public final class Broker: @unchecked Sendable {
         let (current, limit) = lock.withLock {
             (topics.mapValues { (id: $0.id, partitions: $0.partitions, configs: $0.configs) }, producerIdLimit)
         }
-        // Read outside `lock`: a partition's state is guarded by its append lock.
+        // Read outside `lock`: a partition's state is guarded by its log's append lock.
         let records = current.mapValues { topic in
             let starts = topic.partitions.map(\.mirrorState.producerStateStart)
             return BrokerMetadataSnapshot.TopicRecord(

@@ -1,3 +1,4 @@
+import ListenerSettings
 import GroupCoordination
 import Security
 import LogStorage

@@ -6,8 +6,8 @@ import NIOCore
 extension Broker {
     /// Fetch with long poll: answer at once when MinBytes are available, an error occurred or
     /// MaxWaitMs is 0; otherwise wait for an append to any requested partition or the deadline.
-    func fetch(_ request: FetchRequest, version: Int16, connection: ConnectionContext = ConnectionContext(id: 0, remoteAddress: "")) async -> FetchResponse {
-        let readable = topicPermission(.read, connection, api: "Fetch")
+    /// The topics were authorized before (`authorizedFetch`).
+    func fetch(_ request: FetchRequest, version: Int16) async -> FetchResponse {
         // Fetch sessions (KIP-227) are declined: SessionId 0 in every response tells clients to
         // send full fetch requests. A client that names a session we never created is told so.
         if version >= 7, request.sessionId != 0 {
@@ -21,7 +21,7 @@ extension Broker {
         while true {
             let wakeup = FetchWakeup()
             for partition in watched { partition.watchers.add(wakeup) }
-            let (response, bytes, hadError) = readFetch(request, readable: readable)
+            let (response, bytes, hadError) = readFetch(request)
             if bytes >= Int(request.minBytes) || hadError || request.maxWaitMs <= 0 || clock.now >= deadline || watched.isEmpty {
                 for partition in watched { partition.watchers.remove(wakeup) }
                 return response
@@ -38,7 +38,7 @@ extension Broker {
 
     /// One pass over the requested partitions. Returns the response, the record bytes in it,
     /// and whether any partition had an error.
-    private func readFetch(_ request: FetchRequest, readable: (String) -> Bool) -> (FetchResponse, Int, Bool) {
+    private func readFetch(_ request: FetchRequest) -> (FetchResponse, Int, Bool) {
         var remaining = request.maxBytes > 0 ? Int(request.maxBytes) : Int(Int32.max)
         var total = 0
         var hadError = false
@@ -48,12 +48,6 @@ extension Broker {
             var partitions: [FetchResponse.PartitionData] = []
             partitions.reserveCapacity(fetchTopic.partitions.count)
             for fetchPartition in fetchTopic.partitions {
-                guard readable(fetchTopic.topic) else {
-                    hadError = true
-                    partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: .topicAuthorizationFailed,
-                                            highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: nil))
-                    continue
-                }
                 guard let partition = partition(fetchTopic.topic, fetchPartition.partition) else {
                     hadError = true
                     partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: .unknownTopicOrPartition,
@@ -93,16 +87,12 @@ extension Broker {
         return (response, total, hadError)
     }
 
-    func listOffsets(_ request: ListOffsetsRequest, version: Int16, connection: ConnectionContext = ConnectionContext(id: 0, remoteAddress: "")) -> ListOffsetsResponse {
-        let describable = topicPermission(.describe, connection, api: "ListOffsets")
+    /// ListOffsets for topics the authorization step let through (`authorizedListOffsets`).
+    func listOffsets(_ request: ListOffsetsRequest, version: Int16) -> ListOffsetsResponse {
         let topics = request.topics.map { listTopic in
             ListOffsetsResponse.ListOffsetsTopicResponse(
                 name: listTopic.name,
-                partitions: listTopic.partitions.map { requested in
-                    describable(listTopic.name) ? listOffset(topic: listTopic.name, requested: requested)
-                        : .init(partitionIndex: requested.partitionIndex, errorCode: .topicAuthorizationFailed,
-                                timestamp: -1, offset: -1, leaderEpoch: -1)
-                })
+                partitions: listTopic.partitions.map { listOffset(topic: listTopic.name, requested: $0) })
         }
         return ListOffsetsResponse(throttleTimeMs: 0, topics: topics)
     }

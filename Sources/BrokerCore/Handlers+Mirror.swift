@@ -20,7 +20,7 @@ extension PartitionState {
     /// the rules). Stops at the first failing batch; those before it stay appended. Producer
     /// sequences are neither checked nor recorded: the source's producer ids mean nothing here.
     func mirrorAppend(_ batches: [StoredBatch], sourceLogStartOffset: Int64, verifyExisting: Bool, now: Int64) -> MirrorAppendOutcome {
-        let outcome: MirrorAppendOutcome = appendLock.withLock {
+        let outcome: MirrorAppendOutcome = log.withAppendLock { writer in
             var outcome = MirrorAppendOutcome(logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset)
             func finish(_ error: (KafkaErrorCode, String)? = nil) -> MirrorAppendOutcome {
                 outcome.error = error
@@ -36,14 +36,14 @@ extension PartitionState {
                 if sourceLogStartOffset > log.logEndOffset {
                     // The source deleted records before they were mirrored: the mirror restarts
                     // at the source's start (the replicator counts and reports the gap).
-                    _ = try log.advanceLogStart(to: sourceLogStartOffset, now: now)
+                    _ = try writer.advanceLogStart(to: sourceLogStartOffset, now: now)
                     outcome.startMoved = true
                 }
                 for batch in batches {
                     let header = batch.header
                     let end = log.logEndOffset
                     if header.baseOffset >= end {
-                        _ = try log.appendPreservingOffsets(batch, now: now)
+                        _ = try writer.appendPreservingOffsets(batch, now: now)
                         outcome.appended += 1
                     } else if header.lastOffset < end {
                         if verifyExisting, let problem = try divergence(of: header) {
@@ -81,7 +81,7 @@ extension PartitionState {
     /// Turns mirror mode on (`source` non-nil; only while the log has never held a record) or off
     /// (promotion: producer state starts at the current log end). Returns a refusal reason.
     func setMirrorSource(_ source: String?) -> String? {
-        appendLock.withLock {
+        log.withAppendLock { _ in
             if let source {
                 if mirrorSource == source { return nil }
                 guard log.logEndOffset == 0 else {
@@ -100,7 +100,7 @@ extension PartitionState {
     }
 
     var mirrorState: (source: String?, producerStateStart: Int64) {
-        appendLock.withLock { (mirrorSource, producerStateStart) }
+        log.withAppendLock { _ in (mirrorSource, producerStateStart) }
     }
 }
 

@@ -9,23 +9,18 @@ extension Broker {
         "transactions are not supported by this broker (Strait); use a producer without transactional.id "
         + "(idempotent producers are supported)"
 
-    func produce(_ request: ProduceRequest, version: Int16, connection: ConnectionContext = ConnectionContext(id: 0, remoteAddress: "")) -> ProduceResponse {
-        let writable = topicPermission(.write, connection, api: "Produce")
+    /// Produce to topics the authorization step let through (`authorizedProduce`). `mayCreate`
+    /// says whether an unknown topic may be auto-created.
+    func produce(_ request: ProduceRequest, version: Int16, mayCreate: (String) -> Bool = { _ in true }) -> ProduceResponse {
         var responses: [ProduceResponse.TopicProduceResponse] = []
         responses.reserveCapacity(request.topicData.count)
         for topicData in request.topicData {
             var partitionResponses: [ProduceResponse.PartitionProduceResponse] = []
             partitionResponses.reserveCapacity(topicData.partitionData.count)
             for partitionData in topicData.partitionData {
-                if !writable(topicData.name) {
-                    partitionResponses.append(.init(index: partitionData.index, errorCode: .topicAuthorizationFailed,
-                                                    baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1,
-                                                    errorMessage: "not authorized to write to \(topicData.name)"))
-                    continue
-                }
                 partitionResponses.append(
                     producePartition(request: request, version: version, topicName: topicData.name, partitionData: partitionData,
-                                     mayCreate: { self.mayCreate(topicData.name, connection, api: "Produce") }))
+                                     mayCreate: { mayCreate(topicData.name) }))
             }
             responses.append(.init(name: topicData.name, partitionResponses: partitionResponses))
         }

@@ -9,16 +9,16 @@ final class PartitionState: @unchecked Sendable {
     let index: Int32
     let log: any PartitionLog
     let watchers = AppendWatchers()
-    /// Serialises the producer-state check with the append that follows it, and every append
-    /// with a change of `mirrorSource`.
-    let appendLock = NSLock()
+    /// Guarded by the log's append lock (`log.withAppendLock`), the one lock of the append path:
+    /// a batch's duplicate and sequence check and its append happen as one step, and no append
+    /// runs while `mirrorSource` changes.
     var producers = ProducerStateTable()
     /// The source alias while the topic is a mirror (Produce refused, StraitMirrorAppend allowed).
-    /// Guarded by `appendLock`.
+    /// Guarded by the log's append lock.
     var mirrorSource: String?
     /// Producer state is rebuilt from here on start-up: the log end offset when the topic was
     /// promoted from a mirror (the source's producer ids mean nothing here), else 0.
-    /// Guarded by `appendLock`; persisted in the broker metadata.
+    /// Guarded by the log's append lock; persisted in the broker metadata.
     var producerStateStart: Int64
 
     enum AppendOutcome {
@@ -37,7 +37,7 @@ final class PartitionState: @unchecked Sendable {
     }
 
     func append(_ batch: StoredBatch, now: Int64) -> AppendOutcome {
-        let outcome: AppendOutcome = appendLock.withLock {
+        let outcome: AppendOutcome = log.withAppendLock { writer in
             if let source = mirrorSource {
                 // INVALID_TOPIC_EXCEPTION: not retriable for the Java client and librdkafka, as for
                 // writes to an internal topic; the message says why (Produce v8+ carries it).
@@ -51,7 +51,7 @@ final class PartitionState: @unchecked Sendable {
                 return .duplicate(firstOffset: previous.firstOffset)
             case .append:
                 do {
-                    let result = try log.append(batch, now: now)
+                    let result = try writer.append(batch, now: now)
                     producers.record(batch.header, firstOffset: result.baseOffset)
                     return .appended(result)
                 } catch {
@@ -68,12 +68,12 @@ final class PartitionState: @unchecked Sendable {
     func rebuildProducerState(scanningLast offsets: Int64 = 1_000_000) throws {
         // A mirror's batches (and a promoted mirror's, below producerStateStart) were written by
         // the source cluster's producers: their ids may collide with ids this broker hands out.
-        let (isMirror, stateStart) = appendLock.withLock { (mirrorSource != nil, producerStateStart) }
+        let (isMirror, stateStart) = log.withAppendLock { _ in (mirrorSource != nil, producerStateStart) }
         if isMirror { return }
         let from = max(log.logStartOffset, log.logEndOffset - offsets, stateStart)
         guard from < log.logEndOffset else { return }
         let headers = try log.batchHeaders(from: from)
-        appendLock.withLock {
+        log.withAppendLock { _ in
             for header in headers { producers.record(header, firstOffset: header.baseOffset) }
         }
     }

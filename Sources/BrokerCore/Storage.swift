@@ -81,6 +81,7 @@ public struct FileBrokerStorage: BrokerStorage {
     /// Replaced atomically (`AtomicFile`), so a crash leaves either the old or the new metadata,
     /// never a torn file.
     public func saveMetadata(_ snapshot: BrokerMetadataSnapshot) throws {
+        BlockingIOThreads.assertMayBlock("saving \(metadataFile.path)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(Array(try encoder.encode(snapshot)), to: metadataFile.path)

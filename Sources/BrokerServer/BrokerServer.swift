@@ -2,6 +2,7 @@ import BrokerCore
 import Foundation
 import KafkaProtocol
 import Logging
+import LogStorage
 import NIOCore
 import NIOPosix
 import Security
@@ -101,6 +102,11 @@ public final class BrokerService: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
+        // Debug builds check that nothing below blocks on the cooperative pool.
+        try await BlockingIOThreads.$checked.withValue(true) { try await serveListeners() }
+    }
+
+    private func serveListeners() async throws {
         var bound: [(Listener, NIOAsyncChannel<AcceptedConnection, Never>)] = []
         for listener in listeners {
             let server = try await bind(listener)
@@ -141,7 +147,8 @@ public final class BrokerService: Service, @unchecked Sendable {
             let open = self.lock.withLock { Array(self.connections.values) }
             for channel in open { channel.close(promise: nil) }
         }
-        broker.shutdown()
+        let broker = self.broker
+        await broker.blockingIO.run { broker.shutdown() }
         logger.info("broker stopped")
     }
 
@@ -195,22 +202,27 @@ public final class BrokerService: Service, @unchecked Sendable {
         } catch {
             // A protocol violation found by the frame decoder (e.g. an oversized frame).
             if case .tooLargeBeforeAuthentication? = error as? KafkaFrameDecoder.FrameError {
-                broker.refusedFrameBeforeAuthentication(context, reason: "\(error)")
+                let broker = self.broker, reason = "\(error)"
+                await broker.blockingIO.run { broker.refusedFrameBeforeAuthentication(context, reason: reason) }
             }
             logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(error)"])
         }
     }
 
-    /// Group session and rebalance timeouts are enforced on this 100 ms beat.
+    /// Group session and rebalance timeouts are enforced on this 100 ms beat (on the blocking-I/O
+    /// executor: an expiry may persist group records).
     private func groupTimerLoop() async throws {
+        let broker = self.broker
         while !Task.isCancelled {
             try await Task.sleep(for: .milliseconds(100))
-            broker.tickGroups()
+            await broker.blockingIO.run { broker.tickGroups() }
         }
     }
 
-    /// Interval flushes and retention checks, on timers.
+    /// Interval flushes and retention checks, on timers; the fsyncs and deletions run on the
+    /// blocking-I/O executor, the waiting here.
     private func maintenanceLoop() async throws {
+        let broker = self.broker
         let flushEvery: Duration?
         switch broker.config.log.flushPolicy {
         case .everyBatch: flushEvery = nil
@@ -223,11 +235,11 @@ public final class BrokerService: Service, @unchecked Sendable {
         while !Task.isCancelled {
             try await Task.sleep(until: min(nextFlush ?? nextRetention, nextRetention), clock: clock)
             if let flushEvery, let due = nextFlush, clock.now >= due {
-                broker.flushAll()
+                await broker.blockingIO.run { broker.flushAll() }
                 nextFlush = clock.now.advanced(by: flushEvery)
             }
             if clock.now >= nextRetention {
-                let deleted = broker.enforceRetention()
+                let deleted = await broker.blockingIO.run { broker.enforceRetention() }
                 if deleted > 0 { logger.info("retention deleted segments", metadata: ["count": "\(deleted)"]) }
                 nextRetention = clock.now.advanced(by: retentionEvery)
             }

@@ -1,4 +1,5 @@
 import KafkaProtocol
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// A request on its way to the broker: the full frame (size, header, body) is already encoded by
@@ -52,8 +53,17 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
 
     private var state = ConnectionStateMachine<Waiter>()
     private let address: BrokerAddress
-    /// Set when the connection is closed on purpose, so that waiters learn why.
-    private var closeReason: String?
+    /// Set when the connection is closed on purpose, so that waiters learn why; the first
+    /// reason is also kept in `shared`, for requests written after the close.
+    private var closeReason: String? {
+        didSet {
+            guard let closeReason else { return }
+            shared.withLockedValue { state in
+                if state.closeReason == nil { state.closeReason = closeReason }
+            }
+        }
+    }
+    private let shared: NIOLockedValueBox<ConnectionShared>
     /// A re-authentication is under way: requests written meanwhile wait in `held`.
     private var holding = false
     private var held: [(request: OutgoingRequest, promise: EventLoopPromise<Void>?)] = []
@@ -61,8 +71,9 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     /// Requests waiting for a re-authentication to end (for tests).
     var heldCount: Int { held.count }
 
-    init(address: BrokerAddress) {
+    init(address: BrokerAddress, shared: NIOLockedValueBox<ConnectionShared> = NIOLockedValueBox(ConnectionShared())) {
         self.address = address
+        self.shared = shared
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -191,6 +202,7 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if closeReason == nil { closeReason = "closed by the broker" }
         failAll(reason: closeReason ?? "closed by the broker")
         context.fireChannelInactive()
     }

@@ -53,14 +53,14 @@ extension KafkaConnection {
     /// (`authentication: true` lets the requests through a held `ReauthenticationGate`).
     static func authenticate(_ credentials: SaslCredentials, versions: BrokerAPIVersions, channel: any Channel,
                              address: BrokerAddress, configuration: KafkaClientConfiguration,
-                             counter: NIOLockedValueBox<Int32>, timeout: Duration) async throws -> SaslLogin {
+                             shared: NIOLockedValueBox<ConnectionShared>, timeout: Duration) async throws -> SaslLogin {
         func fail(_ why: String) -> KafkaClientError { .authenticationFailed(address, reason: why) }
         guard versions[.saslHandshake]?.contains(1) == true, let authenticateRange = versions[.saslAuthenticate] else {
             throw fail("the broker does not offer SaslHandshake v1 and SaslAuthenticate")
         }
         let handshakeBody = try await sendRaw(SaslHandshakeRequest(mechanism: credentials.mechanism.rawValue), version: 1,
                                               channel: channel, address: address, configuration: configuration,
-                                              counter: counter, timeout: timeout, authentication: true)
+                                              shared: shared, timeout: timeout, authentication: true)
         var reader = handshakeBody
         let handshake = try SaslHandshakeResponse(from: &reader, version: 1)
         guard !handshake.errorCode.isError else {
@@ -77,7 +77,7 @@ extension KafkaConnection {
             rounds += 1
             sentAt = NIODeadline.now()
             let body = try await sendRaw(SaslAuthenticateRequest(authBytes: outgoing), version: version, channel: channel,
-                                         address: address, configuration: configuration, counter: counter,
+                                         address: address, configuration: configuration, shared: shared,
                                          timeout: timeout, authentication: true)
             var reader = body
             let answer = try SaslAuthenticateResponse(from: &reader, version: version)
@@ -174,7 +174,7 @@ extension KafkaConnection {
             // The requests ahead of the handshake may take a while (a fetch waiting MaxWaitMs):
             // each round gets the request timeout.
             let login = try await Self.authenticate(credentials, versions: brokerVersions, channel: channel, address: address,
-                                                    configuration: configuration, counter: nextCorrelationId,
+                                                    configuration: configuration, shared: shared,
                                                     timeout: configuration.requestTimeout)
             let count = reauthentication.withLockedValue { state in
                 state.completed += 1

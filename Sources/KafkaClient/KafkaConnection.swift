@@ -28,20 +28,20 @@ public final class KafkaConnection: Sendable {
     public let brokerVersions: BrokerAPIVersions
     public let configuration: KafkaClientConfiguration
     let channel: any Channel
-    let nextCorrelationId: NIOLockedValueBox<Int32>
+    let shared: NIOLockedValueBox<ConnectionShared>
     let logger: Logger
     /// KIP-368 re-authentication: the session's lifetime, the next renewal, how many so far.
     let reauthentication = NIOLockedValueBox(ReauthenticationState())
 
     private init(address: BrokerAddress, nodeId: Int32?, brokerVersions: BrokerAPIVersions,
                  configuration: KafkaClientConfiguration, channel: any Channel,
-                 nextCorrelationId: NIOLockedValueBox<Int32>, logger: Logger) {
+                 shared: NIOLockedValueBox<ConnectionShared>, logger: Logger) {
         self.address = address
         self.nodeId = nodeId
         self.brokerVersions = brokerVersions
         self.configuration = configuration
         self.channel = channel
-        self.nextCorrelationId = nextCorrelationId
+        self.shared = shared
         self.logger = logger
     }
 
@@ -56,6 +56,7 @@ public final class KafkaConnection: Sendable {
         var logger = logger
         logger[metadataKey: "broker"] = "\(address)"
         let channel: any Channel
+        let shared = NIOLockedValueBox(ConnectionShared())
         do {
             var bootstrap = ClientBootstrap(group: eventLoopGroup)
                 .connectTimeout(.nanoseconds(configuration.connectTimeout.nanosecondsClamped))
@@ -70,7 +71,7 @@ public final class KafkaConnection: Sendable {
             channel = try await bootstrap
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try Self.addHandlers(to: channel, address: address, configuration: configuration)
+                        try Self.addHandlers(to: channel, address: address, configuration: configuration, shared: shared)
                     }
                 }
                 .connect(host: address.host, port: address.port)
@@ -78,19 +79,18 @@ public final class KafkaConnection: Sendable {
         } catch {
             throw KafkaClientError.connectionFailed(address, reason: describe(error))
         }
-        let counter = NIOLockedValueBox<Int32>(0)
         do {
-            let versions = try await negotiate(channel: channel, address: address, configuration: configuration, counter: counter)
+            let versions = try await negotiate(channel: channel, address: address, configuration: configuration, shared: shared)
             var login: SaslLogin?
             if configuration.securityProtocol.usesSASL, let credentials = configuration.sasl {
                 login = try await authenticate(credentials, versions: versions, channel: channel, address: address,
-                                               configuration: configuration, counter: counter,
+                                               configuration: configuration, shared: shared,
                                                timeout: configuration.connectTimeout)
             }
             logger.debug("connected", metadata: ["apis": "\(versions.ranges.count)"])
             let connection = KafkaConnection(address: address, nodeId: nodeId, brokerVersions: versions,
                                              configuration: configuration, channel: channel,
-                                             nextCorrelationId: counter, logger: logger)
+                                             shared: shared, logger: logger)
             if let login { connection.startSession(login) }
             return connection
         } catch {
@@ -103,18 +103,19 @@ public final class KafkaConnection: Sendable {
 
     /// Installs the client pipeline (TLS when configured, framing, request correlation) on a
     /// connected channel. Exposed to the module so tests can run it on an `EmbeddedChannel`.
-    static func addHandlers(to channel: any Channel, address: BrokerAddress, configuration: KafkaClientConfiguration) throws {
+    static func addHandlers(to channel: any Channel, address: BrokerAddress, configuration: KafkaClientConfiguration,
+                            shared: NIOLockedValueBox<ConnectionShared> = NIOLockedValueBox(ConnectionShared())) throws {
         let sync = channel.pipeline.syncOperations
         if configuration.securityProtocol.usesTLS, let tls = configuration.tls {
             try sync.addHandler(try OpenSSLHandler(tlsContext: tls, serverHostname: address.host))
         }
         try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: configuration.maxResponseBytes, direction: .responses)))
-        try sync.addHandler(KafkaChannelHandler(address: address))
+        try sync.addHandler(KafkaChannelHandler(address: address, shared: shared))
     }
 
     private static func negotiate(channel: any Channel, address: BrokerAddress,
                                   configuration: KafkaClientConfiguration,
-                                  counter: NIOLockedValueBox<Int32>) async throws -> BrokerAPIVersions {
+                                  shared: NIOLockedValueBox<ConnectionShared>) async throws -> BrokerAPIVersions {
         guard let clientRange = configuration.supportedVersions[.apiVersions] else {
             throw KafkaClientError.noCommonVersion(address, api: .apiVersions, client: 0...0, broker: nil)
         }
@@ -124,7 +125,7 @@ public final class KafkaConnection: Sendable {
         // At most one retry per lower version; the loop ends because each retry lowers `version`.
         while true {
             let body = try await sendRaw(request, version: version, channel: channel, address: address,
-                                         configuration: configuration, counter: counter,
+                                         configuration: configuration, shared: shared,
                                          timeout: configuration.connectTimeout)
             switch try ApiVersionsNegotiation.step(body: body, sentVersion: version, clientRange: clientRange) {
             case let .done(versions):
@@ -185,7 +186,7 @@ public final class KafkaConnection: Sendable {
     /// never awaited is still completed, by its response, its timeout or the connection closing.
     public func enqueue<R: KafkaRequestMessage>(_ request: R, version: Int16, timeout: Duration? = nil) throws -> PendingResponse<R> {
         let (correlationId, future) = try Self.write(request, version: version, expectsResponse: true, channel: channel,
-                                                     address: address, configuration: configuration, counter: nextCorrelationId,
+                                                     address: address, configuration: configuration, shared: shared,
                                                      timeout: timeout ?? configuration.requestTimeout)
         return PendingResponse(version: version, correlationId: correlationId, future: future, channel: channel, address: address)
     }
@@ -200,7 +201,7 @@ public final class KafkaConnection: Sendable {
     /// Queues a request the broker does not answer; the future completes once it is written.
     func writeWithoutResponse<R: KafkaRequestMessage>(_ request: R, version: Int16) throws -> EventLoopFuture<Void> {
         let (_, future) = try Self.write(request, version: version, expectsResponse: false, channel: channel,
-                                         address: address, configuration: configuration, counter: nextCorrelationId,
+                                         address: address, configuration: configuration, shared: shared,
                                          timeout: configuration.requestTimeout)
         return future.map { _ in () }
     }
@@ -209,12 +210,12 @@ public final class KafkaConnection: Sendable {
     /// `authentication`: a SaslHandshake/SaslAuthenticate that passes a re-authentication's gate.
     static func sendRaw<R: KafkaRequestMessage>(
         _ request: R, version: Int16, channel: any Channel, address: BrokerAddress,
-        configuration: KafkaClientConfiguration, counter: NIOLockedValueBox<Int32>, timeout: Duration,
+        configuration: KafkaClientConfiguration, shared: NIOLockedValueBox<ConnectionShared>, timeout: Duration,
         authentication: Bool = false
     ) async throws -> ByteBuffer {
         try Task.checkCancellation()
         let (correlationId, future) = try write(request, version: version, expectsResponse: true, channel: channel, address: address,
-                                                configuration: configuration, counter: counter, timeout: timeout,
+                                                configuration: configuration, shared: shared, timeout: timeout,
                                                 authentication: authentication)
         return try await awaitResponse(future, correlationId: correlationId, channel: channel)
     }
@@ -228,18 +229,18 @@ public final class KafkaConnection: Sendable {
     }
 
     /// Encodes one request and queues its frame. The correlation id is taken and the write
-    /// submitted under the counter's lock, so frames go out in the order of the calls.
+    /// submitted under the connection's shared lock, so frames go out in the order of the calls.
     private static func write<R: KafkaRequestMessage>(
         _ request: R, version: Int16, expectsResponse: Bool, channel: any Channel, address: BrokerAddress,
-        configuration: KafkaClientConfiguration, counter: NIOLockedValueBox<Int32>, timeout: Duration,
+        configuration: KafkaClientConfiguration, shared: NIOLockedValueBox<ConnectionShared>, timeout: Duration,
         authentication: Bool = false
     ) throws -> (correlationId: Int32, future: EventLoopFuture<ByteBuffer>) {
         var body = channel.allocator.buffer(capacity: 128)
         try request.encode(into: &body, version: version)
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        let correlationId = counter.withLockedValue { next in
-            let id = next
-            next = next == Int32.max ? 0 : next + 1
+        let correlationId = shared.withLockedValue { state in
+            let id = state.nextCorrelationId
+            state.nextCorrelationId = id == Int32.max ? 0 : id + 1
             var frame = channel.allocator.buffer(capacity: body.readableBytes + 64)
             frame.writeInteger(Int32(0))
             RequestHeader(apiKey: R.apiKey, apiVersion: version, correlationId: id, clientId: configuration.clientId)
@@ -249,8 +250,11 @@ public final class KafkaConnection: Sendable {
             let outgoing = OutgoingRequest(correlationId: id, apiKey: R.apiKey, apiVersion: version, frame: frame,
                                            timeout: .nanoseconds(timeout.nanosecondsClamped), promise: promise,
                                            expectsResponse: expectsResponse, isAuthentication: authentication)
-            channel.writeAndFlush(outgoing).whenFailure { error in
-                promise.fail(KafkaClientError.connectionClosed(address, reason: describe(error)))
+            channel.writeAndFlush(outgoing).whenFailure { [shared] error in
+                // Written after the connection closed (e.g. a TLS handshake that failed before the
+                // first request): the reason it closed says more than the failed write.
+                let reason = shared.withLockedValue(\.closeReason) ?? describe(error)
+                promise.fail(KafkaClientError.connectionClosed(address, reason: reason))
             }
             return id
         }
@@ -261,6 +265,15 @@ public final class KafkaConnection: Sendable {
     public func close() async {
         try? await channel.close()
     }
+}
+
+/// What the request writers and the channel handler of one connection share, under one lock:
+/// the next correlation id, and once the connection has closed, why. A request written after
+/// the close (say, a TLS handshake that failed before the first request went out) then fails
+/// with that reason ("certificate verify failed") rather than a bare "connection closed".
+struct ConnectionShared: Sendable {
+    var nextCorrelationId: Int32 = 0
+    var closeReason: String?
 }
 
 /// A request written with `KafkaConnection.enqueue`, whose response has not been awaited yet.

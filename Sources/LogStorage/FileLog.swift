@@ -6,8 +6,11 @@ import KafkaProtocol
 
 /// A partition log made of segments in one directory (see docs/storage.md).
 ///
-/// Locking: `appendLock` serialises everything that changes the log (append, roll, retention,
-/// DeleteRecords, flush, close). `stateLock` guards the segment list, the log start offset, the
+/// Locking: `appendLock` is the one lock of the append path. It serialises everything that
+/// changes the log (append, roll, retention, DeleteRecords, close, the compaction swap), so the
+/// log end an append reads is still the log end when its bytes land; `withAppendLock` lends it
+/// to the owner, who keeps its own per-partition state (the broker's producer state) in step
+/// with the log under it. `stateLock` guards the segment list, the log start offset, the
 /// config and every segment's in-memory fields; it is held only briefly, never across I/O, so
 /// reads run concurrently with an append. An append writes its bytes past the active segment's
 /// committed `size` first and publishes them under `stateLock` afterwards: readers never see a
@@ -144,9 +147,22 @@ public class FileLog: PartitionLog, @unchecked Sendable {
 
     // MARK: Append
 
-    public func append(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult {
+    public func withAppendLock<T, Failure: Error>(_ body: (LogWriter) throws(Failure) -> T) throws(Failure) -> T {
         appendLock.lock()
         defer { appendLock.unlock() }
+        return try body(LogWriter(log: self))
+    }
+
+    public func append(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult {
+        try withAppendLock { writer throws(LogError) in try writer.append(batch, now: now) }
+    }
+
+    public func appendPreservingOffsets(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult {
+        try withAppendLock { writer throws(LogError) in try writer.appendPreservingOffsets(batch, now: now) }
+    }
+
+    /// `append`; callers hold `appendLock`.
+    fileprivate func appendHoldingLock(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult {
         guard !isClosed else { throw .closed }
         let (config, end) = stateLock.withLock { (currentConfig, segments.last!.nextOffset) }
         var batch = batch
@@ -158,9 +174,8 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         return try store(batch, in: active, config: config, now: now)
     }
 
-    public func appendPreservingOffsets(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult {
-        appendLock.lock()
-        defer { appendLock.unlock() }
+    /// `appendPreservingOffsets`; callers hold `appendLock`.
+    fileprivate func appendPreservingOffsetsHoldingLock(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult {
         guard !isClosed else { throw .closed }
         let base = batch.header.baseOffset
         guard batch.header.lastOffsetDelta >= 0 else {
@@ -341,8 +356,11 @@ public class FileLog: PartitionLog, @unchecked Sendable {
     }
 
     public func advanceLogStart(to offset: Offset, now: Int64) throws(LogError) -> Offset {
-        appendLock.lock()
-        defer { appendLock.unlock() }
+        try withAppendLock { writer throws(LogError) in try writer.advanceLogStart(to: offset, now: now) }
+    }
+
+    /// `advanceLogStart`; callers hold `appendLock`.
+    fileprivate func advanceLogStartHoldingLock(to offset: Int64, now: Int64) throws(LogError) -> Int64 {
         guard !isClosed else { throw .closed }
         let (start, end) = stateLock.withLock { (startOffset, segments.last!.nextOffset) }
         guard offset > start else { return start }
@@ -451,6 +469,24 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         for segment in stateLock.withLock({ segments }) { try segment.syncAll() }
         try fileSystem.replaceAtomically(LogFileNames.cleanShutdown, with: [])
         stateLock.withLock { isClosed = true }
+    }
+}
+
+/// A log's changes while its append lock is held (`PartitionLog.withAppendLock`): the same
+/// operations as on the log, without taking the lock again. Valid only inside that call.
+public struct LogWriter {
+    fileprivate let log: FileLog
+
+    public func append(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult {
+        try log.appendHoldingLock(batch, now: now)
+    }
+
+    public func appendPreservingOffsets(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult {
+        try log.appendPreservingOffsetsHoldingLock(batch, now: now)
+    }
+
+    public func advanceLogStart(to offset: Int64, now: Int64) throws(LogError) -> Int64 {
+        try log.advanceLogStartHoldingLock(to: offset, now: now)
     }
 }
 

@@ -99,6 +99,7 @@ public final class PosixFile: LogFile, @unchecked Sendable {
     }
 
     public func write(_ parts: [UnsafeRawBufferPointer], at offset: Int64) throws(LogError) {
+        BlockingIOThreads.assertMayBlock("pwritev \(path)")
         var vectors = parts.filter { $0.count > 0 }.map {
             iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress!), iov_len: $0.count)
         }
@@ -140,6 +141,7 @@ public final class PosixFile: LogFile, @unchecked Sendable {
     }
 
     public func sync() throws(LogError) {
+        BlockingIOThreads.assertMayBlock("fdatasync \(path)")
         while fdatasync(fd) != 0 {
             if errno != EINTR { throw errnoText("fsync", path) }
         }
@@ -195,6 +197,7 @@ public struct PosixFileSystem: LogFileSystem {
     }
 
     public func replaceAtomically(_ name: String, with contents: [UInt8]) throws(LogError) {
+        BlockingIOThreads.assertMayBlock("replacing \(path(name))")
         do throws(AtomicFileError) {
             try AtomicFile.write(contents, to: path(name))
         } catch {
@@ -207,6 +210,7 @@ public struct PosixFileSystem: LogFileSystem {
     }
 
     public func syncDirectory() throws(LogError) {
+        BlockingIOThreads.assertMayBlock("fsync \(directory)")
         do throws(AtomicFileError) {
             try AtomicFile.syncDirectory(directory)
         } catch {

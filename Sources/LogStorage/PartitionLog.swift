@@ -96,6 +96,13 @@ public protocol PartitionLog: AnyObject, Sendable {
     var config: LogConfig { get }
     func updateConfig(_ config: LogConfig)
 
+    /// Runs `body` holding the log's append lock, the one lock of the append path: it serialises
+    /// every change to the log (append, roll, retention, DeleteRecords, close, the compaction
+    /// swap), so whatever `body` decides from the log end is still true when it appends. `body`
+    /// changes the log through `writer` only (the log's own methods below would take the lock
+    /// again and deadlock) and may keep the owner's per-partition state in step with the log.
+    func withAppendLock<T, Failure: Error>(_ body: (LogWriter) throws(Failure) -> T) throws(Failure) -> T
+
     /// Assigns offsets starting at `logEndOffset` (only the baseOffset bytes change; the CRC does not
     /// cover them), stores the batch, indexes it, and fsyncs if the policy is `everyBatch`.
     /// On any write failure (e.g. ENOSPC) the log is left exactly as before and the error is thrown.

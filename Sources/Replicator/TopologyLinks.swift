@@ -26,13 +26,12 @@ extension Topology {
         }
     }
 
-    /// How the replicator (and `strait groups --topology`) connects to a site: plaintext for
-    /// embedded brokers, the `security:` section for external clusters.
+    /// How the replicator (and `strait groups --topology`) connects to a site: its `security:`
+    /// section (plaintext without one), embedded or external.
     public func clientConfiguration(for site: Site) throws -> KafkaClientConfiguration {
         var configuration = KafkaClientConfiguration()
-        guard case let .external(cluster) = site.kind else { return configuration }
         do {
-            try configuration.applySecurity(cluster.security)
+            try configuration.applySecurity(site.security)
         } catch {
             throw ReplicatorError.configuration("\(file): site \(site.name): \(error)")
         }

@@ -1,16 +1,12 @@
 import Foundation
-/// How the replicator (and the CLI) connect to an external cluster: a topology site's
+import ListenerSettings
+
+/// How the replicator (and the CLI) connect to a site (external, or an embedded broker): a topology site's
 /// `security:` section, or `strait groups`' security options. The replicator module turns it
 /// into a Kafka client configuration (`KafkaClientConfiguration.applySecurity`).
 public struct SecuritySettings: Sendable, Equatable {
-    public enum SecurityProtocol: String, Sendable, CaseIterable {
-        case plaintext, ssl
-        case saslPlaintext = "sasl_plaintext"
-        case saslSSL = "sasl_ssl"
-
-        public var usesTLS: Bool { self == .ssl || self == .saslSSL }
-        public var usesSASL: Bool { self == .saslPlaintext || self == .saslSSL }
-    }
+    /// The protocols the brokers' listeners speak (one type for both ends).
+    public typealias SecurityProtocol = ListenerSettings.SecurityProtocol
 
     public enum SASLMechanism: String, Sendable, CaseIterable {
         case plain = "PLAIN"

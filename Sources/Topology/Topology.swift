@@ -1,5 +1,6 @@
 import BrokerCore
 import Foundation
+import ListenerSettings
 
 /// A validated topology: the sites of a deployment and the links that mirror between them.
 /// Built only by `TopologyLoader`, immutable afterwards; the rest of the program reads this.
@@ -43,22 +44,50 @@ public struct Site: Sendable {
     public var name: String
     public var kind: Kind
 
+    /// Where links and `strait groups --topology` connect: an embedded broker's client listener.
     public var bootstrapServers: [String] {
         switch kind {
-        case let .embedded(broker): ["\(broker.host):\(broker.port)"]
-        case let .external(cluster): cluster.bootstrapServers
+        case let .embedded(broker):
+            if let listener = broker.clientListener {
+                let address = listener.advertisedAddress
+                return ["\(address.host):\(address.port)"]
+            }
+            return ["\(broker.host):\(broker.port)"]
+        case let .external(cluster): return cluster.bootstrapServers
+        }
+    }
+
+    /// How links and `strait groups --topology` connect to the site (`security:`).
+    public var security: SecuritySettings {
+        switch kind {
+        case let .embedded(broker): broker.security
+        case let .external(cluster): cluster.security
         }
     }
 }
 
 /// A Strait broker that `strait up` runs inside its own process.
 public struct EmbeddedBroker: Sendable {
+    /// The PLAINTEXT listener (`listen`).
     public var host: String
     public var port: Int
     /// Absolute, resolved against the topology file's folder when written relative.
     public var dataDirectory: String
     /// The broker's settings (`settings:` in the file, with the keys of docs/broker.md).
     public var config: BrokerConfig
+    /// Its other listeners and their TLS material (`listeners:` and `tls:`, as in a broker config
+    /// file). `strait up` gives them to the broker.
+    public var listeners: BrokerListenerSettings = BrokerListenerSettings()
+    /// How links and `strait groups --topology` connect to it (`security:`, the keys of an
+    /// external site's): its protocol chooses the listener, `clientListener`.
+    public var security: SecuritySettings = SecuritySettings()
+
+    /// The listener clients of the site connect to: the first of `listeners` with the protocol
+    /// of `security`, or nil for the PLAINTEXT `listen` one (the loader makes sure one exists).
+    public var clientListener: ListenerSpec? {
+        guard security.securityProtocol != .plaintext else { return nil }
+        return listeners.listeners.first { $0.securityProtocol == security.securityProtocol }
+    }
 }
 
 /// A Kafka-protocol cluster run elsewhere (Apache Kafka, Redpanda, another Strait).

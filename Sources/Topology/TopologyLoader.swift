@@ -1,5 +1,6 @@
 import BrokerCore
 import Foundation
+import ListenerSettings
 import Yams
 
 /// Reads a topology file into a validated `Topology`, or reports every problem in it as
@@ -204,17 +205,32 @@ public enum TopologyLoader {
                 diagnostics.report(settingsNode, "site \(name).broker.settings must be a mapping of broker config keys (docs/broker.md)")
             }
         }
+        let listenersNode = reader.value("listeners")
+        let tlsNode = reader.value("tls")
+        let securityNode = reader.value("security")
         reader.finish(&diagnostics)
         guard let listen, let listenNode else { return nil }
         guard let (host, port) = parseHostPort(listen), port > 0 else {
             diagnostics.report(listenNode, "listen must be HOST:PORT with a port from 1 to 65535, got '\(listen)'")
             return nil
         }
+        let context = "site \(name).broker"
+        let listeners = BrokerListenerSettings.read(listeners: listenersNode, tls: tlsNode, plaintext: .init(key: "listen", host: host, port: port),
+                                                    scope: context, fixedPortsBecause: "links and clients are told it", &diagnostics)
+        var security = SecuritySettings()
+        if let securityNode {
+            security = readSecurity(securityNode, context: "\(context).security", &diagnostics)
+            let wanted = security.securityProtocol
+            if wanted != .plaintext, !listeners.listeners.contains(where: { $0.securityProtocol == wanted }) {
+                diagnostics.report(securityNode, "\(context).security has protocol \(wanted.rawValue), but no listener of site \(name) "
+                    + "uses \(wanted.rawValue): add one to \(context).listeners, or connect with another protocol")
+            }
+        }
         guard let dataDir, dataDirNode != nil else { return nil }
         let resolved = dataDir.hasPrefix("/") ? dataDir : baseDirectory.appendingPathComponent(dataDir).standardizedFileURL.path
-        config.advertisedHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        config.advertisedHost = ListenerSpec.reachableHost(host)
         if config.advertisedPort == BrokerConfig().advertisedPort { config.advertisedPort = Int32(port) }
-        return EmbeddedBroker(host: host, port: port, dataDirectory: resolved, config: config)
+        return EmbeddedBroker(host: host, port: port, dataDirectory: resolved, config: config, listeners: listeners, security: security)
     }
 
     static func parseHostPort(_ text: String) -> (String, Int)? {
@@ -344,9 +360,10 @@ public enum TopologyLoader {
         for (site, node) in sites {
             guard case let .embedded(broker) = site.kind else { continue }
             for (otherName, other) in seen {
-                let hostsOverlap = broker.host == other.host || ["0.0.0.0", "::"].contains(broker.host) || ["0.0.0.0", "::"].contains(other.host)
-                if hostsOverlap && broker.port == other.port {
-                    diagnostics.report(node, "sites \(otherName) and \(site.name) both listen on port \(broker.port): give each embedded broker its own port")
+                let ports = [(broker.host, broker.port)] + broker.listeners.listeners.map { ($0.host, $0.port) }
+                let otherPorts = [(other.host, other.port)] + other.listeners.listeners.map { ($0.host, $0.port) }
+                for (host, port) in ports where otherPorts.contains(where: { $0.1 == port && BrokerListenerSettings.hostsOverlap($0.0, host) }) {
+                    diagnostics.report(node, "sites \(otherName) and \(site.name) both listen on port \(port): give each embedded broker its own port")
                 }
                 let a = broker.dataDirectory + "/", b = other.dataDirectory + "/"
                 if a.hasPrefix(b) || b.hasPrefix(a) {

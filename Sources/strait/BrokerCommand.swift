@@ -2,10 +2,11 @@ import ArgumentParser
 import BrokerCore
 import BrokerServer
 import Foundation
+import ListenerSettings
 import Logging
+import LogStorage
 import NIOPosix
 import ServiceLifecycle
-import TLS
 
 struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,13 +37,14 @@ struct BrokerCommand: AsyncParsableCommand {
         let level = Logger.Level(rawValue: logLevel) ?? .info
 
         var brokerConfig = BrokerConfig()
-        brokerConfig.advertisedHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        brokerConfig.advertisedHost = ListenerSpec.reachableHost(host)
         brokerConfig.advertisedPort = Int32(port)
         var advertisedPortFromFile = false
         if let config {
             do {
                 let before = brokerConfig.advertisedPort
-                try BrokerConfigFile.apply(file: config, to: &brokerConfig)
+                try BrokerConfigFile.apply(file: config, to: &brokerConfig,
+                                           plaintext: .init(key: "--listen", host: host, port: port))
                 advertisedPortFromFile = brokerConfig.advertisedPort != before
             } catch {
                 throw CLIError("\(error)")
@@ -53,13 +55,15 @@ struct BrokerCommand: AsyncParsableCommand {
         let logger = Logger(label: "strait.broker")
         let storage = try FileBrokerStorage(directory: dataDir, logger: logger)
         let needsBoundPort = port == 0 && !advertisedPortFromFile
-        let broker = try Broker(config: brokerConfig, storage: storage, logger: logger)
+        // Opening recovers the logs (truncates, fsyncs): not on the cooperative pool.
+        let broker = try await BlockingIOExecutor.shared.run { try Broker(config: brokerConfig, storage: storage, logger: logger) }
         let dataDir = self.dataDir
         let nodeId = brokerConfig.nodeId
-        var listeners = [BrokerService.Listener(name: "PLAINTEXT", host: host, port: port)]
-        let tls = try brokerConfig.listeners.contains { $0.securityProtocol.usesTLS } ? Self.tlsContext(brokerConfig, logger: logger) : nil
-        for spec in brokerConfig.listeners {
-            listeners.append(try Self.listener(spec, config: brokerConfig, tls: tls, logger: logger))
+        let listeners: [BrokerService.Listener]
+        do {
+            listeners = try BrokerListeners.make(plaintextHost: host, plaintextPort: port, config: brokerConfig, logger: logger)
+        } catch {
+            throw CLIError("\(error)")
         }
         let service = BrokerService(broker: broker, listeners: listeners, logger: logger, onListening: { address in
             let boundPort = address.port ?? port
@@ -67,58 +71,12 @@ struct BrokerCommand: AsyncParsableCommand {
             let line = "strait broker listening on \(host):\(boundPort) (node \(nodeId), cluster \(broker.clusterId), data dir \(dataDir))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }, onListenerBound: { listener, address in
-            guard listener.name != "PLAINTEXT" else { return }
+            guard listener.name != BrokerListeners.plaintextName else { return }
             let line = "strait broker listener \(listener.name) on \(listener.host):\(address.port ?? listener.port)\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         })
         let group = ServiceGroup(
             configuration: .init(services: [drainingService(service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-    }
-
-    /// The TLS context of the TLS listeners, reloaded when its files change (checked every 10 s).
-    static func tlsContext(_ config: BrokerConfig, logger: Logger) throws -> (TLSContext, PrincipalMapper) {
-        guard let settings = config.tls else {
-            throw CLIError("a listener uses ssl or sasl_ssl, but the config file has no tls: section "
-                + "(cert-file, key-file)")
-        }
-        let clientAuth: TLSConfiguration.ClientAuth = switch settings.clientAuth {
-        case .none: .none
-        case .requested: .requested
-        case .required: .required
-        }
-        do {
-            let context = try TLSContext(configuration: .server(
-                certificateChainFile: settings.certificateFile, privateKeyFile: settings.keyFile,
-                caFile: settings.caFile, clientAuth: clientAuth, cipherSuites: settings.cipherSuites))
-            if let problem = context.certificateValidityProblem {
-                logger.warning("TLS: the listeners' \(problem); clients will refuse every TLS connection until it is renewed")
-            }
-            _ = context.scheduleReloadOnChange(every: .seconds(10), on: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
-            return (context, try PrincipalMapper(ruleStrings: settings.principalMappingRules))
-        } catch {
-            throw CLIError("tls: \(error)")
-        }
-    }
-
-    /// A configured listener as the server runs it: its advertised address, and its security.
-    static func listener(_ spec: ListenerSpec, config: BrokerConfig, tls: (TLSContext, PrincipalMapper)?,
-                         logger: Logger) throws -> BrokerService.Listener {
-        let advertisedHost = spec.advertisedHost ?? (spec.host == "0.0.0.0" || spec.host == "::" ? "127.0.0.1" : spec.host)
-        let advertised = (advertisedHost, spec.advertisedPort ?? Int32(spec.port))
-        var listener = BrokerService.Listener(name: spec.name, host: spec.host, port: spec.port, advertised: advertised,
-                                              requiresSASL: spec.securityProtocol.usesSASL)
-        if spec.securityProtocol.usesTLS, let (context, mapper) = tls {
-            listener.secure = { channel in
-                try channel.pipeline.syncOperations.addHandler(try OpenSSLHandler(tlsContext: context))
-            }
-            listener.identify = { channel in
-                let subject = try? await channel.eventLoop.submit {
-                    try channel.pipeline.syncOperations.handler(type: OpenSSLHandler.self).handshakeResult?.peerSubject
-                }.get()
-                return mapper.principal(forSubject: subject ?? nil)
-            }
-        }
-        return listener
     }
 }

@@ -5,6 +5,7 @@ import BrokerCore
 import BrokerServer
 import Foundation
 import Logging
+import LogStorage
 import ServiceLifecycle
 import Topology
 
@@ -48,21 +49,35 @@ func describe(_ topology: Topology) -> String {
     let width = topology.sites.map(\.name.count).max() ?? 0
     for site in topology.sites {
         let padded = site.name.padding(toLength: width, withPad: " ", startingAt: 0)
+        let indent = "  \(String(repeating: " ", count: width))  "
         switch site.kind {
         case let .embedded(broker):
             lines.append("  \(padded)  embedded Strait broker on \(broker.host):\(broker.port), data in \(broker.dataDirectory)")
+            for listener in broker.listeners.listeners {
+                let advertised = listener.advertisedAddress
+                lines.append("\(indent)listener \(listener.name): \(listener.securityProtocol.rawValue) on \(listener.host):\(listener.port)"
+                    + ", advertised as \(advertised.host):\(advertised.port)")
+            }
+            if let tls = broker.listeners.tls {
+                lines.append("\(indent)tls: certificate \(tls.certificateFile), client-auth \(tls.clientAuth.rawValue)"
+                    + (tls.caFile.map { ", client CA \($0)" } ?? ""))
+            }
+            if broker.security.securityProtocol != .plaintext {
+                lines.append("\(indent)links connect to \(site.bootstrapServers.joined(separator: ","))"
+                    + " (listener \(broker.clientListener?.name ?? BrokerListeners.plaintextName))")
+            }
         case let .external(cluster):
             lines.append("  \(padded)  external Kafka-protocol cluster at \(cluster.bootstrapServers.joined(separator: ","))")
-            let security = cluster.security
-            if security.securityProtocol != .plaintext {
-                var parts = ["\(security.securityProtocol.rawValue)"]
-                if let ca = security.caFile { parts.append("CA \(ca)") }
-                if let cert = security.certificateFile { parts.append("client certificate \(cert)") }
-                if let mechanism = security.saslMechanism, let user = security.username {
-                    parts.append("\(mechanism.rawValue) as \(user), password \(security.password?.description ?? "<none>")")
-                }
-                lines.append("  \(String(repeating: " ", count: width))  security: \(parts.joined(separator: ", "))")
+        }
+        let security = site.security
+        if security.securityProtocol != .plaintext {
+            var parts = ["\(security.securityProtocol.rawValue)"]
+            if let ca = security.caFile { parts.append("CA \(ca)") }
+            if let cert = security.certificateFile { parts.append("client certificate \(cert)") }
+            if let mechanism = security.saslMechanism, let user = security.username {
+                parts.append("\(mechanism.rawValue) as \(user), password \(security.password?.description ?? "<none>")")
             }
+            lines.append("\(indent)security: \(parts.joined(separator: ", "))")
         }
     }
     lines.append(topology.links.isEmpty ? "links: none" : "links:")
@@ -113,13 +128,29 @@ struct UpCommand: AsyncParsableCommand {
             guard case let .embedded(embedded) = site.kind else { continue }
             var logger = Logger(label: "strait.site.\(site.name)")
             logger[metadataKey: "site"] = "\(site.name)"
+            var config = embedded.config
+            config.listeners = embedded.listeners.listeners
+            config.tls = embedded.listeners.tls
             let storage = try FileBrokerStorage(directory: embedded.dataDirectory, logger: logger)
-            let broker = try Broker(config: embedded.config, storage: storage, logger: logger)
+            // Opening recovers the logs (truncates, fsyncs): not on the cooperative pool.
+            let broker = try await BlockingIOExecutor.shared.run { [config] in
+                try Broker(config: config, storage: storage, logger: logger)
+            }
+            let listeners: [BrokerService.Listener]
+            do {
+                listeners = try BrokerListeners.make(plaintextHost: embedded.host, plaintextPort: embedded.port, config: config, logger: logger)
+            } catch {
+                throw CLIError("site \(site.name): \(error)")
+            }
             let name = site.name
-            let service = BrokerService(broker: broker, host: embedded.host, port: embedded.port, logger: logger) { address in
+            let service = BrokerService(broker: broker, listeners: listeners, logger: logger, onListening: { address in
                 let line = "site \(name): strait broker listening on \(embedded.host):\(address.port ?? embedded.port) (node \(embedded.config.nodeId), cluster \(broker.clusterId), data dir \(embedded.dataDirectory))\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
-            }
+            }, onListenerBound: { listener, address in
+                guard listener.name != BrokerListeners.plaintextName else { return }
+                let line = "site \(name): listener \(listener.name) on \(listener.host):\(address.port ?? listener.port)\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            })
             services.append(drainingService(service))
         }
         for site in topology.sites {

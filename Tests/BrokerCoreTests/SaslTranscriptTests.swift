@@ -1,6 +1,7 @@
 import Foundation
 import BrokerCore
 import KafkaProtocol
+import ListenerSettings
 import NIOCore
 import Security
 import XCTest

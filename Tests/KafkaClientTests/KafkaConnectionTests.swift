@@ -301,4 +301,33 @@ final class KafkaChannelHandlerTests: XCTestCase {
         XCTAssertTrue(channel.isActive)
         _ = try? channel.finish()
     }
+
+    /// A TLS handshake can fail before the first request is written (the server's certificate
+    /// arrives while the connecting task is still busy). The reason is kept for that request,
+    /// so it fails with "certificate verify failed", not with a bare "connection closed".
+    func testTheFirstCloseReasonIsKeptForRequestsWrittenAfterTheClose() throws {
+        struct HandshakeFailed: Error, CustomStringConvertible {
+            var description: String { "TLS handshake failed: certificate verify failed" }
+        }
+        let channel = EmbeddedChannel()
+        let shared = NIOLockedValueBox(ConnectionShared())
+        try KafkaConnection.addHandlers(to: channel, address: address, configuration: KafkaClientConfiguration(),
+                                        shared: shared)
+        _ = channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 9092))
+        channel.pipeline.fireErrorCaught(HandshakeFailed())
+        XCTAssertFalse(channel.isActive)
+        XCTAssertEqual(shared.withLockedValue(\.closeReason), "TLS handshake failed: certificate verify failed")
+        _ = try? channel.finish()
+    }
+
+    func testABrokerThatClosesFirstIsTheReasonKept() throws {
+        let channel = EmbeddedChannel()
+        let shared = NIOLockedValueBox(ConnectionShared())
+        try KafkaConnection.addHandlers(to: channel, address: address, configuration: KafkaClientConfiguration(),
+                                        shared: shared)
+        _ = channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 9092))
+        channel.pipeline.fireChannelInactive()
+        XCTAssertEqual(shared.withLockedValue(\.closeReason), "closed by the broker")
+        _ = try? channel.finish()
+    }
 }

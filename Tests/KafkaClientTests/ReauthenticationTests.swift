@@ -2,6 +2,7 @@ import BrokerCore
 import BrokerServer
 import KafkaProtocol
 import KafkaRecords
+import ListenerSettings
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore

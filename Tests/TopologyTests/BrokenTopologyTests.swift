@@ -87,16 +87,22 @@ final class BrokenTopologyTests: XCTestCase {
 
     func testEveryBrokenFileGetsItsMessageAtTheRightPlace() {
         XCTAssertGreaterThanOrEqual(Self.cases.count, 20)
-        for brokenCase in Self.cases {
+        Self.assertEachIsRefusedAtItsPlace(Self.cases)
+    }
+
+    /// Each case's file is refused with a diagnostic holding its message at its line and column.
+    static func assertEachIsRefusedAtItsPlace(_ cases: [Case], file: StaticString = #filePath, line: UInt = #line) {
+        for brokenCase in cases {
             do {
                 let topology = try TopologyLoader.parse(brokenCase.yaml, file: "broken.yaml")
-                XCTFail("\(brokenCase.name): accepted, topology \(topology.name)")
+                XCTFail("\(brokenCase.name): accepted, topology \(topology.name)", file: file, line: line)
             } catch {
                 let found = error.diagnostics.first { $0.message.contains(brokenCase.message) }
-                XCTAssertNotNil(found, "\(brokenCase.name): no diagnostic containing '\(brokenCase.message)' in:\n\(error)")
+                XCTAssertNotNil(found, "\(brokenCase.name): no diagnostic containing '\(brokenCase.message)' in:\n\(error)", file: file, line: line)
                 if let found {
-                    XCTAssertEqual([found.line, found.column], [brokenCase.line, brokenCase.column], "\(brokenCase.name): \(found)")
-                    XCTAssertTrue(found.description.hasPrefix("broken.yaml:\(found.line):\(found.column): "))
+                    XCTAssertEqual([found.line, found.column], [brokenCase.line, brokenCase.column], "\(brokenCase.name): \(found)",
+                                   file: file, line: line)
+                    XCTAssertTrue(found.description.hasPrefix("broken.yaml:\(found.line):\(found.column): "), file: file, line: line)
                 }
             }
         }
