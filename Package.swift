@@ -35,11 +35,13 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ], exclude: ["StraitSchemas"]),
         .target(name: "KafkaRecords", dependencies: [
-            "CStraitCRC", "CLZ4", "CZlib", "CZstd", "CSnappy",
+            "KafkaProtocol", "CStraitCRC", "CLZ4", "CZlib", "CZstd", "CSnappy",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        // DurableFile: the one atomic file replace (temp file, fsync, rename, fsync directory).
+        .target(name: "DurableFile"),
         .target(name: "LogStorage", dependencies: [
-            "KafkaRecords",
+            "KafkaProtocol", "KafkaRecords", "DurableFile",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -47,7 +49,7 @@ let package = Package(
         // BrokerServer) and the files that describe them (Topology) without either importing the other.
         .target(name: "ListenerSettings"),
         .target(name: "BrokerCore", dependencies: [
-            "KafkaProtocol", "KafkaRecords", "LogStorage", "GroupCoordination", "Security", "ListenerSettings",
+            "KafkaProtocol", "KafkaRecords", "LogStorage", "GroupCoordination", "Security", "ListenerSettings", "DurableFile",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -61,7 +63,7 @@ let package = Package(
         ]),
         // Security: sans-IO SASL (PLAIN, SCRAM-SHA-256/512), credential stores, ACL authorizer, audit log.
         .target(name: "Security", dependencies: [
-            "KafkaProtocol", "CCrypto",
+            "KafkaProtocol", "CCrypto", "DurableFile",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "DelayLink", dependencies: [
@@ -119,6 +121,7 @@ let package = Package(
         // Tests.
         .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords"]),
+        .testTarget(name: "DurableFileTests", dependencies: ["DurableFile"]),
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "BrokerCore", "ListenerSettings", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "KafkaClientTests", dependencies: [

@@ -129,7 +129,7 @@ extension Broker {
             logger.info("SaslHandshake refused: the listener does not use SASL", metadata: [
                 "connection": "\(connection.id)", "remote": "\(connection.remoteAddress)", "listener": "\(connection.listenerName)",
                 "mechanism": "\(request.mechanism.prefix(64))"])
-            return (SaslHandshakeResponse(errorCode: SecurityErrorCode.illegalSaslState.rawValue, mechanisms: []), false)
+            return (SaslHandshakeResponse(errorCode: .illegalSaslState, mechanisms: []), false)
         }
         let enabled = authentication.mechanisms.map(\.rawValue)
         if session.sasl == nil { session.sasl = SaslServerSession(configuration: authentication.serverConfiguration) }
@@ -150,7 +150,7 @@ extension Broker {
                 auditAuthenticationFailure(connection, api: "SaslHandshake", claimedUser: established.principal.name,
                                            mechanism: String(request.mechanism.prefix(64)), detail: refusal)
                 // As Kafka: an error answer, and the session stays as it was.
-                return (SaslHandshakeResponse(errorCode: SecurityErrorCode.illegalSaslState.rawValue, mechanisms: enabled), false)
+                return (SaslHandshakeResponse(errorCode: .illegalSaslState, mechanisms: enabled), false)
             }
             session.lastReauthenticationStartMs = now
             // The re-authentication's tokens get the same cap as the first login's (Kafka's
@@ -168,7 +168,7 @@ extension Broker {
                                        mechanism: String(request.mechanism.prefix(64)), detail: String(error.message.prefix(200)))
             // An unsupported mechanism may be retried with another; a handshake in the middle of
             // an exchange ends the connection.
-            return (SaslHandshakeResponse(errorCode: error.code.rawValue, mechanisms: mechanisms), error.code == .illegalSaslState)
+            return (SaslHandshakeResponse(errorCode: error.code, mechanisms: mechanisms), error.code == .illegalSaslState)
         }
     }
 
@@ -226,7 +226,7 @@ extension Broker {
         guard session.requiresSASL, !(session.authenticated && !session.reauthenticating) else {
             // As Kafka on a listener without SASL, or after a login with no re-authentication
             // handshake: an error answer, the connection and its principal stay.
-            return (SaslAuthenticateResponse(errorCode: SecurityErrorCode.illegalSaslState.rawValue,
+            return (SaslAuthenticateResponse(errorCode: .illegalSaslState,
                                              errorMessage: "SaslAuthenticate request received after successful authentication",
                                              authBytes: [], sessionLifetimeMs: 0), false)
         }
@@ -237,7 +237,7 @@ extension Broker {
             // v0 drops SessionLifetimeMs from the wire: such clients are closed at expiry.
             return (SaslAuthenticateResponse(errorCode: 0, errorMessage: nil, authBytes: finalBytes, sessionLifetimeMs: lifetime), false)
         case let .failure(error):
-            return (SaslAuthenticateResponse(errorCode: error.code.rawValue, errorMessage: error.message, authBytes: [], sessionLifetimeMs: 0), true)
+            return (SaslAuthenticateResponse(errorCode: error.code, errorMessage: error.message, authBytes: [], sessionLifetimeMs: 0), true)
         }
     }
 
@@ -282,7 +282,7 @@ extension Broker {
         return DescribeUserScramCredentialsResponse(
             throttleTimeMs: 0, errorCode: 0, errorMessage: nil,
             results: results.map { result in
-                .init(user: result.user, errorCode: result.errorCode.rawValue, errorMessage: result.errorMessage,
+                .init(user: result.user, errorCode: result.errorCode, errorMessage: result.errorMessage,
                       credentialInfos: result.credentials.map { .init(mechanism: $0.mechanism.kafkaType, iterations: Int32($0.iterations)) })
             })
     }
@@ -299,6 +299,6 @@ extension Broker {
         }
         return AlterUserScramCredentialsResponse(
             throttleTimeMs: 0,
-            results: results.map { .init(user: $0.user, errorCode: $0.errorCode.rawValue, errorMessage: $0.errorMessage) })
+            results: results.map { .init(user: $0.user, errorCode: $0.errorCode, errorMessage: $0.errorMessage) })
     }
 }

@@ -37,7 +37,7 @@ extension Broker {
     /// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); an idempotent one IDEMPOTENT_WRITE on the cluster
     /// or, since Kafka 2.8 (KIP-679), WRITE on at least one topic (CLUSTER_AUTHORIZATION_FAILED).
     /// A denied idempotent producer is audited once, as IDEMPOTENT_WRITE on the cluster.
-    func initProducerIdDenial(_ request: InitProducerIdRequest, _ connection: ConnectionContext) -> ErrorCode? {
+    func initProducerIdDenial(_ request: InitProducerIdRequest, _ connection: ConnectionContext) -> KafkaErrorCode? {
         guard let authorizer else { return nil }
         if let transactionalId = request.transactionalId {
             return allowed(.write, .transactionalId(transactionalId), connection, api: "InitProducerId")
@@ -76,7 +76,7 @@ extension Broker {
     }
 
     /// Audit lines for Alter/IncrementalAlterConfigs results (resource type 2 is a topic).
-    func auditConfigChanges(_ api: String, _ results: [(type: Int8, name: String, errorCode: Int16, message: String?)],
+    func auditConfigChanges(_ api: String, _ results: [(type: Int8, name: String, errorCode: KafkaErrorCode, message: String?)],
                             _ connection: ConnectionContext) {
         for result in results {
             auditAdmin(api, "ALTER_CONFIGS", "\(result.type == 2 ? "TOPIC" : "BROKER"):\(result.name)",
@@ -85,7 +85,7 @@ extension Broker {
     }
 
     /// One audit line per administrative change (when the audit log is on).
-    func auditAdmin(_ api: String, _ action: String, _ resource: String, errorCode: Int16, _ connection: ConnectionContext,
+    func auditAdmin(_ api: String, _ action: String, _ resource: String, errorCode: KafkaErrorCode, _ connection: ConnectionContext,
                     detail: String? = nil) {
         auditLog?.admin(principal: connection.session.principal, host: connection.remoteHost, api: api,
                         action: action, resource: resource, success: errorCode == 0, detail: detail)
@@ -117,7 +117,7 @@ extension Broker {
             },
             denied: { topic in
                 ProduceResponse.TopicProduceResponse(name: topic.name, partitionResponses: topic.partitionData.map {
-                    ProduceResponse.PartitionProduceResponse(index: $0.index, errorCode: ErrorCode.topicAuthorizationFailed.rawValue, baseOffset: -1, logAppendTimeMs: -1,
+                    ProduceResponse.PartitionProduceResponse(index: $0.index, errorCode: .topicAuthorizationFailed, baseOffset: -1, logAppendTimeMs: -1,
                           logStartOffset: -1, errorMessage: "not authorized to write to \(topic.name)")
                 })
             })
@@ -138,7 +138,7 @@ extension Broker {
         var served = response.responses.makeIterator()
         response.responses = zip(request.topics, verdicts).map { topic, ok in
             ok ? served.next()! : .init(topic: topic.topic, partitions: topic.partitions.map {
-                .init(partitionIndex: $0.partition, errorCode: ErrorCode.topicAuthorizationFailed.rawValue,
+                .init(partitionIndex: $0.partition, errorCode: .topicAuthorizationFailed,
                       highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: nil)
             })
         }
@@ -158,7 +158,7 @@ extension Broker {
             },
             denied: { topic in
                 ListOffsetsResponse.ListOffsetsTopicResponse(name: topic.name, partitions: topic.partitions.map {
-                    ListOffsetsResponse.ListOffsetsPartitionResponse(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.topicAuthorizationFailed.rawValue,
+                    ListOffsetsResponse.ListOffsetsPartitionResponse(partitionIndex: $0.partitionIndex, errorCode: .topicAuthorizationFailed,
                           timestamp: -1, offset: -1, leaderEpoch: -1)
                 })
             })
@@ -189,7 +189,7 @@ extension Broker {
         var response = deleteRecords(allowedRequest)
         response.topics += request.topics.filter { !deletable($0.name) }.map { topic in
             .init(name: topic.name, partitions: topic.partitions.map {
-                .init(partitionIndex: $0.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.topicAuthorizationFailed.rawValue) })
+                .init(partitionIndex: $0.partitionIndex, lowWatermark: -1, errorCode: .topicAuthorizationFailed) })
         }
         for topic in response.topics {
             for partition in topic.partitions {
@@ -201,13 +201,13 @@ extension Broker {
 
     func authorizedInitProducerId(_ request: InitProducerIdRequest, connection: ConnectionContext) -> InitProducerIdResponse {
         if let denial = initProducerIdDenial(request, connection) {
-            return InitProducerIdResponse(throttleTimeMs: 0, errorCode: denial.rawValue, producerId: -1, producerEpoch: -1)
+            return InitProducerIdResponse(throttleTimeMs: 0, errorCode: denial, producerId: -1, producerEpoch: -1)
         }
         return initProducerId(request)
     }
 
     /// The error for a config resource the principal may not touch: topic or cluster.
-    static func configDenial(_ resourceType: Int8) -> ErrorCode {
+    static func configDenial(_ resourceType: Int8) -> KafkaErrorCode {
         resourceType == 2 ? .topicAuthorizationFailed : .clusterAuthorizationFailed
     }
 
@@ -220,7 +220,7 @@ extension Broker {
                 allowedRequest.resources = allowed
                 return describeConfigs(allowedRequest, version: version).results
             },
-            denied: { DescribeConfigsResponse.DescribeConfigsResult(errorCode: Self.configDenial($0.resourceType).rawValue,
+            denied: { DescribeConfigsResponse.DescribeConfigsResult(errorCode: Self.configDenial($0.resourceType),
                             errorMessage: "not authorized to describe the configs of \($0.resourceName)",
                             resourceType: $0.resourceType, resourceName: $0.resourceName, configs: []) })
         return DescribeConfigsResponse(throttleTimeMs: 0, results: results)
@@ -235,7 +235,7 @@ extension Broker {
                 allowedRequest.resources = allowed
                 return alterConfigs(allowedRequest).responses
             },
-            denied: { AlterConfigsResponse.AlterConfigsResourceResponse(errorCode: Self.configDenial($0.resourceType).rawValue,
+            denied: { AlterConfigsResponse.AlterConfigsResourceResponse(errorCode: Self.configDenial($0.resourceType),
                             errorMessage: "not authorized to alter the configs of \($0.resourceName)",
                             resourceType: $0.resourceType, resourceName: $0.resourceName) })
         if !request.validateOnly {
@@ -253,7 +253,7 @@ extension Broker {
                 allowedRequest.resources = allowed
                 return incrementalAlterConfigs(allowedRequest).responses
             },
-            denied: { IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(errorCode: Self.configDenial($0.resourceType).rawValue,
+            denied: { IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(errorCode: Self.configDenial($0.resourceType),
                             errorMessage: "not authorized to alter the configs of \($0.resourceName)",
                             resourceType: $0.resourceType, resourceName: $0.resourceName) })
         if !request.validateOnly {
@@ -269,7 +269,7 @@ extension Broker {
         allowedRequest.topics = request.topics.filter { alterable($0.name) }
         var response = createPartitions(allowedRequest)
         response.results += request.topics.filter { !alterable($0.name) }.map {
-            .init(name: $0.name, errorCode: ErrorCode.topicAuthorizationFailed.rawValue, errorMessage: "not authorized to alter \($0.name)") }
+            .init(name: $0.name, errorCode: .topicAuthorizationFailed, errorMessage: "not authorized to alter \($0.name)") }
         if !request.validateOnly {
             for result in response.results { auditAdmin("CreatePartitions", "CREATE_PARTITIONS", "TOPIC:\(result.name)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
         }
@@ -278,7 +278,7 @@ extension Broker {
 
     func authorizedDescribeCluster(_ request: DescribeClusterRequest, version: Int16, connection: ConnectionContext) -> DescribeClusterResponse {
         guard allowed(.describe, .cluster, connection, api: "DescribeCluster") else {
-            return DescribeClusterResponse(throttleTimeMs: 0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue,
+            return DescribeClusterResponse(throttleTimeMs: 0, errorCode: .clusterAuthorizationFailed,
                                            errorMessage: "not authorized to describe the cluster", endpointType: request.endpointType,
                                            clusterId: "", controllerId: -1, brokers: [])
         }
@@ -293,7 +293,7 @@ extension Broker {
         var response = mirrorAppend(allowedRequest)
         response.topics += request.topics.filter { !writable($0.name) }.map { topic in
             .init(name: topic.name, partitions: topic.partitions.map {
-                .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.topicAuthorizationFailed.rawValue,
+                .init(partitionIndex: $0.partitionIndex, errorCode: .topicAuthorizationFailed,
                       errorMessage: "not authorized to write to \(topic.name)", logEndOffset: -1, logStartOffset: -1,
                       appendedBatches: 0, skippedBatches: 0) })
         }
@@ -302,7 +302,7 @@ extension Broker {
 
     func authorizedDescribeUserScramCredentials(_ request: DescribeUserScramCredentialsRequest, connection: ConnectionContext) -> DescribeUserScramCredentialsResponse {
         guard allowed(.describe, .cluster, connection, api: "DescribeUserScramCredentials") else {
-            return DescribeUserScramCredentialsResponse(throttleTimeMs: 0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue,
+            return DescribeUserScramCredentialsResponse(throttleTimeMs: 0, errorCode: .clusterAuthorizationFailed,
                                                         errorMessage: "not authorized to describe users", results: [])
         }
         return describeUserScramCredentials(request)
@@ -312,7 +312,7 @@ extension Broker {
         guard allowed(.alter, .cluster, connection, api: "AlterUserScramCredentials") else {
             let users = Set(request.deletions.map(\.name) + request.upsertions.map(\.name)).sorted()
             return AlterUserScramCredentialsResponse(throttleTimeMs: 0, results: users.map {
-                .init(user: $0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue, errorMessage: "not authorized to alter users") })
+                .init(user: $0, errorCode: .clusterAuthorizationFailed, errorMessage: "not authorized to alter users") })
         }
         let response = alterUserScramCredentials(request, connection: connection)
         for result in response.results { auditAdmin("AlterUserScramCredentials", "ALTER_USER", "USER:\(result.user)", errorCode: result.errorCode, connection, detail: result.errorMessage) }
@@ -335,12 +335,12 @@ extension Broker {
 
     func authorizedHeartbeat(_ request: HeartbeatRequest, version: Int16, connection: ConnectionContext) -> HeartbeatResponse {
         groupDenied(request.groupId, .read, connection, api: "Heartbeat")
-            ? HeartbeatResponse(errorCode: ErrorCode.groupAuthorizationFailed.rawValue) : groups.handle(request, version: version)
+            ? HeartbeatResponse(errorCode: .groupAuthorizationFailed) : groups.handle(request, version: version)
     }
 
     func authorizedLeaveGroup(_ request: LeaveGroupRequest, version: Int16, connection: ConnectionContext) -> LeaveGroupResponse {
         groupDenied(request.groupId, .read, connection, api: "LeaveGroup")
-            ? LeaveGroupResponse(errorCode: ErrorCode.groupAuthorizationFailed.rawValue) : groups.handle(request, version: version)
+            ? LeaveGroupResponse(errorCode: .groupAuthorizationFailed) : groups.handle(request, version: version)
     }
 
     /// OffsetCommit: READ on the group, and READ on each topic (partitions of denied topics get
@@ -349,7 +349,7 @@ extension Broker {
         if groupDenied(request.groupId, .read, connection, api: "OffsetCommit") {
             return OffsetCommitResponse(throttleTimeMs: 0, topics: request.topics.map { topic in
                 .init(name: topic.name, partitions: topic.partitions.map {
-                    .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.groupAuthorizationFailed.rawValue) })
+                    .init(partitionIndex: $0.partitionIndex, errorCode: .groupAuthorizationFailed) })
             })
         }
         let readable = topicPermission(.read, connection, api: "OffsetCommit")
@@ -358,7 +358,7 @@ extension Broker {
         var response = groups.handle(allowedRequest, version: version)
         for topic in request.topics where !readable(topic.name) {
             response.topics.append(.init(name: topic.name, partitions: topic.partitions.map {
-                .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.topicAuthorizationFailed.rawValue) }))
+                .init(partitionIndex: $0.partitionIndex, errorCode: .topicAuthorizationFailed) }))
         }
         return response
     }
@@ -367,7 +367,7 @@ extension Broker {
     func authorizedOffsetFetch(_ request: OffsetFetchRequest, version: Int16, connection: ConnectionContext) -> OffsetFetchResponse {
         if version < 8 {
             guard !groupDenied(request.groupId, .describe, connection, api: "OffsetFetch") else {
-                return OffsetFetchResponse(throttleTimeMs: 0, topics: [], errorCode: ErrorCode.groupAuthorizationFailed.rawValue)
+                return OffsetFetchResponse(throttleTimeMs: 0, topics: [], errorCode: .groupAuthorizationFailed)
             }
             return groups.handle(request, version: version)
         }
@@ -375,13 +375,13 @@ extension Broker {
         var allowedRequest = request
         allowedRequest.groups = request.groups.filter { !denied.contains($0.groupId) }
         var response = groups.handle(allowedRequest, version: version)
-        response.groups += denied.sorted().map { .init(groupId: $0, topics: [], errorCode: ErrorCode.groupAuthorizationFailed.rawValue) }
+        response.groups += denied.sorted().map { .init(groupId: $0, topics: [], errorCode: .groupAuthorizationFailed) }
         return response
     }
 
     func authorizedOffsetDelete(_ request: OffsetDeleteRequest, version: Int16, connection: ConnectionContext) -> OffsetDeleteResponse {
         groupDenied(request.groupId, .delete, connection, api: "OffsetDelete")
-            ? OffsetDeleteResponse(errorCode: ErrorCode.groupAuthorizationFailed.rawValue, throttleTimeMs: 0, topics: [])
+            ? OffsetDeleteResponse(errorCode: .groupAuthorizationFailed, throttleTimeMs: 0, topics: [])
             : groups.handle(request, version: version)
     }
 
@@ -396,7 +396,7 @@ extension Broker {
         var response = groups.handle(request, version: version)
         response.groups = response.groups.map { group in
             guard groupDenied(group.groupId, .describe, connection, api: "DescribeGroups") else { return group }
-            return DescribeGroupsResponse.DescribedGroup(errorCode: ErrorCode.groupAuthorizationFailed.rawValue, groupId: group.groupId,
+            return DescribeGroupsResponse.DescribedGroup(errorCode: .groupAuthorizationFailed, groupId: group.groupId,
                                                          groupState: "", protocolType: "", protocolData: "", members: [])
         }
         return response
@@ -408,7 +408,7 @@ extension Broker {
         var allowedRequest = request
         allowedRequest.groupsNames = request.groupsNames.filter { !denied.contains($0) }
         var response = groups.handle(allowedRequest, version: version)
-        response.results += denied.sorted().map { .init(groupId: $0, errorCode: ErrorCode.groupAuthorizationFailed.rawValue) }
+        response.results += denied.sorted().map { .init(groupId: $0, errorCode: .groupAuthorizationFailed) }
         for result in response.results where !denied.contains(result.groupId) {
             auditAdmin("DeleteGroups", "DELETE_GROUP", "GROUP:\(result.groupId)", errorCode: result.errorCode, connection)
         }
@@ -421,8 +421,8 @@ extension Broker {
 extension Broker {
 
     func createAcls(_ request: CreateAclsRequest, connection: ConnectionContext) -> CreateAclsResponse {
-        func all(_ code: SecurityErrorCode, _ message: String) -> CreateAclsResponse {
-            CreateAclsResponse(throttleTimeMs: 0, results: request.creations.map { _ in .init(errorCode: code.rawValue, errorMessage: message) })
+        func all(_ code: KafkaErrorCode, _ message: String) -> CreateAclsResponse {
+            CreateAclsResponse(throttleTimeMs: 0, results: request.creations.map { _ in .init(errorCode: code, errorMessage: message) })
         }
         guard let authorizer else { return all(.securityDisabled, "no authorizer is configured (acl-authorizer: false)") }
         guard allowed(.alter, .cluster, connection, api: "CreateAcls") else {
@@ -454,9 +454,9 @@ extension Broker {
         var next = created.makeIterator()
         for index in request.creations.indices {
             if let problem = invalid[index] {
-                results.append(.init(errorCode: SecurityErrorCode.invalidRequest.rawValue, errorMessage: problem))
+                results.append(.init(errorCode: .invalidRequest, errorMessage: problem))
             } else if let result = next.next() {
-                results.append(.init(errorCode: result.errorCode.rawValue, errorMessage: result.errorMessage))
+                results.append(.init(errorCode: result.errorCode, errorMessage: result.errorMessage))
             }
         }
         return CreateAclsResponse(throttleTimeMs: 0, results: results)
@@ -471,8 +471,8 @@ extension Broker {
     }
 
     func describeAcls(_ request: DescribeAclsRequest, connection: ConnectionContext) -> DescribeAclsResponse {
-        func failed(_ code: SecurityErrorCode, _ message: String) -> DescribeAclsResponse {
-            DescribeAclsResponse(throttleTimeMs: 0, errorCode: code.rawValue, errorMessage: message, resources: [])
+        func failed(_ code: KafkaErrorCode, _ message: String) -> DescribeAclsResponse {
+            DescribeAclsResponse(throttleTimeMs: 0, errorCode: code, errorMessage: message, resources: [])
         }
         guard let authorizer else { return failed(.securityDisabled, "no authorizer is configured (acl-authorizer: false)") }
         guard allowed(.describe, .cluster, connection, api: "DescribeAcls") else {
@@ -495,9 +495,9 @@ extension Broker {
     }
 
     func deleteAcls(_ request: DeleteAclsRequest, connection: ConnectionContext) -> DeleteAclsResponse {
-        func all(_ code: SecurityErrorCode, _ message: String) -> DeleteAclsResponse {
+        func all(_ code: KafkaErrorCode, _ message: String) -> DeleteAclsResponse {
             DeleteAclsResponse(throttleTimeMs: 0, filterResults: request.filters.map { _ in
-                .init(errorCode: code.rawValue, errorMessage: message, matchingAcls: []) })
+                .init(errorCode: code, errorMessage: message, matchingAcls: []) })
         }
         guard let authorizer else { return all(.securityDisabled, "no authorizer is configured (acl-authorizer: false)") }
         guard allowed(.alter, .cluster, connection, api: "DeleteAcls") else {
@@ -515,7 +515,7 @@ extension Broker {
         do {
             let results = try authorizer.deleteAcls(filters, by: connection.session.principal, host: connection.remoteHost)
             return DeleteAclsResponse(throttleTimeMs: 0, filterResults: results.map { result in
-                .init(errorCode: result.errorCode.rawValue, errorMessage: result.errorMessage,
+                .init(errorCode: result.errorCode, errorMessage: result.errorMessage,
                       matchingAcls: result.deleted.map { binding in
                           .init(errorCode: 0, errorMessage: nil, resourceType: binding.pattern.resourceType.rawValue,
                                 resourceName: binding.pattern.name, patternType: binding.pattern.patternType.rawValue,

@@ -173,7 +173,7 @@ public final class Broker: @unchecked Sendable {
 
     enum TopicCreationError: Error {
         case alreadyExists
-        case invalid(ErrorCode, String)
+        case invalid(KafkaErrorCode, String)
     }
 
     /// Creates a topic with its partition logs and persists it.
@@ -213,7 +213,7 @@ public final class Broker: @unchecked Sendable {
     }
 
     /// The topic, created with the default settings if auto-creation allows it.
-    func topicForWrite(_ name: String, autoCreate: Bool) -> (TopicState?, ErrorCode) {
+    func topicForWrite(_ name: String, autoCreate: Bool) -> (TopicState?, KafkaErrorCode) {
         if let existing = topic(named: name) { return (existing, .none) }
         guard autoCreate, config.autoCreateTopics else { return (nil, .unknownTopicOrPartition) }
         do {

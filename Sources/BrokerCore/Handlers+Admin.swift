@@ -9,8 +9,8 @@ extension Broker {
     func createTopics(_ request: CreateTopicsRequest, version: Int16,
                       connection: ConnectionContext = ConnectionContext(id: 0, remoteAddress: "")) -> CreateTopicsResponse {
         let results = request.topics.map { creatable -> CreateTopicsResponse.CreatableTopicResult in
-            func failed(_ code: ErrorCode, _ message: String) -> CreateTopicsResponse.CreatableTopicResult {
-                .init(name: creatable.name, errorCode: code.rawValue, errorMessage: message)
+            func failed(_ code: KafkaErrorCode, _ message: String) -> CreateTopicsResponse.CreatableTopicResult {
+                .init(name: creatable.name, errorCode: code, errorMessage: message)
             }
             guard mayCreate(creatable.name, connection, api: "CreateTopics") else {
                 return failed(.topicAuthorizationFailed, "not authorized to create \(creatable.name)")
@@ -44,7 +44,7 @@ extension Broker {
             }
             let topicConfigs = TopicConfigs(overrides: configs)
             return .init(
-                name: creatable.name, topicId: topic(named: creatable.name)?.id ?? .zero, errorCode: ErrorCode.none.rawValue,
+                name: creatable.name, topicId: topic(named: creatable.name)?.id ?? .zero, errorCode: .none,
                 errorMessage: nil, numPartitions: partitions, replicationFactor: 1,
                 configs: TopicConfigCatalog.definitions.map { definition in
                     .init(name: definition.name, value: topicConfigs.value(definition.name, broker: config), readOnly: false,
@@ -64,18 +64,18 @@ extension Broker {
         let results = targets.map { target -> DeleteTopicsResponse.DeletableTopicResult in
             let name = target.name ?? lock.withLock { topicsById[target.id] }
             if let name, !allowed(.delete, .topic(name), connection, api: "DeleteTopics") {
-                return .init(name: name, topicId: target.id, errorCode: ErrorCode.topicAuthorizationFailed.rawValue,
+                return .init(name: name, topicId: target.id, errorCode: .topicAuthorizationFailed,
                              errorMessage: "not authorized to delete \(name)")
             }
             if let name, InternalTopics.isInternal(name) {
-                return .init(name: name, topicId: target.id, errorCode: ErrorCode.invalidTopicException.rawValue,
+                return .init(name: name, topicId: target.id, errorCode: .invalidTopicException,
                              errorMessage: "\(name) is an internal topic and cannot be deleted")
             }
             guard let name, let removed = removeTopic(name) else {
-                let code: ErrorCode = target.name == nil ? .unknownTopicId : .unknownTopicOrPartition
-                return .init(name: target.name, topicId: target.id, errorCode: code.rawValue, errorMessage: "no such topic")
+                let code: KafkaErrorCode = target.name == nil ? .unknownTopicId : .unknownTopicOrPartition
+                return .init(name: target.name, topicId: target.id, errorCode: code, errorMessage: "no such topic")
             }
-            return .init(name: name, topicId: removed.id, errorCode: ErrorCode.none.rawValue, errorMessage: nil)
+            return .init(name: name, topicId: removed.id, errorCode: .none, errorMessage: nil)
         }
         return DeleteTopicsResponse(throttleTimeMs: 0, responses: results)
     }
@@ -108,8 +108,8 @@ extension Broker {
 
     func createPartitions(_ request: CreatePartitionsRequest) -> CreatePartitionsResponse {
         let results = request.topics.map { wanted -> CreatePartitionsResponse.CreatePartitionsTopicResult in
-            func result(_ code: ErrorCode, _ message: String? = nil) -> CreatePartitionsResponse.CreatePartitionsTopicResult {
-                .init(name: wanted.name, errorCode: code.rawValue, errorMessage: message)
+            func result(_ code: KafkaErrorCode, _ message: String? = nil) -> CreatePartitionsResponse.CreatePartitionsTopicResult {
+                .init(name: wanted.name, errorCode: code, errorMessage: message)
             }
             return adminLock.withLock {
                 guard let topic = topic(named: wanted.name) else { return result(.unknownTopicOrPartition, "no such topic") }
@@ -148,8 +148,8 @@ extension Broker {
             DeleteRecordsResponse.DeleteRecordsTopicResult(
                 name: topic.name,
                 partitions: topic.partitions.map { wanted in
-                    func result(_ low: Int64, _ code: ErrorCode) -> DeleteRecordsResponse.DeleteRecordsPartitionResult {
-                        .init(partitionIndex: wanted.partitionIndex, lowWatermark: low, errorCode: code.rawValue)
+                    func result(_ low: Int64, _ code: KafkaErrorCode) -> DeleteRecordsResponse.DeleteRecordsPartitionResult {
+                        .init(partitionIndex: wanted.partitionIndex, lowWatermark: low, errorCode: code)
                     }
                     guard let partition = partition(topic.name, wanted.partitionIndex) else { return result(-1, .unknownTopicOrPartition) }
                     let log = partition.log
@@ -170,22 +170,22 @@ extension Broker {
     func initProducerId(_ request: InitProducerIdRequest) -> InitProducerIdResponse {
         if request.transactionalId != nil {
             // Fatal for every client (see findCoordinator); the response has no message field.
-            return InitProducerIdResponse(throttleTimeMs: 0, errorCode: ErrorCode.transactionalIdAuthorizationFailed.rawValue,
+            return InitProducerIdResponse(throttleTimeMs: 0, errorCode: .transactionalIdAuthorizationFailed,
                                           producerId: -1, producerEpoch: -1)
         }
         // KIP-360: a producer that already has an id asks for an epoch bump to reset its sequences.
         if request.producerId >= 0 {
             if request.producerEpoch < Int16.max - 1 {
-                return InitProducerIdResponse(throttleTimeMs: 0, errorCode: ErrorCode.none.rawValue,
+                return InitProducerIdResponse(throttleTimeMs: 0, errorCode: .none,
                                               producerId: request.producerId, producerEpoch: request.producerEpoch + 1)
             }
         }
         do {
             let id = try allocateProducerId()
-            return InitProducerIdResponse(throttleTimeMs: 0, errorCode: ErrorCode.none.rawValue, producerId: id, producerEpoch: 0)
+            return InitProducerIdResponse(throttleTimeMs: 0, errorCode: .none, producerId: id, producerEpoch: 0)
         } catch {
             logger.error("could not persist producer id block", metadata: ["error": "\(error)"])
-            return InitProducerIdResponse(throttleTimeMs: 0, errorCode: ErrorCode.kafkaStorageError.rawValue, producerId: -1, producerEpoch: -1)
+            return InitProducerIdResponse(throttleTimeMs: 0, errorCode: .kafkaStorageError, producerId: -1, producerEpoch: -1)
         }
     }
 }

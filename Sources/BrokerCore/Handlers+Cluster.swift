@@ -15,7 +15,7 @@ extension Broker {
     }
 
     func apiVersions(_ request: ApiVersionsRequest) -> ApiVersionsResponse {
-        ApiVersionsResponse(errorCode: ErrorCode.none.rawValue, apiKeys: apiVersionsList(), throttleTimeMs: 0)
+        ApiVersionsResponse(errorCode: .none, apiKeys: apiVersionsList(), throttleTimeMs: 0)
     }
 
     /// KIP-511: a client asked for an ApiVersions version we don't support. Answer in the v0
@@ -26,7 +26,7 @@ extension Broker {
         var buffer = allocator.buffer(capacity: 16 + 6 * advertised.count)
         buffer.writeInteger(Int32(0))
         buffer.writeInteger(correlationId)
-        buffer.writeInteger(ErrorCode.unsupportedVersion.rawValue)
+        buffer.writeInteger(KafkaErrorCode.unsupportedVersion.rawValue)
         buffer.writeInteger(Int32(advertised.count))
         for (key, range) in advertised {
             buffer.writeInteger(key.rawValue)
@@ -44,13 +44,13 @@ extension Broker {
 
     func metadataTopic(_ topic: TopicState) -> MetadataResponse.MetadataResponseTopic {
         MetadataResponse.MetadataResponseTopic(
-            errorCode: ErrorCode.none.rawValue,
+            errorCode: .none,
             name: topic.name,
             topicId: topic.id,
             isInternal: InternalTopics.isInternal(topic.name),
             partitions: topic.partitions.map { partition in
                 MetadataResponse.MetadataResponsePartition(
-                    errorCode: ErrorCode.none.rawValue, partitionIndex: partition.index, leaderId: config.nodeId,
+                    errorCode: .none, partitionIndex: partition.index, leaderId: config.nodeId,
                     leaderEpoch: 0, replicaNodes: [config.nodeId], isrNodes: [config.nodeId], offlineReplicas: [])
             })
     }
@@ -70,28 +70,28 @@ extension Broker {
                 if name == nil, requested.topicId != KafkaUUID.zero {
                     name = lock.withLock { topicsById[requested.topicId] }
                     if name == nil {
-                        responseTopics.append(.init(errorCode: ErrorCode.unknownTopicId.rawValue, name: nil, topicId: requested.topicId))
+                        responseTopics.append(.init(errorCode: .unknownTopicId, name: nil, topicId: requested.topicId))
                         continue
                     }
                 }
                 guard let name else {
-                    responseTopics.append(.init(errorCode: ErrorCode.invalidRequest.rawValue, name: nil))
+                    responseTopics.append(.init(errorCode: .invalidRequest, name: nil))
                     continue
                 }
                 if let problem = TopicNames.problem(with: name) {
                     logger.debug("metadata for invalid topic name", metadata: ["reason": "\(problem)"])
-                    responseTopics.append(.init(errorCode: ErrorCode.invalidTopicException.rawValue, name: name))
+                    responseTopics.append(.init(errorCode: .invalidTopicException, name: name))
                     continue
                 }
                 guard describable(name) else {
-                    responseTopics.append(.init(errorCode: ErrorCode.topicAuthorizationFailed.rawValue, name: name))
+                    responseTopics.append(.init(errorCode: .topicAuthorizationFailed, name: name))
                     continue
                 }
                 let (topic, code) = topicForWrite(name, autoCreate: allowAutoCreate && (topic(named: name) != nil || mayCreate(name, connection, api: "Metadata")))
                 if let topic {
                     responseTopics.append(metadataTopic(topic))
                 } else {
-                    responseTopics.append(.init(errorCode: code.rawValue, name: name))
+                    responseTopics.append(.init(errorCode: code, name: name))
                 }
             }
         }
@@ -106,17 +106,17 @@ extension Broker {
         if request.keyType == 0 {
             let keys = version >= 4 ? request.coordinatorKeys : [request.key]
             if let denied = keys.first(where: { groupDenied($0, .describe, connection, api: "FindCoordinator") }) {
-                let code = ErrorCode.groupAuthorizationFailed
+                let code = KafkaErrorCode.groupAuthorizationFailed
                 let message = "not authorized to describe group \(denied)"
                 if version >= 4 {
                     return FindCoordinatorResponse(throttleTimeMs: 0, coordinators: keys.map { key in
                         let ok = !groupDenied(key, .describe, connection, api: "FindCoordinator")
                         return FindCoordinatorResponse.Coordinator(
                             key: key, nodeId: ok ? config.nodeId : -1, host: ok ? host : "", port: ok ? port : -1,
-                            errorCode: ok ? 0 : code.rawValue, errorMessage: ok ? nil : "not authorized to describe group \(key)")
+                            errorCode: ok ? 0 : code, errorMessage: ok ? nil : "not authorized to describe group \(key)")
                     })
                 }
-                return FindCoordinatorResponse(throttleTimeMs: 0, errorCode: code.rawValue, errorMessage: message,
+                return FindCoordinatorResponse(throttleTimeMs: 0, errorCode: code, errorMessage: message,
                                                nodeId: -1, host: "", port: -1)
             }
         }
@@ -128,7 +128,7 @@ extension Broker {
         // both. The message says why (librdkafka shows it; the Java client shows only its own text
         // for the code, "Transactional Id authorization failed.", so the broker logs the refusal).
         let supported = request.keyType == 0
-        let code: ErrorCode = supported ? .none : .transactionalIdAuthorizationFailed
+        let code: KafkaErrorCode = supported ? .none : .transactionalIdAuthorizationFailed
         let message: String? = supported ? nil : Self.transactionsUnsupported
         if !supported {
             let ids = version >= 4 ? request.coordinatorKeys : [request.key]
@@ -141,11 +141,11 @@ extension Broker {
                 coordinators: request.coordinatorKeys.map { key in
                     FindCoordinatorResponse.Coordinator(
                         key: key, nodeId: supported ? config.nodeId : -1, host: supported ? host : "",
-                        port: supported ? port : -1, errorCode: code.rawValue, errorMessage: message)
+                        port: supported ? port : -1, errorCode: code, errorMessage: message)
                 })
         }
         return FindCoordinatorResponse(
-            throttleTimeMs: 0, errorCode: code.rawValue, errorMessage: message,
+            throttleTimeMs: 0, errorCode: code, errorMessage: message,
             nodeId: supported ? config.nodeId : -1, host: supported ? host : "", port: supported ? port : -1)
     }
 
@@ -153,7 +153,7 @@ extension Broker {
         let (host, port) = advertisedAddress(connection)
         // EndpointType 1 = brokers; 2 = controllers (KIP-919), which a single-node broker also is.
         return DescribeClusterResponse(
-            throttleTimeMs: 0, errorCode: ErrorCode.none.rawValue, errorMessage: nil, endpointType: request.endpointType,
+            throttleTimeMs: 0, errorCode: .none, errorMessage: nil, endpointType: request.endpointType,
             clusterId: clusterId, controllerId: config.nodeId,
             brokers: [.init(brokerId: config.nodeId, host: host, port: port, rack: nil)])
     }

@@ -34,8 +34,8 @@ extension Broker {
 
     func describeConfigs(_ request: DescribeConfigsRequest, version: Int16) -> DescribeConfigsResponse {
         let results = request.resources.map { resource -> DescribeConfigsResponse.DescribeConfigsResult in
-            func failed(_ code: ErrorCode, _ message: String) -> DescribeConfigsResponse.DescribeConfigsResult {
-                .init(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName, configs: [])
+            func failed(_ code: KafkaErrorCode, _ message: String) -> DescribeConfigsResponse.DescribeConfigsResult {
+                .init(errorCode: code, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName, configs: [])
             }
             func wanted(_ name: String) -> Bool { resource.configurationKeys.map { $0.contains(name) } ?? true }
             switch ConfigResourceType(rawValue: resource.resourceType) {
@@ -52,7 +52,7 @@ extension Broker {
                         isSensitive: false, synonyms: [], configType: definition.type.rawValue,
                         documentation: request.includeDocumentation ? definition.documentation : nil)
                 }
-                return .init(errorCode: ErrorCode.none.rawValue, errorMessage: nil, resourceType: resource.resourceType,
+                return .init(errorCode: .none, errorMessage: nil, resourceType: resource.resourceType,
                              resourceName: resource.resourceName, configs: configs)
             case .broker:
                 guard resource.resourceName.isEmpty || resource.resourceName == "\(config.nodeId)" else {
@@ -63,7 +63,7 @@ extension Broker {
                         name: name, value: value, readOnly: true, isDefault: false, configSource: ConfigSource.staticBroker.rawValue,
                         isSensitive: false, synonyms: [], configType: 0, documentation: nil)
                 }
-                return .init(errorCode: ErrorCode.none.rawValue, errorMessage: nil, resourceType: resource.resourceType,
+                return .init(errorCode: .none, errorMessage: nil, resourceType: resource.resourceType,
                              resourceName: resource.resourceName, configs: configs)
             case nil:
                 return failed(.invalidRequest, "resource type \(resource.resourceType) is not supported (topics and brokers are)")
@@ -75,7 +75,7 @@ extension Broker {
     /// Replaces a topic's overrides (after validating every entry) and reconfigures its logs.
     /// Returns nil on success, or the error to report.
     private func applyTopicConfigs(topicName: String, resourceType: Int8, validateOnly: Bool,
-                                   change: (inout [String: String]) -> (ErrorCode, String)?) -> (ErrorCode, String)? {
+                                   change: (inout [String: String]) -> (KafkaErrorCode, String)?) -> (KafkaErrorCode, String)? {
         guard ConfigResourceType(rawValue: resourceType) == .topic else {
             if ConfigResourceType(rawValue: resourceType) == .broker {
                 return (.invalidRequest, "broker configs are read-only at run time; set them in the broker's config file")
@@ -116,7 +116,7 @@ extension Broker {
                 return nil
             }
             return AlterConfigsResponse.AlterConfigsResourceResponse(
-                errorCode: (problem?.0 ?? .none).rawValue, errorMessage: problem?.1,
+                errorCode: (problem?.0 ?? .none), errorMessage: problem?.1,
                 resourceType: resource.resourceType, resourceName: resource.resourceName)
         }
         return AlterConfigsResponse(throttleTimeMs: 0, responses: responses)
@@ -157,7 +157,7 @@ extension Broker {
                 return nil
             }
             return IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
-                errorCode: (problem?.0 ?? .none).rawValue, errorMessage: problem?.1,
+                errorCode: (problem?.0 ?? .none), errorMessage: problem?.1,
                 resourceType: resource.resourceType, resourceName: resource.resourceName)
         }
         return IncrementalAlterConfigsResponse(throttleTimeMs: 0, responses: responses)

@@ -11,7 +11,7 @@ extension Broker {
         // Fetch sessions (KIP-227) are declined: SessionId 0 in every response tells clients to
         // send full fetch requests. A client that names a session we never created is told so.
         if version >= 7, request.sessionId != 0 {
-            return FetchResponse(throttleTimeMs: 0, errorCode: ErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0, responses: [])
+            return FetchResponse(throttleTimeMs: 0, errorCode: .fetchSessionIdNotFound, sessionId: 0, responses: [])
         }
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .milliseconds(max(0, Int64(request.maxWaitMs))))
@@ -50,7 +50,7 @@ extension Broker {
             for fetchPartition in fetchTopic.partitions {
                 guard let partition = partition(fetchTopic.topic, fetchPartition.partition) else {
                     hadError = true
-                    partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: ErrorCode.unknownTopicOrPartition.rawValue,
+                    partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: .unknownTopicOrPartition,
                                             highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: nil))
                     continue
                 }
@@ -62,20 +62,20 @@ extension Broker {
                     let size = result.records.readableBytes
                     total += size
                     remaining = max(0, remaining - size)
-                    partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: ErrorCode.none.rawValue,
+                    partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: .none,
                                             highWatermark: result.logEndOffset, lastStableOffset: result.logEndOffset,
                                             logStartOffset: result.logStartOffset, abortedTransactions: nil,
                                             preferredReadReplica: -1, records: result.records))
                 } catch {
                     hadError = true
-                    let code: ErrorCode
+                    let code: KafkaErrorCode
                     switch error {
                     case .offsetOutOfRange: code = .offsetOutOfRange
                     default:
                         code = .kafkaStorageError
                         logger.error("fetch read failed", metadata: ["partition": "\(fetchTopic.topic)-\(fetchPartition.partition)", "error": "\(error)"])
                     }
-                    partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: code.rawValue,
+                    partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: code,
                                             highWatermark: log.logEndOffset, lastStableOffset: log.logEndOffset,
                                             logStartOffset: log.logStartOffset, abortedTransactions: nil,
                                             preferredReadReplica: -1, records: nil))
@@ -83,7 +83,7 @@ extension Broker {
             }
             topicResponses.append(.init(topic: fetchTopic.topic, partitions: partitions))
         }
-        let response = FetchResponse(throttleTimeMs: 0, errorCode: ErrorCode.none.rawValue, sessionId: 0, responses: topicResponses)
+        let response = FetchResponse(throttleTimeMs: 0, errorCode: .none, sessionId: 0, responses: topicResponses)
         return (response, total, hadError)
     }
 
@@ -100,8 +100,8 @@ extension Broker {
     /// Special timestamps: -1 latest, -2 earliest, -3 max timestamp (KIP-734),
     /// -4 earliest local (KIP-405), -5 latest tiered (none here).
     private func listOffset(topic: String, requested: ListOffsetsRequest.ListOffsetsPartition) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
-        func answer(_ offset: Int64, _ timestamp: Int64, _ code: ErrorCode = .none) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
-            .init(partitionIndex: requested.partitionIndex, errorCode: code.rawValue, timestamp: timestamp, offset: offset, leaderEpoch: 0)
+        func answer(_ offset: Int64, _ timestamp: Int64, _ code: KafkaErrorCode = .none) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
+            .init(partitionIndex: requested.partitionIndex, errorCode: code, timestamp: timestamp, offset: offset, leaderEpoch: 0)
         }
         guard let partition = partition(topic, requested.partitionIndex) else {
             return answer(-1, -1, .unknownTopicOrPartition)

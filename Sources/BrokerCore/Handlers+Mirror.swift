@@ -8,7 +8,7 @@ import NIOCore
 
 extension PartitionState {
     struct MirrorAppendOutcome {
-        var error: (ErrorCode, String)?
+        var error: (KafkaErrorCode, String)?
         var appended: Int32 = 0
         var skipped: Int32 = 0
         var startMoved = false
@@ -22,7 +22,7 @@ extension PartitionState {
     func mirrorAppend(_ batches: [StoredBatch], sourceLogStartOffset: Int64, verifyExisting: Bool, now: Int64) -> MirrorAppendOutcome {
         let outcome: MirrorAppendOutcome = log.withAppendLock { writer in
             var outcome = MirrorAppendOutcome(logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset)
-            func finish(_ error: (ErrorCode, String)? = nil) -> MirrorAppendOutcome {
+            func finish(_ error: (KafkaErrorCode, String)? = nil) -> MirrorAppendOutcome {
                 outcome.error = error
                 outcome.logStartOffset = log.logStartOffset
                 outcome.logEndOffset = log.logEndOffset
@@ -118,9 +118,9 @@ extension Broker {
         -> StraitMirrorAppendResponse.MirrorAppendPartitionResponse
     {
         let index = data.partitionIndex
-        func failure(_ code: ErrorCode, _ message: String, _ partition: PartitionState? = nil) -> StraitMirrorAppendResponse.MirrorAppendPartitionResponse {
+        func failure(_ code: KafkaErrorCode, _ message: String, _ partition: PartitionState? = nil) -> StraitMirrorAppendResponse.MirrorAppendPartitionResponse {
             logger.warning("mirror append refused", metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
-            return .init(partitionIndex: index, errorCode: code.rawValue, errorMessage: message,
+            return .init(partitionIndex: index, errorCode: code, errorMessage: message,
                          logEndOffset: partition?.log.logEndOffset ?? -1, logStartOffset: partition?.log.logStartOffset ?? -1)
         }
         guard let topic = topic(named: topicName) else {
@@ -137,7 +137,7 @@ extension Broker {
             do {
                 batches = try MirroredRecordsValidator.validate(records, maxBatchBytes: config.maxRequestBytes)
             } catch {
-                return failure(ErrorCode(rawValue: error.kafkaErrorCode) ?? .corruptMessage, error.description, partition)
+                return failure(error.kafkaErrorCode, error.description, partition)
             }
         }
         // A compacted topic's batches may be rewritten by either side's cleaner (same offsets,
@@ -151,7 +151,7 @@ extension Broker {
                 logger.warning("mirror append refused", metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
             }
         }
-        return .init(partitionIndex: index, errorCode: (outcome.error?.0 ?? .none).rawValue, errorMessage: outcome.error?.1,
+        return .init(partitionIndex: index, errorCode: (outcome.error?.0 ?? .none), errorMessage: outcome.error?.1,
                      logEndOffset: outcome.logEndOffset, logStartOffset: outcome.logStartOffset,
                      appendedBatches: outcome.appended, skippedBatches: outcome.skipped)
     }
@@ -159,7 +159,7 @@ extension Broker {
     /// Applies a change of `strait.mirror.source` to a topic's partitions (callers hold
     /// `adminLock`). Setting it needs every partition never written; deleting it promotes the
     /// topic. Returns the error to report, having undone any partial change.
-    func applyMirrorChange(topic: TopicState, from old: String?, to new: String?, validateOnly: Bool) -> (ErrorCode, String)? {
+    func applyMirrorChange(topic: TopicState, from old: String?, to new: String?, validateOnly: Bool) -> (KafkaErrorCode, String)? {
         guard old != new else { return nil }
         if new != nil, InternalTopics.isInternal(topic.name) {
             return (.invalidConfig, "\(topic.name) is an internal topic; it cannot be a mirror")

@@ -31,11 +31,11 @@ extension Broker {
                                   partitionData: ProduceRequest.PartitionProduceData,
                                   mayCreate: () -> Bool = { true }) -> ProduceResponse.PartitionProduceResponse {
         let index = partitionData.index
-        func failure(_ code: ErrorCode, _ message: String) -> ProduceResponse.PartitionProduceResponse {
+        func failure(_ code: KafkaErrorCode, _ message: String) -> ProduceResponse.PartitionProduceResponse {
             logger.debug("produce refused", metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
             // INVALID_RECORD exists from Produce v8 (KIP-467); older clients get CORRUPT_MESSAGE.
             let code = code == .invalidRecord && version < 8 ? .corruptMessage : code
-            return .init(index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
+            return .init(index: index, errorCode: code, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
         }
         guard version >= 3 else {
             return failure(.unsupportedVersion, "produce v\(version) uses the legacy message format; use v3 or later")
@@ -64,7 +64,7 @@ extension Broker {
                 acceptedTimestamps: acceptedTimestamps(topic: topic, now: currentTime))
         } catch {
             logger.warning("invalid batch refused", metadata: ["partition": "\(topicName)-\(index)", "reason": "\(error)"])
-            return failure(ErrorCode(rawValue: error.kafkaErrorCode) ?? .corruptMessage,
+            return failure(error.kafkaErrorCode,
                            "\(error.description) (in the append to \(topicName)-\(index))")
         }
         // Kafka's ProduceRequest rule: zstd needs Produce v7+ (clients that old cannot read it back).
@@ -79,10 +79,10 @@ extension Broker {
         }
         switch partition.append(batch, now: currentTime) {
         case let .appended(result):
-            return .init(index: index, errorCode: ErrorCode.none.rawValue, baseOffset: result.baseOffset,
+            return .init(index: index, errorCode: .none, baseOffset: result.baseOffset,
                          logAppendTimeMs: -1, logStartOffset: result.logStartOffset)
         case let .duplicate(firstOffset):
-            return .init(index: index, errorCode: ErrorCode.none.rawValue, baseOffset: firstOffset,
+            return .init(index: index, errorCode: .none, baseOffset: firstOffset,
                          logAppendTimeMs: -1, logStartOffset: partition.log.logStartOffset)
         case let .rejected(code, message):
             if code == .kafkaStorageError {

@@ -25,7 +25,7 @@ final class PartitionState: @unchecked Sendable {
         case appended(AppendResult)
         /// A retried batch already in the log: answered with its original first offset.
         case duplicate(firstOffset: Int64)
-        case rejected(ErrorCode, String)
+        case rejected(KafkaErrorCode, String)
     }
 
     init(topic: String, index: Int32, log: any PartitionLog, mirrorSource: String? = nil, producerStateStart: Int64 = 0) {

@@ -1,4 +1,5 @@
 import KafkaRecords
+import KafkaProtocol
 
 /// Idempotent-producer bookkeeping for one partition: per producer id, its epoch and the last
 /// five batches it wrote (Kafka keeps five, matching max.in.flight.requests.per.connection).
@@ -22,7 +23,7 @@ struct ProducerStateTable: Sendable {
     enum Verdict: Equatable {
         case append
         case duplicate(of: BatchEntry)
-        case reject(ErrorCode, String)
+        case reject(KafkaErrorCode, String)
     }
 
     static let retainedBatches = 5

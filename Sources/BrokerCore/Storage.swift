@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import LogStorage
+import DurableFile
 
 /// Where partition logs and broker metadata live: files under the data directory, or memory.
 public protocol BrokerStorage: Sendable {
@@ -77,29 +78,13 @@ public struct FileBrokerStorage: BrokerStorage {
         return try JSONDecoder().decode(BrokerMetadataSnapshot.self, from: data)
     }
 
-    /// Writes to a temporary file, fsyncs it, then renames over the old one, so a crash leaves
-    /// either the old or the new metadata, never a torn file.
+    /// Replaced atomically (`AtomicFile`), so a crash leaves either the old or the new metadata,
+    /// never a torn file.
     public func saveMetadata(_ snapshot: BrokerMetadataSnapshot) throws {
         BlockingIOThreads.assertMayBlock("saving \(metadataFile.path)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(snapshot)
-        let temporary = directory.appendingPathComponent("strait-metadata.json.tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary.path])
-        }
-        let handle = try FileHandle(forWritingTo: temporary)
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        try handle.close()
-        if rename(temporary.path, metadataFile.path) != 0 {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: metadataFile.path])
-        }
-        let dirFD = open(directory.path, O_RDONLY)
-        if dirFD >= 0 {
-            fsync(dirFD)
-            close(dirFD)
-        }
+        try AtomicFile.write(Array(try encoder.encode(snapshot)), to: metadataFile.path)
     }
 }
 

@@ -103,7 +103,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     public func start() throws {
         let records = try store.loadAll()
         var metadata: [String: GroupMetadataRecord] = [:]
-        var offsets: [String: [TopicPartitionKey: OffsetCommitRecord]] = [:]
+        var offsets: [String: [TopicPartition: OffsetCommitRecord]] = [:]
         for record in records {
             switch record {
             case .group(let group):
@@ -111,9 +111,9 @@ public final class GroupCoordinator: @unchecked Sendable {
             case .groupTombstone(let groupId):
                 metadata.removeValue(forKey: groupId)
             case .offset(let commit):
-                offsets[commit.groupId, default: [:]][TopicPartitionKey(topic: commit.topic, partition: commit.partition)] = commit
+                offsets[commit.groupId, default: [:]][TopicPartition(commit.topic, commit.partition)] = commit
             case .offsetTombstone(let groupId, let topic, let partition):
-                offsets[groupId]?.removeValue(forKey: TopicPartitionKey(topic: topic, partition: partition))
+                offsets[groupId]?.removeValue(forKey: TopicPartition(topic, partition))
             }
         }
         let loadedGroups = lock.withLock { () -> Int in
@@ -265,13 +265,13 @@ public final class GroupCoordinator: @unchecked Sendable {
         var deliveries = Deliveries()
         let response = lock.withLock { () -> HeartbeatResponse in
             if let error = unavailableError(groupId: request.groupId, emptyIdAllowed: false) {
-                return HeartbeatResponse(errorCode: error.rawValue)
+                return HeartbeatResponse(errorCode: error)
             }
-            guard groups[request.groupId] != nil else { return HeartbeatResponse(errorCode: GroupErrorCode.unknownMemberId.rawValue) }
+            guard groups[request.groupId] != nil else { return HeartbeatResponse(errorCode: .unknownMemberId) }
             let token = makeToken()
             performLocked(groups[request.groupId]!.heartbeat(request, version: version, token: token, now: now()), into: &deliveries)
             guard case .respondHeartbeat(_, let response)? = deliveries.unclaimed.removeValue(forKey: token) else {
-                return HeartbeatResponse(errorCode: GroupErrorCode.unknownServerError.rawValue)
+                return HeartbeatResponse(errorCode: .unknownServerError)
             }
             return response
         }
@@ -294,7 +294,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             performLocked(groups[request.groupId]!.leave(request, version: version, token: token, now: now()), into: &deliveries)
             forgetIfPossible(request.groupId)
             guard case .respondLeave(_, let response)? = deliveries.unclaimed.removeValue(forKey: token) else {
-                return LeaveGroupResponse(errorCode: GroupErrorCode.unknownServerError.rawValue)
+                return LeaveGroupResponse(errorCode: .unknownServerError)
             }
             return response
         }
@@ -309,11 +309,11 @@ public final class GroupCoordinator: @unchecked Sendable {
     /// groups); then each partition's metadata size is checked and the offsets are persisted.
     public func handle(_ request: OffsetCommitRequest, version: Int16) -> OffsetCommitResponse {
         lock.withLock { () -> OffsetCommitResponse in
-            var codes = request.topics.map { topic in topic.partitions.map { _ in GroupErrorCode.none } }
+            var codes = request.topics.map { topic in topic.partitions.map { _ in KafkaErrorCode.none } }
             func response() -> OffsetCommitResponse {
                 OffsetCommitResponse(topics: zip(request.topics, codes).map { topic, topicCodes in
                     .init(name: topic.name, partitions: zip(topic.partitions, topicCodes).map {
-                        .init(partitionIndex: $0.partitionIndex, errorCode: $1.rawValue)
+                        .init(partitionIndex: $0.partitionIndex, errorCode: $1)
                     })
                 })
             }
@@ -329,7 +329,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             }
             let generation = request.generationIdOrMemberEpoch
             let instanceId = version >= 7 ? request.groupInstanceId : nil
-            let groupError: GroupErrorCode
+            let groupError: KafkaErrorCode
             if groups[request.groupId] != nil {
                 groupError = groups[request.groupId]!.validateOffsetCommit(
                     generationId: generation, memberId: request.memberId, groupInstanceId: instanceId, now: now)
@@ -392,21 +392,22 @@ public final class GroupCoordinator: @unchecked Sendable {
                             .init(partitionIndex: $0.partitionIndex, committedOffset: $0.committedOffset,
                                   committedLeaderEpoch: $0.committedLeaderEpoch, metadata: $0.metadata, errorCode: $0.errorCode)
                         })
-                    }, errorCode: error.rawValue)
+                    }, errorCode: error)
                 })
             }
             let (error, topics) = fetchOffsetsLocked(
                 groupId: request.groupId, topics: request.topics.map { $0.map { ($0.name, $0.partitionIndexes) } })
-            return OffsetFetchResponse(topics: topics, errorCode: error.rawValue)
+            return OffsetFetchResponse(topics: topics, errorCode: error)
         }
     }
 
     private func fetchOffsetsLocked(
         groupId: String, topics requested: [(String, [Int32])]?
-    ) -> (GroupErrorCode, [OffsetFetchResponse.OffsetFetchResponseTopic]) {
-        func partition(_ index: Int32, _ committed: CommittedOffset?, _ error: GroupErrorCode) -> OffsetFetchResponse.OffsetFetchResponsePartition {
-            .init(partitionIndex: index, committedOffset: committed?.offset ?? -1,
-                  committedLeaderEpoch: committed?.leaderEpoch ?? -1, metadata: committed?.metadata ?? "", errorCode: error.rawValue)
+    ) -> (KafkaErrorCode, [OffsetFetchResponse.OffsetFetchResponseTopic]) {
+        func partition(_ index: Int32, _ retained: RetainedOffset?, _ error: KafkaErrorCode) -> OffsetFetchResponse.OffsetFetchResponsePartition {
+            let committed = retained?.committed
+            return .init(partitionIndex: index, committedOffset: committed?.offset ?? -1,
+                         committedLeaderEpoch: committed?.leaderEpoch ?? -1, metadata: committed?.metadata ?? "", errorCode: error)
         }
         if let error = unavailableError(groupId: groupId, emptyIdAllowed: true) {
             // v0-1 have no group-level code: every partition carries it too.
@@ -415,7 +416,7 @@ public final class GroupCoordinator: @unchecked Sendable {
         let offsets = groups[groupId]?.offsets ?? [:]
         if let requested {
             return (.none, requested.map { name, indexes in
-                .init(name: name, partitions: indexes.map { partition($0, offsets[TopicPartitionKey(topic: name, partition: $0)], .none) })
+                .init(name: name, partitions: indexes.map { partition($0, offsets[TopicPartition(name, $0)], .none) })
             })
         }
         var byTopic: [String: [OffsetFetchResponse.OffsetFetchResponsePartition]] = [:]
@@ -429,15 +430,15 @@ public final class GroupCoordinator: @unchecked Sendable {
     public func handle(_ request: OffsetDeleteRequest, version: Int16) -> OffsetDeleteResponse {
         lock.withLock { () -> OffsetDeleteResponse in
             if let error = unavailableError(groupId: request.groupId, emptyIdAllowed: false) {
-                return OffsetDeleteResponse(errorCode: error.rawValue)
+                return OffsetDeleteResponse(errorCode: error)
             }
             guard let group = groups[request.groupId] else {
-                return OffsetDeleteResponse(errorCode: GroupErrorCode.groupIdNotFound.rawValue)
+                return OffsetDeleteResponse(errorCode: .groupIdNotFound)
             }
             let groupError = group.offsetDeleteError
-            guard groupError == .none else { return OffsetDeleteResponse(errorCode: groupError.rawValue) }
-            var codes = request.topics.map { topic in topic.partitions.map { _ in GroupErrorCode.none } }
-            var doomed: [TopicPartitionKey] = []
+            guard groupError == .none else { return OffsetDeleteResponse(errorCode: groupError) }
+            var codes = request.topics.map { topic in topic.partitions.map { _ in KafkaErrorCode.none } }
+            var doomed: [TopicPartition] = []
             for (t, topic) in request.topics.enumerated() {
                 for (p, partition) in topic.partitions.enumerated() {
                     if !topicPartitionExists(topic.name, partition.partitionIndex) {
@@ -445,7 +446,7 @@ public final class GroupCoordinator: @unchecked Sendable {
                     } else if group.isSubscribed(toTopic: topic.name) {
                         codes[t][p] = .groupSubscribedToTopic
                     } else {
-                        doomed.append(TopicPartitionKey(topic: topic.name, partition: partition.partitionIndex))
+                        doomed.append(TopicPartition(topic.name, partition.partitionIndex))
                     }
                 }
             }
@@ -457,14 +458,14 @@ public final class GroupCoordinator: @unchecked Sendable {
                     try store.append(tombstones)
                 } catch {
                     logger.error("offset deletion not persisted", metadata: ["group": "\(request.groupId)", "error": "\(error)"])
-                    return OffsetDeleteResponse(errorCode: GroupErrorCode.coordinatorNotAvailable.rawValue)
+                    return OffsetDeleteResponse(errorCode: .coordinatorNotAvailable)
                 }
             }
             _ = groups[request.groupId]!.deleteOffsets(doomed)
             forgetIfPossible(request.groupId)
-            return OffsetDeleteResponse(errorCode: GroupErrorCode.none.rawValue, topics: zip(request.topics, codes).map { topic, topicCodes in
+            return OffsetDeleteResponse(errorCode: .none, topics: zip(request.topics, codes).map { topic, topicCodes in
                 .init(name: topic.name, partitions: zip(topic.partitions, topicCodes).map {
-                    .init(partitionIndex: $0.partitionIndex, errorCode: $1.rawValue)
+                    .init(partitionIndex: $0.partitionIndex, errorCode: $1)
                 })
             })
         }
@@ -476,7 +477,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     public func handle(_ request: ListGroupsRequest, version: Int16) -> ListGroupsResponse {
         lock.withLock { () -> ListGroupsResponse in
             if let error = unavailableError(groupId: nil, emptyIdAllowed: true) {
-                return ListGroupsResponse(errorCode: error.rawValue)
+                return ListGroupsResponse(errorCode: error)
             }
             let states = version >= 4 ? Set(request.statesFilter.map { $0.lowercased() }) : []
             let types = version >= 5 ? Set(request.typesFilter.map { $0.lowercased() }) : []
@@ -495,11 +496,11 @@ public final class GroupCoordinator: @unchecked Sendable {
             let includeOperations = version >= 3 && request.includeAuthorizedOperations
             return DescribeGroupsResponse(groups: request.groups.map { groupId in
                 if let error = unavailableError(groupId: groupId, emptyIdAllowed: true) {
-                    return .init(errorCode: error.rawValue, groupId: groupId)
+                    return .init(errorCode: error, groupId: groupId)
                 }
                 guard let group = groups[groupId] else {
                     return .init(
-                        errorCode: GroupErrorCode.none.rawValue, groupId: groupId, groupState: GroupState.dead.rawValue,
+                        errorCode: .none, groupId: groupId, groupState: GroupState.dead.rawValue,
                         protocolType: "", protocolData: "", members: [])
                 }
                 return group.describe(includeAuthorizedOperations: includeOperations)
@@ -511,12 +512,12 @@ public final class GroupCoordinator: @unchecked Sendable {
     public func handle(_ request: DeleteGroupsRequest, version: Int16) -> DeleteGroupsResponse {
         lock.withLock { () -> DeleteGroupsResponse in
             DeleteGroupsResponse(results: request.groupsNames.map { groupId in
-                .init(groupId: groupId, errorCode: deleteGroupLocked(groupId).rawValue)
+                .init(groupId: groupId, errorCode: deleteGroupLocked(groupId))
             })
         }
     }
 
-    private func deleteGroupLocked(_ groupId: String) -> GroupErrorCode {
+    private func deleteGroupLocked(_ groupId: String) -> KafkaErrorCode {
         if let error = unavailableError(groupId: groupId, emptyIdAllowed: true) { return error }
         guard let group = groups[groupId] else { return .groupIdNotFound }
         let error = group.deleteError
@@ -588,7 +589,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     }
 
     /// Errors that do not depend on the group's state: loading, shut down, invalid group id.
-    private func unavailableError(groupId: String?, emptyIdAllowed: Bool) -> GroupErrorCode? {
+    private func unavailableError(groupId: String?, emptyIdAllowed: Bool) -> KafkaErrorCode? {
         switch phase {
         case .loading: return .coordinatorLoadInProgress
         case .shutDown: return .notCoordinator

@@ -137,6 +137,14 @@ public struct OffsetCommitRecord: Sendable, Equatable {
         self.commitTimestampMs = commitTimestampMs
         self.expireTimestampMs = expireTimestampMs
     }
+
+    public var topicPartition: TopicPartition { TopicPartition(topic, partition) }
+
+    /// The offset as the coordinator keeps it (leader epoch -1 becomes nil, and back on fetch).
+    public var retained: RetainedOffset {
+        RetainedOffset(CommittedOffset(offset: offset, leaderEpoch: leaderEpoch == -1 ? nil : leaderEpoch, metadata: metadata),
+                       commitTimestampMs: commitTimestampMs, expireTimestampMs: expireTimestampMs)
+    }
 }
 
 /// Why a stored group record could not be decoded.

@@ -27,7 +27,7 @@ public struct GroupStateMachine: Sendable {
     public private(set) var leaderId: String?
     /// When the group entered its current state.
     public private(set) var stateTimestampMs: Int64
-    public private(set) var offsets: [TopicPartitionKey: CommittedOffset] = [:]
+    public private(set) var offsets: [TopicPartition: RetainedOffset] = [:]
 
     var members: [GroupMember] = []
     private var staticMembers: [String: String] = [:]
@@ -61,9 +61,7 @@ public struct GroupStateMachine: Sendable {
     ) {
         self.init(groupId: groupId, config: config, now: now)
         for commit in offsets {
-            self.offsets[TopicPartitionKey(topic: commit.topic, partition: commit.partition)] = CommittedOffset(
-                offset: commit.offset, leaderEpoch: commit.leaderEpoch, metadata: commit.metadata,
-                commitTimestampMs: commit.commitTimestampMs, expireTimestampMs: commit.expireTimestampMs)
+            self.offsets[commit.topicPartition] = commit.retained
         }
         guard let record else { return }
         generationId = record.generationId
@@ -118,7 +116,7 @@ public struct GroupStateMachine: Sendable {
         _ request: JoinGroupRequest, version: Int16, token: RequestToken, clientId: String, clientHost: String,
         newMemberId: String, now: Int64
     ) -> [GroupAction] {
-        func fail(_ code: GroupErrorCode) -> [GroupAction] {
+        func fail(_ code: KafkaErrorCode) -> [GroupAction] {
             [.respondJoin(token, Self.joinError(code, memberId: request.memberId))]
         }
         guard (config.minSessionTimeoutMs...config.maxSessionTimeoutMs).contains(request.sessionTimeoutMs) else {
@@ -196,7 +194,7 @@ public struct GroupStateMachine: Sendable {
     private func currentJoinResponse(for memberId: String) -> JoinGroupResponse {
         let isLeader = memberId == leaderId
         return JoinGroupResponse(
-            errorCode: GroupErrorCode.none.rawValue, generationId: generationId, protocolType: protocolType,
+            errorCode: .none, generationId: generationId, protocolType: protocolType,
             protocolName: protocolName, leader: leaderId ?? "", skipAssignment: false, memberId: memberId,
             members: isLeader ? joinResponseMembers() : [])
     }
@@ -206,9 +204,9 @@ public struct GroupStateMachine: Sendable {
     }
 
     /// A JoinGroup error answer.
-    public static func joinError(_ code: GroupErrorCode, memberId: String) -> JoinGroupResponse {
+    public static func joinError(_ code: KafkaErrorCode, memberId: String) -> JoinGroupResponse {
         JoinGroupResponse(
-            errorCode: code.rawValue, generationId: -1, protocolType: nil, protocolName: nil, leader: "",
+            errorCode: code, generationId: -1, protocolType: nil, protocolName: nil, leader: "",
             memberId: memberId, members: [])
     }
 
@@ -307,14 +305,14 @@ public struct GroupStateMachine: Sendable {
             if version >= 9 {
                 // KIP-814: the leader learns it leads but skips running the assignor.
                 actions.append(.respondJoin(token, JoinGroupResponse(
-                    errorCode: GroupErrorCode.none.rawValue, generationId: generationId, protocolType: protocolType,
+                    errorCode: .none, generationId: generationId, protocolType: protocolType,
                     protocolName: protocolName, leader: leaderId ?? "", skipAssignment: wasLeader,
                     memberId: member.memberId, members: wasLeader ? joinResponseMembers() : [])))
             } else {
                 // Older clients would run the assignor if told they lead, and a stable group ignores
                 // a new assignment: report the old leader id so the member acts as a follower.
                 actions.append(.respondJoin(token, JoinGroupResponse(
-                    errorCode: GroupErrorCode.none.rawValue, generationId: generationId, protocolType: protocolType,
+                    errorCode: .none, generationId: generationId, protocolType: protocolType,
                     protocolName: protocolName, leader: wasLeader ? oldMemberId : (leaderId ?? ""),
                     memberId: member.memberId, members: [])))
             }
@@ -420,7 +418,7 @@ public struct GroupStateMachine: Sendable {
             guard let parked = members[index].awaitingJoin else { continue }
             let memberId = members[index].memberId
             actions.append(.respondJoin(parked, JoinGroupResponse(
-                errorCode: GroupErrorCode.none.rawValue, generationId: generationId, protocolType: protocolType,
+                errorCode: .none, generationId: generationId, protocolType: protocolType,
                 protocolName: protocolName, leader: leaderId ?? "", skipAssignment: false, memberId: memberId,
                 members: memberId == leaderId ? everyone : [])))
             members[index].awaitingJoin = nil
@@ -431,7 +429,7 @@ public struct GroupStateMachine: Sendable {
     }
 
     /// Removes a member, answering its parked requests with `error`.
-    private mutating func removeMember(_ memberId: String, answering error: GroupErrorCode, actions: inout [GroupAction]) {
+    private mutating func removeMember(_ memberId: String, answering error: KafkaErrorCode, actions: inout [GroupAction]) {
         guard let index = index(of: memberId) else { return }
         let member = members.remove(at: index)
         if let instanceId = member.groupInstanceId, staticMembers[instanceId] == memberId {
@@ -459,7 +457,7 @@ public struct GroupStateMachine: Sendable {
 
     /// Handles SyncGroup. A follower's request is parked until the leader's arrives.
     public mutating func sync(_ request: SyncGroupRequest, version: Int16, token: RequestToken, now: Int64) -> [GroupAction] {
-        func fail(_ code: GroupErrorCode) -> [GroupAction] { [.respondSync(token, Self.syncError(code))] }
+        func fail(_ code: KafkaErrorCode) -> [GroupAction] { [.respondSync(token, Self.syncError(code))] }
         if state == .dead { return fail(.coordinatorNotAvailable) }
         let instanceId = version >= 3 ? request.groupInstanceId : nil
         if let error = validateMember(request.memberId, instanceId: instanceId) { return fail(error) }
@@ -509,22 +507,22 @@ public struct GroupStateMachine: Sendable {
 
     private func syncResponse(assignment: [UInt8]) -> SyncGroupResponse {
         SyncGroupResponse(
-            errorCode: GroupErrorCode.none.rawValue, protocolType: protocolType, protocolName: protocolName,
+            errorCode: .none, protocolType: protocolType, protocolName: protocolName,
             assignment: assignment)
     }
 
     /// A SyncGroup error answer.
-    public static func syncError(_ code: GroupErrorCode) -> SyncGroupResponse {
-        SyncGroupResponse(errorCode: code.rawValue, protocolType: nil, protocolName: nil, assignment: [])
+    public static func syncError(_ code: KafkaErrorCode) -> SyncGroupResponse {
+        SyncGroupResponse(errorCode: code, protocolType: nil, protocolName: nil, assignment: [])
     }
 
     // MARK: - Heartbeat
 
     public mutating func heartbeat(_ request: HeartbeatRequest, version: Int16, token: RequestToken, now: Int64) -> [GroupAction] {
-        [.respondHeartbeat(token, HeartbeatResponse(errorCode: heartbeatError(request, version: version, now: now).rawValue))]
+        [.respondHeartbeat(token, HeartbeatResponse(errorCode: heartbeatError(request, version: version, now: now)))]
     }
 
-    private mutating func heartbeatError(_ request: HeartbeatRequest, version: Int16, now: Int64) -> GroupErrorCode {
+    private mutating func heartbeatError(_ request: HeartbeatRequest, version: Int16, now: Int64) -> KafkaErrorCode {
         if state == .dead { return .coordinatorNotAvailable }
         let instanceId = version >= 3 ? request.groupInstanceId : nil
         if let error = validateMember(request.memberId, instanceId: instanceId) { return error }
@@ -554,7 +552,7 @@ public struct GroupStateMachine: Sendable {
                 topLevel: .coordinatorNotAvailable, members: leaving.map { ($0, .coordinatorNotAvailable) }, version: version))]
         }
         var actions: [GroupAction] = []
-        var results: [(LeaveGroupRequest.MemberIdentity, GroupErrorCode)] = []
+        var results: [(LeaveGroupRequest.MemberIdentity, KafkaErrorCode)] = []
         for identity in leaving {
             let instanceId = version >= 3 ? identity.groupInstanceId : nil
             if identity.memberId.isEmpty, let instanceId {
@@ -582,15 +580,15 @@ public struct GroupStateMachine: Sendable {
 
     /// v3+ report per member; v0-2 have only the top-level code, which carries the member's error.
     static func leaveResponse(
-        topLevel: GroupErrorCode, members: [(LeaveGroupRequest.MemberIdentity, GroupErrorCode)], version: Int16
+        topLevel: KafkaErrorCode, members: [(LeaveGroupRequest.MemberIdentity, KafkaErrorCode)], version: Int16
     ) -> LeaveGroupResponse {
         if version >= 3 {
-            return LeaveGroupResponse(errorCode: topLevel.rawValue, members: members.map {
-                .init(memberId: $0.0.memberId, groupInstanceId: $0.0.groupInstanceId, errorCode: $0.1.rawValue)
+            return LeaveGroupResponse(errorCode: topLevel, members: members.map {
+                .init(memberId: $0.0.memberId, groupInstanceId: $0.0.groupInstanceId, errorCode: $0.1)
             })
         }
         let code = topLevel != .none ? topLevel : (members.first { $0.1 != .none }?.1 ?? .none)
-        return LeaveGroupResponse(errorCode: code.rawValue)
+        return LeaveGroupResponse(errorCode: code)
     }
 
     // MARK: - Timers
@@ -623,7 +621,7 @@ public struct GroupStateMachine: Sendable {
     /// Generation -1 with no member id is a "simple" commit, allowed only while the group is empty.
     public mutating func validateOffsetCommit(
         generationId commitGeneration: Int32, memberId: String, groupInstanceId: String?, now: Int64
-    ) -> GroupErrorCode {
+    ) -> KafkaErrorCode {
         if state == .dead { return .coordinatorNotAvailable }
         if commitGeneration >= 0 || !memberId.isEmpty || groupInstanceId != nil {
             if let error = validateMember(memberId, instanceId: groupInstanceId) { return error }
@@ -639,15 +637,13 @@ public struct GroupStateMachine: Sendable {
     /// Stores commits (already validated and persisted).
     public mutating func applyOffsetCommits(_ commits: [OffsetCommitRecord]) {
         for commit in commits {
-            offsets[TopicPartitionKey(topic: commit.topic, partition: commit.partition)] = CommittedOffset(
-                offset: commit.offset, leaderEpoch: commit.leaderEpoch, metadata: commit.metadata,
-                commitTimestampMs: commit.commitTimestampMs, expireTimestampMs: commit.expireTimestampMs)
+            offsets[commit.topicPartition] = commit.retained
         }
     }
 
     /// The group-level error of OffsetDelete: only empty groups, or consumer groups for topics they
     /// do not subscribe to, may lose offsets.
-    public var offsetDeleteError: GroupErrorCode {
+    public var offsetDeleteError: KafkaErrorCode {
         switch state {
         case .dead: return .groupIdNotFound
         case .empty: return .none
@@ -691,8 +687,8 @@ public struct GroupStateMachine: Sendable {
     ///
     /// An offset committed with OffsetCommit v2-v4 retention_time_ms expires at its own
     /// `expireTimestampMs` instead, under the same conditions.
-    public func expiredOffsets(now: Int64, retentionMs: Int64) -> [TopicPartitionKey] {
-        let since: (CommittedOffset) -> Int64
+    public func expiredOffsets(now: Int64, retentionMs: Int64) -> [TopicPartition] {
+        let since: (RetainedOffset) -> Int64
         var keptTopics: Set<String> = []
         switch state {
         case .empty:
@@ -723,7 +719,7 @@ public struct GroupStateMachine: Sendable {
     }
 
     /// Removes offsets; returns tombstones for those that existed.
-    public mutating func deleteOffsets(_ partitions: [TopicPartitionKey]) -> [GroupRecord] {
+    public mutating func deleteOffsets(_ partitions: [TopicPartition]) -> [GroupRecord] {
         partitions.compactMap { key in
             offsets.removeValue(forKey: key) == nil ? nil : .offsetTombstone(groupId: groupId, topic: key.topic, partition: key.partition)
         }
@@ -732,7 +728,7 @@ public struct GroupStateMachine: Sendable {
     // MARK: - Admin
 
     /// Whether DeleteGroups may delete the group.
-    public var deleteError: GroupErrorCode {
+    public var deleteError: KafkaErrorCode {
         switch state {
         case .dead: return .groupIdNotFound
         case .empty: return .none
@@ -757,7 +753,7 @@ public struct GroupStateMachine: Sendable {
     public func describe(includeAuthorizedOperations: Bool) -> DescribeGroupsResponse.DescribedGroup {
         let stable = state == .stable
         return DescribeGroupsResponse.DescribedGroup(
-            errorCode: GroupErrorCode.none.rawValue, groupId: groupId, groupState: state.rawValue,
+            errorCode: .none, groupId: groupId, groupState: state.rawValue,
             protocolType: protocolType ?? "", protocolData: stable ? (protocolName ?? "") : "",
             members: members.map { member in
                 .init(
@@ -792,7 +788,7 @@ public struct GroupStateMachine: Sendable {
     }
 
     /// Answers every parked request with `error` (the coordinator is shutting down).
-    public mutating func abandonParkedRequests(with error: GroupErrorCode) -> [GroupAction] {
+    public mutating func abandonParkedRequests(with error: KafkaErrorCode) -> [GroupAction] {
         var actions: [GroupAction] = []
         for index in members.indices {
             if let parked = members[index].awaitingJoin {
@@ -815,7 +811,7 @@ public struct GroupStateMachine: Sendable {
 
     /// FENCED_INSTANCE_ID when the instance id belongs to another member id (a newer instance took
     /// over); UNKNOWN_MEMBER_ID when the member id is not in the group.
-    private func validateMember(_ memberId: String, instanceId: String?) -> GroupErrorCode? {
+    private func validateMember(_ memberId: String, instanceId: String?) -> KafkaErrorCode? {
         if let instanceId, let current = staticMembers[instanceId], current != memberId { return .fencedInstanceId }
         if index(of: memberId) == nil { return .unknownMemberId }
         return nil

@@ -37,38 +37,17 @@ public enum GroupAction: Sendable, Equatable {
     case persist(GroupRecord)
 }
 
-/// A topic partition as a dictionary key.
-public struct TopicPartitionKey: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(topic: String, partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public static func < (lhs: Self, rhs: Self) -> Bool {
-        (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
-    }
-
-    public var description: String { "\(topic)-\(partition)" }
-}
-
-/// A committed offset as the coordinator keeps it.
-public struct CommittedOffset: Sendable, Equatable {
-    public var offset: Int64
-    /// -1 when unknown.
-    public var leaderEpoch: Int32
-    public var metadata: String
+/// A committed offset as the coordinator retains it: the commit itself and the times offset
+/// retention (KIP-211) measures from.
+public struct RetainedOffset: Sendable, Equatable {
+    public var committed: CommittedOffset
     public var commitTimestampMs: Int64
     /// An explicit expiry time (OffsetCommit v2-v4 retention_time_ms); nil: the broker's offset
     /// retention applies.
     public var expireTimestampMs: Int64?
 
-    public init(offset: Int64, leaderEpoch: Int32, metadata: String, commitTimestampMs: Int64, expireTimestampMs: Int64? = nil) {
-        self.offset = offset
-        self.leaderEpoch = leaderEpoch
-        self.metadata = metadata
+    public init(_ committed: CommittedOffset, commitTimestampMs: Int64, expireTimestampMs: Int64? = nil) {
+        self.committed = committed
         self.commitTimestampMs = commitTimestampMs
         self.expireTimestampMs = expireTimestampMs
     }

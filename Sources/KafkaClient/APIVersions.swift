@@ -110,7 +110,7 @@ enum ApiVersionsNegotiation {
         }
         var buffer = body
         let response = try ApiVersionsResponse(from: &buffer, version: sentVersion)
-        guard response.errorCode == 0 else { return .failed(KafkaErrorCode(response.errorCode)) }
+        guard !response.errorCode.isError else { return .failed(response.errorCode) }
         return .done(BrokerAPIVersions(response, version: sentVersion))
     }
 }

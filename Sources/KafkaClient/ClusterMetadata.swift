@@ -1,22 +1,5 @@
 import KafkaProtocol
 
-/// A topic partition.
-public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public static func < (a: Self, b: Self) -> Bool {
-        a.topic != b.topic ? a.topic < b.topic : a.partition < b.partition
-    }
-
-    public var description: String { "\(topic)-\(partition)" }
-}
-
 /// A broker as metadata describes it.
 public struct BrokerNode: Hashable, Sendable, CustomStringConvertible {
     public var nodeId: Int32
@@ -36,12 +19,12 @@ public struct BrokerNode: Hashable, Sendable, CustomStringConvertible {
 }
 
 public struct PartitionMetadata: Hashable, Sendable {
-    public var partition: Int32
+    public var partition: PartitionIndex
     public var error: KafkaErrorCode
     /// nil when the partition has no leader (-1 on the wire).
     public var leader: Int32?
     /// nil when the broker does not send it (Metadata v0-6) or sends -1.
-    public var leaderEpoch: Int32?
+    public var leaderEpoch: LeaderEpoch?
     public var replicas: [Int32]
     public var isr: [Int32]
     public var offlineReplicas: [Int32]
@@ -83,14 +66,14 @@ public struct ClusterMetadata: Sendable {
             let partitions = topic.partitions.map { partition in
                 PartitionMetadata(
                     partition: partition.partitionIndex,
-                    error: KafkaErrorCode(partition.errorCode),
+                    error: partition.errorCode,
                     leader: partition.leaderId >= 0 ? partition.leaderId : nil,
                     leaderEpoch: version >= 7 && partition.leaderEpoch >= 0 ? partition.leaderEpoch : nil,
                     replicas: partition.replicaNodes, isr: partition.isrNodes,
                     offlineReplicas: partition.offlineReplicas)
             }.sorted { $0.partition < $1.partition }
             topics[name] = TopicMetadata(
-                name: name, error: KafkaErrorCode(topic.errorCode),
+                name: name, error: topic.errorCode,
                 topicId: version >= 10 && topic.topicId != KafkaUUID.zero ? topic.topicId : nil,
                 isInternal: topic.isInternal, partitions: partitions)
         }

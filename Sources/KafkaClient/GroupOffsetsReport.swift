@@ -1,3 +1,4 @@
+import KafkaProtocol
 /// What `kafka-consumer-groups --describe` shows for a group: one row per partition that has a
 /// committed offset or is assigned to a member, with the log end offset and the lag. Pure, so the
 /// CLI, the replicator's lag metrics and tests share one definition of lag.
@@ -5,9 +6,9 @@ public struct GroupOffsetsReport: Hashable, Sendable {
     public struct Row: Hashable, Sendable {
         public var partition: TopicPartition
         /// nil: nothing committed.
-        public var committedOffset: Int64?
+        public var committedOffset: Offset?
         /// nil: the log end offset could not be read (see `logEndError`).
-        public var logEndOffset: Int64?
+        public var logEndOffset: Offset?
         public var logEndError: String?
         /// logEndOffset - committedOffset, when both are known.
         public var lag: Int64?
@@ -25,7 +26,7 @@ public struct GroupOffsetsReport: Hashable, Sendable {
     /// The lag of a consumer at `committed` on a log ending at `logEnd`: nil unless both are known
     /// (a negative value would mean the log was truncated below the committed offset and is kept,
     /// so it shows up rather than hiding as 0).
-    public static func lag(committed: Int64?, logEnd: Int64?) -> Int64? {
+    public static func lag(committed: Offset?, logEnd: Offset?) -> Int64? {
         guard let committed, committed >= 0, let logEnd, logEnd >= 0 else { return nil }
         return logEnd - committed
     }

@@ -90,14 +90,14 @@ public struct KafkaClientConfiguration: Sendable {
     }
 }
 
-/// SASL login of a client: the mechanism, the user and the password (kept in memory only;
-/// printing shows no password).
+/// SASL login of a client: the mechanism, the user and the password (kept in memory only, as a
+/// `Secret`: printing shows no password).
 public struct SaslCredentials: Sendable, CustomStringConvertible {
     public var mechanism: SaslMechanism
     public var username: String
-    public var password: String
+    public var password: Secret
 
-    public init(mechanism: SaslMechanism, username: String, password: String) {
+    public init(mechanism: SaslMechanism, username: String, password: Secret) {
         self.mechanism = mechanism
         self.username = username
         self.password = password

@@ -71,13 +71,6 @@ public struct ConfigEntry: Hashable, Sendable {
     public var readOnly: Bool
 }
 
-extension KafkaErrorCode {
-    public static let topicAlreadyExists = Self(36)
-    public static let invalidPartitions = Self(37)
-    public static let invalidReplicationFactor = Self(38)
-    public static let invalidConfig = Self(40)
-}
-
 extension KafkaCluster {
     /// A connection to the controller named by Metadata (any broker when there is none: KRaft
     /// brokers forward admin requests to the controller themselves).
@@ -141,7 +134,7 @@ extension KafkaCluster {
             let response = try await connection.send(request, version: version, timeout: self.adminTimeout(timeoutMs))
             var answers: [String: TopicAdminResult] = [:]
             for topic in response.topics {
-                let code = KafkaErrorCode(topic.errorCode)
+                let code = topic.errorCode
                 answers[topic.name] = TopicAdminResult(
                     errorCode: code, errorMessage: version >= 1 ? topic.errorMessage : nil,
                     topicId: version >= 7 && !code.isError && topic.topicId != .zero ? topic.topicId : nil,
@@ -172,7 +165,7 @@ extension KafkaCluster {
                 timeoutMs: timeoutMs, validateOnly: validateOnly)
             let response = try await connection.send(request, version: version, timeout: self.adminTimeout(timeoutMs))
             return Dictionary(response.results.map {
-                ($0.name, TopicAdminResult(errorCode: KafkaErrorCode($0.errorCode), errorMessage: $0.errorMessage))
+                ($0.name, TopicAdminResult(errorCode: $0.errorCode, errorMessage: $0.errorMessage))
             }) { _, last in last }
         }
         if !validateOnly { invalidateMetadata() }
@@ -192,7 +185,7 @@ extension KafkaCluster {
             var answers: [String: TopicAdminResult] = [:]
             for topic in response.responses {
                 guard let name = topic.name else { continue }
-                answers[name] = TopicAdminResult(errorCode: KafkaErrorCode(topic.errorCode),
+                answers[name] = TopicAdminResult(errorCode: topic.errorCode,
                                                  errorMessage: version >= 5 ? topic.errorMessage : nil)
             }
             return answers
@@ -214,7 +207,7 @@ extension KafkaCluster {
             let response = try await connection.send(request, version: version)
             var results: [String: Result<[String: ConfigEntry], KafkaClientError>] = [:]
             for resource in response.results where resource.resourceType == ConfigResourceType.topic {
-                let code = KafkaErrorCode(resource.errorCode)
+                let code = resource.errorCode
                 if code.isError {
                     results[resource.resourceName] = .failure(.broker(code, message: resource.errorMessage,
                                                                       context: "DescribeConfigs for topic '\(resource.resourceName)'"))
@@ -263,7 +256,7 @@ extension KafkaCluster {
             guard let answer = response.responses.first(where: { $0.resourceName == topic }) else {
                 throw KafkaClientError.protocolViolation(connection.address, "IncrementalAlterConfigs response has no entry for '\(topic)'")
             }
-            let code = KafkaErrorCode(answer.errorCode)
+            let code = answer.errorCode
             if code.isError {
                 throw KafkaClientError.broker(code, message: answer.errorMessage, context: "IncrementalAlterConfigs for topic '\(topic)'")
             }

@@ -1,19 +1,5 @@
 import KafkaProtocol
 
-/// An offset to commit for a group: the next offset to consume.
-public struct OffsetToCommit: Hashable, Sendable {
-    public var offset: Int64
-    public var metadata: String?
-    /// The leader epoch of the last consumed record, nil when unknown (OffsetCommit v6+).
-    public var leaderEpoch: Int32?
-
-    public init(offset: Int64, metadata: String? = nil, leaderEpoch: Int32? = nil) {
-        self.offset = offset
-        self.metadata = metadata
-        self.leaderEpoch = leaderEpoch
-    }
-}
-
 extension KafkaCluster {
     /// Commits offsets for `group` as a "simple" (standalone) commit: generation -1 and an
     /// empty member id, as admin tools and MirrorMaker 2's checkpoint sync do. Kafka accepts
@@ -23,7 +9,7 @@ extension KafkaCluster {
     /// Coordinator errors (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, ...) are retried after
     /// looking the coordinator up again; other errors are returned per partition (NONE on
     /// success).
-    public func commitOffsets(group groupId: String, offsets: [TopicPartition: OffsetToCommit]) async throws -> [TopicPartition: KafkaErrorCode] {
+    public func commitOffsets(group groupId: String, offsets: [TopicPartition: CommittedOffset]) async throws -> [TopicPartition: KafkaErrorCode] {
         guard !offsets.isEmpty else { return [:] }
         return try await withRetries("OffsetCommit \(groupId)") {
             let connection = try await coordinatorConnection(for: groupId)
@@ -45,7 +31,7 @@ extension KafkaCluster {
             var results: [TopicPartition: KafkaErrorCode] = [:]
             for topic in response.topics {
                 for partition in topic.partitions {
-                    results[TopicPartition(topic.name, partition.partitionIndex)] = KafkaErrorCode(partition.errorCode)
+                    results[TopicPartition(topic.name, partition.partitionIndex)] = partition.errorCode
                 }
             }
             // The coordinator reports its own problems per partition: retry the whole commit.

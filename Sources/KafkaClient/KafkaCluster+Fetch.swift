@@ -4,13 +4,13 @@ import NIOCore
 
 /// Where to read one partition from.
 public struct FetchPosition: Hashable, Sendable {
-    public var offset: Int64
+    public var offset: Offset
     /// Per-partition byte limit (Kafka still returns a first batch larger than this, KIP-74).
     public var maxBytes: Int32
     /// The leader epoch the caller believes current (fences stale leaders), nil for none.
-    public var currentLeaderEpoch: Int32?
+    public var currentLeaderEpoch: LeaderEpoch?
 
-    public init(offset: Int64, maxBytes: Int32 = 1 << 20, currentLeaderEpoch: Int32? = nil) {
+    public init(offset: Offset, maxBytes: Int32 = 1 << 20, currentLeaderEpoch: LeaderEpoch? = nil) {
         self.offset = offset
         self.maxBytes = maxBytes
         self.currentLeaderEpoch = currentLeaderEpoch
@@ -23,11 +23,11 @@ public struct FetchedPartition: Sendable {
     /// transport failure is reported with the code it stands for and `clientError` set.
     public var errorCode: KafkaErrorCode
     /// -1 when unknown (errors).
-    public var highWatermark: Int64
+    public var highWatermark: Offset
     /// -1 when unknown.
-    public var lastStableOffset: Int64
+    public var lastStableOffset: Offset
     /// -1 when unknown.
-    public var logStartOffset: Int64
+    public var logStartOffset: Offset
     /// Whole record batches, CRC-verified, in offset order, as the broker stored them. The
     /// first may start before the requested offset (it contains it); batches entirely before
     /// it are dropped, and so is a truncated last batch (Kafka cuts the response at maxBytes).
@@ -39,11 +39,11 @@ public struct FetchedPartition: Sendable {
     public var clientError: KafkaClientError?
 
     public struct AbortedTransaction: Hashable, Sendable {
-        public var producerId: Int64
-        public var firstOffset: Int64
+        public var producerId: ProducerID
+        public var firstOffset: Offset
     }
 
-    public init(errorCode: KafkaErrorCode, highWatermark: Int64 = -1, lastStableOffset: Int64 = -1, logStartOffset: Int64 = -1,
+    public init(errorCode: KafkaErrorCode, highWatermark: Offset = -1, lastStableOffset: Offset = -1, logStartOffset: Offset = -1,
                 batches: [StoredBatch] = [], abortedTransactions: [AbortedTransaction] = [], clientError: KafkaClientError? = nil) {
         self.errorCode = errorCode
         self.highWatermark = highWatermark
@@ -55,7 +55,7 @@ public struct FetchedPartition: Sendable {
     }
 
     /// The offset to fetch next: after the last batch returned, or nil when none was.
-    public var nextOffset: Int64? { batches.last?.header.nextOffset }
+    public var nextOffset: Offset? { batches.last?.header.nextOffset }
 
     static func failed(_ error: KafkaClientError) -> FetchedPartition {
         FetchedPartition(errorCode: error.reportedCode, clientError: error)
@@ -108,7 +108,7 @@ public struct PendingFetch: Sendable {
         let response = try await pending.response()
         let version = pending.version
         var results: [TopicPartition: FetchedPartition] = [:]
-        let topLevel = KafkaErrorCode(response.errorCode)
+        let topLevel = response.errorCode
         if version >= 7, topLevel.isError {
             let error = KafkaClientError.broker(topLevel, message: nil, context: "Fetch from \(address)")
             return positions.mapValues { _ in .failed(error) }
@@ -120,7 +120,7 @@ public struct PendingFetch: Sendable {
                 let tp = TopicPartition(name, p.partitionIndex)
                 guard let position = positions[tp] else { continue }
                 var fetched = FetchedPartition(
-                    errorCode: KafkaErrorCode(p.errorCode), highWatermark: p.highWatermark,
+                    errorCode: p.errorCode, highWatermark: p.highWatermark,
                     lastStableOffset: p.lastStableOffset, logStartOffset: version >= 5 ? p.logStartOffset : -1,
                     abortedTransactions: (p.abortedTransactions ?? []).map { .init(producerId: $0.producerId, firstOffset: $0.firstOffset) })
                 if let records = p.records {

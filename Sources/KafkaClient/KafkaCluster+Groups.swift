@@ -45,14 +45,6 @@ public struct GroupDescription: Hashable, Sendable {
     public var isDead: Bool { state == "Dead" }
 }
 
-/// A committed offset as OffsetFetch reports it.
-public struct CommittedOffset: Hashable, Sendable {
-    public var offset: Int64
-    /// nil before OffsetFetch v5, or when unknown (-1).
-    public var leaderEpoch: Int32?
-    public var metadata: String?
-}
-
 /// Decodes a consumer group member's assignment (ConsumerProtocolAssignment with its INT16
 /// version prefix). Versions newer than the schema are read as the newest known one: the format
 /// only ever appends fields. An empty byte array is an empty assignment.
@@ -90,7 +82,7 @@ extension KafkaCluster {
             let connection = try await connection(to: broker)
             let version = try connection.version(for: .listGroups, within: statesFilter.isEmpty ? nil : 4...Int16.max)
             let response = try await connection.send(ListGroupsRequest(statesFilter: statesFilter), version: version)
-            let code = KafkaErrorCode(response.errorCode)
+            let code = response.errorCode
             if code.isError {
                 throw KafkaClientError.broker(code, message: nil, context: "ListGroups on broker \(broker.nodeId)")
             }
@@ -128,7 +120,7 @@ extension KafkaCluster {
             guard let described = response.groups.first(where: { $0.groupId == groupId }) else {
                 throw KafkaClientError.protocolViolation(connection.address, "DescribeGroups response has no entry for '\(groupId)'")
             }
-            let code = KafkaErrorCode(described.errorCode)
+            let code = described.errorCode
             if code.invalidatesCoordinator { invalidateCoordinator(for: groupId) }
             if code.isError {
                 throw KafkaClientError.broker(code, message: nil, context: "DescribeGroups for '\(groupId)'")
@@ -162,7 +154,7 @@ extension KafkaCluster {
             // Null topics ("all partitions") exists from v2; requireStable from v7.
             let version = try connection.version(for: .offsetFetch, within: (requireStable ? 7 : 2)...Int16.max)
             let response: OffsetFetchResponse
-            var partitions: [(topic: String, index: Int32, offset: Int64, epoch: Int32, metadata: String?, error: Int16)] = []
+            var partitions: [(topic: String, index: Int32, offset: Int64, epoch: Int32, metadata: String?, error: KafkaErrorCode)] = []
             if version >= 8 {
                 let request = OffsetFetchRequest(
                     groups: [.init(groupId: groupId, memberId: nil, memberEpoch: -1, topics: nil)], requireStable: requireStable)
@@ -188,21 +180,20 @@ extension KafkaCluster {
             var offsets: [TopicPartition: CommittedOffset] = [:]
             for p in partitions {
                 let tp = TopicPartition(p.topic, p.index)
-                let code = KafkaErrorCode(p.error)
+                let code = p.error
                 if code.isError {
                     // e.g. UNSTABLE_OFFSET_COMMIT (retriable) or an authorization failure.
                     throw KafkaClientError.broker(code, message: nil, context: "OffsetFetch for '\(groupId)' \(tp)")
                 }
                 guard p.offset >= 0 else { continue }  // -1: nothing committed
                 offsets[tp] = CommittedOffset(offset: p.offset, leaderEpoch: version >= 5 && p.epoch >= 0 ? p.epoch : nil,
-                                              metadata: p.metadata)
+                                              metadata: p.metadata ?? "")
             }
             return offsets
         }
     }
 
-    private func checkGroupError(_ raw: Int16, groupId: String) throws {
-        let code = KafkaErrorCode(raw)
+    private func checkGroupError(_ code: KafkaErrorCode, groupId: String) throws {
         if code.invalidatesCoordinator { invalidateCoordinator(for: groupId) }
         if code.isError {
             throw KafkaClientError.broker(code, message: nil, context: "OffsetFetch for '\(groupId)'")

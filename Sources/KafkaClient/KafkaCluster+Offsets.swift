@@ -26,10 +26,10 @@ public enum IsolationLevel: Int8, Sendable {
 /// One partition's answer to ListOffsets.
 public struct ListedOffset: Hashable, Sendable {
     /// -1 when no offset matches (a timestamp after the last record).
-    public var offset: Int64
+    public var offset: Offset
     /// The matching record's timestamp (-1 for earliest/latest).
     public var timestamp: Int64
-    public var leaderEpoch: Int32?
+    public var leaderEpoch: LeaderEpoch?
 }
 
 extension KafkaCluster {
@@ -117,7 +117,7 @@ extension KafkaCluster {
             for topic in response.topics {
                 for partition in topic.partitions {
                     let tp = TopicPartition(topic.name, partition.partitionIndex)
-                    let code = KafkaErrorCode(partition.errorCode)
+                    let code = partition.errorCode
                     if code.isError {
                         results[tp] = .failure(.broker(code, message: nil, context: "ListOffsets for \(tp) on broker \(leader)"))
                     } else {

@@ -8,17 +8,17 @@ public struct ProduceResult: Sendable, Equatable {
     /// (NETWORK_EXCEPTION, REQUEST_TIMED_OUT) and the error itself in `clientError`.
     public var errorCode: KafkaErrorCode
     /// The offset given to the batch's first record; -1 on error and with acks=0.
-    public var baseOffset: Int64
+    public var baseOffset: Offset
     /// The broker's append time for LogAppendTime topics, else -1.
     public var logAppendTime: Int64
     /// -1 when unknown (Produce v0-4, acks=0, errors).
-    public var logStartOffset: Int64
+    public var logStartOffset: Offset
     public var errorMessage: String?
     /// Set when the request failed on the client side (connection, timeout, decoding); the
     /// batch may or may not have been appended when it is `connectionClosed` or `requestTimedOut`.
     public var clientError: KafkaClientError?
 
-    public init(errorCode: KafkaErrorCode, baseOffset: Int64 = -1, logAppendTime: Int64 = -1, logStartOffset: Int64 = -1,
+    public init(errorCode: KafkaErrorCode, baseOffset: Offset = -1, logAppendTime: Int64 = -1, logStartOffset: Offset = -1,
                 errorMessage: String? = nil, clientError: KafkaClientError? = nil) {
         self.errorCode = errorCode
         self.baseOffset = baseOffset
@@ -78,7 +78,7 @@ public struct PendingProduce: Sendable {
                         message = p.recordErrors.map { "record \($0.batchIndex): \($0.batchIndexErrorMessage ?? "invalid")" }.joined(separator: "; ")
                     }
                     results[TopicPartition(topic.name, p.index)] = ProduceResult(
-                        errorCode: KafkaErrorCode(p.errorCode), baseOffset: p.baseOffset,
+                        errorCode: p.errorCode, baseOffset: p.baseOffset,
                         logAppendTime: pending.version >= 2 ? p.logAppendTimeMs : -1,
                         logStartOffset: pending.version >= 5 ? p.logStartOffset : -1, errorMessage: message)
                 }

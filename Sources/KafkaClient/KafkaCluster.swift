@@ -230,8 +230,7 @@ public actor KafkaCluster {
         return results
     }
 
-    private static func coordinatorResult(code: Int16, message: String?, key: String, node: BrokerNode) -> Result<BrokerNode, KafkaClientError> {
-        let code = KafkaErrorCode(code)
+    private static func coordinatorResult(code: KafkaErrorCode, message: String?, key: String, node: BrokerNode) -> Result<BrokerNode, KafkaClientError> {
         guard !code.isError else {
             return .failure(.broker(code, message: message, context: "FindCoordinator for '\(key)'"))
         }

@@ -31,8 +31,8 @@ struct ReauthenticationState: Sendable {
 extension SaslAuthenticateResponse {
     /// Why the broker refused the token (its message, else the error code); nil: accepted.
     var refusal: String? {
-        guard errorCode != 0 else { return nil }
-        return errorMessage ?? "SaslAuthenticate error \(KafkaErrorCode(errorCode))"
+        guard errorCode.isError else { return nil }
+        return errorMessage ?? "SaslAuthenticate error \(errorCode)"
     }
 
     /// `refusal` of a response body at `version` (nil when accepted or not decodable).
@@ -63,9 +63,9 @@ extension KafkaConnection {
                                               shared: shared, timeout: timeout, authentication: true)
         var reader = handshakeBody
         let handshake = try SaslHandshakeResponse(from: &reader, version: 1)
-        guard handshake.errorCode == 0 else {
+        guard !handshake.errorCode.isError else {
             let offered = handshake.mechanisms.isEmpty ? "" : "; the broker offers \(handshake.mechanisms.joined(separator: ", "))"
-            throw fail("SaslHandshake for mechanism \(credentials.mechanism.rawValue) refused with \(KafkaErrorCode(handshake.errorCode))\(offered)")
+            throw fail("SaslHandshake for mechanism \(credentials.mechanism.rawValue) refused with \(handshake.errorCode)\(offered)")
         }
         let version = min(authenticateRange.upperBound, 2)
         var session = SaslClientSession(mechanism: credentials.mechanism, username: credentials.username, password: credentials.password)

@@ -1,4 +1,5 @@
 import NIOCore
+import KafkaProtocol
 
 /// Compression codec in bits 0-2 of a batch's attributes.
 public enum CompressionCodec: Int16, Sendable, CaseIterable, CustomStringConvertible {
@@ -98,22 +99,22 @@ public enum RecordBatchError: Error, Equatable, Sendable, CustomStringConvertibl
     }
 
     /// The Kafka error code a broker returns for this failure (see the table above).
-    public var kafkaErrorCode: Int16 {
+    public var kafkaErrorCode: KafkaErrorCode {
         switch self {
         case .truncated, .invalidBatchLength, .crcMismatch, .trailingBytes:
-            2 // CORRUPT_MESSAGE
+            .corruptMessage
         case .batchTooLarge, .decompressedTooLarge:
-            10 // MESSAGE_TOO_LARGE
+            .messageTooLarge
         case .unknownCompression:
-            76 // UNSUPPORTED_COMPRESSION_TYPE
+            .unsupportedCompressionType
         case .logAppendTimeFromClient, .timestampOutOfRange:
-            32 // INVALID_TIMESTAMP
+            .invalidTimestamp
         case .unsupportedMagic, .emptyRecords, .multipleBatches, .nonZeroBaseOffset, .invalidRecordCount,
              .reservedAttributeBits, .controlBatchFromClient, .missingSequence, .missingKey, .corruptRecords,
              .decompressionFailed:
-            87 // INVALID_RECORD
+            .invalidRecord
         case .compressionFailed:
-            -1 // UNKNOWN_SERVER_ERROR
+            .unknownServerError
         }
     }
 }

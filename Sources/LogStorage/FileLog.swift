@@ -2,6 +2,7 @@ import Foundation
 import KafkaRecords
 import Logging
 import NIOCore
+import KafkaProtocol
 
 /// A partition log made of segments in one directory (see docs/storage.md).
 ///
@@ -138,8 +139,8 @@ public class FileLog: PartitionLog, @unchecked Sendable {
 
     // MARK: State
 
-    public var logStartOffset: Int64 { stateLock.withLock { startOffset } }
-    public var logEndOffset: Int64 { stateLock.withLock { segments.last!.nextOffset } }
+    public var logStartOffset: Offset { stateLock.withLock { startOffset } }
+    public var logEndOffset: Offset { stateLock.withLock { segments.last!.nextOffset } }
     public var sizeInBytes: Int64 { stateLock.withLock { segments.reduce(0) { $0 + $1.size } } }
     public var config: LogConfig { stateLock.withLock { currentConfig } }
     public func updateConfig(_ config: LogConfig) { stateLock.withLock { currentConfig = config } }
@@ -245,7 +246,7 @@ public class FileLog: PartitionLog, @unchecked Sendable {
 
     // MARK: Read
 
-    public func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool) throws(LogError) -> LogReadResult {
+    public func read(from offset: Offset, maxBytes: Int, minOneBatch: Bool) throws(LogError) -> LogReadResult {
         let (segment, segmentEnd, position, start, end) = try locate(offset)
         guard let segment, offset < end else {
             return LogReadResult(records: ByteBufferAllocator().buffer(capacity: 0), logStartOffset: start, logEndOffset: end)
@@ -315,7 +316,7 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         return nil
     }
 
-    public func maxTimestampAndOffset() -> (timestamp: Int64, offset: Int64)? {
+    public func maxTimestampAndOffset() -> (timestamp: Int64, offset: Offset)? {
         stateLock.withLock {
             var best: (timestamp: Int64, offset: Int64)?
             for segment in segments where segment.maxTimestamp >= 0 && segment.maxTimestamp > (best?.timestamp ?? -1) {
@@ -325,7 +326,7 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         }
     }
 
-    public func batchHeaders(from offset: Int64) throws(LogError) -> [RecordBatchHeader] {
+    public func batchHeaders(from offset: Offset) throws(LogError) -> [RecordBatchHeader] {
         let targets = stateLock.withLock {
             segments.filter { $0.nextOffset > offset }.map { ($0, $0.size, $0.position(atOrBefore: offset)) }
         }
@@ -341,7 +342,7 @@ public class FileLog: PartitionLog, @unchecked Sendable {
 
     // MARK: Deletion
 
-    public func deleteRecords(before offset: Int64) throws(LogError) -> Int64 {
+    public func deleteRecords(before offset: Offset) throws(LogError) -> Offset {
         appendLock.lock()
         defer { appendLock.unlock() }
         guard !isClosed else { throw .closed }
@@ -354,7 +355,7 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         return offset
     }
 
-    public func advanceLogStart(to offset: Int64, now: Int64) throws(LogError) -> Int64 {
+    public func advanceLogStart(to offset: Offset, now: Int64) throws(LogError) -> Offset {
         try withAppendLock { writer throws(LogError) in try writer.advanceLogStart(to: offset, now: now) }
     }
 

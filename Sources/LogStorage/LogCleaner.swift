@@ -2,6 +2,7 @@ import Foundation
 import KafkaRecords
 import Logging
 import NIOCore
+import KafkaProtocol
 
 /// Settings of one compaction pass (the Kafka topic configs of the same names).
 public struct CompactionOptions: Sendable, Equatable {
@@ -44,7 +45,7 @@ public struct CompactionResult: Sendable, Equatable, CustomStringConvertible {
     public var keys = 0
     /// The first offset the pass did not clean (the active segment's or the first too-young
     /// segment's base offset); nil when there was nothing to clean.
-    public var cleanedUpTo: Int64?
+    public var cleanedUpTo: Offset?
     /// The earliest delete horizon of a tombstone still kept: a pass after it removes it.
     public var nextTombstoneDeadline: Int64?
 

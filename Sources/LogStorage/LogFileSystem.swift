@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DurableFile
 import NIOCore
 import Synchronization
 
@@ -196,15 +197,12 @@ public struct PosixFileSystem: LogFileSystem {
     }
 
     public func replaceAtomically(_ name: String, with contents: [UInt8]) throws(LogError) {
-        let temporary = name + ".tmp"
-        try remove(temporary)
-        do {
-            let file = try PosixFile(path: path(temporary))
-            try writeAll(contents, to: file)
-            try file.sync()
+        BlockingIOThreads.assertMayBlock("replacing \(path(name))")
+        do throws(AtomicFileError) {
+            try AtomicFile.write(contents, to: path(name))
+        } catch {
+            throw .storage(error.description)
         }
-        guard Glibc.rename(path(temporary), path(name)) == 0 else { throw errnoText("rename", path(temporary)) }
-        try syncDirectory()
     }
 
     public func rename(_ source: String, to target: String) throws(LogError) {
@@ -213,10 +211,11 @@ public struct PosixFileSystem: LogFileSystem {
 
     public func syncDirectory() throws(LogError) {
         BlockingIOThreads.assertMayBlock("fsync \(directory)")
-        let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw errnoText("open", directory) }
-        defer { Glibc.close(fd) }
-        guard fsync(fd) == 0 else { throw errnoText("fsync", directory) }
+        do throws(AtomicFileError) {
+            try AtomicFile.syncDirectory(directory)
+        } catch {
+            throw .storage(error.description)
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import KafkaRecords
 import NIOCore
+import KafkaProtocol
 
 /// When appended bytes are forced to stable storage with fsync.
 public enum FlushPolicy: Sendable, Equatable {
@@ -41,11 +42,11 @@ public struct LogConfig: Sendable, Equatable {
 }
 
 public struct AppendResult: Sendable, Equatable {
-    public var baseOffset: Int64
-    public var lastOffset: Int64
-    public var logStartOffset: Int64
+    public var baseOffset: Offset
+    public var lastOffset: Offset
+    public var logStartOffset: Offset
 
-    public init(baseOffset: Int64, lastOffset: Int64, logStartOffset: Int64) {
+    public init(baseOffset: Offset, lastOffset: Offset, logStartOffset: Offset) {
         self.baseOffset = baseOffset
         self.lastOffset = lastOffset
         self.logStartOffset = logStartOffset
@@ -55,10 +56,10 @@ public struct AppendResult: Sendable, Equatable {
 public struct LogReadResult: Sendable {
     /// Whole batches only, back to back, exactly as stored.
     public var records: ByteBuffer
-    public var logStartOffset: Int64
-    public var logEndOffset: Int64
+    public var logStartOffset: Offset
+    public var logEndOffset: Offset
 
-    public init(records: ByteBuffer, logStartOffset: Int64, logEndOffset: Int64) {
+    public init(records: ByteBuffer, logStartOffset: Offset, logEndOffset: Offset) {
         self.records = records
         self.logStartOffset = logStartOffset
         self.logEndOffset = logEndOffset
@@ -66,7 +67,7 @@ public struct LogReadResult: Sendable {
 }
 
 public enum LogError: Error, Sendable, Equatable, CustomStringConvertible {
-    case offsetOutOfRange(requested: Int64, logStart: Int64, logEnd: Int64)
+    case offsetOutOfRange(requested: Offset, logStart: Offset, logEnd: Offset)
     /// An I/O failure, with the operation, file and errno text (e.g. "No space left on device").
     case storage(String)
     /// The log was closed.
@@ -88,9 +89,9 @@ public enum LogError: Error, Sendable, Equatable, CustomStringConvertible {
 /// One partition's log. All methods may be called from several threads at once; readers only
 /// ever see whole batches whose append has completed.
 public protocol PartitionLog: AnyObject, Sendable {
-    var logStartOffset: Int64 { get }
+    var logStartOffset: Offset { get }
     /// The offset the next appended record gets.
-    var logEndOffset: Int64 { get }
+    var logEndOffset: Offset { get }
     var sizeInBytes: Int64 { get }
     var config: LogConfig { get }
     func updateConfig(_ config: LogConfig)
@@ -119,24 +120,24 @@ public protocol PartitionLog: AnyObject, Sendable {
     /// past `logEndOffset`: then every segment is deleted and the log restarts empty at `offset`
     /// (Kafka's truncateFullyAndStartAt), so that `logStartOffset == logEndOffset == offset`.
     /// An offset at or below the current start changes nothing. Returns the log start offset.
-    func advanceLogStart(to offset: Int64, now: Int64) throws(LogError) -> Int64
+    func advanceLogStart(to offset: Offset, now: Int64) throws(LogError) -> Offset
 
     /// Whole batches starting with the one containing `offset`, at most `maxBytes` in total but at
     /// least the first batch when `minOneBatch` (KIP-74). `offset == logEndOffset` gives no records;
     /// an offset outside `[logStartOffset, logEndOffset]` throws `offsetOutOfRange`.
-    func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool) throws(LogError) -> LogReadResult
+    func read(from offset: Offset, maxBytes: Int, minOneBatch: Bool) throws(LogError) -> LogReadResult
 
     /// The first batch (not wholly below logStartOffset) whose maxTimestamp >= `timestamp`, or nil.
     func firstBatch(withMaxTimestampAtLeast timestamp: Int64) throws(LogError) -> StoredBatch?
 
     /// The largest batch maxTimestamp in the log and the last offset of the first batch that has it,
     /// or nil when the log holds no batch with a timestamp.
-    func maxTimestampAndOffset() -> (timestamp: Int64, offset: Int64)?
+    func maxTimestampAndOffset() -> (timestamp: Int64, offset: Offset)?
 
     /// Raises logStartOffset to `offset` (DeleteRecords), persists it, and deletes segments wholly
     /// below it. An offset above logEndOffset throws `offsetOutOfRange`; one at or below the current
     /// start changes nothing. Returns the log start offset afterwards.
-    func deleteRecords(before offset: Int64) throws(LogError) -> Int64
+    func deleteRecords(before offset: Offset) throws(LogError) -> Offset
 
     /// Deletes segments by time and size retention (rolling first if the active segment must go)
     /// and advances logStartOffset. Returns the number of segments deleted.
@@ -153,7 +154,7 @@ public protocol PartitionLog: AnyObject, Sendable {
     func compact(now: Int64, options: CompactionOptions) throws(LogError) -> CompactionResult
 
     /// Headers of the batches from the one containing `offset` to the end.
-    func batchHeaders(from offset: Int64) throws(LogError) -> [RecordBatchHeader]
+    func batchHeaders(from offset: Offset) throws(LogError) -> [RecordBatchHeader]
 
     func flush() throws(LogError)
     func close() throws(LogError)

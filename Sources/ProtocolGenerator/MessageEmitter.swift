@@ -67,8 +67,17 @@ struct MessageEmitter {
         isRecords(field) || !field.nullableVersions.isEmpty
     }
 
+    /// An INT16 field whose name ends in "ErrorCode" carries a Kafka error code: it is typed
+    /// `KafkaErrorCode` (the same two bytes on the wire), so handlers and clients pass the typed
+    /// code instead of converting through `rawValue`.
+    func isErrorCode(_ field: Field) -> Bool {
+        guard case .primitive(.int16) = field.type else { return false }
+        return field.name.hasSuffix("ErrorCode")
+    }
+
     func swiftType(_ field: Field) -> String {
-        baseType(field.type) + (isOptional(field) ? "?" : "")
+        if isErrorCode(field) { return "KafkaErrorCode" }
+        return baseType(field.type) + (isOptional(field) ? "?" : "")
     }
 
     func defaultExpression(_ field: Field) -> String {
@@ -155,6 +164,10 @@ struct MessageEmitter {
     func decodeAssignment(_ field: Field, in range: VersionRange, structName: String, buffer: String, compact: String) -> [String] {
         let property = "self." + SwiftNames.property(field.name)
         let what = "\(structName).\(field.name)"
+        if isErrorCode(field) {
+            let expression = decodeExpression(field.type, nullable: false, buffer: buffer, compact: compact, what: what)
+            return ["\(property) = KafkaErrorCode(rawValue: \(expression))"]
+        }
         let nullable = field.nullableVersions.intersection(range)
         if nullable.isEmpty || nullable == range {
             let expression = decodeExpression(field.type, nullable: !nullable.isEmpty, buffer: buffer, compact: compact, what: what)
@@ -238,6 +251,9 @@ struct MessageEmitter {
     func encodeStatements(_ field: Field, in range: VersionRange, structName: String, buffer: String, compact: String) -> [String] {
         let property = "self." + SwiftNames.property(field.name)
         let what = "\(structName).\(field.name)"
+        if isErrorCode(field) {
+            return [encodeStatement(field.type, value: property + ".rawValue", mode: .plain, buffer: buffer, compact: compact, what: what)]
+        }
         if isRecords(field) {
             return [encodeStatement(field.type, value: property, mode: .nullable, buffer: buffer, compact: compact, what: what)]
         }

@@ -1,4 +1,5 @@
 import KafkaRecords
+import KafkaProtocol
 
 /// Decides which batches of one fetch a read_committed consumer would not see: control batches
 /// (transaction markers) and the data batches of aborted transactions. Translate-mode links use
@@ -12,10 +13,10 @@ import KafkaRecords
 /// Decided per batch from the headers alone: nothing is decompressed.
 public enum AbortedTransactionFilter {
     public struct AbortedTransaction: Hashable, Sendable {
-        public var producerId: Int64
-        public var firstOffset: Int64
+        public var producerId: ProducerID
+        public var firstOffset: Offset
 
-        public init(producerId: Int64, firstOffset: Int64) {
+        public init(producerId: ProducerID, firstOffset: Offset) {
             self.producerId = producerId
             self.firstOffset = firstOffset
         }

@@ -1,27 +1,13 @@
-/// A consumer group's committed offset for one source partition.
-public struct CommittedOffset: Sendable, Equatable {
-    public var topic: String
-    public var partition: Int32
-    /// The next record the group will read.
-    public var offset: Int64
-    public var metadata: String
-
-    public init(topic: String, partition: Int32, offset: Int64, metadata: String = "") {
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        self.metadata = metadata
-    }
-}
+import KafkaProtocol
 
 /// An offset to commit for a group at the target, on the remote topic.
 public struct TargetCommit: Sendable, Equatable {
     public var topic: String
-    public var partition: Int32
-    public var offset: Int64
+    public var partition: PartitionIndex
+    public var offset: Offset
     public var metadata: String
 
-    public init(topic: String, partition: Int32, offset: Int64, metadata: String) {
+    public init(topic: String, partition: PartitionIndex, offset: Offset, metadata: String) {
         self.topic = topic
         self.partition = partition
         self.offset = offset
@@ -44,6 +30,8 @@ public struct UntranslatedOffset: Sendable, Equatable {
         case unencodable(MirrorFormatError)
     }
 
+    /// The source partition.
+    public var partition: TopicPartition
     public var committed: CommittedOffset
     public var reason: Reason
 }
@@ -62,49 +50,50 @@ public struct CheckpointPlan: Sendable, Equatable {
 
     /// Computes the plan for one group.
     /// - Parameters:
-    ///   - committed: the group's committed offsets at the source (source topic names).
+    ///   - committed: the group's committed offsets at the source (source topic names), planned
+    ///     in partition order.
     ///   - offsetMap: the map of a source partition, if any.
     ///   - activeAtTarget: the group has members at the target: checkpoints only, no commits.
     ///   - targetCommitted: the group's current committed offset at the target, per remote
     ///     topic and partition (nil when none).
-    public init(group: String, committed: [CommittedOffset], policy: ReplicationPolicy,
+    public init(group: String, committed: [TopicPartition: CommittedOffset], policy: ReplicationPolicy,
                 offsetMap: (_ topic: String, _ partition: Int32) -> OffsetMap?,
                 activeAtTarget: Bool,
                 targetCommitted: (_ remoteTopic: String, _ partition: Int32) -> Int64? = { _, _ in nil }) {
         checkpoints = []
         commits = []
         untranslated = []
-        for entry in committed {
+        for (source, entry) in committed.sorted(by: { $0.key < $1.key }) {
             let remoteTopic: String
-            switch policy.decision(for: entry.topic) {
+            switch policy.decision(for: source.topic) {
             case let .replicate(name): remoteTopic = name
             case let .skip(reason):
-                untranslated.append(UntranslatedOffset(committed: entry, reason: .topicNotReplicated(reason)))
+                untranslated.append(UntranslatedOffset(partition: source, committed: entry, reason: .topicNotReplicated(reason)))
                 continue
             }
-            guard let map = offsetMap(entry.topic, entry.partition), !map.isEmpty else {
-                untranslated.append(UntranslatedOffset(committed: entry, reason: .noOffsetMap))
+            guard let map = offsetMap(source.topic, source.partition), !map.isEmpty else {
+                untranslated.append(UntranslatedOffset(partition: source, committed: entry, reason: .noOffsetMap))
                 continue
             }
             guard let downstream = map.translate(entry.offset) else {
                 let lowest = map.lowestTranslatable
                 let reason: UntranslatedOffset.Reason = lowest.map { entry.offset < $0 } ?? true
                     ? .belowMirroredRange(lowest: lowest) : .aheadOfMirrored(sourceEnd: map.sourceEnd)
-                untranslated.append(UntranslatedOffset(committed: entry, reason: reason))
+                untranslated.append(UntranslatedOffset(partition: source, committed: entry, reason: reason))
                 continue
             }
-            let checkpoint = Checkpoint(group: group, topic: remoteTopic, partition: entry.partition,
+            let checkpoint = Checkpoint(group: group, topic: remoteTopic, partition: source.partition,
                                         upstreamOffset: entry.offset, downstreamOffset: downstream, metadata: entry.metadata)
             do {
                 _ = try checkpoint.key()
                 _ = try checkpoint.value()
             } catch {
-                untranslated.append(UntranslatedOffset(committed: entry, reason: .unencodable(error)))
+                untranslated.append(UntranslatedOffset(partition: source, committed: entry, reason: .unencodable(error)))
                 continue
             }
             checkpoints.append(checkpoint)
-            if !activeAtTarget, (targetCommitted(remoteTopic, entry.partition) ?? .min) < downstream {
-                commits.append(TargetCommit(topic: remoteTopic, partition: entry.partition, offset: downstream, metadata: entry.metadata))
+            if !activeAtTarget, (targetCommitted(remoteTopic, source.partition) ?? .min) < downstream {
+                commits.append(TargetCommit(topic: remoteTopic, partition: source.partition, offset: downstream, metadata: entry.metadata))
             }
         }
     }

@@ -1,3 +1,4 @@
+import KafkaProtocol
 /// The record formats of MirrorMaker 2's internal topics, byte for byte (connect/mirror-client
 /// `OffsetSync`, `Checkpoint`, `Heartbeat`, written with Kafka's `Schema`/`Struct` types):
 /// INT16/INT32/INT64 big-endian; STRING = INT16 length (>= 0, at most 32767) + UTF-8 bytes, never null.
@@ -31,11 +32,11 @@ public enum MirrorFormatError: Error, Sendable, Equatable, CustomStringConvertib
 /// Key: the *source* topic and partition.
 public struct OffsetSync: Sendable, Equatable {
     public var topic: String
-    public var partition: Int32
-    public var upstreamOffset: Int64
-    public var downstreamOffset: Int64
+    public var partition: PartitionIndex
+    public var upstreamOffset: Offset
+    public var downstreamOffset: Offset
 
-    public init(topic: String, partition: Int32, upstreamOffset: Int64, downstreamOffset: Int64) {
+    public init(topic: String, partition: PartitionIndex, upstreamOffset: Offset, downstreamOffset: Offset) {
         self.topic = topic
         self.partition = partition
         self.upstreamOffset = upstreamOffset
@@ -73,12 +74,12 @@ public struct Checkpoint: Sendable, Equatable {
 
     public var group: String
     public var topic: String
-    public var partition: Int32
-    public var upstreamOffset: Int64
-    public var downstreamOffset: Int64
+    public var partition: PartitionIndex
+    public var upstreamOffset: Offset
+    public var downstreamOffset: Offset
     public var metadata: String
 
-    public init(group: String, topic: String, partition: Int32, upstreamOffset: Int64, downstreamOffset: Int64, metadata: String) {
+    public init(group: String, topic: String, partition: PartitionIndex, upstreamOffset: Offset, downstreamOffset: Offset, metadata: String) {
         self.group = group
         self.topic = topic
         self.partition = partition

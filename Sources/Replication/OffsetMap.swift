@@ -1,21 +1,22 @@
+import KafkaProtocol
 /// A stretch of mirrored records where source and target offsets both advance by one:
 /// source offsets `sourceStart..<sourceStart+length` were written at `targetStart..<targetStart+length`.
 public struct OffsetRun: Sendable, Equatable, CustomStringConvertible {
-    public var sourceStart: Int64
-    public var targetStart: Int64
+    public var sourceStart: Offset
+    public var targetStart: Offset
     public var length: Int64
 
-    public init(sourceStart: Int64, targetStart: Int64, length: Int64) {
+    public init(sourceStart: Offset, targetStart: Offset, length: Int64) {
         self.sourceStart = sourceStart
         self.targetStart = targetStart
         self.length = length
     }
 
     /// One past the last source offset.
-    public var sourceEnd: Int64 { sourceStart + length }
+    public var sourceEnd: Offset { sourceStart + length }
     /// One past the last target offset.
-    public var targetEnd: Int64 { targetStart + length }
-    public var sources: Range<Int64> { sourceStart..<sourceEnd }
+    public var targetEnd: Offset { targetStart + length }
+    public var sources: Range<Offset> { sourceStart..<sourceEnd }
 
     public var description: String { "[\(sourceStart)..<\(sourceEnd) -> \(targetStart)..<\(targetEnd)]" }
 }
@@ -55,7 +56,7 @@ public struct OffsetMap: Sendable, Equatable {
     public private(set) var runs: [OffsetRun]
     /// The lowest source offset the map answers for; offsets below it are unknown (never
     /// mirrored, pruned, or below the source's log start).
-    public private(set) var sourceFloor: Int64?
+    public private(set) var sourceFloor: Offset?
 
     public init() {
         runs = []
@@ -93,7 +94,7 @@ public struct OffsetMap: Sendable, Equatable {
     /// Records `count` records with consecutive source offsets from `sourceStart` written at
     /// consecutive target offsets from `targetStart`.
     @discardableResult
-    public mutating func record(sourceStart: Int64, targetStart: Int64, count: Int64) -> RecordResult {
+    public mutating func record(sourceStart: Offset, targetStart: Offset, count: Int64) -> RecordResult {
         guard count > 0 else { return .empty }
         guard let last = runs.last else {
             runs.append(OffsetRun(sourceStart: sourceStart, targetStart: targetStart, length: count))
@@ -118,7 +119,7 @@ public struct OffsetMap: Sendable, Equatable {
     /// record. Returns the result for each contiguous stretch (the first one tells whether the
     /// batch continued the newest run).
     @discardableResult
-    public mutating func record(_ offsets: SourceOffsets, targetBaseOffset: Int64) -> [RecordResult] {
+    public mutating func record(_ offsets: SourceOffsets, targetBaseOffset: Offset) -> [RecordResult] {
         var target = targetBaseOffset
         var results: [RecordResult] = []
         for range in offsets.ranges {
@@ -132,14 +133,14 @@ public struct OffsetMap: Sendable, Equatable {
 
     public var isEmpty: Bool { runs.isEmpty }
     /// One past the highest mirrored source offset.
-    public var sourceEnd: Int64? { runs.lazy.map(\.sourceEnd).max() }
+    public var sourceEnd: Offset? { runs.lazy.map(\.sourceEnd).max() }
     /// One past the newest mirrored target offset.
-    public var targetEnd: Int64? { runs.last?.targetEnd }
+    public var targetEnd: Offset? { runs.last?.targetEnd }
     /// The lowest source offset ``translate(_:)`` answers for.
-    public var lowestTranslatable: Int64? { runs.isEmpty ? nil : sourceFloor }
+    public var lowestTranslatable: Offset? { runs.isEmpty ? nil : sourceFloor }
 
     /// See the type's documentation.
-    public func translate(_ sourceOffset: Int64) -> Int64? {
+    public func translate(_ sourceOffset: Offset) -> Offset? {
         guard let lowest = lowestTranslatable, let end = sourceEnd, sourceOffset >= lowest else { return nil }
         if sourceOffset > end { return nil }
         if sourceOffset == end { return targetEnd }
@@ -175,7 +176,7 @@ public struct OffsetMap: Sendable, Equatable {
 
     /// The source's log start moved to `logStart`: offsets below it can no longer be committed
     /// meaningfully, so they become unknown, and runs entirely below it are dropped.
-    public mutating func prune(sourceLogStart logStart: Int64) {
+    public mutating func prune(sourceLogStart logStart: Offset) {
         runs.removeAll { $0.sourceEnd <= logStart }
         sourceFloor = max(sourceFloor ?? logStart, logStart)
     }
@@ -249,7 +250,7 @@ public struct OffsetMap: Sendable, Equatable {
 /// `maxIntervalMs` milliseconds (so that a restart loses little of the newest run).
 public struct OffsetSyncEmitter: Sendable {
     public var topic: String
-    public var partition: Int32
+    public var partition: PartitionIndex
     public var maxRecordsBetweenSyncs: Int64
     public var maxIntervalMs: Int64
 
@@ -259,7 +260,7 @@ public struct OffsetSyncEmitter: Sendable {
     private var recordsSinceSync: Int64 = 0
     private var lastSyncTime: Int64?
 
-    public init(topic: String, partition: Int32, maxRecordsBetweenSyncs: Int64 = 10_000, maxIntervalMs: Int64 = 10_000) {
+    public init(topic: String, partition: PartitionIndex, maxRecordsBetweenSyncs: Int64 = 10_000, maxIntervalMs: Int64 = 10_000) {
         self.topic = topic
         self.partition = partition
         self.maxRecordsBetweenSyncs = maxRecordsBetweenSyncs

@@ -1,5 +1,6 @@
 import KafkaRecords
 import NIOCore
+import KafkaProtocol
 
 /// The provenance header: every record a link writes carries the site it was first produced at,
 /// so that with identity naming (same topic name everywhere) a link never sends a record back to
@@ -55,11 +56,11 @@ public enum LinkCompression: Sendable, Equatable {
 /// is what a plain, non-idempotent producer sends; an idempotent replicator passes its own id,
 /// epoch and the partition's next sequence.
 public struct ProducerStamp: Sendable, Equatable {
-    public var producerId: Int64
-    public var producerEpoch: Int16
+    public var producerId: ProducerID
+    public var producerEpoch: ProducerEpoch
     public var baseSequence: Int32
 
-    public init(producerId: Int64, producerEpoch: Int16, baseSequence: Int32) {
+    public init(producerId: ProducerID, producerEpoch: ProducerEpoch, baseSequence: Int32) {
         self.producerId = producerId
         self.producerEpoch = producerEpoch
         self.baseSequence = baseSequence

@@ -37,7 +37,7 @@ extension KafkaClientConfiguration {
                 throw ClientSecurityError(description: "SASL needs a mechanism, a user name and a password (from a file or an environment variable)")
             }
             do {
-                sasl = SaslCredentials(mechanism: mechanism, username: username, password: try password.reveal())
+                sasl = SaslCredentials(mechanism: mechanism, username: username, password: Secret(try password.reveal()))
             } catch {
                 throw ClientSecurityError(description: "\(error)")
             }

@@ -352,15 +352,11 @@ public final class LinkService: Service, Sendable {
         for listing in groups {
             let committed = try await source.fetchCommittedOffsets(group: listing.groupId)
             guard !committed.isEmpty else { continue }
-            let entries = committed.map { partition, offset in
-                Replication.CommittedOffset(topic: partition.topic, partition: partition.partition,
-                                            offset: offset.offset, metadata: offset.metadata ?? "")
-            }
             let targetDescription = try? await target.describeGroup(listing.groupId)
             let activeAtTarget = targetDescription.map { !$0.members.isEmpty } ?? false
             let targetCommitted = activeAtTarget ? [:] : ((try? await target.fetchCommittedOffsets(group: listing.groupId)) ?? [:])
             let plan = CheckpointPlan(
-                group: listing.groupId, committed: entries, policy: policy,
+                group: listing.groupId, committed: committed, policy: policy,
                 offsetMap: { topic, partition in self.status.translationMap(for: TopicPartition(topic, partition)) },
                 activeAtTarget: activeAtTarget,
                 targetCommitted: { remote, partition in targetCommitted[TopicPartition(remote, partition)]?.offset })
@@ -369,13 +365,13 @@ public final class LinkService: Service, Sendable {
             }
             for missing in plan.untranslated {
                 logger.debug("committed offset not translated", metadata: [
-                    "group": "\(listing.groupId)", "partition": "\(missing.committed.topic)-\(missing.committed.partition)",
+                    "group": "\(listing.groupId)", "partition": "\(missing.partition)",
                     "offset": "\(missing.committed.offset)", "reason": "\(missing.reason)"])
             }
             if !plan.commits.isEmpty {
-                var offsets: [TopicPartition: OffsetToCommit] = [:]
+                var offsets: [TopicPartition: CommittedOffset] = [:]
                 for commit in plan.commits {
-                    offsets[TopicPartition(commit.topic, commit.partition)] = OffsetToCommit(offset: commit.offset, metadata: commit.metadata)
+                    offsets[TopicPartition(commit.topic, commit.partition)] = CommittedOffset(offset: commit.offset, metadata: commit.metadata)
                 }
                 let errors = try await target.commitOffsets(group: listing.groupId, offsets: offsets)
                 for (partition, code) in errors where code != .none {

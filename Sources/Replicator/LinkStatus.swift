@@ -1,5 +1,6 @@
 import Foundation
 import KafkaClient
+import KafkaProtocol
 import Replication
 
 /// The live state of one link: what each partition mirror's machine shows (its `Status` and

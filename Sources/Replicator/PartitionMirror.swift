@@ -219,7 +219,7 @@ struct PartitionMirror: Sendable {
             guard let answer = response.topics.first?.partitions.first else {
                 return .writeFailed(.unanswered("empty StraitMirrorAppend answer for \(remote)"))
             }
-            guard answer.errorCode == 0 else { return .writeFailed(await refusal(KafkaErrorCode(answer.errorCode), answer.errorMessage)) }
+            guard answer.errorCode == 0 else { return .writeFailed(await refusal(answer.errorCode, answer.errorMessage)) }
             return .written(targetBaseOffsets: [])
         } catch {
             return .writeFailed(.unanswered("\(error)"))

@@ -1,3 +1,4 @@
+import KafkaProtocol
 /// Kafka's ACL model (KIP-290 patterns), with Kafka's int8 codes so the Create/Describe/DeleteAcls
 /// types map 1:1.
 
@@ -23,7 +24,7 @@ public enum AclResourceType: Int8, Sendable, Hashable, CaseIterable {
     }
 
     /// The error a request gets when this kind of resource is denied.
-    public var authorizationError: SecurityErrorCode {
+    public var authorizationError: KafkaErrorCode {
         switch self {
         case .topic: .topicAuthorizationFailed
         case .group: .groupAuthorizationFailed

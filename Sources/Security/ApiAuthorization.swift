@@ -14,7 +14,7 @@ public struct AclCheck: Sendable, Equatable {
     }
 
     /// The error code a denial of this check produces.
-    public var deniedError: SecurityErrorCode { resourceType.authorizationError }
+    public var deniedError: KafkaErrorCode { resourceType.authorizationError }
 }
 
 /// The ACL checks for one API, as Kafka's request handlers perform them.

@@ -1,14 +1,15 @@
 import Foundation
+import KafkaProtocol
 
 /// Result of creating one ACL (CreateAcls): error 0, or INVALID_REQUEST with a message.
 public struct AclCreationResult: Sendable, Equatable {
-    public var errorCode: SecurityErrorCode
+    public var errorCode: KafkaErrorCode
     public var errorMessage: String?
 }
 
 /// Result of one DeleteAcls filter: the bindings it removed, or an error.
 public struct AclDeletionResult: Sendable, Equatable {
-    public var errorCode: SecurityErrorCode
+    public var errorCode: KafkaErrorCode
     public var errorMessage: String?
     public var deleted: [AclBinding]
 }
@@ -39,7 +40,7 @@ public final class AclStore: @unchecked Sendable {
 
     public init(url: URL?) throws {
         self.url = url
-        guard let url, let data = try AtomicFile.read(url) else { return }
+        guard let url, let data = try StoreFile.read(url) else { return }
         let file: FileFormat
         do { file = try JSONDecoder().decode(FileFormat.self, from: data) } catch {
             throw SecurityStoreError.corrupt("\(url.path): \(error)")
@@ -123,7 +124,7 @@ public final class AclStore: @unchecked Sendable {
         })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(file), to: url)
+        try StoreFile.write(try encoder.encode(file), to: url)
     }
 }
 

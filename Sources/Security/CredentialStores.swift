@@ -1,21 +1,5 @@
 import Foundation
-
-/// Kafka error codes the security APIs answer with.
-public enum SecurityErrorCode: Int16, Sendable, Hashable {
-    case none = 0
-    case topicAuthorizationFailed = 29
-    case groupAuthorizationFailed = 30
-    case clusterAuthorizationFailed = 31
-    case invalidRequest = 42
-    case unsupportedSaslMechanism = 33
-    case illegalSaslState = 34
-    case securityDisabled = 54
-    case saslAuthenticationFailed = 58
-    case transactionalIdAuthorizationFailed = 53
-    case resourceNotFound = 91
-    case duplicateResource = 92
-    case unacceptableCredential = 93
-}
+import KafkaProtocol
 
 /// One (mechanism, iterations) pair DescribeUserScramCredentials reports per user.
 public struct ScramCredentialInfo: Sendable, Equatable {
@@ -27,7 +11,7 @@ public struct ScramCredentialInfo: Sendable, Equatable {
 /// the first error for that user wins).
 public struct ScramUserResult: Sendable, Equatable {
     public var user: String
-    public var errorCode: SecurityErrorCode
+    public var errorCode: KafkaErrorCode
     public var errorMessage: String?
     /// Describe only.
     public var credentials: [ScramCredentialInfo]
@@ -104,8 +88,8 @@ extension ScramCredentialStore {
     /// a missing credential RESOURCE_NOT_FOUND. A user with any error has none of its changes applied.
     public func alter(deletions: [ScramDeletion], upsertions: [ScramUpsertion]) -> [ScramUserResult] {
         var order: [String] = []
-        var errors: [String: (SecurityErrorCode, String)] = [:]
-        func fail(_ user: String, _ code: SecurityErrorCode, _ message: String) {
+        var errors: [String: (KafkaErrorCode, String)] = [:]
+        func fail(_ user: String, _ code: KafkaErrorCode, _ message: String) {
             if errors[user] == nil { errors[user] = (code, message) }
         }
         var pairs: [String: Int] = [:]
@@ -170,7 +154,7 @@ public final class FileScramCredentialStore: ScramCredentialStore, @unchecked Se
     public init(url: URL?) throws {
         self.url = url
         self.users = [:]
-        guard let url, let data = try AtomicFile.read(url) else { return }
+        guard let url, let data = try StoreFile.read(url) else { return }
         let file: FileFormat
         do { file = try JSONDecoder().decode(FileFormat.self, from: data) } catch {
             throw SecurityStoreError.corrupt("\(url.path): \(error)")
@@ -227,7 +211,7 @@ public final class FileScramCredentialStore: ScramCredentialStore, @unchecked Se
         })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(file), to: url)
+        try StoreFile.write(try encoder.encode(file), to: url)
     }
 }
 
@@ -255,7 +239,7 @@ public final class PlainCredentialStore: @unchecked Sendable {
 
     public init(url: URL?) throws {
         self.url = url
-        guard let url, let data = try AtomicFile.read(url) else { return }
+        guard let url, let data = try StoreFile.read(url) else { return }
         do { users = try JSONDecoder().decode(FileFormat.self, from: data).users } catch {
             throw SecurityStoreError.corrupt("\(url.path): \(error)")
         }
@@ -269,10 +253,10 @@ public final class PlainCredentialStore: @unchecked Sendable {
     public var userNames: [String] { lock.withLock { users.keys.sorted() } }
 
     /// Adds or replaces a user.
-    public func setPassword(user: String, password: String, iterations: Int = 4096) throws {
+    public func setPassword(user: String, password: Secret, iterations: Int = 4096) throws {
         precondition(iterations >= 1)
         let salt = Crypto.randomBytes(32)
-        let hash = Crypto.pbkdf2(.sha512, password: Array(password.utf8), salt: salt, iterations: iterations)
+        let hash = Crypto.pbkdf2(.sha512, password: Array(password.reveal().utf8), salt: salt, iterations: iterations)
         let entry = Entry(algorithm: Self.algorithm, salt: salt.base64, iterations: iterations, hash: hash.base64)
         try lock.withLock {
             var next = users
@@ -309,6 +293,6 @@ public final class PlainCredentialStore: @unchecked Sendable {
         guard let url else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(FileFormat(version: 1, users: state)), to: url)
+        try StoreFile.write(try encoder.encode(FileFormat(version: 1, users: state)), to: url)
     }
 }

@@ -10,12 +10,12 @@ import Foundation
 public struct SaslClientSession: Sendable {
     public let mechanism: SaslMechanism
     let username: String
-    let password: String
+    let password: Secret
     let clientNonce: String
     private var clientFirstBare = ""
     private var expectedServerSignature: [UInt8]?
 
-    public init(mechanism: SaslMechanism, username: String, password: String,
+    public init(mechanism: SaslMechanism, username: String, password: Secret,
                 clientNonce: String = Data(Crypto.randomBytes(24)).base64EncodedString()) {
         self.mechanism = mechanism
         self.username = username
@@ -27,7 +27,7 @@ public struct SaslClientSession: Sendable {
     public mutating func initialMessage() -> [UInt8] {
         switch mechanism {
         case .plain:
-            return Array("\0\(username)\0\(password)".utf8)
+            return Array("\0\(username)\0\(password.reveal())".utf8)
         case .scramSha256, .scramSha512:
             clientFirstBare = "n=\(ScramName.escape(username)),r=\(clientNonce)"
             return Array("n,,\(clientFirstBare)".utf8)
@@ -54,7 +54,7 @@ public struct SaslClientSession: Sendable {
         }
         guard let salt, let iterations, iterations >= 1 else { throw SaslClientError("server-first lacks salt or iterations") }
         let hash = scram.hash
-        let salted = Crypto.pbkdf2(hash, password: Array(password.utf8), salt: salt, iterations: iterations)
+        let salted = Crypto.pbkdf2(hash, password: Array(password.reveal().utf8), salt: salt, iterations: iterations)
         let clientKey = Crypto.hmac(hash, key: salted, Array("Client Key".utf8))
         let storedKey = Crypto.hash(hash, clientKey)
         let withoutProof = "c=biws,r=\(nonce)"

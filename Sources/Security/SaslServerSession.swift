@@ -1,4 +1,5 @@
 import Foundation
+import KafkaProtocol
 
 /// An authenticated identity, Kafka style: `User:alice`.
 public struct KafkaPrincipal: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -87,10 +88,10 @@ public struct SaslServerConfiguration: Sendable {
 /// A failed SASL step: the Kafka error code (SASL_AUTHENTICATION_FAILED 58, ILLEGAL_SASL_STATE 34,
 /// UNSUPPORTED_SASL_MECHANISM 33) and the message to put in the response.
 public struct SaslError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var code: SecurityErrorCode
+    public var code: KafkaErrorCode
     public var message: String
 
-    public init(_ code: SecurityErrorCode, _ message: String) {
+    public init(_ code: KafkaErrorCode, _ message: String) {
         self.code = code
         self.message = message
     }

@@ -22,7 +22,7 @@ public struct SecuritySettings: Sendable, Equatable {
     public var keyFile: String?
     public var saslMechanism: SASLMechanism?
     public var username: String?
-    public var password: Secret?
+    public var password: SecretReference?
 
     public init() {}
 
@@ -71,8 +71,8 @@ public struct SecuritySettings: Sendable, Equatable {
 }
 
 /// Where a secret comes from. The value itself is read only when a connection needs it, and
-/// printing a `Secret` never shows it.
-public struct Secret: Sendable, Equatable, CustomStringConvertible {
+/// printing a `SecretReference` never shows it; `reveal()` reads it.
+public struct SecretReference: Sendable, Equatable, CustomStringConvertible {
     public enum Source: Sendable, Equatable {
         case file(String)
         case environment(String)

@@ -168,8 +168,8 @@ public enum TopologyLoader {
         }
         reader.finish(&diagnostics)
         switch (passwordFile, passwordEnv) {
-        case let (file?, nil): settings.password = Secret(source: .file(file))
-        case let (nil, variable?): settings.password = Secret(source: .environment(variable))
+        case let (file?, nil): settings.password = SecretReference(source: .file(file))
+        case let (nil, variable?): settings.password = SecretReference(source: .environment(variable))
         case (.some, .some): diagnostics.report(node, "\(context) has both password-file and password-env: keep one")
         case (nil, nil): break
         }

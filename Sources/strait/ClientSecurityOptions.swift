@@ -80,8 +80,8 @@ struct ClientSecurityOptions: ParsableArguments {
         }
         settings.username = username
         switch (passwordFile, passwordEnv) {
-        case let (file?, nil): settings.password = Secret(source: .file(file))
-        case let (nil, variable?): settings.password = Secret(source: .environment(variable))
+        case let (file?, nil): settings.password = SecretReference(source: .file(file))
+        case let (nil, variable?): settings.password = SecretReference(source: .environment(variable))
         case (.some, .some): throw ValidationError("give --password-file or --password-env, not both")
         case (nil, nil): break
         }

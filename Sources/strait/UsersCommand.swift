@@ -39,19 +39,19 @@ struct UsersCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let password: String
+            let password: Secret
             if let name = passwordEnv {
                 guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
                     throw CLIError("environment variable \(name) is not set")
                 }
-                password = value
+                password = Secret(value)
             } else {
                 let path = passwordFile ?? ""
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8),
                       let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty else {
                     throw CLIError("cannot read a password from \(path)")
                 }
-                password = String(line)
+                password = Secret(String(line))
             }
             let chosen = try parseMechanism(mechanism)
             let stores = try location.authentication()

@@ -104,7 +104,7 @@ final class MirrorTopicTests: XCTestCase {
         XCTAssertEqual(strings(try client.records(in: fetched.records)), ["a", "b", "c", "d", "e", "f"], "nothing duplicated")
 
         let other = try await client.mirrorAppend("m", [try sourceBatch(["D", "E"], at: 3)])
-        XCTAssertEqual(other.errorCode, ErrorCode.offsetOutOfRange.rawValue)
+        XCTAssertEqual(other.errorCode, KafkaErrorCode.offsetOutOfRange)
         XCTAssertTrue(other.errorMessage?.contains("3...4") == true, other.errorMessage ?? "")
         XCTAssertTrue(other.errorMessage?.contains("diverge") == true, other.errorMessage ?? "")
         XCTAssertEqual(other.logEndOffset, 6)
@@ -115,7 +115,7 @@ final class MirrorTopicTests: XCTestCase {
         try await client.createMirror("m")
         _ = try await client.mirrorAppend("m", [try sourceBatch(["a", "b", "c", "d", "e"], at: 0)])
         let straddling = try await client.mirrorAppend("m", [try sourceBatch(["x", "y", "z", "w"], at: 3)])
-        XCTAssertEqual(straddling.errorCode, ErrorCode.offsetOutOfRange.rawValue)
+        XCTAssertEqual(straddling.errorCode, KafkaErrorCode.offsetOutOfRange)
         XCTAssertEqual(straddling.errorMessage,
                        "batch at offsets 3...6 straddles the log end offset 5 of m-0: offsets 3...4 are already present; the mirror and its source diverge")
         XCTAssertEqual(straddling.logEndOffset, 5)
@@ -151,7 +151,7 @@ final class MirrorTopicTests: XCTestCase {
         let earliest = try await client.listOffset("late", timestamp: -2)
         XCTAssertEqual(earliest.offset, 1000)
         let below = try await client.fetch("late", offset: 0)
-        XCTAssertEqual(below.errorCode, ErrorCode.offsetOutOfRange.rawValue)
+        XCTAssertEqual(below.errorCode, KafkaErrorCode.offsetOutOfRange)
         let fetched = try await client.fetchAll("late", from: 1000)
         XCTAssertEqual(try client.records(in: fetched.records).map(\.offset), [1000, 1001])
     }
@@ -199,31 +199,31 @@ final class MirrorTopicTests: XCTestCase {
         var corrupt = try sourceBatch(["a", "b"], at: 0)
         corrupt.bytes.setInteger(UInt8(0xFF), at: corrupt.bytes.writerIndex - 1)
         let crc = try await client.mirrorAppend("m", [corrupt])
-        XCTAssertEqual(crc.errorCode, ErrorCode.corruptMessage.rawValue)
+        XCTAssertEqual(crc.errorCode, KafkaErrorCode.corruptMessage)
         let backwards = try await client.mirrorAppend("m", [try sourceBatch(["a"], at: 5), try sourceBatch(["b"], at: 2)])
-        XCTAssertEqual(backwards.errorCode, ErrorCode.invalidRecord.rawValue)
+        XCTAssertEqual(backwards.errorCode, KafkaErrorCode.invalidRecord)
         XCTAssertEqual(backwards.logEndOffset, 0, "a request that fails validation writes nothing")
     }
 
     func testUnknownTopicsAndOrdinaryTopicsGetClearErrors() async throws {
         let client = try BrokerHarness()
         let unknown = try await client.mirrorAppend("nope", [try sourceBatch(["a"], at: 0)])
-        XCTAssertEqual(unknown.errorCode, ErrorCode.unknownTopicOrPartition.rawValue)
+        XCTAssertEqual(unknown.errorCode, KafkaErrorCode.unknownTopicOrPartition)
         XCTAssertEqual(unknown.logEndOffset, -1)
         let metadata = try await client.send(MetadataRequest(topics: nil), version: 12)
         XCTAssertFalse(metadata.userTopics.contains { $0.name == "nope" }, "the mirror API never auto-creates")
 
         _ = try await client.createTopic("plain")
         let plain = try await client.mirrorAppend("plain", [try sourceBatch(["a"], at: 0)])
-        XCTAssertEqual(plain.errorCode, ErrorCode.invalidTopicException.rawValue)
+        XCTAssertEqual(plain.errorCode, KafkaErrorCode.invalidTopicException)
         XCTAssertTrue(plain.errorMessage?.contains("not a mirror topic") == true, plain.errorMessage ?? "")
 
         try await client.createMirror("m")
         let noPartition = try await client.mirrorAppend("m", partition: 3, [try sourceBatch(["a"], at: 0)])
-        XCTAssertEqual(noPartition.errorCode, ErrorCode.unknownTopicOrPartition.rawValue)
+        XCTAssertEqual(noPartition.errorCode, KafkaErrorCode.unknownTopicOrPartition)
 
         let groupsTopic = try await client.mirrorAppend("__strait_groups", [try sourceBatch(["a"], at: 0)])
-        XCTAssertEqual(groupsTopic.errorCode, ErrorCode.invalidTopicException.rawValue)
+        XCTAssertEqual(groupsTopic.errorCode, KafkaErrorCode.invalidTopicException)
     }
 
     func testProduceIsRefusedUntilTheTopicIsPromoted() async throws {
@@ -232,7 +232,7 @@ final class MirrorTopicTests: XCTestCase {
         _ = try await client.mirrorAppend("orders.east", [try sourceBatch(["a", "b", "c"], at: 40)])
 
         let refused = try await client.produce("orders.east", batch: try batch(["local"]))
-        XCTAssertEqual(refused.errorCode, ErrorCode.invalidTopicException.rawValue)
+        XCTAssertEqual(refused.errorCode, KafkaErrorCode.invalidTopicException)
         XCTAssertEqual(refused.errorMessage,
                        "topic orders.east is a mirror of east; promote it first (delete its strait.mirror.source config)")
 
@@ -242,7 +242,7 @@ final class MirrorTopicTests: XCTestCase {
         XCTAssertEqual(accepted.errorCode, 0, accepted.errorMessage ?? "")
         XCTAssertEqual(accepted.baseOffset, 43, "producers write at the next offset")
         let late = try await client.mirrorAppend("orders.east", [try sourceBatch(["d"], at: 43)])
-        XCTAssertEqual(late.errorCode, ErrorCode.invalidTopicException.rawValue, "after promotion the mirror API is refused")
+        XCTAssertEqual(late.errorCode, KafkaErrorCode.invalidTopicException, "after promotion the mirror API is refused")
 
         // AlterConfigs without the key promotes as well.
         try await client.createMirror("other")
@@ -258,7 +258,7 @@ final class MirrorTopicTests: XCTestCase {
         _ = try await client.createTopic("busy")
         _ = try await client.produce("busy", batch: try batch(["x"]))
         let refused = try await client.setConfig("busy", "strait.mirror.source", "east")
-        XCTAssertEqual(refused.errorCode, ErrorCode.policyViolation.rawValue)
+        XCTAssertEqual(refused.errorCode, KafkaErrorCode.policyViolation)
         XCTAssertTrue(refused.errorMessage?.contains("never held records") == true, refused.errorMessage ?? "")
         let stillWritable = try await client.produce("busy", batch: try batch(["y"]))
         XCTAssertEqual(stillWritable.errorCode, 0)
@@ -267,10 +267,10 @@ final class MirrorTopicTests: XCTestCase {
         let accepted = try await client.setConfig("fresh", "strait.mirror.source", "east")
         XCTAssertEqual(accepted.errorCode, 0, accepted.errorMessage ?? "")
         let produce = try await client.produce("fresh", partition: 1, batch: try batch(["x"]))
-        XCTAssertEqual(produce.errorCode, ErrorCode.invalidTopicException.rawValue)
+        XCTAssertEqual(produce.errorCode, KafkaErrorCode.invalidTopicException)
 
         let empty = try await client.setConfig("fresh", "strait.mirror.source", "")
-        XCTAssertEqual(empty.errorCode, ErrorCode.invalidConfig.rawValue)
+        XCTAssertEqual(empty.errorCode, KafkaErrorCode.invalidConfig)
 
         let groupsTopic = try await client.setConfig("__strait_groups", "strait.mirror.source", "east")
         XCTAssertNotEqual(groupsTopic.errorCode, 0)
@@ -327,7 +327,7 @@ final class MirrorTopicTests: XCTestCase {
         XCTAssertEqual(fetched.logStartOffset, 1000)
         XCTAssertEqual(fetched.highWatermark, 1013)
         let refused = try await second.produce("m", batch: try batch(["x"]))
-        XCTAssertEqual(refused.errorCode, ErrorCode.invalidTopicException.rawValue, "still a mirror after a restart")
+        XCTAssertEqual(refused.errorCode, KafkaErrorCode.invalidTopicException, "still a mirror after a restart")
         let promoted = try await second.setConfig("m", "strait.mirror.source", nil)
         XCTAssertEqual(promoted.errorCode, 0)
         second.broker.shutdown()

@@ -77,7 +77,7 @@ final class GroupCoordinatorTests: XCTestCase {
         var ids: [String] = []
         for client in clients {
             let first = await coordinator.handle(joinRequest(group), version: 9, client: ClientInfo(clientId: client, clientHost: "/127.0.0.1"))
-            XCTAssertEqual(first.errorCode, GroupErrorCode.memberIdRequired.rawValue)
+            XCTAssertEqual(first.errorCode, KafkaErrorCode.memberIdRequired)
             ids.append(first.memberId)
         }
         // One at a time, so the join order (and so the leader) is deterministic.
@@ -112,7 +112,7 @@ final class GroupCoordinatorTests: XCTestCase {
     func commit(
         _ coordinator: GroupCoordinator, _ group: String, generation: Int32 = -1, memberId: String = "",
         _ partitions: [(String, Int32, Int64, String?, Int32)], version: Int16 = 8
-    ) -> [Int16] {
+    ) -> [KafkaErrorCode] {
         let byTopic = Dictionary(grouping: partitions, by: \.0)
         let request = OffsetCommitRequest(
             groupId: group, generationIdOrMemberEpoch: generation, memberId: memberId,
@@ -155,9 +155,9 @@ final class GroupCoordinatorTests: XCTestCase {
         clock.advance(byMs: 4_000)
         coordinator.tick()
         XCTAssertEqual(coordinator.handle(HeartbeatRequest(groupId: "orders-app", generationId: 1, memberId: "a-id"), version: 4).errorCode,
-                       GroupErrorCode.rebalanceInProgress.rawValue)
+                       KafkaErrorCode.rebalanceInProgress)
         XCTAssertEqual(coordinator.handle(HeartbeatRequest(groupId: "orders-app", generationId: 1, memberId: "c-id"), version: 4).errorCode,
-                       GroupErrorCode.unknownMemberId.rawValue)
+                       KafkaErrorCode.unknownMemberId)
         let rejoinRequest = joinRequest("orders-app", memberId: "a-id")
         let rejoinA = Task { await coordinator.handle(rejoinRequest, version: 9, client: ClientInfo(clientId: "a", clientHost: "h")) }
         await waitForParked(coordinator, count: 1)
@@ -198,22 +198,22 @@ final class GroupCoordinatorTests: XCTestCase {
     func testBadCommitsGetTheirErrorCodes() async throws {
         let coordinator = try makeCoordinator()
         XCTAssertEqual(commit(coordinator, "simple", [("ghost-topic", 0, 1, nil, -1), ("orders", 9, 1, nil, -1)]),
-                       [GroupErrorCode.unknownTopicOrPartition.rawValue, GroupErrorCode.unknownTopicOrPartition.rawValue])
+                       [KafkaErrorCode.unknownTopicOrPartition, KafkaErrorCode.unknownTopicOrPartition])
         XCTAssertEqual(commit(coordinator, "simple", [("orders", 0, 1, String(repeating: "x", count: 17), -1), ("orders", 1, 1, "ok", -1)]),
-                       [GroupErrorCode.offsetMetadataTooLarge.rawValue, 0])
+                       [KafkaErrorCode.offsetMetadataTooLarge, 0])
         XCTAssertEqual(commit(coordinator, "never-joined", generation: 3, memberId: "m", [("orders", 0, 1, nil, -1)]),
-                       [GroupErrorCode.illegalGeneration.rawValue])
+                       [KafkaErrorCode.illegalGeneration])
 
         let ids = try await formStableGroup(coordinator, "app", clients: ["a", "b"])
         XCTAssertEqual(commit(coordinator, "app", generation: 1, memberId: ids[0], [("orders", 0, 10, nil, 3)]), [0])
         XCTAssertEqual(commit(coordinator, "app", generation: 0, memberId: ids[0], [("orders", 0, 11, nil, 3)]),
-                       [GroupErrorCode.illegalGeneration.rawValue])
+                       [KafkaErrorCode.illegalGeneration])
         XCTAssertEqual(commit(coordinator, "app", generation: 1, memberId: "stranger", [("orders", 0, 11, nil, 3)]),
-                       [GroupErrorCode.unknownMemberId.rawValue])
-        XCTAssertEqual(commit(coordinator, "app", [("orders", 0, 11, nil, 3)]), [GroupErrorCode.unknownMemberId.rawValue],
+                       [KafkaErrorCode.unknownMemberId])
+        XCTAssertEqual(commit(coordinator, "app", [("orders", 0, 11, nil, 3)]), [KafkaErrorCode.unknownMemberId],
                        "a simple commit cannot write a live group's offsets")
         XCTAssertEqual(commit(coordinator, "app", generation: 0, memberId: ids[0], [("nope", 0, 1, nil, -1)]),
-                       [GroupErrorCode.unknownTopicOrPartition.rawValue], "unknown partitions are reported first")
+                       [KafkaErrorCode.unknownTopicOrPartition], "unknown partitions are reported first")
         XCTAssertEqual(fetch(coordinator, "app", "orders", [0]).map(\.committedOffset), [10])
     }
 
@@ -250,7 +250,7 @@ final class GroupCoordinatorTests: XCTestCase {
         let ids = try await formStableGroup(coordinator, "app", clients: ["a"])
         XCTAssertEqual(commit(coordinator, "app", generation: 1, memberId: ids[0], [("orders", 0, 9, nil, -1)]), [0])
         let refused = coordinator.handle(DeleteGroupsRequest(groupsNames: ["app", "unknown"]), version: 2)
-        XCTAssertEqual(refused.results.map(\.errorCode), [GroupErrorCode.nonEmptyGroup.rawValue, GroupErrorCode.groupIdNotFound.rawValue])
+        XCTAssertEqual(refused.results.map(\.errorCode), [KafkaErrorCode.nonEmptyGroup, KafkaErrorCode.groupIdNotFound])
 
         XCTAssertEqual(coordinator.handle(LeaveGroupRequest(groupId: "app", members: [.init(memberId: ids[0])]), version: 3).errorCode, 0)
         XCTAssertEqual(coordinator.group("app")?.state, .empty)
@@ -274,15 +274,15 @@ final class GroupCoordinatorTests: XCTestCase {
         XCTAssertEqual(commit(coordinator, "simple", [("orders", 0, 1, nil, -1), ("orders", 1, 2, nil, -1)]), [0, 0])
         let deleted = delete("simple", [("orders", 0), ("ghost", 0)])
         XCTAssertEqual(deleted.errorCode, 0)
-        XCTAssertEqual(deleted.topics.flatMap { $0.partitions.map(\.errorCode) }, [GroupErrorCode.unknownTopicOrPartition.rawValue, 0])
+        XCTAssertEqual(deleted.topics.flatMap { $0.partitions.map(\.errorCode) }, [KafkaErrorCode.unknownTopicOrPartition, 0])
         XCTAssertEqual(fetch(coordinator, "simple", "orders", [0, 1]).map(\.committedOffset), [-1, 2])
-        XCTAssertEqual(delete("nobody", [("orders", 0)]).errorCode, GroupErrorCode.groupIdNotFound.rawValue)
+        XCTAssertEqual(delete("nobody", [("orders", 0)]).errorCode, KafkaErrorCode.groupIdNotFound)
 
         // A live consumer group keeps offsets of topics it subscribes to.
         let ids = try await formStableGroup(coordinator, "app", clients: ["a"])
         XCTAssertEqual(commit(coordinator, "app", generation: 1, memberId: ids[0], [("orders", 0, 5, nil, -1), ("payments", 0, 6, nil, -1)]), [0, 0])
         let live = delete("app", [("orders", 0), ("payments", 0)])
-        XCTAssertEqual(live.topics.flatMap { $0.partitions.map(\.errorCode) }, [GroupErrorCode.groupSubscribedToTopic.rawValue, 0])
+        XCTAssertEqual(live.topics.flatMap { $0.partitions.map(\.errorCode) }, [KafkaErrorCode.groupSubscribedToTopic, 0])
         XCTAssertEqual(fetch(coordinator, "app", "payments", [0]).map(\.committedOffset), [-1])
         XCTAssertEqual(fetch(coordinator, "app", "orders", [0]).map(\.committedOffset), [5])
     }
@@ -295,10 +295,10 @@ final class GroupCoordinatorTests: XCTestCase {
         await waitForParked(coordinator, count: 1)
         XCTAssertEqual(coordinator.group("connect-cluster")?.state, .preparingRebalance)
         let response = coordinator.handle(OffsetDeleteRequest(groupId: "connect-cluster", topics: [.init(name: "orders", partitions: [.init(partitionIndex: 0)])]), version: 0)
-        XCTAssertEqual(response.errorCode, GroupErrorCode.nonEmptyGroup.rawValue)
+        XCTAssertEqual(response.errorCode, KafkaErrorCode.nonEmptyGroup)
         coordinator.shutdown()
         let released = await parked.value
-        XCTAssertEqual(released.errorCode, GroupErrorCode.notCoordinator.rawValue)
+        XCTAssertEqual(released.errorCode, KafkaErrorCode.notCoordinator)
     }
 
     func testListAndDescribeGroupsShowStatesAndMembers() async throws {
@@ -337,17 +337,17 @@ final class GroupCoordinatorTests: XCTestCase {
         let sync = await coordinator.handle(SyncGroupRequest(groupId: "app", generationId: 1, memberId: restarted.memberId, groupInstanceId: "host-1"), version: 5)
         XCTAssertEqual(sync.assignment, [1, 2, 3])
         XCTAssertEqual(coordinator.handle(HeartbeatRequest(groupId: "app", generationId: 1, memberId: first.memberId, groupInstanceId: "host-1"), version: 3).errorCode,
-                       GroupErrorCode.fencedInstanceId.rawValue)
+                       KafkaErrorCode.fencedInstanceId)
     }
 
     func testRequestsBeforeLoadingAndAfterShutdown() async throws {
         let coordinator = try makeCoordinator(start: false)
         let early = await coordinator.handle(joinRequest("app"), version: 9, client: ClientInfo(clientId: "a", clientHost: "h"))
-        XCTAssertEqual(early.errorCode, GroupErrorCode.coordinatorLoadInProgress.rawValue)
-        XCTAssertEqual(commit(coordinator, "app", [("orders", 0, 1, nil, -1)]), [GroupErrorCode.coordinatorLoadInProgress.rawValue])
-        XCTAssertEqual(coordinator.handle(ListGroupsRequest(), version: 4).errorCode, GroupErrorCode.coordinatorLoadInProgress.rawValue)
+        XCTAssertEqual(early.errorCode, KafkaErrorCode.coordinatorLoadInProgress)
+        XCTAssertEqual(commit(coordinator, "app", [("orders", 0, 1, nil, -1)]), [KafkaErrorCode.coordinatorLoadInProgress])
+        XCTAssertEqual(coordinator.handle(ListGroupsRequest(), version: 4).errorCode, KafkaErrorCode.coordinatorLoadInProgress)
         XCTAssertEqual(coordinator.handle(OffsetFetchRequest(groupId: "app", topics: [.init(name: "orders", partitionIndexes: [0])]), version: 1)
-            .topics.flatMap { $0.partitions.map(\.errorCode) }, [GroupErrorCode.coordinatorLoadInProgress.rawValue],
+            .topics.flatMap { $0.partitions.map(\.errorCode) }, [KafkaErrorCode.coordinatorLoadInProgress],
             "v0-1 carry group errors per partition")
 
         try coordinator.start()
@@ -356,24 +356,24 @@ final class GroupCoordinatorTests: XCTestCase {
         await waitForParked(coordinator, count: 1)
         coordinator.shutdown()
         let answer = await parked.value
-        XCTAssertEqual(answer.errorCode, GroupErrorCode.notCoordinator.rawValue)
+        XCTAssertEqual(answer.errorCode, KafkaErrorCode.notCoordinator)
         XCTAssertEqual(coordinator.handle(HeartbeatRequest(groupId: "app", generationId: 1, memberId: "a-id"), version: 4).errorCode,
-                       GroupErrorCode.notCoordinator.rawValue)
+                       KafkaErrorCode.notCoordinator)
     }
 
     func testInvalidGroupIdsAndUnknownGroups() async throws {
         let coordinator = try makeCoordinator()
         let join = await coordinator.handle(joinRequest(""), version: 9, client: ClientInfo(clientId: "a", clientHost: "h"))
-        XCTAssertEqual(join.errorCode, GroupErrorCode.invalidGroupId.rawValue)
+        XCTAssertEqual(join.errorCode, KafkaErrorCode.invalidGroupId)
         XCTAssertEqual(coordinator.handle(HeartbeatRequest(groupId: "", generationId: 1, memberId: "m"), version: 4).errorCode,
-                       GroupErrorCode.invalidGroupId.rawValue)
+                       KafkaErrorCode.invalidGroupId)
         XCTAssertEqual(coordinator.handle(HeartbeatRequest(groupId: "nope", generationId: 1, memberId: "m"), version: 4).errorCode,
-                       GroupErrorCode.unknownMemberId.rawValue)
+                       KafkaErrorCode.unknownMemberId)
         let sync = await coordinator.handle(SyncGroupRequest(groupId: "nope", generationId: 1, memberId: "m"), version: 5)
-        XCTAssertEqual(sync.errorCode, GroupErrorCode.unknownMemberId.rawValue)
+        XCTAssertEqual(sync.errorCode, KafkaErrorCode.unknownMemberId)
         let rejoin = await coordinator.handle(joinRequest("nope", memberId: "m"), version: 9, client: ClientInfo(clientId: "a", clientHost: "h"))
-        XCTAssertEqual(rejoin.errorCode, GroupErrorCode.unknownMemberId.rawValue)
-        XCTAssertEqual(coordinator.handle(LeaveGroupRequest(groupId: "nope", memberId: "m"), version: 0).errorCode, GroupErrorCode.unknownMemberId.rawValue)
+        XCTAssertEqual(rejoin.errorCode, KafkaErrorCode.unknownMemberId)
+        XCTAssertEqual(coordinator.handle(LeaveGroupRequest(groupId: "nope", memberId: "m"), version: 0).errorCode, KafkaErrorCode.unknownMemberId)
         XCTAssertEqual(commit(coordinator, "", [("orders", 0, 1, nil, -1)]), [0], "offset APIs accept the empty group id")
         XCTAssertEqual(coordinator.handle(ListGroupsRequest(), version: 0).groups.map(\.groupId), [""])
     }
@@ -381,7 +381,7 @@ final class GroupCoordinatorTests: XCTestCase {
     func testACommitThatCannotBePersistedIsNotApplied() throws {
         let coordinator = try makeCoordinator()
         store.failAppends(with: StoreFailure())
-        XCTAssertEqual(commit(coordinator, "simple", [("orders", 0, 1, nil, -1)]), [GroupErrorCode.coordinatorNotAvailable.rawValue])
+        XCTAssertEqual(commit(coordinator, "simple", [("orders", 0, 1, nil, -1)]), [KafkaErrorCode.coordinatorNotAvailable])
         XCTAssertEqual(fetch(coordinator, "simple", "orders", [0]).map(\.committedOffset), [-1])
         store.failAppends(with: nil)
         XCTAssertEqual(commit(coordinator, "simple", [("orders", 0, 1, nil, -1)]), [0])

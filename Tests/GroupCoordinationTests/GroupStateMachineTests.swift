@@ -68,7 +68,7 @@ final class GroupStateMachineTests: XCTestCase {
 
         for _ in 0..<6 {
             group.advance(byMs: 5_000)
-            for member in [a, b, c] { XCTAssertEqual(group.heartbeat(memberId: member.memberId, generation: 1), GroupErrorCode.none) }
+            for member in [a, b, c] { XCTAssertEqual(group.heartbeat(memberId: member.memberId, generation: 1), KafkaErrorCode.none) }
         }
         XCTAssertEqual(group.state, .stable)
         XCTAssertEqual(group.machine.memberIds, [a.memberId, b.memberId, c.memberId])
@@ -78,8 +78,8 @@ final class GroupStateMachineTests: XCTestCase {
         let (group, ids) = stableGroup(["a", "b", "c"])
         let (a, b, c) = (ids[0], ids[1], ids[2])
         group.advance(byMs: 6_000)
-        XCTAssertEqual(group.heartbeat(memberId: a, generation: 1), GroupErrorCode.none)
-        XCTAssertEqual(group.heartbeat(memberId: b, generation: 1), GroupErrorCode.none)
+        XCTAssertEqual(group.heartbeat(memberId: a, generation: 1), KafkaErrorCode.none)
+        XCTAssertEqual(group.heartbeat(memberId: b, generation: 1), KafkaErrorCode.none)
         group.advance(byMs: 4_000)  // c's session (10 s since its SyncGroup) is over
         XCTAssertEqual(group.state, .preparingRebalance)
         XCTAssertEqual(group.machine.memberIds, [a, b])
@@ -105,7 +105,7 @@ final class GroupStateMachineTests: XCTestCase {
         XCTAssertEqual(group.heartbeat(memberId: a, generation: 1), .illegalGeneration)
         XCTAssertEqual(group.syncError(group.sync(memberId: a, generation: 1)), .illegalGeneration)
         XCTAssertEqual(group.commitCheck(generation: 1, memberId: a), .illegalGeneration)
-        XCTAssertEqual(group.heartbeat(memberId: a, generation: 2), GroupErrorCode.none)
+        XCTAssertEqual(group.heartbeat(memberId: a, generation: 2), KafkaErrorCode.none)
     }
 
     func testUnknownMembersGetUnknownMemberId() {
@@ -114,9 +114,9 @@ final class GroupStateMachineTests: XCTestCase {
         XCTAssertEqual(group.joinError(group.join(client: "ghost", memberId: "ghost")), .unknownMemberId)
         XCTAssertEqual(group.syncError(group.sync(memberId: "ghost", generation: 1)), .unknownMemberId)
         XCTAssertEqual(group.commitCheck(generation: 1, memberId: "ghost"), .unknownMemberId)
-        XCTAssertEqual(group.leave([("ghost", nil)])?.members.map(\.errorCode), [GroupErrorCode.unknownMemberId.rawValue])
+        XCTAssertEqual(group.leave([("ghost", nil)])?.members.map(\.errorCode), [KafkaErrorCode.unknownMemberId])
         XCTAssertEqual(group.leave([("ghost", nil)])?.errorCode, 0, "v3+: the error is per member")
-        XCTAssertEqual(group.leaveV0(memberId: "ghost")?.errorCode, GroupErrorCode.unknownMemberId.rawValue)
+        XCTAssertEqual(group.leaveV0(memberId: "ghost")?.errorCode, KafkaErrorCode.unknownMemberId)
         XCTAssertEqual(group.state, .stable, "none of this disturbs the group")
     }
 
@@ -124,7 +124,7 @@ final class GroupStateMachineTests: XCTestCase {
         let group = GroupTranscript()
         let first = group.join(client: "a", version: 4)
         let required = try XCTUnwrap(group.joined(first))
-        XCTAssertEqual(required.errorCode, GroupErrorCode.memberIdRequired.rawValue)
+        XCTAssertEqual(required.errorCode, KafkaErrorCode.memberIdRequired)
         XCTAssertEqual(required.memberId, "a-1")
         XCTAssertEqual(required.generationId, -1)
         XCTAssertEqual(group.machine.memberIds, [], "not a member until it joins with the id")
@@ -169,8 +169,8 @@ final class GroupStateMachineTests: XCTestCase {
         let sync = group.sync(memberId: newB, generation: 1, instanceId: "host-b")
         XCTAssertEqual(group.synced(sync)?.assignment, Array(oldB.utf8), "the old instance's assignment")
         XCTAssertEqual(group.heartbeat(memberId: oldB, generation: 1, instanceId: "host-b"), .fencedInstanceId)
-        XCTAssertEqual(group.heartbeat(memberId: newB, generation: 1, instanceId: "host-b"), GroupErrorCode.none)
-        XCTAssertEqual(group.heartbeat(memberId: a, generation: 1), GroupErrorCode.none)
+        XCTAssertEqual(group.heartbeat(memberId: newB, generation: 1, instanceId: "host-b"), KafkaErrorCode.none)
+        XCTAssertEqual(group.heartbeat(memberId: a, generation: 1), KafkaErrorCode.none)
         XCTAssertEqual(group.lastGroupRecord?.members.map(\.memberId), [a, newB])
         XCTAssertEqual(group.lastGroupRecord?.members.map(\.groupInstanceId), ["host-a", "host-b"])
     }
@@ -182,11 +182,11 @@ final class GroupStateMachineTests: XCTestCase {
         XCTAssertEqual(group.joinError(group.join(client: "b", memberId: oldB, instanceId: "host-b")), .fencedInstanceId)
         XCTAssertEqual(group.syncError(group.sync(memberId: oldB, generation: 1, instanceId: "host-b")), .fencedInstanceId)
         XCTAssertEqual(group.commitCheck(generation: 1, memberId: oldB, instanceId: "host-b"), .fencedInstanceId)
-        XCTAssertEqual(group.leave([(oldB, "host-b")])?.members.map(\.errorCode), [GroupErrorCode.fencedInstanceId.rawValue])
+        XCTAssertEqual(group.leave([(oldB, "host-b")])?.members.map(\.errorCode), [KafkaErrorCode.fencedInstanceId])
         XCTAssertEqual(group.machine.memberId(forInstanceId: "host-b"), newB)
 
         // A request parked for the old instance is fenced when the new one takes over.
-        XCTAssertEqual(group.heartbeat(memberId: ids[0], generation: 1), GroupErrorCode.none)
+        XCTAssertEqual(group.heartbeat(memberId: ids[0], generation: 1), KafkaErrorCode.none)
         let parked = group.join(client: "b", memberId: newB, instanceId: "host-b", protocols: ["roundrobin", "range"])
         XCTAssertEqual(group.state, .preparingRebalance)
         let newest = group.join(client: "b", instanceId: "host-b", protocols: ["roundrobin", "range"])
@@ -263,7 +263,7 @@ final class GroupStateMachineTests: XCTestCase {
         let syncC = group.sync(memberId: c.memberId, generation: 1)
         for _ in 0..<3 {
             group.advance(byMs: 5_000)
-            XCTAssertEqual(group.heartbeat(memberId: a.memberId, generation: 1), GroupErrorCode.none)
+            XCTAssertEqual(group.heartbeat(memberId: a.memberId, generation: 1), KafkaErrorCode.none)
         }
         XCTAssertNil(group.synced(syncB))
         group.advance(byMs: 5_000)
@@ -326,8 +326,8 @@ final class GroupStateMachineTests: XCTestCase {
         let (group, ids) = stableGroup(["a"])
         XCTAssertEqual(group.syncError(group.sync(memberId: ids[0], generation: 1, protocolName: "roundrobin")), .inconsistentGroupProtocol)
         XCTAssertEqual(group.syncError(group.sync(memberId: ids[0], generation: 1, protocolType: "connect")), .inconsistentGroupProtocol)
-        XCTAssertEqual(group.syncError(group.sync(memberId: ids[0], generation: 1, protocolType: "consumer", protocolName: "range")), GroupErrorCode.none)
-        XCTAssertEqual(group.syncError(group.sync(memberId: ids[0], generation: 1, protocolName: "roundrobin", version: 4)), GroupErrorCode.none,
+        XCTAssertEqual(group.syncError(group.sync(memberId: ids[0], generation: 1, protocolType: "consumer", protocolName: "range")), KafkaErrorCode.none)
+        XCTAssertEqual(group.syncError(group.sync(memberId: ids[0], generation: 1, protocolName: "roundrobin", version: 4)), KafkaErrorCode.none,
                        "before v5 there is nothing to check")
     }
 
@@ -357,18 +357,18 @@ final class GroupStateMachineTests: XCTestCase {
 
     func testOffsetCommitChecksFollowTheGroupState() {
         let group = GroupTranscript()
-        XCTAssertEqual(group.commitCheck(generation: -1, memberId: ""), GroupErrorCode.none, "simple commit to an empty group")
+        XCTAssertEqual(group.commitCheck(generation: -1, memberId: ""), KafkaErrorCode.none, "simple commit to an empty group")
         let a = group.joinNew(client: "a")
         let b = group.joinNew(client: "b")
         group.advance(byMs: initialDelay)
         XCTAssertEqual(group.commitCheck(generation: 1, memberId: a.memberId), .rebalanceInProgress, "no assignment yet")
         group.sync(memberId: b.memberId, generation: 1)
         group.sync(memberId: a.memberId, generation: 1, assignments: [a.memberId: [1], b.memberId: [2]])
-        XCTAssertEqual(group.commitCheck(generation: 1, memberId: a.memberId), GroupErrorCode.none)
+        XCTAssertEqual(group.commitCheck(generation: 1, memberId: a.memberId), KafkaErrorCode.none)
         XCTAssertEqual(group.commitCheck(generation: -1, memberId: ""), .unknownMemberId, "only members commit to a live group")
         _ = group.join(client: "a", memberId: a.memberId)  // the leader rejoins: a rebalance starts
         XCTAssertEqual(group.state, .preparingRebalance)
-        XCTAssertEqual(group.commitCheck(generation: 1, memberId: b.memberId), GroupErrorCode.none,
+        XCTAssertEqual(group.commitCheck(generation: 1, memberId: b.memberId), KafkaErrorCode.none,
                        "the old generation may still commit while revoking partitions")
     }
 

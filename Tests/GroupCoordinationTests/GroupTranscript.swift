@@ -57,7 +57,7 @@ final class GroupTranscript {
     ) -> (memberId: String, token: RequestToken) {
         let first = join(client: client, protocols: protocols, metadata: metadata, sessionTimeoutMs: sessionTimeoutMs, rebalanceTimeoutMs: rebalanceTimeoutMs)
         let required = joined(first)
-        XCTAssertEqual(required?.errorCode, GroupErrorCode.memberIdRequired.rawValue, file: file, line: line)
+        XCTAssertEqual(required?.errorCode, KafkaErrorCode.memberIdRequired, file: file, line: line)
         let memberId = required?.memberId ?? ""
         let second = join(client: client, memberId: memberId, protocols: protocols, metadata: metadata, sessionTimeoutMs: sessionTimeoutMs, rebalanceTimeoutMs: rebalanceTimeoutMs)
         return (memberId, second)
@@ -78,12 +78,12 @@ final class GroupTranscript {
     }
 
     /// Sends Heartbeat; returns its error code.
-    func heartbeat(memberId: String, generation: Int32, instanceId: String? = nil, version: Int16 = 4) -> GroupErrorCode? {
+    func heartbeat(memberId: String, generation: Int32, instanceId: String? = nil, version: Int16 = 4) -> KafkaErrorCode? {
         let token = nextToken()
         record(machine.heartbeat(
             HeartbeatRequest(groupId: machine.groupId, generationId: generation, memberId: memberId, groupInstanceId: instanceId),
             version: version, token: token, now: now))
-        return heartbeatAnswers[token].flatMap { GroupErrorCode(rawValue: $0.errorCode) }
+        return heartbeatAnswers[token].map(\.errorCode)
     }
 
     /// Sends LeaveGroup v3+ for a batch of (memberId, instanceId).
@@ -102,7 +102,7 @@ final class GroupTranscript {
         return leaveAnswers[token]
     }
 
-    func commitCheck(generation: Int32, memberId: String, instanceId: String? = nil) -> GroupErrorCode {
+    func commitCheck(generation: Int32, memberId: String, instanceId: String? = nil) -> KafkaErrorCode {
         var machine = self.machine
         defer { self.machine = machine }
         return machine.validateOffsetCommit(generationId: generation, memberId: memberId, groupInstanceId: instanceId, now: now)
@@ -119,12 +119,12 @@ final class GroupTranscript {
     func joined(_ token: RequestToken) -> JoinGroupResponse? { joinAnswers[token] }
     func synced(_ token: RequestToken) -> SyncGroupResponse? { syncAnswers[token] }
 
-    func joinError(_ token: RequestToken) -> GroupErrorCode? {
-        joinAnswers[token].flatMap { GroupErrorCode(rawValue: $0.errorCode) }
+    func joinError(_ token: RequestToken) -> KafkaErrorCode? {
+        joinAnswers[token].map(\.errorCode)
     }
 
-    func syncError(_ token: RequestToken) -> GroupErrorCode? {
-        syncAnswers[token].flatMap { GroupErrorCode(rawValue: $0.errorCode) }
+    func syncError(_ token: RequestToken) -> KafkaErrorCode? {
+        syncAnswers[token].map(\.errorCode)
     }
 
     /// The last group metadata record persisted.

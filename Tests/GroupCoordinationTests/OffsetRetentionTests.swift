@@ -85,7 +85,7 @@ extension GroupCoordinatorTests {
 
         keepAlive(coordinator, "app", ids, forMs: 10 * 60_000)
         XCTAssertEqual(coordinator.group("app")?.offsets.keys.sorted(), [
-            TopicPartitionKey(topic: "orders", partition: 0), TopicPartitionKey(topic: "orders", partition: 1),
+            TopicPartition("orders", 0), TopicPartition("orders", 1),
         ])
     }
 
@@ -193,7 +193,7 @@ extension GroupCoordinatorTests {
         commit(1, version: 4, retentionTimeMs: 120_000)            // outlives the broker's 60 s
         commit(2, version: 3, retentionTimeMs: -1)                 // -1: the broker's retention
         commit(0, version: 5, retentionTimeMs: 5_000)              // no such field in v5: ignored
-        XCTAssertEqual(coordinator.group("old-client")?.offsets[TopicPartitionKey(topic: "orders", partition: 0)]?.expireTimestampMs, nil)
+        XCTAssertEqual(coordinator.group("old-client")?.offsets[TopicPartition("orders", 0)]?.expireTimestampMs, nil)
         commit(0, version: 2, retentionTimeMs: 5_000)
         // v1's explicit commit timestamp is the commit time retention counts from.
         XCTAssertEqual(coordinator.handle(OffsetCommitRequest(

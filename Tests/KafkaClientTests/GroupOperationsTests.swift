@@ -24,7 +24,7 @@ final class GroupOperationsTests: XCTestCase {
 
     /// One broker (node 0) that is the coordinator and the leader of t-0 and t-1.
     private func singleBroker(advertised: [APIKey: ClosedRange<Int16>] = FakeKafkaServer.defaultAdvertised,
-                              describeErrors: NIOLockedValueBox<[Int16]> = NIOLockedValueBox([])) -> (FakeKafkaServer, NIOLockedValueBox<Int>) {
+                              describeErrors: NIOLockedValueBox<[KafkaErrorCode]> = NIOLockedValueBox([])) -> (FakeKafkaServer, NIOLockedValueBox<Int>) {
         let port = NIOLockedValueBox(0)
         let member = assignment(["t": [0, 1]])
         let server = FakeKafkaServer(advertised: advertised) { header, body in
@@ -116,7 +116,7 @@ final class GroupOperationsTests: XCTestCase {
     }
 
     func testNotCoordinatorAndLoadingAreRetriedWithANewLookup() async throws {
-        let errors = NIOLockedValueBox<[Int16]>([KafkaErrorCode.notCoordinator.rawValue, KafkaErrorCode.coordinatorLoadInProgress.rawValue])
+        let errors = NIOLockedValueBox<[KafkaErrorCode]>([.notCoordinator, .coordinatorLoadInProgress])
         let (server, port) = singleBroker(describeErrors: errors)
         _ = try await server.start()
         port.withLockedValue { $0 = server.port }
@@ -131,7 +131,7 @@ final class GroupOperationsTests: XCTestCase {
     }
 
     func testNonRetriableGroupErrorsSurface() async throws {
-        let errors = NIOLockedValueBox<[Int16]>([KafkaErrorCode.groupAuthorizationFailed.rawValue])
+        let errors = NIOLockedValueBox<[KafkaErrorCode]>([.groupAuthorizationFailed])
         let (server, port) = singleBroker(describeErrors: errors)
         _ = try await server.start()
         port.withLockedValue { $0 = server.port }
@@ -161,7 +161,7 @@ final class GroupOperationsTests: XCTestCase {
                 case .listGroups:
                     // Broker 1 is still loading its groups the first time it is asked.
                     if id == 1, loading.withLockedValue({ let was = $0; $0 = false; return was }) {
-                        return .respond(ListGroupsResponse(errorCode: KafkaErrorCode.coordinatorLoadInProgress.rawValue))
+                        return .respond(ListGroupsResponse(errorCode: .coordinatorLoadInProgress))
                     }
                     return .respond(ListGroupsResponse(groups: [.init(groupId: "group-on-\(id)", protocolType: "consumer",
                                                                       groupState: "Empty")]))

@@ -47,7 +47,7 @@ final class VersionNegotiationTests: XCTestCase {
     }
 
     func testOtherErrorsFail() throws {
-        let response = ApiVersionsResponse(errorCode: KafkaErrorCode.clusterAuthorizationFailed.rawValue)
+        let response = ApiVersionsResponse(errorCode: .clusterAuthorizationFailed)
         XCTAssertEqual(try ApiVersionsNegotiation.step(body: try body(response, version: 3), sentVersion: 3, clientRange: 0...4),
                        .failed(.clusterAuthorizationFailed))
     }
@@ -84,8 +84,8 @@ final class GroupOffsetsReportTests: XCTestCase {
             authorizedOperations: Int32.min)
         let report = GroupOffsetsReport(
             description: description,
-            committed: [t0: CommittedOffset(offset: 3, leaderEpoch: nil, metadata: nil),
-                        u0: CommittedOffset(offset: 10, leaderEpoch: nil, metadata: nil)],
+            committed: [t0: CommittedOffset(offset: 3),
+                        u0: CommittedOffset(offset: 10)],
             logEndOffsets: [t0: .success(ListedOffset(offset: 8, timestamp: -1, leaderEpoch: nil)),
                             t1: .success(ListedOffset(offset: 4, timestamp: -1, leaderEpoch: nil)),
                             u0: .failure(.broker(.leaderNotAvailable, message: nil, context: "ListOffsets"))],

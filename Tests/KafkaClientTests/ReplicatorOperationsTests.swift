@@ -214,15 +214,15 @@ final class ReplicatorOperationsTests: XCTestCase {
         try await createTopic("orders", partitions: 2)
         let tp0 = TopicPartition("orders", 0), tp1 = TopicPartition("orders", 1)
         let results = try await cluster.commitOffsets(group: "mirror", offsets: [
-            tp0: OffsetToCommit(offset: 7, metadata: "from source", leaderEpoch: 0),
-            tp1: OffsetToCommit(offset: 0),
+            tp0: CommittedOffset(offset: 7, leaderEpoch: 0, metadata: "from source"),
+            tp1: CommittedOffset(offset: 0),
         ])
         XCTAssertEqual(results, [tp0: .none, tp1: .none])
         let committed = try await cluster.fetchCommittedOffsets(group: "mirror")
         XCTAssertEqual(committed[tp0], CommittedOffset(offset: 7, leaderEpoch: 0, metadata: "from source"))
         XCTAssertEqual(committed[tp1]?.offset, 0)
         // Moving it again (checkpoints only ever re-commit).
-        _ = try await cluster.commitOffsets(group: "mirror", offsets: [tp0: OffsetToCommit(offset: 9)])
+        _ = try await cluster.commitOffsets(group: "mirror", offsets: [tp0: CommittedOffset(offset: 9)])
         let moved = try await cluster.fetchCommittedOffsets(group: "mirror")
         XCTAssertEqual(moved[tp0]?.offset, 9)
     }

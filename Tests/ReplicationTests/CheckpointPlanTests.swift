@@ -1,3 +1,4 @@
+import KafkaProtocol
 import Replication
 import XCTest
 
@@ -9,18 +10,19 @@ final class CheckpointPlanTests: XCTestCase {
         var orders = OffsetMap()
         orders.record(sourceStart: 0, targetStart: 0, count: 100)
         orders.record(sourceStart: 150, targetStart: 100, count: 50)
-        return ["orders-0": orders, "orders-1": OffsetMap(runs: [OffsetRun(sourceStart: 1000, targetStart: 0, length: 10)])]
+        let later = OffsetMap(runs: [OffsetRun(sourceStart: 1000, targetStart: 0, length: 10)])
+        return ["orders-0": orders, "orders-1": later, "orders-3": later]
     }
 
     func testPlanTranscript() throws {
         let maps = maps()
-        let committed = [
-            CommittedOffset(topic: "orders", partition: 0, offset: 120, metadata: "m"),
-            CommittedOffset(topic: "orders", partition: 1, offset: 5),      // below the mirrored range
-            CommittedOffset(topic: "orders", partition: 1, offset: 1011),   // not mirrored yet
-            CommittedOffset(topic: "orders", partition: 2, offset: 5),      // no map
-            CommittedOffset(topic: "secret", partition: 0, offset: 5),      // filtered
-            CommittedOffset(topic: "west.orders", partition: 0, offset: 5), // came from the target
+        let committed: [TopicPartition: CommittedOffset] = [
+            TopicPartition("orders", 0): CommittedOffset(offset: 120, metadata: "m"),
+            TopicPartition("orders", 1): CommittedOffset(offset: 5),      // below the mirrored range
+            TopicPartition("orders", 2): CommittedOffset(offset: 5),      // no map
+            TopicPartition("orders", 3): CommittedOffset(offset: 1011),   // not mirrored yet
+            TopicPartition("secret", 0): CommittedOffset(offset: 5),      // filtered
+            TopicPartition("west.orders", 0): CommittedOffset(offset: 5), // came from the target
         ]
         let plan = CheckpointPlan(group: "billing", committed: committed, policy: policy,
                                   offsetMap: { maps["\($0)-\($1)"] }, activeAtTarget: false)
@@ -28,16 +30,18 @@ final class CheckpointPlanTests: XCTestCase {
                                                      upstreamOffset: 120, downstreamOffset: 100, metadata: "m")])
         XCTAssertEqual(plan.commits, [TargetCommit(topic: "east.orders", partition: 0, offset: 100, metadata: "m")])
         XCTAssertEqual(plan.untranslated.map(\.reason), [
-            .belowMirroredRange(lowest: 1000), .aheadOfMirrored(sourceEnd: 1010), .noOffsetMap,
+            .belowMirroredRange(lowest: 1000), .noOffsetMap, .aheadOfMirrored(sourceEnd: 1010),
             .topicNotReplicated(.filtered), .topicNotReplicated(.cycle),
         ])
-        XCTAssertEqual(plan.untranslated.map(\.committed), Array(committed.dropFirst()))
+        let untranslated = committed.keys.sorted().dropFirst()
+        XCTAssertEqual(plan.untranslated.map(\.partition), Array(untranslated))
+        XCTAssertEqual(plan.untranslated.map(\.committed), untranslated.map { committed[$0]! })
     }
 
     func testNoCommitsWhenActiveOrTargetAhead() {
         let maps = maps()
-        let committed = [CommittedOffset(topic: "orders", partition: 0, offset: 50),
-                         CommittedOffset(topic: "orders", partition: 1, offset: 1005)]
+        let committed = [TopicPartition("orders", 0): CommittedOffset(offset: 50),
+                         TopicPartition("orders", 1): CommittedOffset(offset: 1005)]
         let active = CheckpointPlan(group: "g", committed: committed, policy: policy,
                                     offsetMap: { maps["\($0)-\($1)"] }, activeAtTarget: true)
         XCTAssertEqual(active.checkpoints.count, 2)

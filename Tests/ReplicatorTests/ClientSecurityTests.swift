@@ -20,7 +20,7 @@ final class ClientSecurityTests: XCTestCase {
         settings.securityProtocol = .saslPlaintext
         settings.saslMechanism = .scramSHA256
         settings.username = "mirror"
-        settings.password = Secret(source: .file(file.path))
+        settings.password = SecretReference(source: .file(file.path))
         try configuration.applySecurity(settings)
         XCTAssertEqual(configuration.securityProtocol, .saslPlaintext)
         XCTAssertEqual(configuration.sasl?.mechanism.rawValue, "SCRAM-SHA-256")
@@ -42,7 +42,7 @@ final class ClientSecurityTests: XCTestCase {
         settings.securityProtocol = .saslPlaintext
         settings.saslMechanism = .plain
         settings.username = "u"
-        settings.password = Secret(source: .environment("STRAIT_TEST_UNSET_\(UUID().uuidString.prefix(8))"))
+        settings.password = SecretReference(source: .environment("STRAIT_TEST_UNSET_\(UUID().uuidString.prefix(8))"))
         XCTAssertThrowsError(try configuration.applySecurity(settings)) { error in
             XCTAssertTrue("\(error)".contains("environment variable STRAIT_TEST_UNSET_"), "\(error)")
         }

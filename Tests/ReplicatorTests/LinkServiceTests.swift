@@ -9,6 +9,7 @@ import Replicator
 import ServiceLifecycle
 @testable import Topology
 import XCTest
+import KafkaProtocol
 
 /// A link between two in-process brokers: what it writes and what its status says.
 final class LinkServiceTests: XCTestCase {

@@ -213,8 +213,8 @@ final class AuthorizerTests: XCTestCase {
         XCTAssertEqual(ApiAuthorizationTable.authorization(for: .createAcls).checks, [AclCheck(.alter, .cluster)])
         XCTAssertEqual(ApiAuthorizationTable.authorization(for: .createAcls).checks.first?.deniedError.rawValue, 31)
         XCTAssertEqual(ApiAuthorizationTable.authorization(for: .saslHandshake).checks, [])
-        XCTAssertEqual(SecurityErrorCode.saslAuthenticationFailed.rawValue, 58)
-        XCTAssertEqual(SecurityErrorCode.illegalSaslState.rawValue, 34)
-        XCTAssertEqual(SecurityErrorCode.unsupportedSaslMechanism.rawValue, 33)
+        XCTAssertEqual(KafkaErrorCode.saslAuthenticationFailed, 58)
+        XCTAssertEqual(KafkaErrorCode.illegalSaslState, 34)
+        XCTAssertEqual(KafkaErrorCode.unsupportedSaslMechanism, 33)
     }
 }

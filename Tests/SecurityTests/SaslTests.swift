@@ -32,7 +32,7 @@ final class SaslTests: XCTestCase {
 
     func fullExchange(_ mech: ScramMechanism, user: String = "alice", password: String = "s3cret", tryPassword: String? = nil) throws -> (SaslAuthenticateResult, ScramClient) {
         let store = FileScramCredentialStore.inMemory()
-        try store.upsert(user: user, mechanism: mech, credential: ScramCredential(mechanism: mech, password: password))
+        try store.upsert(user: user, mechanism: mech, credential: ScramCredential(mechanism: mech, password: Secret(password)))
         var s = makeSession(scram: store)
         guard case .accepted = s.handshake(mechanism: mech.mechanismName) else { throw XCTSkip("handshake") }
         var client = ScramClient(mechanism: mech, user: user, password: tryPassword ?? password)

@@ -182,7 +182,7 @@ final class TopologyModelTests: XCTestCase {
             "site dc.kafka.security with protocol sasl_ssl needs sasl-mechanism, username, and password-file or password-env",
         ])
         settings.saslMechanism = .plain
-        settings.password = Secret(source: .environment("PW"))
+        settings.password = SecretReference(source: .environment("PW"))
         XCTAssertEqual(settings.problems(context: "x"), [])
     }
 

@@ -14,11 +14,11 @@ public struct AddOffsetsToTxnResponse: KafkaMessage, Equatable {
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The response error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0
+        errorCode: KafkaErrorCode = 0
     ) {
         self.throttleTimeMs = throttleTimeMs
         self.errorCode = errorCode
@@ -31,7 +31,7 @@ public struct AddOffsetsToTxnResponse: KafkaMessage, Equatable {
         self.init()
         let flexible = version >= 3
         self.throttleTimeMs = try buffer.readKafkaInt32(what: "AddOffsetsToTxnResponse.ThrottleTimeMs")
-        self.errorCode = try buffer.readKafkaInt16(what: "AddOffsetsToTxnResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "AddOffsetsToTxnResponse.ErrorCode"))
         if flexible {
             try buffer.skipKafkaTaggedFields(what: "AddOffsetsToTxnResponse tagged fields")
         }
@@ -43,7 +43,7 @@ public struct AddOffsetsToTxnResponse: KafkaMessage, Equatable {
         }
         let flexible = version >= 3
         buffer.writeKafkaInt32(self.throttleTimeMs)
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }

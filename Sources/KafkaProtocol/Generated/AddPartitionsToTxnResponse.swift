@@ -14,7 +14,7 @@ public struct AddPartitionsToTxnResponse: KafkaMessage, Equatable {
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The response top level error code.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// Results categorized by transactional ID.
     public var resultsByTransaction: [AddPartitionsToTxnResult]
     /// The results for each topic.
@@ -22,7 +22,7 @@ public struct AddPartitionsToTxnResponse: KafkaMessage, Equatable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         resultsByTransaction: [AddPartitionsToTxnResult] = [],
         resultsByTopicV3AndBelow: [AddPartitionsToTxnTopicResult] = []
     ) {
@@ -40,7 +40,7 @@ public struct AddPartitionsToTxnResponse: KafkaMessage, Equatable {
         let flexible = version >= 3
         self.throttleTimeMs = try buffer.readKafkaInt32(what: "AddPartitionsToTxnResponse.ThrottleTimeMs")
         if version >= 4 {
-            self.errorCode = try buffer.readKafkaInt16(what: "AddPartitionsToTxnResponse.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "AddPartitionsToTxnResponse.ErrorCode"))
         }
         if version >= 4 {
             self.resultsByTransaction = try buffer.readKafkaArray(compact: flexible, what: "AddPartitionsToTxnResponse.ResultsByTransaction") { try AddPartitionsToTxnResult(from: &$0, version: version) }
@@ -60,7 +60,7 @@ public struct AddPartitionsToTxnResponse: KafkaMessage, Equatable {
         let flexible = version >= 3
         buffer.writeKafkaInt32(self.throttleTimeMs)
         if version >= 4 {
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
         }
         if version >= 4 {
             try buffer.writeKafkaArray(self.resultsByTransaction, compact: flexible, what: "AddPartitionsToTxnResponse.ResultsByTransaction") { try $1.encode(into: &$0, version: version) }
@@ -154,11 +154,11 @@ public struct AddPartitionsToTxnResponse: KafkaMessage, Equatable {
         /// The partition indexes.
         public var partitionIndex: Int32
         /// The response error code.
-        public var partitionErrorCode: Int16
+        public var partitionErrorCode: KafkaErrorCode
 
         public init(
             partitionIndex: Int32 = 0,
-            partitionErrorCode: Int16 = 0
+            partitionErrorCode: KafkaErrorCode = 0
         ) {
             self.partitionIndex = partitionIndex
             self.partitionErrorCode = partitionErrorCode
@@ -168,7 +168,7 @@ public struct AddPartitionsToTxnResponse: KafkaMessage, Equatable {
             self.init()
             let flexible = version >= 3
             self.partitionIndex = try buffer.readKafkaInt32(what: "AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.PartitionIndex")
-            self.partitionErrorCode = try buffer.readKafkaInt16(what: "AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.PartitionErrorCode")
+            self.partitionErrorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.PartitionErrorCode"))
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult tagged fields")
             }
@@ -177,7 +177,7 @@ public struct AddPartitionsToTxnResponse: KafkaMessage, Equatable {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 3
             buffer.writeKafkaInt32(self.partitionIndex)
-            buffer.writeKafkaInt16(self.partitionErrorCode)
+            buffer.writeKafkaInt16(self.partitionErrorCode.rawValue)
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }

@@ -52,7 +52,7 @@ public struct AlterConfigsResponse: KafkaMessage, Equatable {
     /// The responses for each resource.
     public struct AlterConfigsResourceResponse: Sendable, Equatable {
         /// The resource error code.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The resource error message, or null if there was no error.
         public var errorMessage: String?
         /// The resource type.
@@ -61,7 +61,7 @@ public struct AlterConfigsResponse: KafkaMessage, Equatable {
         public var resourceName: String
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = "",
             resourceType: Int8 = 0,
             resourceName: String = ""
@@ -75,7 +75,7 @@ public struct AlterConfigsResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 2
-            self.errorCode = try buffer.readKafkaInt16(what: "AlterConfigsResponse.AlterConfigsResourceResponse.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "AlterConfigsResponse.AlterConfigsResourceResponse.ErrorCode"))
             self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "AlterConfigsResponse.AlterConfigsResourceResponse.ErrorMessage")
             self.resourceType = try buffer.readKafkaInt8(what: "AlterConfigsResponse.AlterConfigsResourceResponse.ResourceType")
             self.resourceName = try buffer.readKafkaString(compact: flexible, what: "AlterConfigsResponse.AlterConfigsResourceResponse.ResourceName")
@@ -86,7 +86,7 @@ public struct AlterConfigsResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 2
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "AlterConfigsResponse.AlterConfigsResourceResponse.ErrorMessage")
             buffer.writeKafkaInt8(self.resourceType)
             try buffer.writeKafkaString(self.resourceName, compact: flexible, what: "AlterConfigsResponse.AlterConfigsResourceResponse.ResourceName")

@@ -48,13 +48,13 @@ public struct AlterUserScramCredentialsResponse: KafkaMessage, Equatable {
         /// The user name.
         public var user: String
         /// The error code.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The error message, if any.
         public var errorMessage: String?
 
         public init(
             user: String = "",
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = ""
         ) {
             self.user = user
@@ -65,14 +65,14 @@ public struct AlterUserScramCredentialsResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             self.user = try buffer.readKafkaString(compact: true, what: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.User")
-            self.errorCode = try buffer.readKafkaInt16(what: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.ErrorCode"))
             self.errorMessage = try buffer.readKafkaNullableString(compact: true, what: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.ErrorMessage")
             try buffer.skipKafkaTaggedFields(what: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult tagged fields")
         }
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.writeKafkaString(self.user, compact: true, what: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.User")
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaNullableString(self.errorMessage, compact: true, what: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.ErrorMessage")
             buffer.writeEmptyKafkaTaggedFields()
         }

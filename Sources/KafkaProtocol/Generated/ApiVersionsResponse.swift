@@ -12,7 +12,7 @@ public struct ApiVersionsResponse: KafkaMessage, Equatable {
     }
 
     /// The top-level error code.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The APIs supported by the broker.
     public var apiKeys: [ApiVersion]
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -27,7 +27,7 @@ public struct ApiVersionsResponse: KafkaMessage, Equatable {
     public var zkMigrationReady: Bool
 
     public init(
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         apiKeys: [ApiVersion] = [],
         throttleTimeMs: Int32 = 0,
         supportedFeatures: [SupportedFeatureKey] = [],
@@ -50,7 +50,7 @@ public struct ApiVersionsResponse: KafkaMessage, Equatable {
         }
         self.init()
         let flexible = version >= 3
-        self.errorCode = try buffer.readKafkaInt16(what: "ApiVersionsResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "ApiVersionsResponse.ErrorCode"))
         self.apiKeys = try buffer.readKafkaArray(compact: flexible, what: "ApiVersionsResponse.ApiKeys") { try ApiVersion(from: &$0, version: version) }
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32(what: "ApiVersionsResponse.ThrottleTimeMs")
@@ -81,7 +81,7 @@ public struct ApiVersionsResponse: KafkaMessage, Equatable {
             throw KafkaEncodingError.unsupportedVersion(apiKey: 18, version: version)
         }
         let flexible = version >= 3
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         try buffer.writeKafkaArray(self.apiKeys, compact: flexible, what: "ApiVersionsResponse.ApiKeys") { try $1.encode(into: &$0, version: version) }
         if version >= 1 {
             buffer.writeKafkaInt32(self.throttleTimeMs)

@@ -52,12 +52,12 @@ public struct CreateAclsResponse: KafkaMessage, Equatable {
     /// The results for each ACL creation.
     public struct AclCreationResult: Sendable, Equatable {
         /// The result error, or zero if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The result message, or null if there was no error.
         public var errorMessage: String?
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = ""
         ) {
             self.errorCode = errorCode
@@ -67,7 +67,7 @@ public struct CreateAclsResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 2
-            self.errorCode = try buffer.readKafkaInt16(what: "CreateAclsResponse.AclCreationResult.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "CreateAclsResponse.AclCreationResult.ErrorCode"))
             self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "CreateAclsResponse.AclCreationResult.ErrorMessage")
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "CreateAclsResponse.AclCreationResult tagged fields")
@@ -76,7 +76,7 @@ public struct CreateAclsResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 2
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "CreateAclsResponse.AclCreationResult.ErrorMessage")
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()

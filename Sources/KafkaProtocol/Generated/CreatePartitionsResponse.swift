@@ -54,13 +54,13 @@ public struct CreatePartitionsResponse: KafkaMessage, Equatable {
         /// The topic name.
         public var name: String
         /// The result error, or zero if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The result message, or null if there was no error.
         public var errorMessage: String?
 
         public init(
             name: String = "",
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = nil
         ) {
             self.name = name
@@ -72,7 +72,7 @@ public struct CreatePartitionsResponse: KafkaMessage, Equatable {
             self.init()
             let flexible = version >= 2
             self.name = try buffer.readKafkaString(compact: flexible, what: "CreatePartitionsResponse.CreatePartitionsTopicResult.Name")
-            self.errorCode = try buffer.readKafkaInt16(what: "CreatePartitionsResponse.CreatePartitionsTopicResult.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "CreatePartitionsResponse.CreatePartitionsTopicResult.ErrorCode"))
             self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "CreatePartitionsResponse.CreatePartitionsTopicResult.ErrorMessage")
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "CreatePartitionsResponse.CreatePartitionsTopicResult tagged fields")
@@ -82,7 +82,7 @@ public struct CreatePartitionsResponse: KafkaMessage, Equatable {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 2
             try buffer.writeKafkaString(self.name, compact: flexible, what: "CreatePartitionsResponse.CreatePartitionsTopicResult.Name")
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "CreatePartitionsResponse.CreatePartitionsTopicResult.ErrorMessage")
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()

@@ -60,11 +60,11 @@ public struct CreateTopicsResponse: KafkaMessage, Equatable {
         /// The unique topic ID
         public var topicId: KafkaUUID
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The error message, or null if there was no error.
         public var errorMessage: String?
         /// Optional topic config error returned if configs are not returned in the response.
-        public var topicConfigErrorCode: Int16
+        public var topicConfigErrorCode: KafkaErrorCode
         /// Number of partitions of the topic.
         public var numPartitions: Int32
         /// Replication factor of the topic.
@@ -75,9 +75,9 @@ public struct CreateTopicsResponse: KafkaMessage, Equatable {
         public init(
             name: String = "",
             topicId: KafkaUUID = .zero,
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = "",
-            topicConfigErrorCode: Int16 = 0,
+            topicConfigErrorCode: KafkaErrorCode = 0,
             numPartitions: Int32 = -1,
             replicationFactor: Int16 = -1,
             configs: [CreatableTopicConfigs]? = []
@@ -99,7 +99,7 @@ public struct CreateTopicsResponse: KafkaMessage, Equatable {
             if version >= 7 {
                 self.topicId = try buffer.readKafkaUUID(what: "CreateTopicsResponse.CreatableTopicResult.TopicId")
             }
-            self.errorCode = try buffer.readKafkaInt16(what: "CreateTopicsResponse.CreatableTopicResult.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "CreateTopicsResponse.CreatableTopicResult.ErrorCode"))
             if version >= 1 {
                 self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "CreateTopicsResponse.CreatableTopicResult.ErrorMessage")
             }
@@ -119,7 +119,7 @@ public struct CreateTopicsResponse: KafkaMessage, Equatable {
                     var tagged = taggedField.body
                     switch taggedField.tag {
                     case 0 where version >= 5:
-                        self.topicConfigErrorCode = try tagged.readKafkaInt16(what: "CreateTopicsResponse.CreatableTopicResult.TopicConfigErrorCode")
+                        self.topicConfigErrorCode = KafkaErrorCode(rawValue: try tagged.readKafkaInt16(what: "CreateTopicsResponse.CreatableTopicResult.TopicConfigErrorCode"))
                     default:
                         break
                     }
@@ -133,7 +133,7 @@ public struct CreateTopicsResponse: KafkaMessage, Equatable {
             if version >= 7 {
                 buffer.writeKafkaUUID(self.topicId)
             }
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             if version >= 1 {
                 try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "CreateTopicsResponse.CreatableTopicResult.ErrorMessage")
             }
@@ -153,7 +153,7 @@ public struct CreateTopicsResponse: KafkaMessage, Equatable {
                 buffer.writeUnsignedVarint32(taggedFieldCount)
                 if includesTopicConfigErrorCode {
                     buffer.writeKafkaTaggedField(tag: 0) { tagged in
-                        tagged.writeKafkaInt16(self.topicConfigErrorCode)
+                        tagged.writeKafkaInt16(self.topicConfigErrorCode.rawValue)
                     }
                 }
             }

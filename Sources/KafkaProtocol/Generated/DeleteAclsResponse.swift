@@ -52,14 +52,14 @@ public struct DeleteAclsResponse: KafkaMessage, Equatable {
     /// The results for each filter.
     public struct DeleteAclsFilterResult: Sendable, Equatable {
         /// The error code, or 0 if the filter succeeded.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The error message, or null if the filter succeeded.
         public var errorMessage: String?
         /// The ACLs which matched this filter.
         public var matchingAcls: [DeleteAclsMatchingAcl]
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = "",
             matchingAcls: [DeleteAclsMatchingAcl] = []
         ) {
@@ -71,7 +71,7 @@ public struct DeleteAclsResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 2
-            self.errorCode = try buffer.readKafkaInt16(what: "DeleteAclsResponse.DeleteAclsFilterResult.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DeleteAclsResponse.DeleteAclsFilterResult.ErrorCode"))
             self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "DeleteAclsResponse.DeleteAclsFilterResult.ErrorMessage")
             self.matchingAcls = try buffer.readKafkaArray(compact: flexible, what: "DeleteAclsResponse.DeleteAclsFilterResult.MatchingAcls") { try DeleteAclsMatchingAcl(from: &$0, version: version) }
             if flexible {
@@ -81,7 +81,7 @@ public struct DeleteAclsResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 2
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "DeleteAclsResponse.DeleteAclsFilterResult.ErrorMessage")
             try buffer.writeKafkaArray(self.matchingAcls, compact: flexible, what: "DeleteAclsResponse.DeleteAclsFilterResult.MatchingAcls") { try $1.encode(into: &$0, version: version) }
             if flexible {
@@ -93,7 +93,7 @@ public struct DeleteAclsResponse: KafkaMessage, Equatable {
     /// The ACLs which matched this filter.
     public struct DeleteAclsMatchingAcl: Sendable, Equatable {
         /// The deletion error code, or 0 if the deletion succeeded.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The deletion error message, or null if the deletion succeeded.
         public var errorMessage: String?
         /// The ACL resource type.
@@ -112,7 +112,7 @@ public struct DeleteAclsResponse: KafkaMessage, Equatable {
         public var permissionType: Int8
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = "",
             resourceType: Int8 = 0,
             resourceName: String = "",
@@ -136,7 +136,7 @@ public struct DeleteAclsResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 2
-            self.errorCode = try buffer.readKafkaInt16(what: "DeleteAclsResponse.DeleteAclsMatchingAcl.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DeleteAclsResponse.DeleteAclsMatchingAcl.ErrorCode"))
             self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "DeleteAclsResponse.DeleteAclsMatchingAcl.ErrorMessage")
             self.resourceType = try buffer.readKafkaInt8(what: "DeleteAclsResponse.DeleteAclsMatchingAcl.ResourceType")
             self.resourceName = try buffer.readKafkaString(compact: flexible, what: "DeleteAclsResponse.DeleteAclsMatchingAcl.ResourceName")
@@ -154,7 +154,7 @@ public struct DeleteAclsResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 2
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "DeleteAclsResponse.DeleteAclsMatchingAcl.ErrorMessage")
             buffer.writeKafkaInt8(self.resourceType)
             try buffer.writeKafkaString(self.resourceName, compact: flexible, what: "DeleteAclsResponse.DeleteAclsMatchingAcl.ResourceName")

@@ -54,11 +54,11 @@ public struct DeleteGroupsResponse: KafkaMessage, Equatable {
         /// The group id
         public var groupId: String
         /// The deletion error, or 0 if the deletion succeeded.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
 
         public init(
             groupId: String = "",
-            errorCode: Int16 = 0
+            errorCode: KafkaErrorCode = 0
         ) {
             self.groupId = groupId
             self.errorCode = errorCode
@@ -68,7 +68,7 @@ public struct DeleteGroupsResponse: KafkaMessage, Equatable {
             self.init()
             let flexible = version >= 2
             self.groupId = try buffer.readKafkaString(compact: flexible, what: "DeleteGroupsResponse.DeletableGroupResult.GroupId")
-            self.errorCode = try buffer.readKafkaInt16(what: "DeleteGroupsResponse.DeletableGroupResult.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DeleteGroupsResponse.DeletableGroupResult.ErrorCode"))
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "DeleteGroupsResponse.DeletableGroupResult tagged fields")
             }
@@ -77,7 +77,7 @@ public struct DeleteGroupsResponse: KafkaMessage, Equatable {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 2
             try buffer.writeKafkaString(self.groupId, compact: flexible, what: "DeleteGroupsResponse.DeletableGroupResult.GroupId")
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }

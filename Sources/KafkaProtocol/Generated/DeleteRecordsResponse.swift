@@ -91,12 +91,12 @@ public struct DeleteRecordsResponse: KafkaMessage, Equatable {
         /// The partition low water mark.
         public var lowWatermark: Int64
         /// The deletion error code, or 0 if the deletion succeeded.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
 
         public init(
             partitionIndex: Int32 = 0,
             lowWatermark: Int64 = 0,
-            errorCode: Int16 = 0
+            errorCode: KafkaErrorCode = 0
         ) {
             self.partitionIndex = partitionIndex
             self.lowWatermark = lowWatermark
@@ -108,7 +108,7 @@ public struct DeleteRecordsResponse: KafkaMessage, Equatable {
             let flexible = version >= 2
             self.partitionIndex = try buffer.readKafkaInt32(what: "DeleteRecordsResponse.DeleteRecordsPartitionResult.PartitionIndex")
             self.lowWatermark = try buffer.readKafkaInt64(what: "DeleteRecordsResponse.DeleteRecordsPartitionResult.LowWatermark")
-            self.errorCode = try buffer.readKafkaInt16(what: "DeleteRecordsResponse.DeleteRecordsPartitionResult.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DeleteRecordsResponse.DeleteRecordsPartitionResult.ErrorCode"))
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "DeleteRecordsResponse.DeleteRecordsPartitionResult tagged fields")
             }
@@ -118,7 +118,7 @@ public struct DeleteRecordsResponse: KafkaMessage, Equatable {
             let flexible = version >= 2
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt64(self.lowWatermark)
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }

@@ -60,14 +60,14 @@ public struct DeleteTopicsResponse: KafkaMessage, Equatable {
         /// the unique topic ID
         public var topicId: KafkaUUID
         /// The deletion error, or 0 if the deletion succeeded.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The error message, or null if there was no error.
         public var errorMessage: String?
 
         public init(
             name: String? = "",
             topicId: KafkaUUID = .zero,
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = nil
         ) {
             self.name = name
@@ -87,7 +87,7 @@ public struct DeleteTopicsResponse: KafkaMessage, Equatable {
             if version >= 6 {
                 self.topicId = try buffer.readKafkaUUID(what: "DeleteTopicsResponse.DeletableTopicResult.TopicId")
             }
-            self.errorCode = try buffer.readKafkaInt16(what: "DeleteTopicsResponse.DeletableTopicResult.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DeleteTopicsResponse.DeletableTopicResult.ErrorCode"))
             if version >= 5 {
                 self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "DeleteTopicsResponse.DeletableTopicResult.ErrorMessage")
             }
@@ -106,7 +106,7 @@ public struct DeleteTopicsResponse: KafkaMessage, Equatable {
             if version >= 6 {
                 buffer.writeKafkaUUID(self.topicId)
             }
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             if version >= 5 {
                 try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "DeleteTopicsResponse.DeletableTopicResult.ErrorMessage")
             }

@@ -14,7 +14,7 @@ public struct DescribeAclsResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The error message, or null if there was no error.
     public var errorMessage: String?
     /// Each Resource that is referenced in an ACL.
@@ -22,7 +22,7 @@ public struct DescribeAclsResponse: KafkaMessage, Equatable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         errorMessage: String? = "",
         resources: [DescribeAclsResource] = []
     ) {
@@ -39,7 +39,7 @@ public struct DescribeAclsResponse: KafkaMessage, Equatable {
         self.init()
         let flexible = version >= 2
         self.throttleTimeMs = try buffer.readKafkaInt32(what: "DescribeAclsResponse.ThrottleTimeMs")
-        self.errorCode = try buffer.readKafkaInt16(what: "DescribeAclsResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DescribeAclsResponse.ErrorCode"))
         self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "DescribeAclsResponse.ErrorMessage")
         self.resources = try buffer.readKafkaArray(compact: flexible, what: "DescribeAclsResponse.Resources") { try DescribeAclsResource(from: &$0, version: version) }
         if flexible {
@@ -53,7 +53,7 @@ public struct DescribeAclsResponse: KafkaMessage, Equatable {
         }
         let flexible = version >= 2
         buffer.writeKafkaInt32(self.throttleTimeMs)
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "DescribeAclsResponse.ErrorMessage")
         try buffer.writeKafkaArray(self.resources, compact: flexible, what: "DescribeAclsResponse.Resources") { try $1.encode(into: &$0, version: version) }
         if flexible {

@@ -14,7 +14,7 @@ public struct DescribeClusterResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The top-level error code, or 0 if there was no error
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The top-level error message, or null if there was no error.
     public var errorMessage: String?
     /// The endpoint type that was described. 1=brokers, 2=controllers.
@@ -30,7 +30,7 @@ public struct DescribeClusterResponse: KafkaMessage, Equatable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         errorMessage: String? = nil,
         endpointType: Int8 = 1,
         clusterId: String = "",
@@ -54,7 +54,7 @@ public struct DescribeClusterResponse: KafkaMessage, Equatable {
         }
         self.init()
         self.throttleTimeMs = try buffer.readKafkaInt32(what: "DescribeClusterResponse.ThrottleTimeMs")
-        self.errorCode = try buffer.readKafkaInt16(what: "DescribeClusterResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DescribeClusterResponse.ErrorCode"))
         self.errorMessage = try buffer.readKafkaNullableString(compact: true, what: "DescribeClusterResponse.ErrorMessage")
         if version >= 1 {
             self.endpointType = try buffer.readKafkaInt8(what: "DescribeClusterResponse.EndpointType")
@@ -71,7 +71,7 @@ public struct DescribeClusterResponse: KafkaMessage, Equatable {
             throw KafkaEncodingError.unsupportedVersion(apiKey: 60, version: version)
         }
         buffer.writeKafkaInt32(self.throttleTimeMs)
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         try buffer.writeKafkaNullableString(self.errorMessage, compact: true, what: "DescribeClusterResponse.ErrorMessage")
         if version >= 1 {
             buffer.writeKafkaInt8(self.endpointType)

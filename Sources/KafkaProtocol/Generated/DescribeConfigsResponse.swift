@@ -52,7 +52,7 @@ public struct DescribeConfigsResponse: KafkaMessage, Equatable {
     /// The results for each resource.
     public struct DescribeConfigsResult: Sendable, Equatable {
         /// The error code, or 0 if we were able to successfully describe the configurations.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The error message, or null if we were able to successfully describe the configurations.
         public var errorMessage: String?
         /// The resource type.
@@ -63,7 +63,7 @@ public struct DescribeConfigsResponse: KafkaMessage, Equatable {
         public var configs: [DescribeConfigsResourceResult]
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = "",
             resourceType: Int8 = 0,
             resourceName: String = "",
@@ -79,7 +79,7 @@ public struct DescribeConfigsResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 4
-            self.errorCode = try buffer.readKafkaInt16(what: "DescribeConfigsResponse.DescribeConfigsResult.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DescribeConfigsResponse.DescribeConfigsResult.ErrorCode"))
             self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "DescribeConfigsResponse.DescribeConfigsResult.ErrorMessage")
             self.resourceType = try buffer.readKafkaInt8(what: "DescribeConfigsResponse.DescribeConfigsResult.ResourceType")
             self.resourceName = try buffer.readKafkaString(compact: flexible, what: "DescribeConfigsResponse.DescribeConfigsResult.ResourceName")
@@ -91,7 +91,7 @@ public struct DescribeConfigsResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 4
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "DescribeConfigsResponse.DescribeConfigsResult.ErrorMessage")
             buffer.writeKafkaInt8(self.resourceType)
             try buffer.writeKafkaString(self.resourceName, compact: flexible, what: "DescribeConfigsResponse.DescribeConfigsResult.ResourceName")

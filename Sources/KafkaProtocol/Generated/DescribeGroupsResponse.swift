@@ -56,7 +56,7 @@ public struct DescribeGroupsResponse: KafkaMessage, Equatable {
     /// Each described group.
     public struct DescribedGroup: Sendable, Equatable {
         /// The describe error, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The group ID string.
         public var groupId: String
         /// The group state string, or the empty string.
@@ -71,7 +71,7 @@ public struct DescribeGroupsResponse: KafkaMessage, Equatable {
         public var authorizedOperations: Int32
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             groupId: String = "",
             groupState: String = "",
             protocolType: String = "",
@@ -91,7 +91,7 @@ public struct DescribeGroupsResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 5
-            self.errorCode = try buffer.readKafkaInt16(what: "DescribeGroupsResponse.DescribedGroup.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DescribeGroupsResponse.DescribedGroup.ErrorCode"))
             self.groupId = try buffer.readKafkaString(compact: flexible, what: "DescribeGroupsResponse.DescribedGroup.GroupId")
             self.groupState = try buffer.readKafkaString(compact: flexible, what: "DescribeGroupsResponse.DescribedGroup.GroupState")
             self.protocolType = try buffer.readKafkaString(compact: flexible, what: "DescribeGroupsResponse.DescribedGroup.ProtocolType")
@@ -107,7 +107,7 @@ public struct DescribeGroupsResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 5
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaString(self.groupId, compact: flexible, what: "DescribeGroupsResponse.DescribedGroup.GroupId")
             try buffer.writeKafkaString(self.groupState, compact: flexible, what: "DescribeGroupsResponse.DescribedGroup.GroupState")
             try buffer.writeKafkaString(self.protocolType, compact: flexible, what: "DescribeGroupsResponse.DescribedGroup.ProtocolType")

@@ -77,14 +77,14 @@ public struct DescribeProducersResponse: KafkaMessage, Equatable {
         /// The partition index.
         public var partitionIndex: Int32
         /// The partition error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The partition error message, which may be null if no additional details are available
         public var errorMessage: String?
         public var activeProducers: [ProducerState]
 
         public init(
             partitionIndex: Int32 = 0,
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = nil,
             activeProducers: [ProducerState] = []
         ) {
@@ -97,7 +97,7 @@ public struct DescribeProducersResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             self.partitionIndex = try buffer.readKafkaInt32(what: "DescribeProducersResponse.PartitionResponse.PartitionIndex")
-            self.errorCode = try buffer.readKafkaInt16(what: "DescribeProducersResponse.PartitionResponse.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DescribeProducersResponse.PartitionResponse.ErrorCode"))
             self.errorMessage = try buffer.readKafkaNullableString(compact: true, what: "DescribeProducersResponse.PartitionResponse.ErrorMessage")
             self.activeProducers = try buffer.readKafkaArray(compact: true, what: "DescribeProducersResponse.PartitionResponse.ActiveProducers") { try ProducerState(from: &$0, version: version) }
             try buffer.skipKafkaTaggedFields(what: "DescribeProducersResponse.PartitionResponse tagged fields")
@@ -105,7 +105,7 @@ public struct DescribeProducersResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaNullableString(self.errorMessage, compact: true, what: "DescribeProducersResponse.PartitionResponse.ErrorMessage")
             try buffer.writeKafkaArray(self.activeProducers, compact: true, what: "DescribeProducersResponse.PartitionResponse.ActiveProducers") { try $1.encode(into: &$0, version: version) }
             buffer.writeEmptyKafkaTaggedFields()

@@ -14,7 +14,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The message-level error code, 0 except for user authorization or infrastructure issues.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The message-level error message, if any.
     public var errorMessage: String?
     /// The results for descriptions, one per user.
@@ -22,7 +22,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaMessage, Equatable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         errorMessage: String? = "",
         results: [DescribeUserScramCredentialsResult] = []
     ) {
@@ -38,7 +38,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaMessage, Equatable {
         }
         self.init()
         self.throttleTimeMs = try buffer.readKafkaInt32(what: "DescribeUserScramCredentialsResponse.ThrottleTimeMs")
-        self.errorCode = try buffer.readKafkaInt16(what: "DescribeUserScramCredentialsResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DescribeUserScramCredentialsResponse.ErrorCode"))
         self.errorMessage = try buffer.readKafkaNullableString(compact: true, what: "DescribeUserScramCredentialsResponse.ErrorMessage")
         self.results = try buffer.readKafkaArray(compact: true, what: "DescribeUserScramCredentialsResponse.Results") { try DescribeUserScramCredentialsResult(from: &$0, version: version) }
         try buffer.skipKafkaTaggedFields(what: "DescribeUserScramCredentialsResponse tagged fields")
@@ -49,7 +49,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaMessage, Equatable {
             throw KafkaEncodingError.unsupportedVersion(apiKey: 50, version: version)
         }
         buffer.writeKafkaInt32(self.throttleTimeMs)
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         try buffer.writeKafkaNullableString(self.errorMessage, compact: true, what: "DescribeUserScramCredentialsResponse.ErrorMessage")
         try buffer.writeKafkaArray(self.results, compact: true, what: "DescribeUserScramCredentialsResponse.Results") { try $1.encode(into: &$0, version: version) }
         buffer.writeEmptyKafkaTaggedFields()
@@ -60,7 +60,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaMessage, Equatable {
         /// The user name.
         public var user: String
         /// The user-level error code.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The user-level error message, if any.
         public var errorMessage: String?
         /// The mechanism and related information associated with the user's SCRAM credentials.
@@ -68,7 +68,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaMessage, Equatable {
 
         public init(
             user: String = "",
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = "",
             credentialInfos: [CredentialInfo] = []
         ) {
@@ -81,7 +81,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             self.user = try buffer.readKafkaString(compact: true, what: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.User")
-            self.errorCode = try buffer.readKafkaInt16(what: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.ErrorCode"))
             self.errorMessage = try buffer.readKafkaNullableString(compact: true, what: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.ErrorMessage")
             self.credentialInfos = try buffer.readKafkaArray(compact: true, what: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.CredentialInfos") { try CredentialInfo(from: &$0, version: version) }
             try buffer.skipKafkaTaggedFields(what: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult tagged fields")
@@ -89,7 +89,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.writeKafkaString(self.user, compact: true, what: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.User")
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaNullableString(self.errorMessage, compact: true, what: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.ErrorMessage")
             try buffer.writeKafkaArray(self.credentialInfos, compact: true, what: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.CredentialInfos") { try $1.encode(into: &$0, version: version) }
             buffer.writeEmptyKafkaTaggedFields()

@@ -14,7 +14,7 @@ public struct FetchResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The top level response error code.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The fetch session ID, or 0 if this is not part of a fetch session.
     public var sessionId: Int32
     /// The response topics.
@@ -24,7 +24,7 @@ public struct FetchResponse: KafkaMessage, Equatable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         sessionId: Int32 = 0,
         responses: [FetchableTopicResponse] = [],
         nodeEndpoints: [NodeEndpoint] = []
@@ -46,7 +46,7 @@ public struct FetchResponse: KafkaMessage, Equatable {
             self.throttleTimeMs = try buffer.readKafkaInt32(what: "FetchResponse.ThrottleTimeMs")
         }
         if version >= 7 {
-            self.errorCode = try buffer.readKafkaInt16(what: "FetchResponse.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "FetchResponse.ErrorCode"))
         }
         if version >= 7 {
             self.sessionId = try buffer.readKafkaInt32(what: "FetchResponse.SessionId")
@@ -76,7 +76,7 @@ public struct FetchResponse: KafkaMessage, Equatable {
             buffer.writeKafkaInt32(self.throttleTimeMs)
         }
         if version >= 7 {
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
         }
         if version >= 7 {
             buffer.writeKafkaInt32(self.sessionId)
@@ -149,7 +149,7 @@ public struct FetchResponse: KafkaMessage, Equatable {
         /// The partition index.
         public var partitionIndex: Int32
         /// The error code, or 0 if there was no fetch error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The current high water mark.
         public var highWatermark: Int64
         /// The last stable offset (or LSO) of the partition. This is the last offset such that the state of all transactional records prior to this offset have been decided (ABORTED or COMMITTED)
@@ -170,7 +170,7 @@ public struct FetchResponse: KafkaMessage, Equatable {
 
         public init(
             partitionIndex: Int32 = 0,
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             highWatermark: Int64 = 0,
             lastStableOffset: Int64 = -1,
             logStartOffset: Int64 = -1,
@@ -198,7 +198,7 @@ public struct FetchResponse: KafkaMessage, Equatable {
             self.init()
             let flexible = version >= 12
             self.partitionIndex = try buffer.readKafkaInt32(what: "FetchResponse.PartitionData.PartitionIndex")
-            self.errorCode = try buffer.readKafkaInt16(what: "FetchResponse.PartitionData.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "FetchResponse.PartitionData.ErrorCode"))
             self.highWatermark = try buffer.readKafkaInt64(what: "FetchResponse.PartitionData.HighWatermark")
             if version >= 4 {
                 self.lastStableOffset = try buffer.readKafkaInt64(what: "FetchResponse.PartitionData.LastStableOffset")
@@ -235,7 +235,7 @@ public struct FetchResponse: KafkaMessage, Equatable {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 12
             buffer.writeKafkaInt32(self.partitionIndex)
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             buffer.writeKafkaInt64(self.highWatermark)
             if version >= 4 {
                 buffer.writeKafkaInt64(self.lastStableOffset)

@@ -14,7 +14,7 @@ public struct FindCoordinatorResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The error message, or null if there was no error.
     public var errorMessage: String?
     /// The node id.
@@ -28,7 +28,7 @@ public struct FindCoordinatorResponse: KafkaMessage, Equatable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         errorMessage: String? = "",
         nodeId: Int32 = 0,
         host: String = "",
@@ -54,7 +54,7 @@ public struct FindCoordinatorResponse: KafkaMessage, Equatable {
             self.throttleTimeMs = try buffer.readKafkaInt32(what: "FindCoordinatorResponse.ThrottleTimeMs")
         }
         if version <= 3 {
-            self.errorCode = try buffer.readKafkaInt16(what: "FindCoordinatorResponse.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "FindCoordinatorResponse.ErrorCode"))
         }
         if version >= 1 && version <= 3 {
             self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "FindCoordinatorResponse.ErrorMessage")
@@ -85,7 +85,7 @@ public struct FindCoordinatorResponse: KafkaMessage, Equatable {
             buffer.writeKafkaInt32(self.throttleTimeMs)
         }
         if version <= 3 {
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
         }
         if version >= 1 && version <= 3 {
             try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "FindCoordinatorResponse.ErrorMessage")
@@ -118,7 +118,7 @@ public struct FindCoordinatorResponse: KafkaMessage, Equatable {
         /// The port.
         public var port: Int32
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The error message, or null if there was no error.
         public var errorMessage: String?
 
@@ -127,7 +127,7 @@ public struct FindCoordinatorResponse: KafkaMessage, Equatable {
             nodeId: Int32 = 0,
             host: String = "",
             port: Int32 = 0,
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = ""
         ) {
             self.key = key
@@ -154,7 +154,7 @@ public struct FindCoordinatorResponse: KafkaMessage, Equatable {
                 self.port = try buffer.readKafkaInt32(what: "FindCoordinatorResponse.Coordinator.Port")
             }
             if version >= 4 {
-                self.errorCode = try buffer.readKafkaInt16(what: "FindCoordinatorResponse.Coordinator.ErrorCode")
+                self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "FindCoordinatorResponse.Coordinator.ErrorCode"))
             }
             if version >= 4 {
                 self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "FindCoordinatorResponse.Coordinator.ErrorMessage")
@@ -179,7 +179,7 @@ public struct FindCoordinatorResponse: KafkaMessage, Equatable {
                 buffer.writeKafkaInt32(self.port)
             }
             if version >= 4 {
-                buffer.writeKafkaInt16(self.errorCode)
+                buffer.writeKafkaInt16(self.errorCode.rawValue)
             }
             if version >= 4 {
                 try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "FindCoordinatorResponse.Coordinator.ErrorMessage")

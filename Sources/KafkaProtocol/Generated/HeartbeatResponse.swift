@@ -14,11 +14,11 @@ public struct HeartbeatResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0
+        errorCode: KafkaErrorCode = 0
     ) {
         self.throttleTimeMs = throttleTimeMs
         self.errorCode = errorCode
@@ -33,7 +33,7 @@ public struct HeartbeatResponse: KafkaMessage, Equatable {
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32(what: "HeartbeatResponse.ThrottleTimeMs")
         }
-        self.errorCode = try buffer.readKafkaInt16(what: "HeartbeatResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "HeartbeatResponse.ErrorCode"))
         if flexible {
             try buffer.skipKafkaTaggedFields(what: "HeartbeatResponse tagged fields")
         }
@@ -47,7 +47,7 @@ public struct HeartbeatResponse: KafkaMessage, Equatable {
         if version >= 1 {
             buffer.writeKafkaInt32(self.throttleTimeMs)
         }
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }

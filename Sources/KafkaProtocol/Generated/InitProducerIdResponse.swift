@@ -14,7 +14,7 @@ public struct InitProducerIdResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The current producer id.
     public var producerId: Int64
     /// The current epoch associated with the producer id.
@@ -22,7 +22,7 @@ public struct InitProducerIdResponse: KafkaMessage, Equatable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         producerId: Int64 = -1,
         producerEpoch: Int16 = 0
     ) {
@@ -39,7 +39,7 @@ public struct InitProducerIdResponse: KafkaMessage, Equatable {
         self.init()
         let flexible = version >= 2
         self.throttleTimeMs = try buffer.readKafkaInt32(what: "InitProducerIdResponse.ThrottleTimeMs")
-        self.errorCode = try buffer.readKafkaInt16(what: "InitProducerIdResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "InitProducerIdResponse.ErrorCode"))
         self.producerId = try buffer.readKafkaInt64(what: "InitProducerIdResponse.ProducerId")
         self.producerEpoch = try buffer.readKafkaInt16(what: "InitProducerIdResponse.ProducerEpoch")
         if flexible {
@@ -53,7 +53,7 @@ public struct InitProducerIdResponse: KafkaMessage, Equatable {
         }
         let flexible = version >= 2
         buffer.writeKafkaInt32(self.throttleTimeMs)
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         buffer.writeKafkaInt64(self.producerId)
         buffer.writeKafkaInt16(self.producerEpoch)
         if flexible {

@@ -14,7 +14,7 @@ public struct JoinGroupResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The generation ID of the group.
     public var generationId: Int32
     /// The group protocol name.
@@ -31,7 +31,7 @@ public struct JoinGroupResponse: KafkaMessage, Equatable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         generationId: Int32 = -1,
         protocolType: String? = nil,
         protocolName: String? = "",
@@ -60,7 +60,7 @@ public struct JoinGroupResponse: KafkaMessage, Equatable {
         if version >= 2 {
             self.throttleTimeMs = try buffer.readKafkaInt32(what: "JoinGroupResponse.ThrottleTimeMs")
         }
-        self.errorCode = try buffer.readKafkaInt16(what: "JoinGroupResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "JoinGroupResponse.ErrorCode"))
         self.generationId = try buffer.readKafkaInt32(what: "JoinGroupResponse.GenerationId")
         if version >= 7 {
             self.protocolType = try buffer.readKafkaNullableString(compact: flexible, what: "JoinGroupResponse.ProtocolType")
@@ -89,7 +89,7 @@ public struct JoinGroupResponse: KafkaMessage, Equatable {
         if version >= 2 {
             buffer.writeKafkaInt32(self.throttleTimeMs)
         }
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         buffer.writeKafkaInt32(self.generationId)
         if version >= 7 {
             try buffer.writeKafkaNullableString(self.protocolType, compact: flexible, what: "JoinGroupResponse.ProtocolType")

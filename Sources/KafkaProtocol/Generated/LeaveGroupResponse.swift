@@ -14,13 +14,13 @@ public struct LeaveGroupResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// List of leaving member responses.
     public var members: [MemberResponse]
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         members: [MemberResponse] = []
     ) {
         self.throttleTimeMs = throttleTimeMs
@@ -37,7 +37,7 @@ public struct LeaveGroupResponse: KafkaMessage, Equatable {
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32(what: "LeaveGroupResponse.ThrottleTimeMs")
         }
-        self.errorCode = try buffer.readKafkaInt16(what: "LeaveGroupResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "LeaveGroupResponse.ErrorCode"))
         if version >= 3 {
             self.members = try buffer.readKafkaArray(compact: flexible, what: "LeaveGroupResponse.Members") { try MemberResponse(from: &$0, version: version) }
         }
@@ -54,7 +54,7 @@ public struct LeaveGroupResponse: KafkaMessage, Equatable {
         if version >= 1 {
             buffer.writeKafkaInt32(self.throttleTimeMs)
         }
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         if version >= 3 {
             try buffer.writeKafkaArray(self.members, compact: flexible, what: "LeaveGroupResponse.Members") { try $1.encode(into: &$0, version: version) }
         }
@@ -70,12 +70,12 @@ public struct LeaveGroupResponse: KafkaMessage, Equatable {
         /// The group instance ID to remove from the group.
         public var groupInstanceId: String?
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
 
         public init(
             memberId: String = "",
             groupInstanceId: String? = "",
-            errorCode: Int16 = 0
+            errorCode: KafkaErrorCode = 0
         ) {
             self.memberId = memberId
             self.groupInstanceId = groupInstanceId
@@ -92,7 +92,7 @@ public struct LeaveGroupResponse: KafkaMessage, Equatable {
                 self.groupInstanceId = try buffer.readKafkaNullableString(compact: flexible, what: "LeaveGroupResponse.MemberResponse.GroupInstanceId")
             }
             if version >= 3 {
-                self.errorCode = try buffer.readKafkaInt16(what: "LeaveGroupResponse.MemberResponse.ErrorCode")
+                self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "LeaveGroupResponse.MemberResponse.ErrorCode"))
             }
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "LeaveGroupResponse.MemberResponse tagged fields")
@@ -108,7 +108,7 @@ public struct LeaveGroupResponse: KafkaMessage, Equatable {
                 try buffer.writeKafkaNullableString(self.groupInstanceId, compact: flexible, what: "LeaveGroupResponse.MemberResponse.GroupInstanceId")
             }
             if version >= 3 {
-                buffer.writeKafkaInt16(self.errorCode)
+                buffer.writeKafkaInt16(self.errorCode.rawValue)
             }
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()

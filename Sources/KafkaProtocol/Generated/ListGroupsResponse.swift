@@ -14,13 +14,13 @@ public struct ListGroupsResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// Each group in the response.
     public var groups: [ListedGroup]
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         groups: [ListedGroup] = []
     ) {
         self.throttleTimeMs = throttleTimeMs
@@ -37,7 +37,7 @@ public struct ListGroupsResponse: KafkaMessage, Equatable {
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32(what: "ListGroupsResponse.ThrottleTimeMs")
         }
-        self.errorCode = try buffer.readKafkaInt16(what: "ListGroupsResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "ListGroupsResponse.ErrorCode"))
         self.groups = try buffer.readKafkaArray(compact: flexible, what: "ListGroupsResponse.Groups") { try ListedGroup(from: &$0, version: version) }
         if flexible {
             try buffer.skipKafkaTaggedFields(what: "ListGroupsResponse tagged fields")
@@ -52,7 +52,7 @@ public struct ListGroupsResponse: KafkaMessage, Equatable {
         if version >= 1 {
             buffer.writeKafkaInt32(self.throttleTimeMs)
         }
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         try buffer.writeKafkaArray(self.groups, compact: flexible, what: "ListGroupsResponse.Groups") { try $1.encode(into: &$0, version: version) }
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()

@@ -93,7 +93,7 @@ public struct ListOffsetsResponse: KafkaMessage, Equatable {
         /// The partition index.
         public var partitionIndex: Int32
         /// The partition error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The result offsets.
         public var oldStyleOffsets: [Int64]
         /// The timestamp associated with the returned offset.
@@ -104,7 +104,7 @@ public struct ListOffsetsResponse: KafkaMessage, Equatable {
 
         public init(
             partitionIndex: Int32 = 0,
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             oldStyleOffsets: [Int64] = [],
             timestamp: Int64 = -1,
             offset: Int64 = -1,
@@ -122,7 +122,7 @@ public struct ListOffsetsResponse: KafkaMessage, Equatable {
             self.init()
             let flexible = version >= 6
             self.partitionIndex = try buffer.readKafkaInt32(what: "ListOffsetsResponse.ListOffsetsPartitionResponse.PartitionIndex")
-            self.errorCode = try buffer.readKafkaInt16(what: "ListOffsetsResponse.ListOffsetsPartitionResponse.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "ListOffsetsResponse.ListOffsetsPartitionResponse.ErrorCode"))
             if version <= 0 {
                 self.oldStyleOffsets = try buffer.readKafkaArray(compact: flexible, what: "ListOffsetsResponse.ListOffsetsPartitionResponse.OldStyleOffsets") { try $0.readKafkaInt64(what: "ListOffsetsResponse.ListOffsetsPartitionResponse.OldStyleOffsets[]") }
             }
@@ -143,7 +143,7 @@ public struct ListOffsetsResponse: KafkaMessage, Equatable {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 6
             buffer.writeKafkaInt32(self.partitionIndex)
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             if version <= 0 {
                 try buffer.writeKafkaArray(self.oldStyleOffsets, compact: flexible, what: "ListOffsetsResponse.ListOffsetsPartitionResponse.OldStyleOffsets") { $0.writeKafkaInt64($1) }
             }

@@ -143,7 +143,7 @@ public struct MetadataResponse: KafkaMessage, Equatable {
     /// Each topic in the response.
     public struct MetadataResponseTopic: Sendable, Equatable {
         /// The topic error, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The topic name. Null for non-existing topics queried by ID. This is never null when ErrorCode is zero. One of Name and TopicId is always populated.
         public var name: String?
         /// The topic id. Zero for non-existing topics queried by name. This is never zero when ErrorCode is zero. One of Name and TopicId is always populated.
@@ -156,7 +156,7 @@ public struct MetadataResponse: KafkaMessage, Equatable {
         public var topicAuthorizedOperations: Int32
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             name: String? = "",
             topicId: KafkaUUID = .zero,
             isInternal: Bool = false,
@@ -174,7 +174,7 @@ public struct MetadataResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 9
-            self.errorCode = try buffer.readKafkaInt16(what: "MetadataResponse.MetadataResponseTopic.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "MetadataResponse.MetadataResponseTopic.ErrorCode"))
             if version >= 12 {
                 self.name = try buffer.readKafkaNullableString(compact: flexible, what: "MetadataResponse.MetadataResponseTopic.Name")
             } else {
@@ -197,7 +197,7 @@ public struct MetadataResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 9
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             if version >= 12 {
                 try buffer.writeKafkaNullableString(self.name, compact: flexible, what: "MetadataResponse.MetadataResponseTopic.Name")
             } else {
@@ -222,7 +222,7 @@ public struct MetadataResponse: KafkaMessage, Equatable {
     /// Each partition in the topic.
     public struct MetadataResponsePartition: Sendable, Equatable {
         /// The partition error, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The partition index.
         public var partitionIndex: Int32
         /// The ID of the leader broker.
@@ -237,7 +237,7 @@ public struct MetadataResponse: KafkaMessage, Equatable {
         public var offlineReplicas: [Int32]
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             partitionIndex: Int32 = 0,
             leaderId: Int32 = 0,
             leaderEpoch: Int32 = -1,
@@ -257,7 +257,7 @@ public struct MetadataResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 9
-            self.errorCode = try buffer.readKafkaInt16(what: "MetadataResponse.MetadataResponsePartition.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "MetadataResponse.MetadataResponsePartition.ErrorCode"))
             self.partitionIndex = try buffer.readKafkaInt32(what: "MetadataResponse.MetadataResponsePartition.PartitionIndex")
             self.leaderId = try buffer.readKafkaInt32(what: "MetadataResponse.MetadataResponsePartition.LeaderId")
             if version >= 7 {
@@ -275,7 +275,7 @@ public struct MetadataResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 9
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt32(self.leaderId)
             if version >= 7 {

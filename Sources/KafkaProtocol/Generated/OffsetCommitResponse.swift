@@ -93,11 +93,11 @@ public struct OffsetCommitResponse: KafkaMessage, Equatable {
         /// The partition index.
         public var partitionIndex: Int32
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
 
         public init(
             partitionIndex: Int32 = 0,
-            errorCode: Int16 = 0
+            errorCode: KafkaErrorCode = 0
         ) {
             self.partitionIndex = partitionIndex
             self.errorCode = errorCode
@@ -107,7 +107,7 @@ public struct OffsetCommitResponse: KafkaMessage, Equatable {
             self.init()
             let flexible = version >= 8
             self.partitionIndex = try buffer.readKafkaInt32(what: "OffsetCommitResponse.OffsetCommitResponsePartition.PartitionIndex")
-            self.errorCode = try buffer.readKafkaInt16(what: "OffsetCommitResponse.OffsetCommitResponsePartition.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "OffsetCommitResponse.OffsetCommitResponsePartition.ErrorCode"))
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "OffsetCommitResponse.OffsetCommitResponsePartition tagged fields")
             }
@@ -116,7 +116,7 @@ public struct OffsetCommitResponse: KafkaMessage, Equatable {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 8
             buffer.writeKafkaInt32(self.partitionIndex)
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }

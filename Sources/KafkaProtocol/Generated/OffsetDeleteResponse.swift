@@ -12,14 +12,14 @@ public struct OffsetDeleteResponse: KafkaMessage, Equatable {
     }
 
     /// The top-level error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The responses for each topic.
     public var topics: [OffsetDeleteResponseTopic]
 
     public init(
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         throttleTimeMs: Int32 = 0,
         topics: [OffsetDeleteResponseTopic] = []
     ) {
@@ -33,7 +33,7 @@ public struct OffsetDeleteResponse: KafkaMessage, Equatable {
             throw KafkaDecodingError.unsupportedVersion(apiKey: 47, version: version)
         }
         self.init()
-        self.errorCode = try buffer.readKafkaInt16(what: "OffsetDeleteResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "OffsetDeleteResponse.ErrorCode"))
         self.throttleTimeMs = try buffer.readKafkaInt32(what: "OffsetDeleteResponse.ThrottleTimeMs")
         self.topics = try buffer.readKafkaArray(compact: false, what: "OffsetDeleteResponse.Topics") { try OffsetDeleteResponseTopic(from: &$0, version: version) }
     }
@@ -42,7 +42,7 @@ public struct OffsetDeleteResponse: KafkaMessage, Equatable {
         guard Self.validVersions.contains(version) else {
             throw KafkaEncodingError.unsupportedVersion(apiKey: 47, version: version)
         }
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         buffer.writeKafkaInt32(self.throttleTimeMs)
         try buffer.writeKafkaArray(self.topics, compact: false, what: "OffsetDeleteResponse.Topics") { try $1.encode(into: &$0, version: version) }
     }
@@ -79,11 +79,11 @@ public struct OffsetDeleteResponse: KafkaMessage, Equatable {
         /// The partition index.
         public var partitionIndex: Int32
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
 
         public init(
             partitionIndex: Int32 = 0,
-            errorCode: Int16 = 0
+            errorCode: KafkaErrorCode = 0
         ) {
             self.partitionIndex = partitionIndex
             self.errorCode = errorCode
@@ -92,12 +92,12 @@ public struct OffsetDeleteResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             self.partitionIndex = try buffer.readKafkaInt32(what: "OffsetDeleteResponse.OffsetDeleteResponsePartition.PartitionIndex")
-            self.errorCode = try buffer.readKafkaInt16(what: "OffsetDeleteResponse.OffsetDeleteResponsePartition.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "OffsetDeleteResponse.OffsetDeleteResponsePartition.ErrorCode"))
         }
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
         }
     }
 }

@@ -16,14 +16,14 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
     /// The responses per topic.
     public var topics: [OffsetFetchResponseTopic]
     /// The top-level error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The responses per group id.
     public var groups: [OffsetFetchResponseGroup]
 
     public init(
         throttleTimeMs: Int32 = 0,
         topics: [OffsetFetchResponseTopic] = [],
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         groups: [OffsetFetchResponseGroup] = []
     ) {
         self.throttleTimeMs = throttleTimeMs
@@ -45,7 +45,7 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
             self.topics = try buffer.readKafkaArray(compact: flexible, what: "OffsetFetchResponse.Topics") { try OffsetFetchResponseTopic(from: &$0, version: version) }
         }
         if version >= 2 && version <= 7 {
-            self.errorCode = try buffer.readKafkaInt16(what: "OffsetFetchResponse.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "OffsetFetchResponse.ErrorCode"))
         }
         if version >= 8 {
             self.groups = try buffer.readKafkaArray(compact: flexible, what: "OffsetFetchResponse.Groups") { try OffsetFetchResponseGroup(from: &$0, version: version) }
@@ -67,7 +67,7 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
             try buffer.writeKafkaArray(self.topics, compact: flexible, what: "OffsetFetchResponse.Topics") { try $1.encode(into: &$0, version: version) }
         }
         if version >= 2 && version <= 7 {
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
         }
         if version >= 8 {
             try buffer.writeKafkaArray(self.groups, compact: flexible, what: "OffsetFetchResponse.Groups") { try $1.encode(into: &$0, version: version) }
@@ -131,14 +131,14 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
         /// The partition metadata.
         public var metadata: String?
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
 
         public init(
             partitionIndex: Int32 = 0,
             committedOffset: Int64 = 0,
             committedLeaderEpoch: Int32 = -1,
             metadata: String? = "",
-            errorCode: Int16 = 0
+            errorCode: KafkaErrorCode = 0
         ) {
             self.partitionIndex = partitionIndex
             self.committedOffset = committedOffset
@@ -163,7 +163,7 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
                 self.metadata = try buffer.readKafkaNullableString(compact: flexible, what: "OffsetFetchResponse.OffsetFetchResponsePartition.Metadata")
             }
             if version <= 7 {
-                self.errorCode = try buffer.readKafkaInt16(what: "OffsetFetchResponse.OffsetFetchResponsePartition.ErrorCode")
+                self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "OffsetFetchResponse.OffsetFetchResponsePartition.ErrorCode"))
             }
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "OffsetFetchResponse.OffsetFetchResponsePartition tagged fields")
@@ -185,7 +185,7 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
                 try buffer.writeKafkaNullableString(self.metadata, compact: flexible, what: "OffsetFetchResponse.OffsetFetchResponsePartition.Metadata")
             }
             if version <= 7 {
-                buffer.writeKafkaInt16(self.errorCode)
+                buffer.writeKafkaInt16(self.errorCode.rawValue)
             }
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
@@ -200,12 +200,12 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
         /// The responses per topic.
         public var topics: [OffsetFetchResponseTopics]
         /// The group-level error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
 
         public init(
             groupId: String = "",
             topics: [OffsetFetchResponseTopics] = [],
-            errorCode: Int16 = 0
+            errorCode: KafkaErrorCode = 0
         ) {
             self.groupId = groupId
             self.topics = topics
@@ -222,7 +222,7 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
                 self.topics = try buffer.readKafkaArray(compact: flexible, what: "OffsetFetchResponse.OffsetFetchResponseGroup.Topics") { try OffsetFetchResponseTopics(from: &$0, version: version) }
             }
             if version >= 8 {
-                self.errorCode = try buffer.readKafkaInt16(what: "OffsetFetchResponse.OffsetFetchResponseGroup.ErrorCode")
+                self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "OffsetFetchResponse.OffsetFetchResponseGroup.ErrorCode"))
             }
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "OffsetFetchResponse.OffsetFetchResponseGroup tagged fields")
@@ -238,7 +238,7 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
                 try buffer.writeKafkaArray(self.topics, compact: flexible, what: "OffsetFetchResponse.OffsetFetchResponseGroup.Topics") { try $1.encode(into: &$0, version: version) }
             }
             if version >= 8 {
-                buffer.writeKafkaInt16(self.errorCode)
+                buffer.writeKafkaInt16(self.errorCode.rawValue)
             }
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
@@ -300,14 +300,14 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
         /// The partition metadata.
         public var metadata: String?
         /// The partition-level error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
 
         public init(
             partitionIndex: Int32 = 0,
             committedOffset: Int64 = 0,
             committedLeaderEpoch: Int32 = -1,
             metadata: String? = "",
-            errorCode: Int16 = 0
+            errorCode: KafkaErrorCode = 0
         ) {
             self.partitionIndex = partitionIndex
             self.committedOffset = committedOffset
@@ -332,7 +332,7 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
                 self.metadata = try buffer.readKafkaNullableString(compact: flexible, what: "OffsetFetchResponse.OffsetFetchResponsePartitions.Metadata")
             }
             if version >= 8 {
-                self.errorCode = try buffer.readKafkaInt16(what: "OffsetFetchResponse.OffsetFetchResponsePartitions.ErrorCode")
+                self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "OffsetFetchResponse.OffsetFetchResponsePartitions.ErrorCode"))
             }
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "OffsetFetchResponse.OffsetFetchResponsePartitions tagged fields")
@@ -354,7 +354,7 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
                 try buffer.writeKafkaNullableString(self.metadata, compact: flexible, what: "OffsetFetchResponse.OffsetFetchResponsePartitions.Metadata")
             }
             if version >= 8 {
-                buffer.writeKafkaInt16(self.errorCode)
+                buffer.writeKafkaInt16(self.errorCode.rawValue)
             }
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()

@@ -91,7 +91,7 @@ public struct OffsetForLeaderEpochResponse: KafkaMessage, Equatable {
     /// Each partition in the topic we fetched offsets for.
     public struct EpochEndOffset: Sendable, Equatable {
         /// The error code 0, or if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The partition index.
         public var partition: Int32
         /// The leader epoch of the partition.
@@ -100,7 +100,7 @@ public struct OffsetForLeaderEpochResponse: KafkaMessage, Equatable {
         public var endOffset: Int64
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             partition: Int32 = 0,
             leaderEpoch: Int32 = -1,
             endOffset: Int64 = -1
@@ -114,7 +114,7 @@ public struct OffsetForLeaderEpochResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 4
-            self.errorCode = try buffer.readKafkaInt16(what: "OffsetForLeaderEpochResponse.EpochEndOffset.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "OffsetForLeaderEpochResponse.EpochEndOffset.ErrorCode"))
             self.partition = try buffer.readKafkaInt32(what: "OffsetForLeaderEpochResponse.EpochEndOffset.Partition")
             if version >= 1 {
                 self.leaderEpoch = try buffer.readKafkaInt32(what: "OffsetForLeaderEpochResponse.EpochEndOffset.LeaderEpoch")
@@ -127,7 +127,7 @@ public struct OffsetForLeaderEpochResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 4
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             buffer.writeKafkaInt32(self.partition)
             if version >= 1 {
                 buffer.writeKafkaInt32(self.leaderEpoch)

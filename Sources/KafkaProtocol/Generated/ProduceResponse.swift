@@ -115,7 +115,7 @@ public struct ProduceResponse: KafkaMessage, Equatable {
         /// The partition index.
         public var index: Int32
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// The base offset.
         public var baseOffset: Int64
         /// The timestamp returned by broker after appending the messages. If CreateTime is used for the topic, the timestamp will be -1.  If LogAppendTime is used for the topic, the timestamp will be the broker local time when the messages are appended.
@@ -130,7 +130,7 @@ public struct ProduceResponse: KafkaMessage, Equatable {
 
         public init(
             index: Int32 = 0,
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             baseOffset: Int64 = 0,
             logAppendTimeMs: Int64 = -1,
             logStartOffset: Int64 = -1,
@@ -152,7 +152,7 @@ public struct ProduceResponse: KafkaMessage, Equatable {
             self.init()
             let flexible = version >= 9
             self.index = try buffer.readKafkaInt32(what: "ProduceResponse.PartitionProduceResponse.Index")
-            self.errorCode = try buffer.readKafkaInt16(what: "ProduceResponse.PartitionProduceResponse.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "ProduceResponse.PartitionProduceResponse.ErrorCode"))
             self.baseOffset = try buffer.readKafkaInt64(what: "ProduceResponse.PartitionProduceResponse.BaseOffset")
             if version >= 2 {
                 self.logAppendTimeMs = try buffer.readKafkaInt64(what: "ProduceResponse.PartitionProduceResponse.LogAppendTimeMs")
@@ -184,7 +184,7 @@ public struct ProduceResponse: KafkaMessage, Equatable {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 9
             buffer.writeKafkaInt32(self.index)
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             buffer.writeKafkaInt64(self.baseOffset)
             if version >= 2 {
                 buffer.writeKafkaInt64(self.logAppendTimeMs)

@@ -12,7 +12,7 @@ public struct SaslAuthenticateResponse: KafkaMessage, Equatable {
     }
 
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The error message, or null if there was no error.
     public var errorMessage: String?
     /// The SASL authentication bytes from the server, as defined by the SASL mechanism.
@@ -21,7 +21,7 @@ public struct SaslAuthenticateResponse: KafkaMessage, Equatable {
     public var sessionLifetimeMs: Int64
 
     public init(
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         errorMessage: String? = "",
         authBytes: [UInt8] = [],
         sessionLifetimeMs: Int64 = 0
@@ -38,7 +38,7 @@ public struct SaslAuthenticateResponse: KafkaMessage, Equatable {
         }
         self.init()
         let flexible = version >= 2
-        self.errorCode = try buffer.readKafkaInt16(what: "SaslAuthenticateResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "SaslAuthenticateResponse.ErrorCode"))
         self.errorMessage = try buffer.readKafkaNullableString(compact: flexible, what: "SaslAuthenticateResponse.ErrorMessage")
         self.authBytes = try buffer.readKafkaBytes(compact: flexible, what: "SaslAuthenticateResponse.AuthBytes")
         if version >= 1 {
@@ -54,7 +54,7 @@ public struct SaslAuthenticateResponse: KafkaMessage, Equatable {
             throw KafkaEncodingError.unsupportedVersion(apiKey: 36, version: version)
         }
         let flexible = version >= 2
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         try buffer.writeKafkaNullableString(self.errorMessage, compact: flexible, what: "SaslAuthenticateResponse.ErrorMessage")
         try buffer.writeKafkaBytes(self.authBytes, compact: flexible, what: "SaslAuthenticateResponse.AuthBytes")
         if version >= 1 {

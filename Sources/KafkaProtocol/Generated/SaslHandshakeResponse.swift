@@ -12,12 +12,12 @@ public struct SaslHandshakeResponse: KafkaMessage, Equatable {
     }
 
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The mechanisms enabled in the server.
     public var mechanisms: [String]
 
     public init(
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         mechanisms: [String] = []
     ) {
         self.errorCode = errorCode
@@ -29,7 +29,7 @@ public struct SaslHandshakeResponse: KafkaMessage, Equatable {
             throw KafkaDecodingError.unsupportedVersion(apiKey: 17, version: version)
         }
         self.init()
-        self.errorCode = try buffer.readKafkaInt16(what: "SaslHandshakeResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "SaslHandshakeResponse.ErrorCode"))
         self.mechanisms = try buffer.readKafkaArray(compact: false, what: "SaslHandshakeResponse.Mechanisms") { try $0.readKafkaString(compact: false, what: "SaslHandshakeResponse.Mechanisms[]") }
     }
 
@@ -37,7 +37,7 @@ public struct SaslHandshakeResponse: KafkaMessage, Equatable {
         guard Self.validVersions.contains(version) else {
             throw KafkaEncodingError.unsupportedVersion(apiKey: 17, version: version)
         }
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         try buffer.writeKafkaArray(self.mechanisms, compact: false, what: "SaslHandshakeResponse.Mechanisms") { try $0.writeKafkaString($1, compact: false, what: "SaslHandshakeResponse.Mechanisms[]") }
     }
 }

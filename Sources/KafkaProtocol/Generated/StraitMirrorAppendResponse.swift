@@ -77,7 +77,7 @@ public struct StraitMirrorAppendResponse: KafkaMessage, Equatable {
         /// The partition index.
         public var partitionIndex: Int32
         /// The error code, or 0. Batches before the failing one stay appended.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
         /// What went wrong, with exact offsets, or null.
         public var errorMessage: String?
         /// The mirror partition's log end offset after this request (-1 if the partition is unknown).
@@ -91,7 +91,7 @@ public struct StraitMirrorAppendResponse: KafkaMessage, Equatable {
 
         public init(
             partitionIndex: Int32 = 0,
-            errorCode: Int16 = 0,
+            errorCode: KafkaErrorCode = 0,
             errorMessage: String? = nil,
             logEndOffset: Int64 = -1,
             logStartOffset: Int64 = -1,
@@ -110,7 +110,7 @@ public struct StraitMirrorAppendResponse: KafkaMessage, Equatable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             self.partitionIndex = try buffer.readKafkaInt32(what: "StraitMirrorAppendResponse.MirrorAppendPartitionResponse.PartitionIndex")
-            self.errorCode = try buffer.readKafkaInt16(what: "StraitMirrorAppendResponse.MirrorAppendPartitionResponse.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "StraitMirrorAppendResponse.MirrorAppendPartitionResponse.ErrorCode"))
             self.errorMessage = try buffer.readKafkaNullableString(compact: true, what: "StraitMirrorAppendResponse.MirrorAppendPartitionResponse.ErrorMessage")
             self.logEndOffset = try buffer.readKafkaInt64(what: "StraitMirrorAppendResponse.MirrorAppendPartitionResponse.LogEndOffset")
             self.logStartOffset = try buffer.readKafkaInt64(what: "StraitMirrorAppendResponse.MirrorAppendPartitionResponse.LogStartOffset")
@@ -121,7 +121,7 @@ public struct StraitMirrorAppendResponse: KafkaMessage, Equatable {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             try buffer.writeKafkaNullableString(self.errorMessage, compact: true, what: "StraitMirrorAppendResponse.MirrorAppendPartitionResponse.ErrorMessage")
             buffer.writeKafkaInt64(self.logEndOffset)
             buffer.writeKafkaInt64(self.logStartOffset)

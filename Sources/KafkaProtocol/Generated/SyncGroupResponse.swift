@@ -14,7 +14,7 @@ public struct SyncGroupResponse: KafkaMessage, Equatable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: KafkaErrorCode
     /// The group protocol type.
     public var protocolType: String?
     /// The group protocol name.
@@ -24,7 +24,7 @@ public struct SyncGroupResponse: KafkaMessage, Equatable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: KafkaErrorCode = 0,
         protocolType: String? = nil,
         protocolName: String? = nil,
         assignment: [UInt8] = []
@@ -45,7 +45,7 @@ public struct SyncGroupResponse: KafkaMessage, Equatable {
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32(what: "SyncGroupResponse.ThrottleTimeMs")
         }
-        self.errorCode = try buffer.readKafkaInt16(what: "SyncGroupResponse.ErrorCode")
+        self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "SyncGroupResponse.ErrorCode"))
         if version >= 5 {
             self.protocolType = try buffer.readKafkaNullableString(compact: flexible, what: "SyncGroupResponse.ProtocolType")
         }
@@ -66,7 +66,7 @@ public struct SyncGroupResponse: KafkaMessage, Equatable {
         if version >= 1 {
             buffer.writeKafkaInt32(self.throttleTimeMs)
         }
-        buffer.writeKafkaInt16(self.errorCode)
+        buffer.writeKafkaInt16(self.errorCode.rawValue)
         if version >= 5 {
             try buffer.writeKafkaNullableString(self.protocolType, compact: flexible, what: "SyncGroupResponse.ProtocolType")
         }

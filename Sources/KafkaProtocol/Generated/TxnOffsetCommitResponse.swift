@@ -89,11 +89,11 @@ public struct TxnOffsetCommitResponse: KafkaMessage, Equatable {
         /// The partition index.
         public var partitionIndex: Int32
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: KafkaErrorCode
 
         public init(
             partitionIndex: Int32 = 0,
-            errorCode: Int16 = 0
+            errorCode: KafkaErrorCode = 0
         ) {
             self.partitionIndex = partitionIndex
             self.errorCode = errorCode
@@ -103,7 +103,7 @@ public struct TxnOffsetCommitResponse: KafkaMessage, Equatable {
             self.init()
             let flexible = version >= 3
             self.partitionIndex = try buffer.readKafkaInt32(what: "TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition.PartitionIndex")
-            self.errorCode = try buffer.readKafkaInt16(what: "TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition.ErrorCode")
+            self.errorCode = KafkaErrorCode(rawValue: try buffer.readKafkaInt16(what: "TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition.ErrorCode"))
             if flexible {
                 try buffer.skipKafkaTaggedFields(what: "TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition tagged fields")
             }
@@ -112,7 +112,7 @@ public struct TxnOffsetCommitResponse: KafkaMessage, Equatable {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             let flexible = version >= 3
             buffer.writeKafkaInt32(self.partitionIndex)
-            buffer.writeKafkaInt16(self.errorCode)
+            buffer.writeKafkaInt16(self.errorCode.rawValue)
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }

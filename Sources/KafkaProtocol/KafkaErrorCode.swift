@@ -1,11 +1,15 @@
-/// A Kafka protocol error code as a broker sends it in a response.
+/// A Kafka protocol error code (INT16 on the wire), the one error-code type of Strait: the broker,
+/// the group coordinator, the security layer, the client and the replicator all use it, and the
+/// generated messages type their `...ErrorCode` fields with it.
 ///
 /// A struct rather than an enum so that codes this table does not name still round-trip and print
 /// (as "error 123"). Names and retriability follow the error table of the Kafka protocol guide.
-public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+/// An integer literal is a code (`errorCode: 0`), as in the generated defaults.
+public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
     public var rawValue: Int16
     public init(rawValue: Int16) { self.rawValue = rawValue }
     public init(_ rawValue: Int16) { self.rawValue = rawValue }
+    public init(integerLiteral value: Int16) { self.rawValue = value }
 
     public static let unknownServerError = Self(-1)
     public static let none = Self(0)
@@ -16,37 +20,63 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let notLeaderOrFollower = Self(6)
     public static let requestTimedOut = Self(7)
     public static let replicaNotAvailable = Self(9)
+    public static let messageTooLarge = Self(10)
+    public static let offsetMetadataTooLarge = Self(12)
     public static let networkException = Self(13)
     public static let coordinatorLoadInProgress = Self(14)
     public static let coordinatorNotAvailable = Self(15)
     public static let notCoordinator = Self(16)
+    public static let invalidTopicException = Self(17)
+    public static let recordListTooLarge = Self(18)
     public static let notEnoughReplicas = Self(19)
     public static let notEnoughReplicasAfterAppend = Self(20)
+    public static let invalidRequiredAcks = Self(21)
     public static let illegalGeneration = Self(22)
     public static let inconsistentGroupProtocol = Self(23)
     public static let invalidGroupId = Self(24)
     public static let unknownMemberId = Self(25)
+    public static let invalidSessionTimeout = Self(26)
     public static let rebalanceInProgress = Self(27)
     public static let topicAuthorizationFailed = Self(29)
     public static let groupAuthorizationFailed = Self(30)
     public static let clusterAuthorizationFailed = Self(31)
+    public static let invalidTimestamp = Self(32)
     public static let unsupportedSaslMechanism = Self(33)
     public static let illegalSaslState = Self(34)
     public static let unsupportedVersion = Self(35)
-    public static let invalidRequest = Self(42)
+    public static let topicAlreadyExists = Self(36)
+    public static let invalidPartitions = Self(37)
+    public static let invalidReplicationFactor = Self(38)
+    public static let invalidReplicaAssignment = Self(39)
+    public static let invalidConfig = Self(40)
     public static let notController = Self(41)
-    public static let kafkaStorageError = Self(56)
-    public static let saslAuthenticationFailed = Self(58)
-    public static let fencedLeaderEpoch = Self(74)
-    public static let unknownLeaderEpoch = Self(75)
-    public static let offsetNotAvailable = Self(78)
-    public static let groupIdNotFound = Self(69)
-    public static let unstableOffsetCommit = Self(88)
-    public static let throttlingQuotaExceeded = Self(89)
-    public static let invalidRecord = Self(87)
+    public static let invalidRequest = Self(42)
+    public static let policyViolation = Self(44)
     public static let outOfOrderSequenceNumber = Self(45)
+    public static let duplicateSequenceNumber = Self(46)
     public static let invalidProducerEpoch = Self(47)
     public static let transactionalIdAuthorizationFailed = Self(53)
+    public static let securityDisabled = Self(54)
+    public static let kafkaStorageError = Self(56)
+    public static let saslAuthenticationFailed = Self(58)
+    public static let unknownProducerId = Self(59)
+    public static let nonEmptyGroup = Self(68)
+    public static let groupIdNotFound = Self(69)
+    public static let fetchSessionIdNotFound = Self(70)
+    public static let fencedLeaderEpoch = Self(74)
+    public static let unknownLeaderEpoch = Self(75)
+    public static let unsupportedCompressionType = Self(76)
+    public static let offsetNotAvailable = Self(78)
+    public static let memberIdRequired = Self(79)
+    public static let groupMaxSizeReached = Self(81)
+    public static let fencedInstanceId = Self(82)
+    public static let groupSubscribedToTopic = Self(86)
+    public static let invalidRecord = Self(87)
+    public static let unstableOffsetCommit = Self(88)
+    public static let throttlingQuotaExceeded = Self(89)
+    public static let resourceNotFound = Self(91)
+    public static let duplicateResource = Self(92)
+    public static let unacceptableCredential = Self(93)
     public static let unknownTopicId = Self(100)
 
     /// Every code of Kafka 4.1's error table (the protocol guide's "Error Codes"), with its name and
