@@ -54,7 +54,8 @@ public struct PartitionCounters: Sendable, Equatable {
     public var gaps: Int64 = 0
     public var gapOffsets: Int64 = 0
     /// Records written twice at the target (translate mode, prefix naming): the target held them
-    /// past the offset map's end when the mirror (re)started, and they are written again.
+    /// past the offset map's end when the mirror (re)started, and they are written again. Counted
+    /// once an offset sync at or past them is written (see the restart policy).
     public var duplicates: Int64 = 0
     /// Failed fetches, writes and listings (each retried), refusals, and the anomalies reported
     /// with `lastError` (re-created topic, source behind the mirrored position).
@@ -132,7 +133,11 @@ public struct MirrorBatches: Sendable, Equatable, CustomStringConvertible {
 ///   failure): preserve resumes at the target's log end (the source log start if the target is
 ///   empty); translate at the map's end (start-up) or the machine's position (in-process), and
 ///   the records the target holds past the mapped end are written again: counted as duplicates
-///   with prefix naming (`duplicatesAreExact`), only reported with identity naming.
+///   with prefix naming (`duplicatesAreExact`), only reported with identity naming. They are
+///   counted (and reported) when the first offset sync at or past their end has been written,
+///   not at the restart: until then a start-up rebuilds a map that ends before them and finds
+///   them again, so a replicator killed in between leaves them to be counted once, by the next
+///   start; after it, the next start's map ends past them.
 /// - *Stop*: the fetch is cancelled and the pending offset syncs and the newest position are
 ///   written (`stopping`), then `stopped`.
 ///
@@ -263,8 +268,9 @@ public struct PartitionMirrorMachine: Sendable {
         /// (not this link's); mirrored records follow them.
         case targetAlreadyHoldsRecords(targetEnd: Int64)
         case gap(Gap)
-        /// Translate, prefix naming: the target holds `targetOffsets` past the mapped end; they
-        /// are mirrored again from `resumeAt` (counted).
+        /// Translate, prefix naming: the target held `targetOffsets` past the mapped end at the
+        /// restart that resumed at `resumeAt`; mirrored again from there. Reported (and counted)
+        /// once an offset sync at or past their end is written.
         case duplicates(count: Int64, targetOffsets: Range<Int64>, resumeAt: Int64)
         /// Translate, identity naming: the target holds records past the mapped end, some maybe
         /// the target's own producers'.
@@ -357,6 +363,9 @@ public struct PartitionMirrorMachine: Sendable {
     /// Translate: one past the newest target offset this link wrote (or the target's end when
     /// the current offset map began); the target holding more means duplicates.
     private var mappedTargetEnd: Int64?
+    /// Translate, prefix naming: duplicates found by restarts, waiting for an offset sync at or
+    /// past their end to be written before they are counted.
+    private var uncountedDuplicates: [(targetOffsets: Range<Int64>, resumeAt: Int64)] = []
     private var sourceLogStart: Int64?
     private var listedBefore = false
     private var resetOffsetMapAtListing = false
@@ -465,9 +474,10 @@ public struct PartitionMirrorMachine: Sendable {
             return writeFailed(failure, entry: write.entries.first { $0.produced }, now: now)
 
         case .offsetSyncsWritten:
+            let counted = countDuplicates(accountedForBy: syncsInFlight)
             syncsInFlight = []
             if phase == .stopping { phase = .stopped }
-            return []
+            return counted
 
         case let .offsetSyncsFailed(reason):
             pendingSyncs = syncsInFlight + pendingSyncs
@@ -540,8 +550,7 @@ public struct PartitionMirrorMachine: Sendable {
             if positions.targetEnd > mapped {
                 let extra = mapped..<positions.targetEnd
                 if configuration.duplicatesAreExact {
-                    status.counters.duplicates += Int64(extra.count)
-                    actions.append(.report(.duplicates(count: Int64(extra.count), targetOffsets: extra, resumeAt: resume)))
+                    uncountedDuplicates.append((extra, resume))
                 } else {
                     actions.append(.report(.unmappedTargetRecords(targetOffsets: extra, resumeAt: resume)))
                 }
@@ -568,6 +577,25 @@ public struct PartitionMirrorMachine: Sendable {
         actions.append(.report(.resuming(at: resume)))
         actions.append(startFetch())
         return actions + dueSyncs(now: now)
+    }
+
+    /// Counts and reports the duplicates that these written offset syncs account for: once a sync
+    /// at or past their end is in the offset syncs, a map rebuilt from them ends past them too.
+    private mutating func countDuplicates(accountedForBy syncs: [OffsetSync]) -> [Action] {
+        guard let newest = syncs.map(\.downstreamOffset).max() else { return [] }
+        var actions: [Action] = []
+        var waiting: [(targetOffsets: Range<Int64>, resumeAt: Int64)] = []
+        for found in uncountedDuplicates {
+            guard found.targetOffsets.upperBound <= newest + 1 else {
+                waiting.append(found)
+                continue
+            }
+            let count = Int64(found.targetOffsets.count)
+            status.counters.duplicates += count
+            actions.append(.report(.duplicates(count: count, targetOffsets: found.targetOffsets, resumeAt: found.resumeAt)))
+        }
+        uncountedDuplicates = waiting
+        return actions
     }
 
     /// Acts on a fetch answer (the topic ID checked already when due).

@@ -263,14 +263,15 @@ final class PartitionMirrorMachineTests: XCTestCase {
         XCTAssertEqual(m.status.lastError, "target refused source offsets [3, 6): INVALID_TIMESTAMP (32): out of range")
         XCTAssertEqual(m.handle(.tick, now: t + 110), [.listPositions])
         XCTAssertEqual(m.handle(positions(0, 9, target: 6), now: t + 111), [
-            .report(.duplicates(count: 3, targetOffsets: 3..<6, resumeAt: 3)),
             .report(.resuming(at: 3)), .fetch(from: 3), .writeOffsetSyncs([sync(0, 0)]),
         ])
-        XCTAssertEqual(m.status.counters.duplicates, 3)
-        _ = m.handle(.offsetSyncsWritten, now: t + 112)
+        XCTAssertEqual(m.handle(.offsetSyncsWritten, now: t + 112), [], "a sync before the duplicates does not count them")
+        XCTAssertEqual(m.status.counters.duplicates, 0)
         XCTAssertEqual(m.handle(fetched(3, [b, c], end: 9), now: t + 200), [.lookUpTopicId(refreshMetadata: false)])
         XCTAssertEqual(m.handle(.topicIdSeen(topicA), now: t + 200), [.fetch(from: 9), produced(b, c)])
         XCTAssertEqual(m.handle(.written(targetBaseOffsets: [6, 9]), now: t + 201), [.writeOffsetSyncs([sync(2, 2), sync(3, 6)])])
+        XCTAssertEqual(m.handle(.offsetSyncsWritten, now: t + 202), [.report(.duplicates(count: 3, targetOffsets: 3..<6, resumeAt: 3))])
+        XCTAssertEqual(m.status.counters.duplicates, 3)
         XCTAssertEqual(m.translationMap, OffsetMap(runs: [OffsetRun(sourceStart: 0, targetStart: 0, length: 3),
                                                           OffsetRun(sourceStart: 3, targetStart: 6, length: 6)]))
         XCTAssertEqual(m.status.counters.recordsMirrored, 9)
@@ -379,17 +380,84 @@ final class PartitionMirrorMachineTests: XCTestCase {
 
     // MARK: Restart
 
-    func testTranslateRestartFromTheOffsetSyncsCountsWhatWasWrittenAfterTheLastOne() {
-        let rebuilt = OffsetMap(rebuiltFrom: [sync(0, 0), sync(99, 99)])
-        var m = machine(.translate, offsetMap: rebuilt)
-        XCTAssertEqual(m.translationMap?.translate(50), 50, "checkpoints translate with the rebuilt map at once")
+    /// The offset syncs that landed before a `kill -9`: the newest says source 99 is at target 99.
+    var syncsBeforeTheCrash: [OffsetSync] { [sync(0, 0), sync(99, 99)] }
+
+    /// A start-up from `syncs` with the target's end at `targetEnd`, through the write of source
+    /// [100, 110) at `targetEnd` (the source log is [0, 150)); returns the answer to the write.
+    func restartWriting(_ m: inout Machine, targetEnd: Int64, resumeAt: Int64 = 100) throws -> [Machine.Action] {
         XCTAssertEqual(m.handle(.started, now: t), [.listPositions])
-        XCTAssertEqual(m.handle(positions(0, 150, target: 120), now: t), [
-            .report(.duplicates(count: 20, targetOffsets: 100..<120, resumeAt: 100)),
-            .report(.resuming(at: 100)), .fetch(from: 100),
-        ])
+        XCTAssertEqual(m.handle(positions(0, 150, target: targetEnd), now: t), [.report(.resuming(at: resumeAt)), .fetch(from: resumeAt)])
+        let again = try batch(resumeAt, count: 110 - Int(resumeAt))
+        _ = m.handle(fetched(resumeAt, [again], end: 150), now: t + 1)
+        XCTAssertEqual(m.handle(.topicIdSeen(topicA), now: t + 1), [.fetch(from: 110), produced(again)])
+        return m.handle(.written(targetBaseOffsets: [targetEnd]), now: t + 2)
+    }
+
+    func testTranslateRestartFromTheOffsetSyncsCountsWhatWasWrittenAfterTheLastOneOnceASyncPastItIsWritten() throws {
+        var m = machine(.translate, offsetMap: OffsetMap(rebuiltFrom: syncsBeforeTheCrash))
+        XCTAssertEqual(m.translationMap?.translate(50), 50, "checkpoints translate with the rebuilt map at once")
+        // Target [100, 120) was written after the last sync: found by the listing, not counted yet.
+        XCTAssertEqual(try restartWriting(&m, targetEnd: 120), [.writeOffsetSyncs([sync(100, 120)])])
+        XCTAssertEqual(m.status.mirroredOffset, 110)
+        XCTAssertEqual(m.status.counters.duplicates, 0, "a start-up from the syncs written so far would find them again")
+        XCTAssertEqual(m.handle(.offsetSyncsWritten, now: t + 3), [.report(.duplicates(count: 20, targetOffsets: 100..<120, resumeAt: 100))])
         XCTAssertEqual(m.status.counters.duplicates, 20)
-        XCTAssertEqual(m.status.mirroredOffset, 100)
+        XCTAssertEqual(m.handle(.offsetSyncsWritten, now: t + 4), [], "counted once")
+        XCTAssertEqual(m.status.counters.duplicates, 20)
+    }
+
+    func testARestartKilledBeforeItsFirstOffsetSyncLeavesItsDuplicatesToTheNextStartWhichCountsThemOnce() throws {
+        var first = machine(.translate, offsetMap: OffsetMap(rebuiltFrom: syncsBeforeTheCrash))
+        XCTAssertEqual(try restartWriting(&first, targetEnd: 120), [.writeOffsetSyncs([sync(100, 120)])])
+        // kill -9: the sync never lands. The target holds [100, 120) (first copies of source
+        // 100..<120) and [120, 130) (second copies of 100..<110); the next start, from the syncs
+        // that landed, resumes at 100 again: 30 records past the map.
+        var second = machine(.translate, offsetMap: OffsetMap(rebuiltFrom: syncsBeforeTheCrash))
+        XCTAssertEqual(try restartWriting(&second, targetEnd: 130), [.writeOffsetSyncs([sync(100, 130)])])
+        XCTAssertEqual(second.handle(.offsetSyncsWritten, now: t + 3), [.report(.duplicates(count: 30, targetOffsets: 100..<130, resumeAt: 100))])
+        XCTAssertEqual(first.status.counters.duplicates + second.status.counters.duplicates, 30,
+                       "the target holds 130 records for source 0..<100 plus every record from 100 again: 30 extra")
+    }
+
+    func testARestartKilledAfterItsFirstOffsetSyncLeavesTheNextStartOnlyWhatWasWrittenAfterIt() throws {
+        var first = machine(.translate, offsetMap: OffsetMap(rebuiltFrom: syncsBeforeTheCrash))
+        XCTAssertEqual(try restartWriting(&first, targetEnd: 120), [.writeOffsetSyncs([sync(100, 120)])])
+        XCTAssertEqual(first.handle(.offsetSyncsWritten, now: t + 3), [.report(.duplicates(count: 20, targetOffsets: 100..<120, resumeAt: 100))])
+        // kill -9 after that sync landed, with [120, 130) written: the next start's map ends at
+        // source 100 at target 120, so it resumes at 101 and finds [121, 130).
+        var second = machine(.translate, offsetMap: OffsetMap(rebuiltFrom: syncsBeforeTheCrash + [sync(100, 120)]))
+        XCTAssertEqual(try restartWriting(&second, targetEnd: 130, resumeAt: 101), [.writeOffsetSyncs([sync(101, 130)])])
+        XCTAssertEqual(second.handle(.offsetSyncsWritten, now: t + 3), [.report(.duplicates(count: 9, targetOffsets: 121..<130, resumeAt: 101))])
+        XCTAssertEqual(first.status.counters.duplicates + second.status.counters.duplicates, 29,
+                       "130 target records for source 0..<101, then every record from 101 again: 29 extra")
+    }
+
+    func testDuplicatesWaitForAFailedOffsetSyncWriteToBeRetried() throws {
+        var m = machine(.translate, offsetMap: OffsetMap(rebuiltFrom: syncsBeforeTheCrash))
+        XCTAssertEqual(try restartWriting(&m, targetEnd: 120), [.writeOffsetSyncs([sync(100, 120)])])
+        XCTAssertEqual(m.handle(.offsetSyncsFailed("NOT_ENOUGH_REPLICAS (19)"), now: t + 5), [
+            .cancelFetch,
+            .report(.failed("writing offset syncs failed: NOT_ENOUGH_REPLICAS (19)", retryInMs: 100)),
+            .sleep(until: t + 105),
+        ])
+        XCTAssertEqual(m.status.counters.duplicates, 0)
+        XCTAssertEqual(m.handle(.tick, now: t + 105), [.listPositions])
+        // In-process: the target's end is where this link wrote to; the duplicates wait for the retry.
+        XCTAssertEqual(m.handle(positions(0, 150, target: 130), now: t + 106),
+                       [.report(.resuming(at: 110)), .fetch(from: 110), .writeOffsetSyncs([sync(100, 120)])])
+        XCTAssertEqual(m.handle(.offsetSyncsWritten, now: t + 107), [.report(.duplicates(count: 20, targetOffsets: 100..<120, resumeAt: 100))])
+        XCTAssertEqual(m.status.counters.duplicates, 20)
+    }
+
+    func testStopCountsTheDuplicatesItsLastOffsetSyncsAccountFor() throws {
+        var m = machine(.translate, offsetMap: OffsetMap(rebuiltFrom: syncsBeforeTheCrash))
+        XCTAssertEqual(try restartWriting(&m, targetEnd: 120), [.writeOffsetSyncs([sync(100, 120)])])
+        _ = m.handle(.offsetSyncsFailed("connection reset"), now: t + 3)
+        XCTAssertEqual(m.handle(.stop, now: t + 4), [.writeOffsetSyncs([sync(100, 120), sync(109, 129)])])
+        XCTAssertEqual(m.handle(.offsetSyncsWritten, now: t + 5), [.report(.duplicates(count: 20, targetOffsets: 100..<120, resumeAt: 100))])
+        XCTAssertEqual(m.phase, .stopped)
+        XCTAssertEqual(m.status.counters.duplicates, 20)
     }
 
     func testTranslateRestartWithIdentityNamingReportsButDoesNotCountRecordsPastTheMap() {
