@@ -8,10 +8,12 @@
 #                                       (skipped, with one line, without Kafka's schemas)
 #   5. scripts/check-standalone.sh      a copy of the repository with nothing beside it needs
 #                                       nothing outside it (a few seconds)
-#   6. pytest Tests/integration         real clients (kcat, confluent-kafka, kafka-python,
+#   6. scripts/check-format.sh          the hand-written Swift code is formatted as .swift-format
+#                                       says (swift-format, 120 columns; a few seconds)
+#   7. pytest Tests/integration         real clients (kcat, confluent-kafka, kafka-python,
 #                                       aiokafka) and raw sockets against real broker processes
 #
-# Steps 3-6 all run even when one of them fails, so one run shows every failure.
+# Steps 3-7 all run even when one of them fails, so one run shows every failure.
 # Extra arguments are passed to pytest, e.g. `scripts/test.sh -k kcat`.
 set -uo pipefail
 
@@ -46,6 +48,9 @@ export STRAIT_BIN="${STRAIT_BIN:-$repo_root/.build/debug/strait}"
 
 step "scripts/check-standalone.sh"
 scripts/check-standalone.sh || failed_steps+=("check-standalone")
+
+step "scripts/check-format.sh"
+scripts/check-format.sh || failed_steps+=("check-format")
 
 step "pytest Tests/integration"
 .venv/bin/python -m pytest Tests/integration -q "$@"

@@ -24,8 +24,10 @@ public final class ConnectionSession: @unchecked Sendable {
     /// When the last re-authentication began: Kafka allows one per second.
     var lastReauthenticationStartMs: Int64?
 
-    public init(requiresSASL: Bool = false, principal: KafkaPrincipal = KafkaPrincipal(name: "ANONYMOUS"),
-                framing: RequestFraming = RequestFraming()) {
+    public init(
+        requiresSASL: Bool = false, principal: KafkaPrincipal = KafkaPrincipal(name: "ANONYMOUS"),
+        framing: RequestFraming = RequestFraming()
+    ) {
         self.requiresSASL = requiresSASL
         self.authenticated = !requiresSASL
         self.principal = principal
@@ -99,7 +101,8 @@ extension Broker {
     func sessionRefusal(_ key: APIKey, connection: ConnectionContext) -> String? {
         let session = connection.session
         if !session.authenticated && !Self.preAuthenticationAPIs.contains(key) {
-            auditAuthenticationFailure(connection, api: key.name, detail: "\(key.name) request before SASL authentication")
+            auditAuthenticationFailure(
+                connection, api: key.name, detail: "\(key.name) request before SASL authentication")
             return "\(key.name) before SASL authentication on listener \(connection.listenerName)"
         }
         if key == .saslHandshake || key == .saslAuthenticate { return nil }
@@ -107,13 +110,17 @@ extension Broker {
         if session.expired(at: now) {
             let expiredFor = now - (session.sessionExpiresAtMs ?? now)
             let detail = "SASL session of \(session.principal) expired \(expiredFor) ms ago without re-authentication"
-            auditAuthenticationFailure(connection, api: key.name, claimedUser: session.principal.name,
-                                       mechanism: session.sasl?.mechanism?.rawValue, detail: "session expired")
-            return "\(detail) (connections-max-reauth-ms \(config.connectionsMaxReauthMs(listener: connection.listenerName)) on listener \(connection.listenerName)); \(key.name) refused"
+            auditAuthenticationFailure(
+                connection, api: key.name, claimedUser: session.principal.name,
+                mechanism: session.sasl?.mechanism?.rawValue, detail: "session expired")
+            return
+                "\(detail) (connections-max-reauth-ms \(config.connectionsMaxReauthMs(listener: connection.listenerName)) on listener \(connection.listenerName)); \(key.name) refused"
         }
         if session.reauthenticating {
-            auditAuthenticationFailure(connection, api: key.name, claimedUser: session.principal.name,
-                                       mechanism: session.sasl?.mechanism?.rawValue, detail: "\(key.name) request during SASL re-authentication")
+            auditAuthenticationFailure(
+                connection, api: key.name, claimedUser: session.principal.name,
+                mechanism: session.sasl?.mechanism?.rawValue,
+                detail: "\(key.name) request during SASL re-authentication")
             return "unexpected \(key.name) request during SASL re-authentication (ILLEGAL_SASL_STATE)"
         }
         return nil
@@ -121,14 +128,20 @@ extension Broker {
 
     /// Returns the response and whether the connection must close after it (a handshake in the
     /// middle of an exchange).
-    func saslHandshake(_ request: SaslHandshakeRequest, version: Int16, connection: ConnectionContext) -> (SaslHandshakeResponse, close: Bool) {
+    func saslHandshake(_ request: SaslHandshakeRequest, version: Int16, connection: ConnectionContext) -> (
+        SaslHandshakeResponse, close: Bool
+    ) {
         let session = connection.session
         guard session.requiresSASL else {
             // As Kafka: only SASL listeners authenticate with SASL. Elsewhere the handshake is
             // answered ILLEGAL_SASL_STATE with no mechanisms; connection and principal stay.
-            logger.info("SaslHandshake refused: the listener does not use SASL", metadata: [
-                "connection": "\(connection.id)", "remote": "\(connection.remoteAddress)", "listener": "\(connection.listenerName)",
-                "mechanism": "\(request.mechanism.prefix(64))"])
+            logger.info(
+                "SaslHandshake refused: the listener does not use SASL",
+                metadata: [
+                    "connection": "\(connection.id)", "remote": "\(connection.remoteAddress)",
+                    "listener": "\(connection.listenerName)",
+                    "mechanism": "\(request.mechanism.prefix(64))"
+                ])
             return (SaslHandshakeResponse(errorCode: .illegalSaslState, mechanisms: []), false)
         }
         let enabled = authentication.mechanisms.map(\.rawValue)
@@ -145,10 +158,15 @@ extension Broker {
                 refusal = nil
             }
             if let refusal {
-                logger.warning("SaslHandshake refused", metadata: ["connection": "\(connection.id)", "remote": "\(connection.remoteAddress)",
-                                                                  "principal": "\(established.principal)", "reason": "\(refusal)"])
-                auditAuthenticationFailure(connection, api: "SaslHandshake", claimedUser: established.principal.name,
-                                           mechanism: String(request.mechanism.prefix(64)), detail: refusal)
+                logger.warning(
+                    "SaslHandshake refused",
+                    metadata: [
+                        "connection": "\(connection.id)", "remote": "\(connection.remoteAddress)",
+                        "principal": "\(established.principal)", "reason": "\(refusal)"
+                    ])
+                auditAuthenticationFailure(
+                    connection, api: "SaslHandshake", claimedUser: established.principal.name,
+                    mechanism: String(request.mechanism.prefix(64)), detail: refusal)
                 // As Kafka: an error answer, and the session stays as it was.
                 return (SaslHandshakeResponse(errorCode: .illegalSaslState, mechanisms: enabled), false)
             }
@@ -164,11 +182,14 @@ extension Broker {
             if version == 0 { session.framing.expectsRawSaslTokens = true }
             return (SaslHandshakeResponse(errorCode: 0, mechanisms: mechanisms), false)
         case let .rejected(error, mechanisms):
-            auditAuthenticationFailure(connection, api: "SaslHandshake", claimedUser: session.sasl?.session?.principal.name,
-                                       mechanism: String(request.mechanism.prefix(64)), detail: String(error.message.prefix(200)))
+            auditAuthenticationFailure(
+                connection, api: "SaslHandshake", claimedUser: session.sasl?.session?.principal.name,
+                mechanism: String(request.mechanism.prefix(64)), detail: String(error.message.prefix(200)))
             // An unsupported mechanism may be retried with another; a handshake in the middle of
             // an exchange ends the connection.
-            return (SaslHandshakeResponse(errorCode: error.code, mechanisms: mechanisms), error.code == .illegalSaslState)
+            return (
+                SaslHandshakeResponse(errorCode: error.code, mechanisms: mechanisms), error.code == .illegalSaslState
+            )
         }
     }
 
@@ -196,48 +217,70 @@ extension Broker {
             return .challenge(bytes)
         case let .success(principal, finalBytes):
             let now = now()
-            let lifetime = saslSessionLifetimeMs(maxReauthMs: config.connectionsMaxReauthMs(listener: connection.listenerName),
-                                                 credentialExpiresAtMs: nil, now: now)
+            let lifetime = saslSessionLifetimeMs(
+                maxReauthMs: config.connectionsMaxReauthMs(listener: connection.listenerName),
+                credentialExpiresAtMs: nil, now: now)
             session.principal = principal
             session.authenticated = true
             // Before the answer leaves: the client's next frames may be full-size requests.
             session.framing.authenticated()
             session.sessionExpiresAtMs = lifetime.map { now + $0 }
-            var metadata: Logger.Metadata = ["connection": "\(connection.id)", "remote": "\(connection.remoteAddress)",
-                                             "principal": "\(principal)", "listener": "\(connection.listenerName)",
-                                             "mechanism": "\(mechanism?.rawValue ?? "?")"]
+            var metadata: Logger.Metadata = [
+                "connection": "\(connection.id)", "remote": "\(connection.remoteAddress)",
+                "principal": "\(principal)", "listener": "\(connection.listenerName)",
+                "mechanism": "\(mechanism?.rawValue ?? "?")"
+            ]
             if let lifetime { metadata["session-lifetime-ms"] = "\(lifetime)" }
             logger.info(reauthentication ? "re-authenticated" : "authenticated", metadata: metadata)
             return .success(finalBytes: finalBytes, lifetimeMs: lifetime ?? 0)
         case let .failure(error):
             let claimed = session.sasl!.claimedUser
-            logger.warning(reauthentication ? "SASL re-authentication failed" : "SASL authentication failed", metadata: [
-                "connection": "\(connection.id)", "remote": "\(connection.remoteAddress)", "listener": "\(connection.listenerName)",
-                "mechanism": "\(mechanism?.rawValue ?? "?")", "user": "\(claimed ?? "-")", "reason": "\(error.message)"])
-            auditAuthenticationFailure(connection, api: api, claimedUser: claimed, mechanism: mechanism?.rawValue,
-                                       detail: reauthentication ? "re-authentication: \(error.message)" : error.message)
+            logger.warning(
+                reauthentication ? "SASL re-authentication failed" : "SASL authentication failed",
+                metadata: [
+                    "connection": "\(connection.id)", "remote": "\(connection.remoteAddress)",
+                    "listener": "\(connection.listenerName)",
+                    "mechanism": "\(mechanism?.rawValue ?? "?")", "user": "\(claimed ?? "-")",
+                    "reason": "\(error.message)"
+                ])
+            auditAuthenticationFailure(
+                connection, api: api, claimedUser: claimed, mechanism: mechanism?.rawValue,
+                detail: reauthentication ? "re-authentication: \(error.message)" : error.message)
             return .failure(error)
         }
     }
 
     /// Returns the response and whether the connection must close after it (a failed exchange).
-    func saslAuthenticate(_ request: SaslAuthenticateRequest, connection: ConnectionContext) -> (SaslAuthenticateResponse, close: Bool) {
+    func saslAuthenticate(_ request: SaslAuthenticateRequest, connection: ConnectionContext) -> (
+        SaslAuthenticateResponse, close: Bool
+    ) {
         let session = connection.session
         guard session.requiresSASL, !(session.authenticated && !session.reauthenticating) else {
             // As Kafka on a listener without SASL, or after a login with no re-authentication
             // handshake: an error answer, the connection and its principal stay.
-            return (SaslAuthenticateResponse(errorCode: .illegalSaslState,
-                                             errorMessage: "SaslAuthenticate request received after successful authentication",
-                                             authBytes: [], sessionLifetimeMs: 0), false)
+            return (
+                SaslAuthenticateResponse(
+                    errorCode: .illegalSaslState,
+                    errorMessage: "SaslAuthenticate request received after successful authentication",
+                    authBytes: [], sessionLifetimeMs: 0), false
+            )
         }
         switch saslStep(request.authBytes, connection: connection, api: "SaslAuthenticate") {
         case let .challenge(bytes):
-            return (SaslAuthenticateResponse(errorCode: 0, errorMessage: nil, authBytes: bytes, sessionLifetimeMs: 0), false)
+            return (
+                SaslAuthenticateResponse(errorCode: 0, errorMessage: nil, authBytes: bytes, sessionLifetimeMs: 0), false
+            )
         case let .success(finalBytes, lifetime):
             // v0 drops SessionLifetimeMs from the wire: such clients are closed at expiry.
-            return (SaslAuthenticateResponse(errorCode: 0, errorMessage: nil, authBytes: finalBytes, sessionLifetimeMs: lifetime), false)
+            return (
+                SaslAuthenticateResponse(
+                    errorCode: 0, errorMessage: nil, authBytes: finalBytes, sessionLifetimeMs: lifetime), false
+            )
         case let .failure(error):
-            return (SaslAuthenticateResponse(errorCode: error.code, errorMessage: error.message, authBytes: [], sessionLifetimeMs: 0), true)
+            return (
+                SaslAuthenticateResponse(
+                    errorCode: error.code, errorMessage: error.message, authBytes: [], sessionLifetimeMs: 0), true
+            )
         }
     }
 
@@ -256,7 +299,8 @@ extension Broker {
             reply = finalBytes
         case let .failure(error):
             framing.expectsRawSaslTokens = false
-            return .closeConnection(reason: "SASL authentication failed (raw SASL tokens after SaslHandshake v0): \(error.message)")
+            return .closeConnection(
+                reason: "SASL authentication failed (raw SASL tokens after SaslHandshake v0): \(error.message)")
         }
         var buffer = allocator.buffer(capacity: 4 + reply.count)
         buffer.writeInteger(Int32(reply.count))
@@ -271,31 +315,47 @@ extension Broker {
     }
 
     /// An `authenticationFailed` audit line (when the audit log is on).
-    func auditAuthenticationFailure(_ connection: ConnectionContext, api: String, claimedUser: String? = nil,
-                                    mechanism: String? = nil, detail: String) {
-        auditLog?.authenticationFailed(claimedUser: claimedUser, host: connection.remoteHost, mechanism: mechanism,
-                                       detail: "\(detail) (listener \(connection.listenerName))", api: api)
+    func auditAuthenticationFailure(
+        _ connection: ConnectionContext, api: String, claimedUser: String? = nil,
+        mechanism: String? = nil, detail: String
+    ) {
+        auditLog?.authenticationFailed(
+            claimedUser: claimedUser, host: connection.remoteHost, mechanism: mechanism,
+            detail: "\(detail) (listener \(connection.listenerName))", api: api)
     }
 
-    func describeUserScramCredentials(_ request: DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse {
+    func describeUserScramCredentials(_ request: DescribeUserScramCredentialsRequest)
+        -> DescribeUserScramCredentialsResponse
+    {
         let results = authentication.scram.describe(users: request.users?.map(\.name))
         return DescribeUserScramCredentialsResponse(
             throttleTimeMs: 0, errorCode: 0, errorMessage: nil,
             results: results.map { result in
-                .init(user: result.user, errorCode: result.errorCode, errorMessage: result.errorMessage,
-                      credentialInfos: result.credentials.map { .init(mechanism: $0.mechanism.kafkaType, iterations: Int32($0.iterations)) })
+                .init(
+                    user: result.user, errorCode: result.errorCode, errorMessage: result.errorMessage,
+                    credentialInfos: result.credentials.map {
+                        .init(mechanism: $0.mechanism.kafkaType, iterations: Int32($0.iterations))
+                    })
             })
     }
 
-    func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest, connection: ConnectionContext) -> AlterUserScramCredentialsResponse {
+    func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest, connection: ConnectionContext)
+        -> AlterUserScramCredentialsResponse
+    {
         let results = authentication.scram.alter(
             deletions: request.deletions.map { ScramDeletion(user: $0.name, mechanism: $0.mechanism) },
             upsertions: request.upsertions.map {
-                ScramUpsertion(user: $0.name, mechanism: $0.mechanism, iterations: $0.iterations, salt: $0.salt, saltedPassword: $0.saltedPassword)
+                ScramUpsertion(
+                    user: $0.name, mechanism: $0.mechanism, iterations: $0.iterations, salt: $0.salt,
+                    saltedPassword: $0.saltedPassword)
             })
         for result in results {
-            logger.notice("SCRAM credentials altered", metadata: ["user": "\(result.user)", "by": "\(connection.session.principal)",
-                                                                 "result": "\(result.errorCode)"])
+            logger.notice(
+                "SCRAM credentials altered",
+                metadata: [
+                    "user": "\(result.user)", "by": "\(connection.session.principal)",
+                    "result": "\(result.errorCode)"
+                ])
         }
         return AlterUserScramCredentialsResponse(
             throttleTimeMs: 0,

@@ -22,9 +22,11 @@ public struct ConnectionContext: Sendable {
     /// Authentication state of this connection (shared by all its requests).
     public var session: ConnectionSession
 
-    public init(id: UInt64, remoteAddress: String, remoteHost: String = "unknown",
-                listenerName: String = "PLAINTEXT", advertised: (host: String, port: Int32)? = nil,
-                session: ConnectionSession = ConnectionSession()) {
+    public init(
+        id: UInt64, remoteAddress: String, remoteHost: String = "unknown",
+        listenerName: String = "PLAINTEXT", advertised: (host: String, port: Int32)? = nil,
+        session: ConnectionSession = ConnectionSession()
+    ) {
         self.id = id
         self.remoteAddress = remoteAddress
         self.remoteHost = remoteHost
@@ -81,16 +83,20 @@ public final class Broker: @unchecked Sendable {
 
     public static func systemNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    public init(config: BrokerConfig, storage: any BrokerStorage, logger: Logger,
-                now: @escaping @Sendable () -> Int64 = Broker.systemNow) throws {
+    public init(
+        config: BrokerConfig, storage: any BrokerStorage, logger: Logger,
+        now: @escaping @Sendable () -> Int64 = Broker.systemNow
+    ) throws {
         self.config = config
         self.storage = storage
         self.logger = logger
         self.now = now
-        self.authentication = try BrokerAuthentication.open(directory: storage.securityDirectory, mechanisms: config.saslMechanisms)
+        self.authentication = try BrokerAuthentication.open(
+            directory: storage.securityDirectory, mechanisms: config.saslMechanisms)
         let directory = storage.securityDirectory
         if config.auditLogEnabled {
-            let auditURL = config.auditLogFile.map { URL(fileURLWithPath: $0) } ?? directory?.appendingPathComponent("audit.log")
+            let auditURL =
+                config.auditLogFile.map { URL(fileURLWithPath: $0) } ?? directory?.appendingPathComponent("audit.log")
             self.auditLog = try auditURL.map { try AuditLog(url: $0, logger: logger) }
         } else {
             self.auditLog = nil
@@ -98,7 +104,8 @@ public final class Broker: @unchecked Sendable {
         if config.aclAuthorizer {
             self.authorizer = Authorizer(
                 store: try AclStore(url: directory?.appendingPathComponent("acls.json")),
-                configuration: AuthorizerConfiguration(superUsers: Set(config.superUsers.compactMap(KafkaPrincipal.init(parsing:)))),
+                configuration: AuthorizerConfiguration(
+                    superUsers: Set(config.superUsers.compactMap(KafkaPrincipal.init(parsing:)))),
                 auditLog: auditLog)
         } else {
             self.authorizer = nil
@@ -119,9 +126,11 @@ public final class Broker: @unchecked Sendable {
             var partitions: [PartitionState] = []
             for index in 0..<record.partitions {
                 let log = try storage.openLog(topic: name, partition: index, config: logConfig, now: start)
-                let stateStart = record.producerStateStarts.flatMap { Int(index) < $0.count ? $0[Int(index)] : nil } ?? 0
-                let partition = PartitionState(topic: name, index: index, log: log, mirrorSource: record.configs.mirrorSource,
-                                               producerStateStart: stateStart)
+                let stateStart =
+                    record.producerStateStarts.flatMap { Int(index) < $0.count ? $0[Int(index)] : nil } ?? 0
+                let partition = PartitionState(
+                    topic: name, index: index, log: log, mirrorSource: record.configs.mirrorSource,
+                    producerStateStart: stateStart)
                 try partition.rebuildProducerState()
                 partitions.append(partition)
             }
@@ -178,12 +187,20 @@ public final class Broker: @unchecked Sendable {
 
     /// Creates a topic with its partition logs and persists it.
     @discardableResult
-    func createTopic(name: String, partitions: Int32, configs: [String: String], validateOnly: Bool = false) throws(TopicCreationError) -> TopicState? {
+    func createTopic(name: String, partitions: Int32, configs: [String: String], validateOnly: Bool = false)
+        throws(TopicCreationError) -> TopicState?
+    {
         if let problem = TopicNames.problem(with: name) { throw .invalid(.invalidTopicException, problem) }
-        guard partitions > 0 else { throw .invalid(.invalidPartitions, "number of partitions must be positive, got \(partitions)") }
-        guard partitions <= 100_000 else { throw .invalid(.invalidPartitions, "number of partitions \(partitions) is more than 100000") }
+        guard partitions > 0 else {
+            throw .invalid(.invalidPartitions, "number of partitions must be positive, got \(partitions)")
+        }
+        guard partitions <= 100_000 else {
+            throw .invalid(.invalidPartitions, "number of partitions \(partitions) is more than 100000")
+        }
         for (key, value) in configs {
-            if let problem = TopicConfigCatalog.problem(name: key, value: value) { throw .invalid(.invalidConfig, problem) }
+            if let problem = TopicConfigCatalog.problem(name: key, value: value) {
+                throw .invalid(.invalidConfig, problem)
+            }
         }
         adminLock.lock()
         defer { adminLock.unlock() }
@@ -195,7 +212,8 @@ public final class Broker: @unchecked Sendable {
         do {
             for index in 0..<partitions {
                 let log = try storage.openLog(topic: name, partition: index, config: logConfig, now: now())
-                states.append(PartitionState(topic: name, index: index, log: log, mirrorSource: topicConfigs.mirrorSource))
+                states.append(
+                    PartitionState(topic: name, index: index, log: log, mirrorSource: topicConfigs.mirrorSource))
             }
         } catch {
             throw .invalid(.kafkaStorageError, "could not create the logs of \(name): \(error)")
@@ -221,7 +239,8 @@ public final class Broker: @unchecked Sendable {
         } catch {
             switch error {
             case .alreadyExists: return (topic(named: name), .none)
-            case let .invalid(code, _): return (nil, code == .invalidTopicException ? .invalidTopicException : .unknownTopicOrPartition)
+            case let .invalid(code, _):
+                return (nil, code == .invalidTopicException ? .invalidTopicException : .unknownTopicOrPartition)
             }
         }
     }
@@ -255,7 +274,9 @@ public final class Broker: @unchecked Sendable {
         for topic in allTopics() {
             for partition in topic.partitions {
                 do { deleted += try partition.log.enforceRetention(now: now()) } catch {
-                    logger.error("retention failed", metadata: ["partition": "\(topic.name)-\(partition.index)", "error": "\(error)"])
+                    logger.error(
+                        "retention failed",
+                        metadata: ["partition": "\(topic.name)-\(partition.index)", "error": "\(error)"])
                 }
             }
         }
@@ -267,7 +288,9 @@ public final class Broker: @unchecked Sendable {
         for topic in allTopics() {
             for partition in topic.partitions {
                 do { try partition.log.flush() } catch {
-                    logger.error("flush failed", metadata: ["partition": "\(topic.name)-\(partition.index)", "error": "\(error)"])
+                    logger.error(
+                        "flush failed", metadata: ["partition": "\(topic.name)-\(partition.index)", "error": "\(error)"]
+                    )
                 }
             }
         }
@@ -280,7 +303,9 @@ public final class Broker: @unchecked Sendable {
             for partition in topic.partitions {
                 partition.watchers.notifyAppend()
                 do { try partition.log.close() } catch {
-                    logger.error("close failed", metadata: ["partition": "\(topic.name)-\(partition.index)", "error": "\(error)"])
+                    logger.error(
+                        "close failed", metadata: ["partition": "\(topic.name)-\(partition.index)", "error": "\(error)"]
+                    )
                 }
             }
         }

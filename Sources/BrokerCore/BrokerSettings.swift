@@ -12,7 +12,8 @@ extension BrokerConfig {
         "log-cleaner-interval-ms",
         "group-min-session-timeout-ms", "group-max-session-timeout-ms", "group-initial-rebalance-delay-ms",
         "group-max-size", "offset-metadata-max-bytes", "offsets-retention-minutes", "offsets-retention-ms",
-        "offsets-retention-check-interval-ms", "mirror-api", "sasl-mechanisms", "connections-max-reauth-ms", "sasl-max-receive-bytes", "acl-authorizer", "super-users", "audit-log",
+        "offsets-retention-check-interval-ms", "mirror-api", "sasl-mechanisms", "connections-max-reauth-ms",
+        "sasl-max-receive-bytes", "acl-authorizer", "super-users", "audit-log"
     ]
 
     /// Applies one setting; returns what is wrong with it instead, leaving the config unchanged.
@@ -22,7 +23,8 @@ extension BrokerConfig {
             return number
         }
         func mustBeInteger(_ range: ClosedRange<Int64>) -> String {
-            range.upperBound == Int64.max ? "\(name) must be an integer of at least \(range.lowerBound), got '\(value)'"
+            range.upperBound == Int64.max
+                ? "\(name) must be an integer of at least \(range.lowerBound), got '\(value)'"
                 : "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got '\(value)'"
         }
         switch name {
@@ -85,7 +87,9 @@ extension BrokerConfig {
             guard let flag = Bool(value) else { return "acl-authorizer must be true or false, got '\(value)'" }
             aclAuthorizer = flag
         case "super-users":
-            let users = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let users = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
             if let bad = users.first(where: { KafkaPrincipal(parsing: $0) == nil }) {
                 return "super-users: '\(bad)' is not a principal like User:alice (separate several with ';')"
             }
@@ -95,7 +99,8 @@ extension BrokerConfig {
             auditLogFile = value
         case "sasl-mechanisms":
             var mechanisms: [SaslMechanism] = []
-            for name in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).uppercased() }) where !name.isEmpty {
+            for name in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).uppercased() })
+            where !name.isEmpty {
                 guard let mechanism = SaslMechanism(rawValue: name) else {
                     return "sasl-mechanisms: unknown mechanism '\(name)' (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
                 }

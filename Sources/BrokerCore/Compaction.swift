@@ -29,11 +29,15 @@ extension Broker {
                 do {
                     let result = try partition.log.compact(now: now, options: options)
                     passes += 1
-                    logger.debug("compaction pass", metadata: ["partition": "\(topic.name)-\(partition.index)", "result": "\(result)"])
+                    logger.debug(
+                        "compaction pass",
+                        metadata: ["partition": "\(topic.name)-\(partition.index)", "result": "\(result)"])
                 } catch LogError.closed {
                     // Deleted or shut down meanwhile.
                 } catch {
-                    logger.error("compaction failed", metadata: ["partition": "\(topic.name)-\(partition.index)", "error": "\(error)"])
+                    logger.error(
+                        "compaction failed",
+                        metadata: ["partition": "\(topic.name)-\(partition.index)", "error": "\(error)"])
                 }
             }
         }

@@ -77,9 +77,10 @@ extension Broker {
             groupsTopic = existing
         } else {
             do {
-                guard let created = try createTopic(
-                    name: InternalTopics.groups, partitions: 1,
-                    configs: ["cleanup.policy": "compact", "segment.bytes": "\(100 << 20)"])
+                guard
+                    let created = try createTopic(
+                        name: InternalTopics.groups, partitions: 1,
+                        configs: ["cleanup.policy": "compact", "segment.bytes": "\(100 << 20)"])
                 else { throw GroupStoreError(message: "internal topic \(InternalTopics.groups) was not created") }
                 groupsTopic = created
             } catch {

@@ -10,7 +10,8 @@ extension Broker {
 
     func apiVersionsList() -> [ApiVersionsResponse.ApiVersion] {
         advertisedAPIs.map { key, range in
-            ApiVersionsResponse.ApiVersion(apiKey: key.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)
+            ApiVersionsResponse.ApiVersion(
+                apiKey: key.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)
         }
     }
 
@@ -87,7 +88,10 @@ extension Broker {
                     responseTopics.append(.init(errorCode: .topicAuthorizationFailed, name: name))
                     continue
                 }
-                let (topic, code) = topicForWrite(name, autoCreate: allowAutoCreate && (topic(named: name) != nil || mayCreate(name, connection, api: "Metadata")))
+                let (topic, code) = topicForWrite(
+                    name,
+                    autoCreate: allowAutoCreate
+                        && (topic(named: name) != nil || mayCreate(name, connection, api: "Metadata")))
                 if let topic {
                     responseTopics.append(metadataTopic(topic))
                 } else {
@@ -97,11 +101,17 @@ extension Broker {
         }
         return MetadataResponse(
             throttleTimeMs: 0,
-            brokers: [.init(nodeId: config.nodeId, host: advertisedAddress(connection).host, port: advertisedAddress(connection).port, rack: nil)],
+            brokers: [
+                .init(
+                    nodeId: config.nodeId, host: advertisedAddress(connection).host,
+                    port: advertisedAddress(connection).port, rack: nil)
+            ],
             clusterId: clusterId, controllerId: config.nodeId, topics: responseTopics)
     }
 
-    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16, connection: ConnectionContext) -> FindCoordinatorResponse {
+    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16, connection: ConnectionContext)
+        -> FindCoordinatorResponse
+    {
         let (host, port) = advertisedAddress(connection)
         if request.keyType == 0 {
             let keys = version >= 4 ? request.coordinatorKeys : [request.key]
@@ -109,15 +119,19 @@ extension Broker {
                 let code = KafkaErrorCode.groupAuthorizationFailed
                 let message = "not authorized to describe group \(denied)"
                 if version >= 4 {
-                    return FindCoordinatorResponse(throttleTimeMs: 0, coordinators: keys.map { key in
-                        let ok = !groupDenied(key, .describe, connection, api: "FindCoordinator")
-                        return FindCoordinatorResponse.Coordinator(
-                            key: key, nodeId: ok ? config.nodeId : -1, host: ok ? host : "", port: ok ? port : -1,
-                            errorCode: ok ? 0 : code, errorMessage: ok ? nil : "not authorized to describe group \(key)")
-                    })
+                    return FindCoordinatorResponse(
+                        throttleTimeMs: 0,
+                        coordinators: keys.map { key in
+                            let ok = !groupDenied(key, .describe, connection, api: "FindCoordinator")
+                            return FindCoordinatorResponse.Coordinator(
+                                key: key, nodeId: ok ? config.nodeId : -1, host: ok ? host : "", port: ok ? port : -1,
+                                errorCode: ok ? 0 : code,
+                                errorMessage: ok ? nil : "not authorized to describe group \(key)")
+                        })
                 }
-                return FindCoordinatorResponse(throttleTimeMs: 0, errorCode: code, errorMessage: message,
-                                               nodeId: -1, host: "", port: -1)
+                return FindCoordinatorResponse(
+                    throttleTimeMs: 0, errorCode: code, errorMessage: message,
+                    nodeId: -1, host: "", port: -1)
             }
         }
         // Key type 0 is a consumer group (this broker coordinates all of them); 1 is a
@@ -132,8 +146,11 @@ extension Broker {
         let message: String? = supported ? nil : Self.transactionsUnsupported
         if !supported {
             let ids = version >= 4 ? request.coordinatorKeys : [request.key]
-            logger.notice("transactional producer refused: transactions are not supported", metadata: [
-                "transactional-ids": "\(ids)", "client": "\(connection.remoteAddress)"])
+            logger.notice(
+                "transactional producer refused: transactions are not supported",
+                metadata: [
+                    "transactional-ids": "\(ids)", "client": "\(connection.remoteAddress)"
+                ])
         }
         if version >= 4 {
             return FindCoordinatorResponse(
@@ -149,7 +166,9 @@ extension Broker {
             nodeId: supported ? config.nodeId : -1, host: supported ? host : "", port: supported ? port : -1)
     }
 
-    func describeCluster(_ request: DescribeClusterRequest, version: Int16, connection: ConnectionContext) -> DescribeClusterResponse {
+    func describeCluster(_ request: DescribeClusterRequest, version: Int16, connection: ConnectionContext)
+        -> DescribeClusterResponse
+    {
         let (host, port) = advertisedAddress(connection)
         // EndpointType 1 = brokers; 2 = controllers (KIP-919), which a single-node broker also is.
         return DescribeClusterResponse(

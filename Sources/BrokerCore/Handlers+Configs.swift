@@ -28,14 +28,16 @@ extension Broker {
             ("offsets.retention.check.interval.ms", "\(config.groupCoordinator.offsetsRetentionCheckIntervalMs)"),
             ("sasl.enabled.mechanisms", config.saslMechanisms.map(\.rawValue).joined(separator: ",")),
             ("connections.max.reauth.ms", "\(config.connectionsMaxReauthMs)"),
-            ("sasl.server.max.receive.size", "\(config.saslMaxReceiveBytes)"),
+            ("sasl.server.max.receive.size", "\(config.saslMaxReceiveBytes)")
         ]
     }
 
     func describeConfigs(_ request: DescribeConfigsRequest, version: Int16) -> DescribeConfigsResponse {
         let results = request.resources.map { resource -> DescribeConfigsResponse.DescribeConfigsResult in
             func failed(_ code: KafkaErrorCode, _ message: String) -> DescribeConfigsResponse.DescribeConfigsResult {
-                .init(errorCode: code, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName, configs: [])
+                .init(
+                    errorCode: code, errorMessage: message, resourceType: resource.resourceType,
+                    resourceName: resource.resourceName, configs: [])
             }
             func wanted(_ name: String) -> Bool { resource.configurationKeys.map { $0.contains(name) } ?? true }
             switch ConfigResourceType(rawValue: resource.resourceType) {
@@ -46,27 +48,33 @@ extension Broker {
                 let configs = TopicConfigCatalog.definitions.filter { wanted($0.name) }.map { definition in
                     let isOverride = topic.configs.overrides[definition.name] != nil
                     return DescribeConfigsResponse.DescribeConfigsResourceResult(
-                        name: definition.name, value: topic.configs.value(definition.name, broker: config), readOnly: false,
+                        name: definition.name, value: topic.configs.value(definition.name, broker: config),
+                        readOnly: false,
                         isDefault: !isOverride,
                         configSource: (isOverride ? ConfigSource.dynamicTopic : .defaultConfig).rawValue,
                         isSensitive: false, synonyms: [], configType: definition.type.rawValue,
                         documentation: request.includeDocumentation ? definition.documentation : nil)
                 }
-                return .init(errorCode: .none, errorMessage: nil, resourceType: resource.resourceType,
-                             resourceName: resource.resourceName, configs: configs)
+                return .init(
+                    errorCode: .none, errorMessage: nil, resourceType: resource.resourceType,
+                    resourceName: resource.resourceName, configs: configs)
             case .broker:
                 guard resource.resourceName.isEmpty || resource.resourceName == "\(config.nodeId)" else {
-                    return failed(.invalidRequest, "this broker is node \(config.nodeId), not '\(resource.resourceName)'")
+                    return failed(
+                        .invalidRequest, "this broker is node \(config.nodeId), not '\(resource.resourceName)'")
                 }
                 let configs = brokerConfigEntries().filter { wanted($0.0) }.map { name, value in
                     DescribeConfigsResponse.DescribeConfigsResourceResult(
-                        name: name, value: value, readOnly: true, isDefault: false, configSource: ConfigSource.staticBroker.rawValue,
+                        name: name, value: value, readOnly: true, isDefault: false,
+                        configSource: ConfigSource.staticBroker.rawValue,
                         isSensitive: false, synonyms: [], configType: 0, documentation: nil)
                 }
-                return .init(errorCode: .none, errorMessage: nil, resourceType: resource.resourceType,
-                             resourceName: resource.resourceName, configs: configs)
+                return .init(
+                    errorCode: .none, errorMessage: nil, resourceType: resource.resourceType,
+                    resourceName: resource.resourceName, configs: configs)
             case nil:
-                return failed(.invalidRequest, "resource type \(resource.resourceType) is not supported (topics and brokers are)")
+                return failed(
+                    .invalidRequest, "resource type \(resource.resourceType) is not supported (topics and brokers are)")
             }
         }
         return DescribeConfigsResponse(throttleTimeMs: 0, results: results)
@@ -74,23 +82,33 @@ extension Broker {
 
     /// Replaces a topic's overrides (after validating every entry) and reconfigures its logs.
     /// Returns nil on success, or the error to report.
-    private func applyTopicConfigs(topicName: String, resourceType: Int8, validateOnly: Bool,
-                                   change: (inout [String: String]) -> (KafkaErrorCode, String)?) -> (KafkaErrorCode, String)? {
+    private func applyTopicConfigs(
+        topicName: String, resourceType: Int8, validateOnly: Bool,
+        change: (inout [String: String]) -> (KafkaErrorCode, String)?
+    ) -> (KafkaErrorCode, String)? {
         guard ConfigResourceType(rawValue: resourceType) == .topic else {
             if ConfigResourceType(rawValue: resourceType) == .broker {
-                return (.invalidRequest, "broker configs are read-only at run time; set them in the broker's config file")
+                return (
+                    .invalidRequest, "broker configs are read-only at run time; set them in the broker's config file"
+                )
             }
             return (.invalidRequest, "resource type \(resourceType) is not supported")
         }
         return adminLock.withLock {
-            guard let topic = topic(named: topicName) else { return (.unknownTopicOrPartition, "no such topic '\(topicName)'") }
+            guard let topic = topic(named: topicName) else {
+                return (.unknownTopicOrPartition, "no such topic '\(topicName)'")
+            }
             var overrides = topic.configs.overrides
             if let problem = change(&overrides) { return problem }
             for (name, value) in overrides {
-                if let problem = TopicConfigCatalog.problem(name: name, value: value) { return (.invalidConfig, problem) }
+                if let problem = TopicConfigCatalog.problem(name: name, value: value) {
+                    return (.invalidConfig, problem)
+                }
             }
-            if let problem = applyMirrorChange(topic: topic, from: topic.configs.mirrorSource,
-                                               to: overrides[TopicConfigs.mirrorSourceKey], validateOnly: validateOnly) {
+            if let problem = applyMirrorChange(
+                topic: topic, from: topic.configs.mirrorSource,
+                to: overrides[TopicConfigs.mirrorSourceKey], validateOnly: validateOnly)
+            {
                 return problem
             }
             if validateOnly { return nil }
@@ -107,8 +125,10 @@ extension Broker {
     func alterConfigs(_ request: AlterConfigsRequest) -> AlterConfigsResponse {
         let responses = request.resources.map { resource in
             // AlterConfigs replaces the whole set: keys not listed go back to their defaults.
-            let problem = applyTopicConfigs(topicName: resource.resourceName, resourceType: resource.resourceType,
-                                            validateOnly: request.validateOnly) { overrides in
+            let problem = applyTopicConfigs(
+                topicName: resource.resourceName, resourceType: resource.resourceType,
+                validateOnly: request.validateOnly
+            ) { overrides in
                 overrides = [:]
                 for entry in resource.configs {
                     if let value = entry.value { overrides[entry.name] = value }
@@ -124,8 +144,10 @@ extension Broker {
 
     func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
         let responses = request.resources.map { resource in
-            let problem = applyTopicConfigs(topicName: resource.resourceName, resourceType: resource.resourceType,
-                                            validateOnly: request.validateOnly) { overrides in
+            let problem = applyTopicConfigs(
+                topicName: resource.resourceName, resourceType: resource.resourceType,
+                validateOnly: request.validateOnly
+            ) { overrides in
                 for entry in resource.configs {
                     guard TopicConfigCatalog.definition(named: entry.name) != nil else {
                         return (.invalidConfig, "unknown topic config '\(entry.name)'")
@@ -133,13 +155,18 @@ extension Broker {
                     // Operations: 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT (the last two for list configs).
                     switch entry.configOperation {
                     case 0:
-                        guard let value = entry.value else { return (.invalidRequest, "SET \(entry.name) needs a value") }
+                        guard let value = entry.value else {
+                            return (.invalidRequest, "SET \(entry.name) needs a value")
+                        }
                         overrides[entry.name] = value
                     case 1:
                         overrides.removeValue(forKey: entry.name)
                     case 2, 3:
                         guard TopicConfigCatalog.definition(named: entry.name)?.type == .list else {
-                            return (.invalidConfig, "APPEND and SUBTRACT only apply to list configs; \(entry.name) is not one")
+                            return (
+                                .invalidConfig,
+                                "APPEND and SUBTRACT only apply to list configs; \(entry.name) is not one"
+                            )
                         }
                         let current = overrides[entry.name] ?? TopicConfigs().value(entry.name, broker: config)
                         var items = current.split(separator: ",").map(String.init)

@@ -22,7 +22,9 @@ extension Broker {
             let wakeup = FetchWakeup()
             for partition in watched { partition.watchers.add(wakeup) }
             let (response, bytes, hadError) = readFetch(request)
-            if bytes >= Int(request.minBytes) || hadError || request.maxWaitMs <= 0 || clock.now >= deadline || watched.isEmpty {
+            if bytes >= Int(request.minBytes) || hadError || request.maxWaitMs <= 0 || clock.now >= deadline
+                || watched.isEmpty
+            {
                 for partition in watched { partition.watchers.remove(wakeup) }
                 return response
             }
@@ -50,22 +52,27 @@ extension Broker {
             for fetchPartition in fetchTopic.partitions {
                 guard let partition = partition(fetchTopic.topic, fetchPartition.partition) else {
                     hadError = true
-                    partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: .unknownTopicOrPartition,
-                                            highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: nil))
+                    partitions.append(
+                        .init(
+                            partitionIndex: fetchPartition.partition, errorCode: .unknownTopicOrPartition,
+                            highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: nil))
                     continue
                 }
                 let log = partition.log
                 let limit = min(Int(max(0, fetchPartition.partitionMaxBytes)), remaining)
                 do {
                     // KIP-74: the first batch of the response is sent even when it exceeds the limits.
-                    let result = try log.read(from: fetchPartition.fetchOffset, maxBytes: limit, minOneBatch: total == 0)
+                    let result = try log.read(
+                        from: fetchPartition.fetchOffset, maxBytes: limit, minOneBatch: total == 0)
                     let size = result.records.readableBytes
                     total += size
                     remaining = max(0, remaining - size)
-                    partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: .none,
-                                            highWatermark: result.logEndOffset, lastStableOffset: result.logEndOffset,
-                                            logStartOffset: result.logStartOffset, abortedTransactions: nil,
-                                            preferredReadReplica: -1, records: result.records))
+                    partitions.append(
+                        .init(
+                            partitionIndex: fetchPartition.partition, errorCode: .none,
+                            highWatermark: result.logEndOffset, lastStableOffset: result.logEndOffset,
+                            logStartOffset: result.logStartOffset, abortedTransactions: nil,
+                            preferredReadReplica: -1, records: result.records))
                 } catch {
                     hadError = true
                     let code: KafkaErrorCode
@@ -73,12 +80,18 @@ extension Broker {
                     case .offsetOutOfRange: code = .offsetOutOfRange
                     default:
                         code = .kafkaStorageError
-                        logger.error("fetch read failed", metadata: ["partition": "\(fetchTopic.topic)-\(fetchPartition.partition)", "error": "\(error)"])
+                        logger.error(
+                            "fetch read failed",
+                            metadata: [
+                                "partition": "\(fetchTopic.topic)-\(fetchPartition.partition)", "error": "\(error)"
+                            ])
                     }
-                    partitions.append(.init(partitionIndex: fetchPartition.partition, errorCode: code,
-                                            highWatermark: log.logEndOffset, lastStableOffset: log.logEndOffset,
-                                            logStartOffset: log.logStartOffset, abortedTransactions: nil,
-                                            preferredReadReplica: -1, records: nil))
+                    partitions.append(
+                        .init(
+                            partitionIndex: fetchPartition.partition, errorCode: code,
+                            highWatermark: log.logEndOffset, lastStableOffset: log.logEndOffset,
+                            logStartOffset: log.logStartOffset, abortedTransactions: nil,
+                            preferredReadReplica: -1, records: nil))
                 }
             }
             topicResponses.append(.init(topic: fetchTopic.topic, partitions: partitions))
@@ -99,9 +112,15 @@ extension Broker {
 
     /// Special timestamps: -1 latest, -2 earliest, -3 max timestamp (KIP-734),
     /// -4 earliest local (KIP-405), -5 latest tiered (none here).
-    private func listOffset(topic: String, requested: ListOffsetsRequest.ListOffsetsPartition) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
-        func answer(_ offset: Int64, _ timestamp: Int64, _ code: KafkaErrorCode = .none) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
-            .init(partitionIndex: requested.partitionIndex, errorCode: code, timestamp: timestamp, offset: offset, leaderEpoch: 0)
+    private func listOffset(topic: String, requested: ListOffsetsRequest.ListOffsetsPartition)
+        -> ListOffsetsResponse.ListOffsetsPartitionResponse
+    {
+        func answer(_ offset: Int64, _ timestamp: Int64, _ code: KafkaErrorCode = .none)
+            -> ListOffsetsResponse.ListOffsetsPartitionResponse
+        {
+            .init(
+                partitionIndex: requested.partitionIndex, errorCode: code, timestamp: timestamp, offset: offset,
+                leaderEpoch: 0)
         }
         guard let partition = partition(topic, requested.partitionIndex) else {
             return answer(-1, -1, .unknownTopicOrPartition)
@@ -119,12 +138,15 @@ extension Broker {
                 guard let batch = try log.firstBatch(withMaxTimestampAtLeast: target) else { return answer(-1, -1) }
                 // Refine to the first record at or after the target inside the batch.
                 if let records = try? RecordBatchDecoder.records(in: batch),
-                   let record = records.first(where: { $0.timestamp >= target && $0.offset >= log.logStartOffset }) {
+                    let record = records.first(where: { $0.timestamp >= target && $0.offset >= log.logStartOffset })
+                {
                     return answer(record.offset, record.timestamp)
                 }
                 return answer(max(batch.header.baseOffset, log.logStartOffset), batch.header.maxTimestamp)
             } catch {
-                logger.error("list offsets failed", metadata: ["partition": "\(topic)-\(requested.partitionIndex)", "error": "\(error)"])
+                logger.error(
+                    "list offsets failed",
+                    metadata: ["partition": "\(topic)-\(requested.partitionIndex)", "error": "\(error)"])
                 return answer(-1, -1, .kafkaStorageError)
             }
         default:

@@ -19,7 +19,9 @@ extension PartitionState {
     /// Appends source batches at their own offsets, under the append lock (see docs/broker.md for
     /// the rules). Stops at the first failing batch; those before it stay appended. Producer
     /// sequences are neither checked nor recorded: the source's producer ids mean nothing here.
-    func mirrorAppend(_ batches: [StoredBatch], sourceLogStartOffset: Int64, verifyExisting: Bool, now: Int64) -> MirrorAppendOutcome {
+    func mirrorAppend(_ batches: [StoredBatch], sourceLogStartOffset: Int64, verifyExisting: Bool, now: Int64)
+        -> MirrorAppendOutcome
+    {
         let outcome: MirrorAppendOutcome = log.withAppendLock { writer in
             var outcome = MirrorAppendOutcome(logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset)
             func finish(_ error: (KafkaErrorCode, String)? = nil) -> MirrorAppendOutcome {
@@ -29,8 +31,11 @@ extension PartitionState {
                 return outcome
             }
             guard mirrorSource != nil else {
-                return finish((.invalidTopicException,
-                               "topic \(topic) is not a mirror topic (it has no \(TopicConfigs.mirrorSourceKey) config, or was promoted)"))
+                return finish(
+                    (
+                        .invalidTopicException,
+                        "topic \(topic) is not a mirror topic (it has no \(TopicConfigs.mirrorSourceKey) config, or was promoted)"
+                    ))
             }
             do throws(LogError) {
                 if sourceLogStartOffset > log.logEndOffset {
@@ -51,8 +56,11 @@ extension PartitionState {
                         }
                         outcome.skipped += 1
                     } else {
-                        return finish((.offsetOutOfRange,
-                                       "batch at offsets \(header.baseOffset)...\(header.lastOffset) straddles the log end offset \(end) of \(topic)-\(index): offsets \(header.baseOffset)...\(end - 1) are already present; the mirror and its source diverge"))
+                        return finish(
+                            (
+                                .offsetOutOfRange,
+                                "batch at offsets \(header.baseOffset)...\(header.lastOffset) straddles the log end offset \(end) of \(topic)-\(index): offsets \(header.baseOffset)...\(end - 1) are already present; the mirror and its source diverge"
+                            ))
                     }
                 }
             } catch {
@@ -72,10 +80,14 @@ extension PartitionState {
         let read = try log.read(from: max(header.baseOffset, start), maxBytes: 1, minOneBatch: true)
         let stored = try? RecordBatchHeader(parsing: read.records, at: read.records.readerIndex)
         guard let stored else {
-            return "batch at offsets \(header.baseOffset)...\(header.lastOffset) of \(topic)-\(index) is below the log end offset but no stored batch covers it; the mirror and its source diverge"
+            return
+                "batch at offsets \(header.baseOffset)...\(header.lastOffset) of \(topic)-\(index) is below the log end offset but no stored batch covers it; the mirror and its source diverge"
         }
-        if stored.baseOffset == header.baseOffset, stored.lastOffset == header.lastOffset, stored.crc == header.crc { return nil }
-        return "batch at offsets \(header.baseOffset)...\(header.lastOffset) (crc \(String(header.crc, radix: 16))) of \(topic)-\(index) does not match the stored batch at \(stored.baseOffset)...\(stored.lastOffset) (crc \(String(stored.crc, radix: 16))); the mirror and its source diverge"
+        if stored.baseOffset == header.baseOffset, stored.lastOffset == header.lastOffset, stored.crc == header.crc {
+            return nil
+        }
+        return
+            "batch at offsets \(header.baseOffset)...\(header.lastOffset) (crc \(String(header.crc, radix: 16))) of \(topic)-\(index) does not match the stored batch at \(stored.baseOffset)...\(stored.lastOffset) (crc \(String(stored.crc, radix: 16))); the mirror and its source diverge"
     }
 
     /// Turns mirror mode on (`source` non-nil; only while the log has never held a record) or off
@@ -85,7 +97,8 @@ extension PartitionState {
             if let source {
                 if mirrorSource == source { return nil }
                 guard log.logEndOffset == 0 else {
-                    return "\(TopicConfigs.mirrorSourceKey) can only be set on a topic that has never held records; \(topic)-\(index) has log end offset \(log.logEndOffset) (delete and re-create the topic)"
+                    return
+                        "\(TopicConfigs.mirrorSourceKey) can only be set on a topic that has never held records; \(topic)-\(index) has log end offset \(log.logEndOffset) (delete and re-create the topic)"
                 }
                 mirrorSource = source
                 return nil
@@ -118,13 +131,21 @@ extension Broker {
         -> StraitMirrorAppendResponse.MirrorAppendPartitionResponse
     {
         let index = data.partitionIndex
-        func failure(_ code: KafkaErrorCode, _ message: String, _ partition: PartitionState? = nil) -> StraitMirrorAppendResponse.MirrorAppendPartitionResponse {
-            logger.warning("mirror append refused", metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
-            return .init(partitionIndex: index, errorCode: code, errorMessage: message,
-                         logEndOffset: partition?.log.logEndOffset ?? -1, logStartOffset: partition?.log.logStartOffset ?? -1)
+        func failure(_ code: KafkaErrorCode, _ message: String, _ partition: PartitionState? = nil)
+            -> StraitMirrorAppendResponse.MirrorAppendPartitionResponse
+        {
+            logger.warning(
+                "mirror append refused",
+                metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
+            return .init(
+                partitionIndex: index, errorCode: code, errorMessage: message,
+                logEndOffset: partition?.log.logEndOffset ?? -1, logStartOffset: partition?.log.logStartOffset ?? -1)
         }
         guard let topic = topic(named: topicName) else {
-            return failure(.unknownTopicOrPartition, "unknown topic \(topicName) (mirror topics are created with CreateTopics and \(TopicConfigs.mirrorSourceKey))")
+            return failure(
+                .unknownTopicOrPartition,
+                "unknown topic \(topicName) (mirror topics are created with CreateTopics and \(TopicConfigs.mirrorSourceKey))"
+            )
         }
         if InternalTopics.isInternal(topicName) {
             return failure(.invalidTopicException, "\(topicName) is an internal topic; only the broker writes to it")
@@ -142,31 +163,41 @@ extension Broker {
         }
         // A compacted topic's batches may be rewritten by either side's cleaner (same offsets,
         // other bytes): re-sent batches are then not compared.
-        let outcome = partition.mirrorAppend(batches, sourceLogStartOffset: data.sourceLogStartOffset,
-                                             verifyExisting: !topic.configs.isCompacted, now: now())
+        let outcome = partition.mirrorAppend(
+            batches, sourceLogStartOffset: data.sourceLogStartOffset,
+            verifyExisting: !topic.configs.isCompacted, now: now())
         if let (code, message) = outcome.error {
             if code == .kafkaStorageError {
-                logger.error("mirror append failed", metadata: ["partition": "\(topicName)-\(index)", "reason": "\(message)"])
+                logger.error(
+                    "mirror append failed", metadata: ["partition": "\(topicName)-\(index)", "reason": "\(message)"])
             } else {
-                logger.warning("mirror append refused", metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
+                logger.warning(
+                    "mirror append refused",
+                    metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
             }
         }
-        return .init(partitionIndex: index, errorCode: (outcome.error?.0 ?? .none), errorMessage: outcome.error?.1,
-                     logEndOffset: outcome.logEndOffset, logStartOffset: outcome.logStartOffset,
-                     appendedBatches: outcome.appended, skippedBatches: outcome.skipped)
+        return .init(
+            partitionIndex: index, errorCode: (outcome.error?.0 ?? .none), errorMessage: outcome.error?.1,
+            logEndOffset: outcome.logEndOffset, logStartOffset: outcome.logStartOffset,
+            appendedBatches: outcome.appended, skippedBatches: outcome.skipped)
     }
 
     /// Applies a change of `strait.mirror.source` to a topic's partitions (callers hold
     /// `adminLock`). Setting it needs every partition never written; deleting it promotes the
     /// topic. Returns the error to report, having undone any partial change.
-    func applyMirrorChange(topic: TopicState, from old: String?, to new: String?, validateOnly: Bool) -> (KafkaErrorCode, String)? {
+    func applyMirrorChange(topic: TopicState, from old: String?, to new: String?, validateOnly: Bool) -> (
+        KafkaErrorCode, String
+    )? {
         guard old != new else { return nil }
         if new != nil, InternalTopics.isInternal(topic.name) {
             return (.invalidConfig, "\(topic.name) is an internal topic; it cannot be a mirror")
         }
         if validateOnly {
             if new != nil, let busy = topic.partitions.first(where: { $0.log.logEndOffset != 0 }) {
-                return (.policyViolation, "\(TopicConfigs.mirrorSourceKey) can only be set on a topic that has never held records; \(topic.name)-\(busy.index) has log end offset \(busy.log.logEndOffset) (delete and re-create the topic)")
+                return (
+                    .policyViolation,
+                    "\(TopicConfigs.mirrorSourceKey) can only be set on a topic that has never held records; \(topic.name)-\(busy.index) has log end offset \(busy.log.logEndOffset) (delete and re-create the topic)"
+                )
             }
             return nil
         }

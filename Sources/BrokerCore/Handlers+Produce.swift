@@ -11,7 +11,9 @@ extension Broker {
 
     /// Produce to topics the authorization step let through (`authorizedProduce`). `mayCreate`
     /// says whether an unknown topic may be auto-created.
-    func produce(_ request: ProduceRequest, version: Int16, mayCreate: (String) -> Bool = { _ in true }) -> ProduceResponse {
+    func produce(_ request: ProduceRequest, version: Int16, mayCreate: (String) -> Bool = { _ in true })
+        -> ProduceResponse
+    {
         var responses: [ProduceResponse.TopicProduceResponse] = []
         responses.reserveCapacity(request.topicData.count)
         for topicData in request.topicData {
@@ -19,23 +21,30 @@ extension Broker {
             partitionResponses.reserveCapacity(topicData.partitionData.count)
             for partitionData in topicData.partitionData {
                 partitionResponses.append(
-                    producePartition(request: request, version: version, topicName: topicData.name, partitionData: partitionData,
-                                     mayCreate: { mayCreate(topicData.name) }))
+                    producePartition(
+                        request: request, version: version, topicName: topicData.name, partitionData: partitionData,
+                        mayCreate: { mayCreate(topicData.name) }))
             }
             responses.append(.init(name: topicData.name, partitionResponses: partitionResponses))
         }
         return ProduceResponse(responses: responses, throttleTimeMs: 0)
     }
 
-    private func producePartition(request: ProduceRequest, version: Int16, topicName: String,
-                                  partitionData: ProduceRequest.PartitionProduceData,
-                                  mayCreate: () -> Bool = { true }) -> ProduceResponse.PartitionProduceResponse {
+    private func producePartition(
+        request: ProduceRequest, version: Int16, topicName: String,
+        partitionData: ProduceRequest.PartitionProduceData,
+        mayCreate: () -> Bool = { true }
+    ) -> ProduceResponse.PartitionProduceResponse {
         let index = partitionData.index
         func failure(_ code: KafkaErrorCode, _ message: String) -> ProduceResponse.PartitionProduceResponse {
-            logger.debug("produce refused", metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
+            logger.debug(
+                "produce refused",
+                metadata: ["partition": "\(topicName)-\(index)", "error": "\(code)", "reason": "\(message)"])
             // INVALID_RECORD exists from Produce v8 (KIP-467); older clients get CORRUPT_MESSAGE.
             let code = code == .invalidRecord && version < 8 ? .corruptMessage : code
-            return .init(index: index, errorCode: code, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
+            return .init(
+                index: index, errorCode: code, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1,
+                errorMessage: message)
         }
         guard version >= 3 else {
             return failure(.unsupportedVersion, "produce v\(version) uses the legacy message format; use v3 or later")
@@ -63,27 +72,34 @@ extension Broker {
                 records, maxBatchBytes: maxBatchBytes, requireKeys: topic.configs.isCompacted,
                 acceptedTimestamps: acceptedTimestamps(topic: topic, now: currentTime))
         } catch {
-            logger.warning("invalid batch refused", metadata: ["partition": "\(topicName)-\(index)", "reason": "\(error)"])
-            return failure(error.kafkaErrorCode,
-                           "\(error.description) (in the append to \(topicName)-\(index))")
+            logger.warning(
+                "invalid batch refused", metadata: ["partition": "\(topicName)-\(index)", "reason": "\(error)"])
+            return failure(
+                error.kafkaErrorCode,
+                "\(error.description) (in the append to \(topicName)-\(index))")
         }
         // Kafka's ProduceRequest rule: zstd needs Produce v7+ (clients that old cannot read it back).
         if batch.header.compression == .zstd && version < 7 {
-            return failure(.unsupportedCompressionType, "produce requests with version \(version) may not use zstd compression (v7+)")
+            return failure(
+                .unsupportedCompressionType,
+                "produce requests with version \(version) may not use zstd compression (v7+)")
         }
         if batch.header.isTransactional {
             return failure(.transactionalIdAuthorizationFailed, Self.transactionsUnsupported)
         }
-        if request.acks == -1, let minISR = Int(topic.configs.value("min.insync.replicas", broker: config)), minISR > 1 {
+        if request.acks == -1, let minISR = Int(topic.configs.value("min.insync.replicas", broker: config)), minISR > 1
+        {
             return failure(.notEnoughReplicas, "min.insync.replicas is \(minISR) but this partition has one replica")
         }
         switch partition.append(batch, now: currentTime) {
         case let .appended(result):
-            return .init(index: index, errorCode: .none, baseOffset: result.baseOffset,
-                         logAppendTimeMs: -1, logStartOffset: result.logStartOffset)
+            return .init(
+                index: index, errorCode: .none, baseOffset: result.baseOffset,
+                logAppendTimeMs: -1, logStartOffset: result.logStartOffset)
         case let .duplicate(firstOffset):
-            return .init(index: index, errorCode: .none, baseOffset: firstOffset,
-                         logAppendTimeMs: -1, logStartOffset: partition.log.logStartOffset)
+            return .init(
+                index: index, errorCode: .none, baseOffset: firstOffset,
+                logAppendTimeMs: -1, logStartOffset: partition.log.logStartOffset)
         case let .rejected(code, message):
             if code == .kafkaStorageError {
                 logger.error("append failed", metadata: ["partition": "\(topicName)-\(index)", "reason": "\(message)"])

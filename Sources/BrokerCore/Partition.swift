@@ -28,7 +28,8 @@ final class PartitionState: @unchecked Sendable {
         case rejected(KafkaErrorCode, String)
     }
 
-    init(topic: String, index: Int32, log: any PartitionLog, mirrorSource: String? = nil, producerStateStart: Int64 = 0) {
+    init(topic: String, index: Int32, log: any PartitionLog, mirrorSource: String? = nil, producerStateStart: Int64 = 0)
+    {
         self.topic = topic
         self.index = index
         self.log = log
@@ -41,8 +42,10 @@ final class PartitionState: @unchecked Sendable {
             if let source = mirrorSource {
                 // INVALID_TOPIC_EXCEPTION: not retriable for the Java client and librdkafka, as for
                 // writes to an internal topic; the message says why (Produce v8+ carries it).
-                return .rejected(.invalidTopicException,
-                                 "topic \(topic) is a mirror of \(source); promote it first (delete its \(TopicConfigs.mirrorSourceKey) config)")
+                return .rejected(
+                    .invalidTopicException,
+                    "topic \(topic) is a mirror of \(source); promote it first (delete its \(TopicConfigs.mirrorSourceKey) config)"
+                )
             }
             switch producers.verdict(for: batch.header) {
             case let .reject(code, message):
@@ -103,9 +106,12 @@ enum TopicNames {
         if name == "." || name == ".." { return "topic name cannot be '.' or '..'" }
         if name.utf8.count > maxLength { return "topic name is longer than \(maxLength) characters" }
         for byte in name.utf8 {
-            let ok = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+            let ok =
+                (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
                 || byte == 0x2E || byte == 0x5F || byte == 0x2D
-            if !ok { return "topic name '\(name)' contains a character other than ASCII letters, digits, '.', '_' and '-'" }
+            if !ok {
+                return "topic name '\(name)' contains a character other than ASCII letters, digits, '.', '_' and '-'"
+            }
         }
         return nil
     }

@@ -40,21 +40,29 @@ struct ProducerStateTable: Sendable {
             return .append
         }
         if header.producerEpoch < entry.epoch {
-            return .reject(.invalidProducerEpoch,
-                           "producer \(header.producerId) epoch \(header.producerEpoch) is older than current epoch \(entry.epoch)")
+            return .reject(
+                .invalidProducerEpoch,
+                "producer \(header.producerId) epoch \(header.producerEpoch) is older than current epoch \(entry.epoch)"
+            )
         }
         if header.producerEpoch > entry.epoch {
             return header.baseSequence == 0
                 ? .append
-                : .reject(.outOfOrderSequenceNumber,
-                          "producer \(header.producerId) new epoch \(header.producerEpoch) must start at sequence 0, got \(header.baseSequence)")
+                : .reject(
+                    .outOfOrderSequenceNumber,
+                    "producer \(header.producerId) new epoch \(header.producerEpoch) must start at sequence 0, got \(header.baseSequence)"
+                )
         }
-        if let previous = entry.batches.first(where: { $0.firstSequence == header.baseSequence && $0.lastSequence == header.lastSequence }) {
+        if let previous = entry.batches.first(where: {
+            $0.firstSequence == header.baseSequence && $0.lastSequence == header.lastSequence
+        }) {
             return .duplicate(of: previous)
         }
         if let last = entry.batches.last, header.baseSequence != Self.nextSequence(after: last.lastSequence) {
-            return .reject(.outOfOrderSequenceNumber,
-                           "producer \(header.producerId) expected sequence \(Self.nextSequence(after: last.lastSequence)), got \(header.baseSequence)")
+            return .reject(
+                .outOfOrderSequenceNumber,
+                "producer \(header.producerId) expected sequence \(Self.nextSequence(after: last.lastSequence)), got \(header.baseSequence)"
+            )
         }
         return .append
     }
@@ -62,11 +70,14 @@ struct ProducerStateTable: Sendable {
     /// Records a batch that was appended at `firstOffset` (or replayed from the log on start-up).
     mutating func record(_ header: RecordBatchHeader, firstOffset: Int64) {
         guard header.isIdempotent else { return }
-        let batch = BatchEntry(firstSequence: header.baseSequence, lastSequence: header.lastSequence,
-                               firstOffset: firstOffset, lastOffset: firstOffset + Int64(header.lastOffsetDelta))
+        let batch = BatchEntry(
+            firstSequence: header.baseSequence, lastSequence: header.lastSequence,
+            firstOffset: firstOffset, lastOffset: firstOffset + Int64(header.lastOffsetDelta))
         if var entry = producers[header.producerId], entry.epoch == header.producerEpoch {
             entry.batches.append(batch)
-            if entry.batches.count > Self.retainedBatches { entry.batches.removeFirst(entry.batches.count - Self.retainedBatches) }
+            if entry.batches.count > Self.retainedBatches {
+                entry.batches.removeFirst(entry.batches.count - Self.retainedBatches)
+            }
             producers[header.producerId] = entry
         } else if producers[header.producerId].map({ $0.epoch < header.producerEpoch }) ?? true {
             producers[header.producerId] = ProducerEntry(epoch: header.producerEpoch, batches: [batch])

@@ -50,7 +50,7 @@ public enum BrokerAPI: Int16, CaseIterable, Sendable {
         case .describeUserScramCredentials, .alterUserScramCredentials: 0...0
         case .straitMirrorAppend: 0...0
         case .offsetCommit, .offsetFetch, .joinGroup, .heartbeat, .leaveGroup, .syncGroup, .describeGroups, .listGroups,
-             .deleteGroups, .offsetDelete:
+            .deleteGroups, .offsetDelete:
             GroupCoordinator.supportedVersions.first { $0.0 == key }!.1
         }
     }
@@ -82,13 +82,17 @@ extension Broker {
             return .closeConnection(reason: "malformed request header: \(error)")
         }
         guard let api = BrokerAPI(rawValue: header.apiKey), api != .straitMirrorAppend || config.mirrorAPI else {
-            return .closeConnection(reason: "unsupported API key \(header.apiKey) (correlation id \(header.correlationId))")
+            return .closeConnection(
+                reason: "unsupported API key \(header.apiKey) (correlation id \(header.correlationId))")
         }
         let key = api.key, range = api.versions
         if let refusal = sessionRefusal(key, connection: connection) { return .closeConnection(reason: refusal) }
         guard range.contains(header.apiVersion) else {
             if api == .apiVersions { return .respond(apiVersionsFallback(correlationId: header.correlationId)) }
-            return .closeConnection(reason: "unsupported version \(header.apiVersion) of \(key) (supported \(range.lowerBound)-\(range.upperBound))")
+            return .closeConnection(
+                reason:
+                    "unsupported version \(header.apiVersion) of \(key) (supported \(range.lowerBound)-\(range.upperBound))"
+            )
         }
         // Each case decodes, goes through the authorization step (Authorization.swift: the
         // `authorized...` functions, which call the handler with the permitted work only) and
@@ -97,7 +101,10 @@ extension Broker {
         do {
             switch api {
             case .apiVersions: return try run(ApiVersionsRequest.self, header, &body) { r, _ in self.apiVersions(r) }
-            case .metadata: return try run(MetadataRequest.self, header, &body) { r, v in self.metadata(r, version: v, connection: connection) }
+            case .metadata:
+                return try run(MetadataRequest.self, header, &body) { r, v in
+                    self.metadata(r, version: v, connection: connection)
+                }
             case .produce:
                 let request = try ProduceRequest(from: &body, version: header.apiVersion)
                 let response = authorizedProduce(request, version: header.apiVersion, connection: connection)
@@ -107,55 +114,135 @@ extension Broker {
                 let request = try FetchRequest(from: &body, version: header.apiVersion)
                 let response = await authorizedFetch(request, version: header.apiVersion, connection: connection)
                 return .respond(try encode(response, header: header, key: .fetch))
-            case .listOffsets: return try run(ListOffsetsRequest.self, header, &body) { r, v in self.authorizedListOffsets(r, version: v, connection: connection) }
-            case .findCoordinator: return try run(FindCoordinatorRequest.self, header, &body) { r, v in self.findCoordinator(r, version: v, connection: connection) }
-            case .createTopics: return try run(CreateTopicsRequest.self, header, &body) { r, v in self.auditedCreateTopics(r, version: v, connection: connection) }
-            case .deleteTopics: return try run(DeleteTopicsRequest.self, header, &body) { r, v in self.auditedDeleteTopics(r, version: v, connection: connection) }
-            case .deleteRecords: return try run(DeleteRecordsRequest.self, header, &body) { r, _ in self.authorizedDeleteRecords(r, connection: connection) }
-            case .initProducerId: return try run(InitProducerIdRequest.self, header, &body) { r, _ in self.authorizedInitProducerId(r, connection: connection) }
-            case .describeConfigs: return try run(DescribeConfigsRequest.self, header, &body) { r, v in self.authorizedDescribeConfigs(r, version: v, connection: connection) }
-            case .alterConfigs: return try run(AlterConfigsRequest.self, header, &body) { r, _ in self.authorizedAlterConfigs(r, connection: connection) }
+            case .listOffsets:
+                return try run(ListOffsetsRequest.self, header, &body) { r, v in
+                    self.authorizedListOffsets(r, version: v, connection: connection)
+                }
+            case .findCoordinator:
+                return try run(FindCoordinatorRequest.self, header, &body) { r, v in
+                    self.findCoordinator(r, version: v, connection: connection)
+                }
+            case .createTopics:
+                return try run(CreateTopicsRequest.self, header, &body) { r, v in
+                    self.auditedCreateTopics(r, version: v, connection: connection)
+                }
+            case .deleteTopics:
+                return try run(DeleteTopicsRequest.self, header, &body) { r, v in
+                    self.auditedDeleteTopics(r, version: v, connection: connection)
+                }
+            case .deleteRecords:
+                return try run(DeleteRecordsRequest.self, header, &body) { r, _ in
+                    self.authorizedDeleteRecords(r, connection: connection)
+                }
+            case .initProducerId:
+                return try run(InitProducerIdRequest.self, header, &body) { r, _ in
+                    self.authorizedInitProducerId(r, connection: connection)
+                }
+            case .describeConfigs:
+                return try run(DescribeConfigsRequest.self, header, &body) { r, v in
+                    self.authorizedDescribeConfigs(r, version: v, connection: connection)
+                }
+            case .alterConfigs:
+                return try run(AlterConfigsRequest.self, header, &body) { r, _ in
+                    self.authorizedAlterConfigs(r, connection: connection)
+                }
             case .incrementalAlterConfigs:
-                return try run(IncrementalAlterConfigsRequest.self, header, &body) { r, _ in self.authorizedIncrementalAlterConfigs(r, connection: connection) }
-            case .createPartitions: return try run(CreatePartitionsRequest.self, header, &body) { r, _ in self.authorizedCreatePartitions(r, connection: connection) }
-            case .describeCluster: return try run(DescribeClusterRequest.self, header, &body) { r, v in self.authorizedDescribeCluster(r, version: v, connection: connection) }
-            case .straitMirrorAppend: return try run(StraitMirrorAppendRequest.self, header, &body) { r, _ in self.authorizedMirrorAppend(r, connection: connection) }
-            case .createAcls: return try run(CreateAclsRequest.self, header, &body) { r, _ in self.createAcls(r, connection: connection) }
-            case .describeAcls: return try run(DescribeAclsRequest.self, header, &body) { r, _ in self.describeAcls(r, connection: connection) }
-            case .deleteAcls: return try run(DeleteAclsRequest.self, header, &body) { r, _ in self.deleteAcls(r, connection: connection) }
+                return try run(IncrementalAlterConfigsRequest.self, header, &body) { r, _ in
+                    self.authorizedIncrementalAlterConfigs(r, connection: connection)
+                }
+            case .createPartitions:
+                return try run(CreatePartitionsRequest.self, header, &body) { r, _ in
+                    self.authorizedCreatePartitions(r, connection: connection)
+                }
+            case .describeCluster:
+                return try run(DescribeClusterRequest.self, header, &body) { r, v in
+                    self.authorizedDescribeCluster(r, version: v, connection: connection)
+                }
+            case .straitMirrorAppend:
+                return try run(StraitMirrorAppendRequest.self, header, &body) { r, _ in
+                    self.authorizedMirrorAppend(r, connection: connection)
+                }
+            case .createAcls:
+                return try run(CreateAclsRequest.self, header, &body) { r, _ in
+                    self.createAcls(r, connection: connection)
+                }
+            case .describeAcls:
+                return try run(DescribeAclsRequest.self, header, &body) { r, _ in
+                    self.describeAcls(r, connection: connection)
+                }
+            case .deleteAcls:
+                return try run(DeleteAclsRequest.self, header, &body) { r, _ in
+                    self.deleteAcls(r, connection: connection)
+                }
             case .saslHandshake:
                 let request = try SaslHandshakeRequest(from: &body, version: header.apiVersion)
                 let (response, close) = saslHandshake(request, version: header.apiVersion, connection: connection)
                 let frame = try encode(response, header: header, key: .saslHandshake)
-                return close ? .respondAndClose(frame, reason: "SaslHandshake in the middle of a SASL exchange (ILLEGAL_SASL_STATE)") : .respond(frame)
+                return close
+                    ? .respondAndClose(
+                        frame, reason: "SaslHandshake in the middle of a SASL exchange (ILLEGAL_SASL_STATE)")
+                    : .respond(frame)
             case .saslAuthenticate:
                 let request = try SaslAuthenticateRequest(from: &body, version: header.apiVersion)
                 let (response, close) = saslAuthenticate(request, connection: connection)
                 let frame = try encode(response, header: header, key: .saslAuthenticate)
-                return close ? .respondAndClose(frame, reason: "SASL authentication failed: \(response.errorMessage ?? "")") : .respond(frame)
+                return close
+                    ? .respondAndClose(frame, reason: "SASL authentication failed: \(response.errorMessage ?? "")")
+                    : .respond(frame)
             case .describeUserScramCredentials:
-                return try run(DescribeUserScramCredentialsRequest.self, header, &body) { r, _ in self.authorizedDescribeUserScramCredentials(r, connection: connection) }
+                return try run(DescribeUserScramCredentialsRequest.self, header, &body) { r, _ in
+                    self.authorizedDescribeUserScramCredentials(r, connection: connection)
+                }
             case .alterUserScramCredentials:
-                return try run(AlterUserScramCredentialsRequest.self, header, &body) { r, _ in self.authorizedAlterUserScramCredentials(r, connection: connection) }
+                return try run(AlterUserScramCredentialsRequest.self, header, &body) { r, _ in
+                    self.authorizedAlterUserScramCredentials(r, connection: connection)
+                }
             case .joinGroup:
                 let request = try JoinGroupRequest(from: &body, version: header.apiVersion)
-                let response = await authorizedJoinGroup(request, version: header.apiVersion, client: clientInfo(header, connection), connection: connection)
+                let response = await authorizedJoinGroup(
+                    request, version: header.apiVersion, client: clientInfo(header, connection), connection: connection)
                 return .respond(try encode(response, header: header, key: .joinGroup))
             case .syncGroup:
                 let request = try SyncGroupRequest(from: &body, version: header.apiVersion)
                 let response = await authorizedSyncGroup(request, version: header.apiVersion, connection: connection)
                 return .respond(try encode(response, header: header, key: .syncGroup))
-            case .heartbeat: return try run(HeartbeatRequest.self, header, &body) { r, v in self.authorizedHeartbeat(r, version: v, connection: connection) }
-            case .leaveGroup: return try run(LeaveGroupRequest.self, header, &body) { r, v in self.authorizedLeaveGroup(r, version: v, connection: connection) }
-            case .offsetCommit: return try run(OffsetCommitRequest.self, header, &body) { r, v in self.authorizedOffsetCommit(r, version: v, connection: connection) }
-            case .offsetFetch: return try run(OffsetFetchRequest.self, header, &body) { r, v in self.authorizedOffsetFetch(r, version: v, connection: connection) }
-            case .offsetDelete: return try run(OffsetDeleteRequest.self, header, &body) { r, v in self.authorizedOffsetDelete(r, version: v, connection: connection) }
-            case .listGroups: return try run(ListGroupsRequest.self, header, &body) { r, v in self.authorizedListGroups(r, version: v, connection: connection) }
-            case .describeGroups: return try run(DescribeGroupsRequest.self, header, &body) { r, v in self.authorizedDescribeGroups(r, version: v, connection: connection) }
-            case .deleteGroups: return try run(DeleteGroupsRequest.self, header, &body) { r, v in self.authorizedDeleteGroups(r, version: v, connection: connection) }
+            case .heartbeat:
+                return try run(HeartbeatRequest.self, header, &body) { r, v in
+                    self.authorizedHeartbeat(r, version: v, connection: connection)
+                }
+            case .leaveGroup:
+                return try run(LeaveGroupRequest.self, header, &body) { r, v in
+                    self.authorizedLeaveGroup(r, version: v, connection: connection)
+                }
+            case .offsetCommit:
+                return try run(OffsetCommitRequest.self, header, &body) { r, v in
+                    self.authorizedOffsetCommit(r, version: v, connection: connection)
+                }
+            case .offsetFetch:
+                return try run(OffsetFetchRequest.self, header, &body) { r, v in
+                    self.authorizedOffsetFetch(r, version: v, connection: connection)
+                }
+            case .offsetDelete:
+                return try run(OffsetDeleteRequest.self, header, &body) { r, v in
+                    self.authorizedOffsetDelete(r, version: v, connection: connection)
+                }
+            case .listGroups:
+                return try run(ListGroupsRequest.self, header, &body) { r, v in
+                    self.authorizedListGroups(r, version: v, connection: connection)
+                }
+            case .describeGroups:
+                return try run(DescribeGroupsRequest.self, header, &body) { r, v in
+                    self.authorizedDescribeGroups(r, version: v, connection: connection)
+                }
+            case .deleteGroups:
+                return try run(DeleteGroupsRequest.self, header, &body) { r, v in
+                    self.authorizedDeleteGroups(r, version: v, connection: connection)
+                }
             }
         } catch {
-            return .closeConnection(reason: "malformed \(key) v\(header.apiVersion) request (correlation id \(header.correlationId)): \(error)")
+            return .closeConnection(
+                reason:
+                    "malformed \(key) v\(header.apiVersion) request (correlation id \(header.correlationId)): \(error)")
         }
     }
 
@@ -172,8 +259,9 @@ extension Broker {
     func encode<Response: KafkaMessage>(_ response: Response, header: RequestHeader, key: APIKey) throws -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 256)
         buffer.writeInteger(Int32(0))
-        ResponseHeader.encode(correlationId: header.correlationId,
-                              headerVersion: key.responseHeaderVersion(apiVersion: header.apiVersion), into: &buffer)
+        ResponseHeader.encode(
+            correlationId: header.correlationId,
+            headerVersion: key.responseHeaderVersion(apiVersion: header.apiVersion), into: &buffer)
         try response.encode(into: &buffer, version: header.apiVersion)
         buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
         return buffer

@@ -60,7 +60,8 @@ public struct FileBrokerStorage: BrokerStorage {
     public func openLog(topic: String, partition: Int32, config: LogConfig, now: Int64) throws -> any PartitionLog {
         var logger = logger
         logger[metadataKey: "partition"] = "\(topic)-\(partition)"
-        return try FileLog.open(directory: partitionDirectory(topic, partition).path, config: config, now: now, logger: logger)
+        return try FileLog.open(
+            directory: partitionDirectory(topic, partition).path, config: config, now: now, logger: logger)
     }
 
     public func deleteLog(topic: String, partition: Int32) throws {

@@ -24,33 +24,43 @@ public struct BrokerListenersError: Error, CustomStringConvertible {
 public enum BrokerListeners {
     public static let plaintextName = "PLAINTEXT"
 
-    public static func make(plaintextHost: String, plaintextPort: Int, config: BrokerConfig,
-                            logger: Logger) throws(BrokerListenersError) -> [BrokerService.Listener] {
-        let tls = try config.listeners.contains { $0.securityProtocol.usesTLS } ? tlsContext(config.tls, logger: logger) : nil
+    public static func make(
+        plaintextHost: String, plaintextPort: Int, config: BrokerConfig,
+        logger: Logger
+    ) throws(BrokerListenersError) -> [BrokerService.Listener] {
+        let tls =
+            try config.listeners.contains { $0.securityProtocol.usesTLS } ? tlsContext(config.tls, logger: logger) : nil
         return [BrokerService.Listener(name: plaintextName, host: plaintextHost, port: plaintextPort)]
             + config.listeners.map { listener($0, tls: tls) }
     }
 
     /// The TLS context of the TLS listeners, reloaded when its files change, and the mapping from
     /// client certificate subjects to principals.
-    static func tlsContext(_ settings: BrokerTLSSettings?, logger: Logger) throws(BrokerListenersError) -> (TLSContext, PrincipalMapper) {
+    static func tlsContext(_ settings: BrokerTLSSettings?, logger: Logger) throws(BrokerListenersError) -> (
+        TLSContext, PrincipalMapper
+    ) {
         guard let settings else {
-            throw BrokerListenersError(description: "a listener uses ssl or sasl_ssl, but there are no tls: settings (cert-file, key-file)")
+            throw BrokerListenersError(
+                description: "a listener uses ssl or sasl_ssl, but there are no tls: settings (cert-file, key-file)")
         }
-        let clientAuth: TLSConfiguration.ClientAuth = switch settings.clientAuth {
-        case .none: .none
-        case .requested: .requested
-        case .required: .required
-        }
+        let clientAuth: TLSConfiguration.ClientAuth =
+            switch settings.clientAuth {
+            case .none: .none
+            case .requested: .requested
+            case .required: .required
+            }
         do {
-            let context = try TLSContext(configuration: .server(
-                certificateChainFile: settings.certificateFile, privateKeyFile: settings.keyFile,
-                caFile: settings.caFile, clientAuth: clientAuth, cipherSuites: settings.cipherSuites))
+            let context = try TLSContext(
+                configuration: .server(
+                    certificateChainFile: settings.certificateFile, privateKeyFile: settings.keyFile,
+                    caFile: settings.caFile, clientAuth: clientAuth, cipherSuites: settings.cipherSuites))
             let mapper = try PrincipalMapper(ruleStrings: settings.principalMappingRules)
             if let problem = context.certificateValidityProblem {
-                logger.warning("TLS: the listeners' \(problem); clients will refuse every TLS connection until it is renewed")
+                logger.warning(
+                    "TLS: the listeners' \(problem); clients will refuse every TLS connection until it is renewed")
             }
-            _ = context.scheduleReloadOnChange(every: .seconds(10), on: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
+            _ = context.scheduleReloadOnChange(
+                every: .seconds(10), on: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
             return (context, mapper)
         } catch {
             throw BrokerListenersError(description: "tls: \(error)")
@@ -59,8 +69,9 @@ public enum BrokerListeners {
 
     /// A configured listener as the server runs it: its advertised address, and its security.
     static func listener(_ spec: ListenerSpec, tls: (TLSContext, PrincipalMapper)?) -> BrokerService.Listener {
-        var listener = BrokerService.Listener(name: spec.name, host: spec.host, port: spec.port, advertised: spec.advertisedAddress,
-                                              requiresSASL: spec.securityProtocol.usesSASL)
+        var listener = BrokerService.Listener(
+            name: spec.name, host: spec.host, port: spec.port, advertised: spec.advertisedAddress,
+            requiresSASL: spec.securityProtocol.usesSASL)
         if spec.securityProtocol.usesTLS, let (context, mapper) = tls {
             listener.secure = { channel in
                 try channel.pipeline.syncOperations.addHandler(try OpenSSLHandler(tlsContext: context))

@@ -28,9 +28,11 @@ public final class BrokerService: Service, @unchecked Sendable {
         /// asked once the first request has arrived (so the handshake is over).
         public var identify: (@Sendable (any Channel) async -> String?)?
 
-        public init(name: String, host: String, port: Int, advertised: (host: String, port: Int32)? = nil,
-                    secure: (@Sendable (any Channel) throws -> Void)? = nil, requiresSASL: Bool = false,
-                    identify: (@Sendable (any Channel) async -> String?)? = nil) {
+        public init(
+            name: String, host: String, port: Int, advertised: (host: String, port: Int32)? = nil,
+            secure: (@Sendable (any Channel) throws -> Void)? = nil, requiresSASL: Bool = false,
+            identify: (@Sendable (any Channel) async -> String?)? = nil
+        ) {
             self.name = name
             self.host = host
             self.port = port
@@ -54,17 +56,22 @@ public final class BrokerService: Service, @unchecked Sendable {
     private var connections: [ObjectIdentifier: Channel] = [:]
     private var nextConnectionId: UInt64 = 0
 
-    public convenience init(broker: Broker, host: String, port: Int, logger: Logger,
-                            group: MultiThreadedEventLoopGroup = .singleton,
-                            onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
-        self.init(broker: broker, listeners: [Listener(name: "PLAINTEXT", host: host, port: port)], logger: logger,
-                  group: group, onListening: onListening)
+    public convenience init(
+        broker: Broker, host: String, port: Int, logger: Logger,
+        group: MultiThreadedEventLoopGroup = .singleton,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.init(
+            broker: broker, listeners: [Listener(name: "PLAINTEXT", host: host, port: port)], logger: logger,
+            group: group, onListening: onListening)
     }
 
-    public init(broker: Broker, listeners: [Listener], logger: Logger,
-                group: MultiThreadedEventLoopGroup = .singleton,
-                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in },
-                onListenerBound: @escaping @Sendable (Listener, SocketAddress) -> Void = { _, _ in }) {
+    public init(
+        broker: Broker, listeners: [Listener], logger: Logger,
+        group: MultiThreadedEventLoopGroup = .singleton,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in },
+        onListenerBound: @escaping @Sendable (Listener, SocketAddress) -> Void = { _, _ in }
+    ) {
         precondition(!listeners.isEmpty, "a broker needs at least one listener")
         self.broker = broker
         self.listeners = listeners
@@ -94,9 +101,11 @@ public final class BrokerService: Service, @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try listener.secure?(channel)
                     let framing = RequestFraming(maxBytesBeforeAuthentication: maxFrameBeforeAuthentication)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame, framing: framing)))
-                    return AcceptedConnection(channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
-                                              framing: framing)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame, framing: framing)))
+                    return AcceptedConnection(
+                        channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
+                        framing: framing)
                 }
             }
     }
@@ -129,7 +138,11 @@ public final class BrokerService: Service, @unchecked Sendable {
                         try await server.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connections in
                                 for try await connection in inbound {
-                                    connections.addTask { await self.serve(connection, listener: name, advertised: advertised, requiresSASL: requiresSASL, identify: identify) }
+                                    connections.addTask {
+                                        await self.serve(
+                                            connection, listener: name, advertised: advertised,
+                                            requiresSASL: requiresSASL, identify: identify)
+                                    }
                                 }
                             }
                         }
@@ -152,9 +165,11 @@ public final class BrokerService: Service, @unchecked Sendable {
         logger.info("broker stopped")
     }
 
-    private func serve(_ accepted: AcceptedConnection, listener: String,
-                       advertised: (host: String, port: Int32)?, requiresSASL: Bool,
-                       identify: (@Sendable (any Channel) async -> String?)?) async {
+    private func serve(
+        _ accepted: AcceptedConnection, listener: String,
+        advertised: (host: String, port: Int32)?, requiresSASL: Bool,
+        identify: (@Sendable (any Channel) async -> String?)?
+    ) async {
         let connection = accepted.channel
         let channel = connection.channel
         let id: UInt64 = lock.withLock {
@@ -163,10 +178,11 @@ public final class BrokerService: Service, @unchecked Sendable {
             return nextConnectionId
         }
         defer { _ = lock.withLock { connections.removeValue(forKey: ObjectIdentifier(channel)) } }
-        let context = ConnectionContext(id: id, remoteAddress: channel.remoteAddress?.description ?? "unknown",
-                                        remoteHost: channel.remoteAddress?.ipAddress ?? "unknown",
-                                        listenerName: listener, advertised: advertised,
-                                        session: ConnectionSession(requiresSASL: requiresSASL, framing: accepted.framing))
+        let context = ConnectionContext(
+            id: id, remoteAddress: channel.remoteAddress?.description ?? "unknown",
+            remoteHost: channel.remoteAddress?.ipAddress ?? "unknown",
+            listenerName: listener, advertised: advertised,
+            session: ConnectionSession(requiresSASL: requiresSASL, framing: accepted.framing))
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var identified = identify == nil
@@ -175,8 +191,11 @@ public final class BrokerService: Service, @unchecked Sendable {
                         identified = true
                         if let name = await identify?(channel), let principal = KafkaPrincipal(parsing: name) {
                             context.session.identified(by: principal)
-                            logger.info("client certificate identifies the peer", metadata: [
-                                "connection": "\(id)", "principal": "\(principal)"])
+                            logger.info(
+                                "client certificate identifies the peer",
+                                metadata: [
+                                    "connection": "\(id)", "principal": "\(principal)"
+                                ])
                         }
                     }
                     switch await broker.handle(frame: frame, connection: context) {
@@ -185,11 +204,19 @@ public final class BrokerService: Service, @unchecked Sendable {
                     case .noResponse:
                         continue
                     case let .closeConnection(reason):
-                        logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(reason)"])
+                        logger.warning(
+                            "closing connection",
+                            metadata: [
+                                "connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(reason)"
+                            ])
                         return
                     case let .respondAndClose(response, reason):
                         try await outbound.write(response)
-                        logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(reason)"])
+                        logger.warning(
+                            "closing connection",
+                            metadata: [
+                                "connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(reason)"
+                            ])
                         return
                     }
                 }
@@ -205,7 +232,9 @@ public final class BrokerService: Service, @unchecked Sendable {
                 let broker = self.broker, reason = "\(error)"
                 await broker.blockingIO.run { broker.refusedFrameBeforeAuthentication(context, reason: reason) }
             }
-            logger.warning("closing connection", metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(error)"])
+            logger.warning(
+                "closing connection",
+                metadata: ["connection": "\(id)", "remote": "\(context.remoteAddress)", "reason": "\(error)"])
         }
     }
 

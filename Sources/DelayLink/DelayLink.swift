@@ -16,8 +16,10 @@ public final class DelayLink: Sendable {
     let group: any EventLoopGroup
     let logger: Logger
 
-    public init(targetHost: String, targetPort: Int, delay: TimeAmount,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+    public init(
+        targetHost: String, targetPort: Int, delay: TimeAmount,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) {
         self.targetHost = targetHost
         self.targetPort = targetPort
         self.delay = delay
@@ -52,8 +54,9 @@ public final class DelayLink: Sendable {
                 return inbound.pipeline.addHandler(toTarget).map { inbound.read() }
             }
             .flatMapErrorThrowing { error in
-                self.logger.warning("delay link cannot reach its target",
-                                    metadata: ["target": "\(self.targetHost):\(self.targetPort)", "error": "\(error)"])
+                self.logger.warning(
+                    "delay link cannot reach its target",
+                    metadata: ["target": "\(self.targetHost):\(self.targetPort)", "error": "\(error)"])
                 inbound.close(promise: nil)
                 throw error
             }

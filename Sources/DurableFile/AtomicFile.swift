@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The one way Strait replaces a small file (broker metadata, partition checkpoints, the security
@@ -14,8 +14,10 @@ public enum AtomicFile {
     ///     rename stays within one file system. Defaults to `path + ".tmp"`; writers that may run
     ///     in several processes at once pass a unique name.
     ///   - permissions: the mode of a newly created file (0o600 for files holding secrets).
-    public static func write(_ bytes: [UInt8], to path: String, temporaryPath: String? = nil,
-                             permissions: mode_t = 0o644) throws(AtomicFileError) {
+    public static func write(
+        _ bytes: [UInt8], to path: String, temporaryPath: String? = nil,
+        permissions: mode_t = 0o644
+    ) throws(AtomicFileError) {
         let temporary = temporaryPath ?? path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, permissions)
         guard fd >= 0 else { throw AtomicFileError("open", temporary) }
@@ -78,9 +80,9 @@ public enum AtomicFile {
 @inline(__always)
 private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
     #if canImport(Glibc)
-    Glibc.write(fd, buffer, count)
+        Glibc.write(fd, buffer, count)
     #else
-    Darwin.write(fd, buffer, count)
+        Darwin.write(fd, buffer, count)
     #endif
 }
 
@@ -96,9 +98,9 @@ public struct AtomicFileError: Error, Equatable, CustomStringConvertible {
         self.operation = operation
         self.path = path
         #if canImport(Glibc)
-        self.errno = Glibc.errno
+            self.errno = Glibc.errno
         #else
-        self.errno = Darwin.errno
+            self.errno = Darwin.errno
         #endif
     }
 

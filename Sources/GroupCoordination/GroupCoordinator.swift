@@ -76,7 +76,8 @@ public final class GroupCoordinator: @unchecked Sendable {
             let digits = String(byte, radix: 16)
             return digits.count == 1 ? "0" + digits : digits
         }
-        let uuid = [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
+        let uuid = [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(
+            separator: "-")
         return "\(clientId)-\(uuid)"
     }
 
@@ -92,7 +93,7 @@ public final class GroupCoordinator: @unchecked Sendable {
         (.describeGroups, DescribeGroupsRequest.validVersions),
         (.listGroups, ListGroupsRequest.validVersions),
         (.deleteGroups, DeleteGroupsRequest.validVersions),
-        (.offsetDelete, OffsetDeleteRequest.validVersions),
+        (.offsetDelete, OffsetDeleteRequest.validVersions)
     ]
 
     // MARK: - Lifecycle
@@ -204,7 +205,9 @@ public final class GroupCoordinator: @unchecked Sendable {
             }
         }
         if removedOffsets > 0 || removedGroups > 0 {
-            logger.info("offset retention", metadata: ["expiredOffsets": "\(removedOffsets)", "deletedGroups": "\(removedGroups)"])
+            logger.info(
+                "offset retention",
+                metadata: ["expiredOffsets": "\(removedOffsets)", "deletedGroups": "\(removedGroups)"])
         }
         return (removedOffsets, removedGroups)
     }
@@ -217,12 +220,17 @@ public final class GroupCoordinator: @unchecked Sendable {
             var deliveries = Deliveries()
             lock.withLock {
                 if let error = unavailableError(groupId: request.groupId, emptyIdAllowed: false) {
-                    deliveries.add { continuation.resume(returning: GroupStateMachine.joinError(error, memberId: request.memberId)) }
+                    deliveries.add {
+                        continuation.resume(returning: GroupStateMachine.joinError(error, memberId: request.memberId))
+                    }
                     return
                 }
                 if groups[request.groupId] == nil {
                     guard request.memberId.isEmpty else {
-                        deliveries.add { continuation.resume(returning: GroupStateMachine.joinError(.unknownMemberId, memberId: request.memberId)) }
+                        deliveries.add {
+                            continuation.resume(
+                                returning: GroupStateMachine.joinError(.unknownMemberId, memberId: request.memberId))
+                        }
                         return
                     }
                     groups[request.groupId] = GroupStateMachine(groupId: request.groupId, config: config, now: now())
@@ -254,7 +262,9 @@ public final class GroupCoordinator: @unchecked Sendable {
                 }
                 let token = makeToken()
                 syncWaiters[token] = continuation
-                performLocked(groups[request.groupId]!.sync(request, version: version, token: token, now: now()), into: &deliveries)
+                performLocked(
+                    groups[request.groupId]!.sync(request, version: version, token: token, now: now()),
+                    into: &deliveries)
             }
             deliveries.deliver()
         }
@@ -269,7 +279,9 @@ public final class GroupCoordinator: @unchecked Sendable {
             }
             guard groups[request.groupId] != nil else { return HeartbeatResponse(errorCode: .unknownMemberId) }
             let token = makeToken()
-            performLocked(groups[request.groupId]!.heartbeat(request, version: version, token: token, now: now()), into: &deliveries)
+            performLocked(
+                groups[request.groupId]!.heartbeat(request, version: version, token: token, now: now()),
+                into: &deliveries)
             guard case .respondHeartbeat(_, let response)? = deliveries.unclaimed.removeValue(forKey: token) else {
                 return HeartbeatResponse(errorCode: .unknownServerError)
             }
@@ -283,15 +295,19 @@ public final class GroupCoordinator: @unchecked Sendable {
     public func handle(_ request: LeaveGroupRequest, version: Int16) -> LeaveGroupResponse {
         var deliveries = Deliveries()
         let response = lock.withLock { () -> LeaveGroupResponse in
-            let leaving = version >= 3 ? request.members : [LeaveGroupRequest.MemberIdentity(memberId: request.memberId)]
+            let leaving =
+                version >= 3 ? request.members : [LeaveGroupRequest.MemberIdentity(memberId: request.memberId)]
             if let error = unavailableError(groupId: request.groupId, emptyIdAllowed: false) {
-                return GroupStateMachine.leaveResponse(topLevel: error, members: leaving.map { ($0, error) }, version: version)
+                return GroupStateMachine.leaveResponse(
+                    topLevel: error, members: leaving.map { ($0, error) }, version: version)
             }
             guard groups[request.groupId] != nil else {
-                return GroupStateMachine.leaveResponse(topLevel: .none, members: leaving.map { ($0, .unknownMemberId) }, version: version)
+                return GroupStateMachine.leaveResponse(
+                    topLevel: .none, members: leaving.map { ($0, .unknownMemberId) }, version: version)
             }
             let token = makeToken()
-            performLocked(groups[request.groupId]!.leave(request, version: version, token: token, now: now()), into: &deliveries)
+            performLocked(
+                groups[request.groupId]!.leave(request, version: version, token: token, now: now()), into: &deliveries)
             forgetIfPossible(request.groupId)
             guard case .respondLeave(_, let response)? = deliveries.unclaimed.removeValue(forKey: token) else {
                 return LeaveGroupResponse(errorCode: .unknownServerError)
@@ -311,11 +327,14 @@ public final class GroupCoordinator: @unchecked Sendable {
         lock.withLock { () -> OffsetCommitResponse in
             var codes = request.topics.map { topic in topic.partitions.map { _ in KafkaErrorCode.none } }
             func response() -> OffsetCommitResponse {
-                OffsetCommitResponse(topics: zip(request.topics, codes).map { topic, topicCodes in
-                    .init(name: topic.name, partitions: zip(topic.partitions, topicCodes).map {
-                        .init(partitionIndex: $0.partitionIndex, errorCode: $1)
+                OffsetCommitResponse(
+                    topics: zip(request.topics, codes).map { topic, topicCodes in
+                        .init(
+                            name: topic.name,
+                            partitions: zip(topic.partitions, topicCodes).map {
+                                .init(partitionIndex: $0.partitionIndex, errorCode: $1)
+                            })
                     })
-                })
             }
             if let error = unavailableError(groupId: request.groupId, emptyIdAllowed: true) {
                 codes = codes.map { $0.map { _ in error } }
@@ -323,7 +342,8 @@ public final class GroupCoordinator: @unchecked Sendable {
             }
             let now = self.now()
             for (t, topic) in request.topics.enumerated() {
-                for (p, partition) in topic.partitions.enumerated() where !topicPartitionExists(topic.name, partition.partitionIndex) {
+                for (p, partition) in topic.partitions.enumerated()
+                where !topicPartitionExists(topic.name, partition.partitionIndex) {
                     codes[t][p] = .unknownTopicOrPartition
                 }
             }
@@ -335,11 +355,13 @@ public final class GroupCoordinator: @unchecked Sendable {
                     generationId: generation, memberId: request.memberId, groupInstanceId: instanceId, now: now)
             } else {
                 // No such group: fine for a simple commit (it creates the group), else a stale member.
-                groupError = generation < 0 && request.memberId.isEmpty && instanceId == nil ? .none : .illegalGeneration
+                groupError =
+                    generation < 0 && request.memberId.isEmpty && instanceId == nil ? .none : .illegalGeneration
             }
             // v2-v4 retention_time_ms (-1: the broker's retention) gives these offsets their own
             // expiry time, measured from now, as Kafka does.
-            let expireTimestampMs: Int64? = (2...4).contains(version) && request.retentionTimeMs != -1
+            let expireTimestampMs: Int64? =
+                (2...4).contains(version) && request.retentionTimeMs != -1
                 ? now &+ request.retentionTimeMs : nil
             var commits: [(t: Int, p: Int, record: OffsetCommitRecord)] = []
             for (t, topic) in request.topics.enumerated() {
@@ -353,19 +375,25 @@ public final class GroupCoordinator: @unchecked Sendable {
                         codes[t][p] = .offsetMetadataTooLarge
                         continue
                     }
-                    commits.append((t, p, OffsetCommitRecord(
-                        groupId: request.groupId, topic: topic.name, partition: partition.partitionIndex,
-                        offset: partition.committedOffset,
-                        leaderEpoch: version >= 6 ? partition.committedLeaderEpoch : -1, metadata: metadata,
-                        commitTimestampMs: version == 1 && partition.commitTimestamp >= 0 ? partition.commitTimestamp : now,
-                        expireTimestampMs: expireTimestampMs)))
+                    commits.append(
+                        (
+                            t, p,
+                            OffsetCommitRecord(
+                                groupId: request.groupId, topic: topic.name, partition: partition.partitionIndex,
+                                offset: partition.committedOffset,
+                                leaderEpoch: version >= 6 ? partition.committedLeaderEpoch : -1, metadata: metadata,
+                                commitTimestampMs: version == 1 && partition.commitTimestamp >= 0
+                                    ? partition.commitTimestamp : now,
+                                expireTimestampMs: expireTimestampMs)
+                        ))
                 }
             }
             guard !commits.isEmpty else { return response() }
             do {
                 try store.append(commits.map { .offset($0.record) })
             } catch {
-                logger.error("offset commit not persisted", metadata: ["group": "\(request.groupId)", "error": "\(error)"])
+                logger.error(
+                    "offset commit not persisted", metadata: ["group": "\(request.groupId)", "error": "\(error)"])
                 for commit in commits { codes[commit.t][commit.p] = .coordinatorNotAvailable }
                 return response()
             }
@@ -384,16 +412,24 @@ public final class GroupCoordinator: @unchecked Sendable {
     public func handle(_ request: OffsetFetchRequest, version: Int16) -> OffsetFetchResponse {
         lock.withLock { () -> OffsetFetchResponse in
             if version >= 8 {
-                return OffsetFetchResponse(groups: request.groups.map { group in
-                    let (error, topics) = fetchOffsetsLocked(
-                        groupId: group.groupId, topics: group.topics.map { $0.map { ($0.name, $0.partitionIndexes) } })
-                    return .init(groupId: group.groupId, topics: topics.map { topic in
-                        .init(name: topic.name, partitions: topic.partitions.map {
-                            .init(partitionIndex: $0.partitionIndex, committedOffset: $0.committedOffset,
-                                  committedLeaderEpoch: $0.committedLeaderEpoch, metadata: $0.metadata, errorCode: $0.errorCode)
-                        })
-                    }, errorCode: error)
-                })
+                return OffsetFetchResponse(
+                    groups: request.groups.map { group in
+                        let (error, topics) = fetchOffsetsLocked(
+                            groupId: group.groupId,
+                            topics: group.topics.map { $0.map { ($0.name, $0.partitionIndexes) } })
+                        return .init(
+                            groupId: group.groupId,
+                            topics: topics.map { topic in
+                                .init(
+                                    name: topic.name,
+                                    partitions: topic.partitions.map {
+                                        .init(
+                                            partitionIndex: $0.partitionIndex, committedOffset: $0.committedOffset,
+                                            committedLeaderEpoch: $0.committedLeaderEpoch, metadata: $0.metadata,
+                                            errorCode: $0.errorCode)
+                                    })
+                            }, errorCode: error)
+                    })
             }
             let (error, topics) = fetchOffsetsLocked(
                 groupId: request.groupId, topics: request.topics.map { $0.map { ($0.name, $0.partitionIndexes) } })
@@ -404,20 +440,33 @@ public final class GroupCoordinator: @unchecked Sendable {
     private func fetchOffsetsLocked(
         groupId: String, topics requested: [(String, [Int32])]?
     ) -> (KafkaErrorCode, [OffsetFetchResponse.OffsetFetchResponseTopic]) {
-        func partition(_ index: Int32, _ retained: RetainedOffset?, _ error: KafkaErrorCode) -> OffsetFetchResponse.OffsetFetchResponsePartition {
+        func partition(_ index: Int32, _ retained: RetainedOffset?, _ error: KafkaErrorCode)
+            -> OffsetFetchResponse.OffsetFetchResponsePartition
+        {
             let committed = retained?.committed
-            return .init(partitionIndex: index, committedOffset: committed?.offset ?? -1,
-                         committedLeaderEpoch: committed?.leaderEpoch ?? -1, metadata: committed?.metadata ?? "", errorCode: error)
+            return .init(
+                partitionIndex: index, committedOffset: committed?.offset ?? -1,
+                committedLeaderEpoch: committed?.leaderEpoch ?? -1, metadata: committed?.metadata ?? "",
+                errorCode: error)
         }
         if let error = unavailableError(groupId: groupId, emptyIdAllowed: true) {
             // v0-1 have no group-level code: every partition carries it too.
-            return (error, (requested ?? []).map { name, indexes in .init(name: name, partitions: indexes.map { partition($0, nil, error) }) })
+            return (
+                error,
+                (requested ?? []).map { name, indexes in
+                    .init(name: name, partitions: indexes.map { partition($0, nil, error) })
+                }
+            )
         }
         let offsets = groups[groupId]?.offsets ?? [:]
         if let requested {
-            return (.none, requested.map { name, indexes in
-                .init(name: name, partitions: indexes.map { partition($0, offsets[TopicPartition(name, $0)], .none) })
-            })
+            return (
+                .none,
+                requested.map { name, indexes in
+                    .init(
+                        name: name, partitions: indexes.map { partition($0, offsets[TopicPartition(name, $0)], .none) })
+                }
+            )
         }
         var byTopic: [String: [OffsetFetchResponse.OffsetFetchResponsePartition]] = [:]
         for (key, committed) in offsets.sorted(by: { $0.key < $1.key }) {
@@ -457,17 +506,22 @@ public final class GroupCoordinator: @unchecked Sendable {
                 do {
                     try store.append(tombstones)
                 } catch {
-                    logger.error("offset deletion not persisted", metadata: ["group": "\(request.groupId)", "error": "\(error)"])
+                    logger.error(
+                        "offset deletion not persisted", metadata: ["group": "\(request.groupId)", "error": "\(error)"])
                     return OffsetDeleteResponse(errorCode: .coordinatorNotAvailable)
                 }
             }
             _ = groups[request.groupId]!.deleteOffsets(doomed)
             forgetIfPossible(request.groupId)
-            return OffsetDeleteResponse(errorCode: .none, topics: zip(request.topics, codes).map { topic, topicCodes in
-                .init(name: topic.name, partitions: zip(topic.partitions, topicCodes).map {
-                    .init(partitionIndex: $0.partitionIndex, errorCode: $1)
+            return OffsetDeleteResponse(
+                errorCode: .none,
+                topics: zip(request.topics, codes).map { topic, topicCodes in
+                    .init(
+                        name: topic.name,
+                        partitions: zip(topic.partitions, topicCodes).map {
+                            .init(partitionIndex: $0.partitionIndex, errorCode: $1)
+                        })
                 })
-            })
         }
     }
 
@@ -494,26 +548,28 @@ public final class GroupCoordinator: @unchecked Sendable {
     public func handle(_ request: DescribeGroupsRequest, version: Int16) -> DescribeGroupsResponse {
         lock.withLock { () -> DescribeGroupsResponse in
             let includeOperations = version >= 3 && request.includeAuthorizedOperations
-            return DescribeGroupsResponse(groups: request.groups.map { groupId in
-                if let error = unavailableError(groupId: groupId, emptyIdAllowed: true) {
-                    return .init(errorCode: error, groupId: groupId)
-                }
-                guard let group = groups[groupId] else {
-                    return .init(
-                        errorCode: .none, groupId: groupId, groupState: GroupState.dead.rawValue,
-                        protocolType: "", protocolData: "", members: [])
-                }
-                return group.describe(includeAuthorizedOperations: includeOperations)
-            })
+            return DescribeGroupsResponse(
+                groups: request.groups.map { groupId in
+                    if let error = unavailableError(groupId: groupId, emptyIdAllowed: true) {
+                        return .init(errorCode: error, groupId: groupId)
+                    }
+                    guard let group = groups[groupId] else {
+                        return .init(
+                            errorCode: .none, groupId: groupId, groupState: GroupState.dead.rawValue,
+                            protocolType: "", protocolData: "", members: [])
+                    }
+                    return group.describe(includeAuthorizedOperations: includeOperations)
+                })
         }
     }
 
     /// DeleteGroups: only empty groups; their offsets go too.
     public func handle(_ request: DeleteGroupsRequest, version: Int16) -> DeleteGroupsResponse {
         lock.withLock { () -> DeleteGroupsResponse in
-            DeleteGroupsResponse(results: request.groupsNames.map { groupId in
-                .init(groupId: groupId, errorCode: deleteGroupLocked(groupId))
-            })
+            DeleteGroupsResponse(
+                results: request.groupsNames.map { groupId in
+                    .init(groupId: groupId, errorCode: deleteGroupLocked(groupId))
+                })
         }
     }
 
@@ -568,7 +624,9 @@ public final class GroupCoordinator: @unchecked Sendable {
                 } catch {
                     // The in-memory group stays authoritative; after a restart the previous
                     // generation's record is replayed and members rejoin.
-                    logger.error("group metadata not persisted", metadata: ["group": "\(record.key.groupId)", "error": "\(error)"])
+                    logger.error(
+                        "group metadata not persisted",
+                        metadata: ["group": "\(record.key.groupId)", "error": "\(error)"])
                 }
             case .respondJoin(let token, let response):
                 if let waiter = joinWaiters.removeValue(forKey: token) {

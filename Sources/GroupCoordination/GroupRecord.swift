@@ -34,9 +34,11 @@ public enum GroupRecord: Sendable, Equatable {
     public var key: GroupRecordKey {
         switch self {
         case .group(let record): return .group(record.groupId)
-        case .offset(let record): return .offset(groupId: record.groupId, topic: record.topic, partition: record.partition)
+        case .offset(let record):
+            return .offset(groupId: record.groupId, topic: record.topic, partition: record.partition)
         case .groupTombstone(let groupId): return .group(groupId)
-        case .offsetTombstone(let groupId, let topic, let partition): return .offset(groupId: groupId, topic: topic, partition: partition)
+        case .offsetTombstone(let groupId, let topic, let partition):
+            return .offset(groupId: groupId, topic: topic, partition: partition)
         }
     }
 }
@@ -142,8 +144,9 @@ public struct OffsetCommitRecord: Sendable, Equatable {
 
     /// The offset as the coordinator keeps it (leader epoch -1 becomes nil, and back on fetch).
     public var retained: RetainedOffset {
-        RetainedOffset(CommittedOffset(offset: offset, leaderEpoch: leaderEpoch == -1 ? nil : leaderEpoch, metadata: metadata),
-                       commitTimestampMs: commitTimestampMs, expireTimestampMs: expireTimestampMs)
+        RetainedOffset(
+            CommittedOffset(offset: offset, leaderEpoch: leaderEpoch == -1 ? nil : leaderEpoch, metadata: metadata),
+            commitTimestampMs: commitTimestampMs, expireTimestampMs: expireTimestampMs)
     }
 }
 
@@ -247,13 +250,17 @@ extension GroupRecord {
                 leaderEpoch: try value.readKafkaInt32(what: "OffsetCommitRecord.leaderEpoch"),
                 metadata: try value.readKafkaString(compact: true, what: "OffsetCommitRecord.metadata"),
                 commitTimestampMs: try value.readKafkaInt64(what: "OffsetCommitRecord.commitTimestampMs"))
-            if version == 1 { record.expireTimestampMs = try value.readKafkaInt64(what: "OffsetCommitRecord.expireTimestampMs") }
+            if version == 1 {
+                record.expireTimestampMs = try value.readKafkaInt64(what: "OffsetCommitRecord.expireTimestampMs")
+            }
             self = .offset(record)
         case .group(let groupId):
             guard version == 0 else { throw GroupRecordDecodingError.unknownValueVersion(version) }
-            let protocolType = try value.readKafkaNullableString(compact: true, what: "GroupMetadataRecord.protocolType")
+            let protocolType = try value.readKafkaNullableString(
+                compact: true, what: "GroupMetadataRecord.protocolType")
             let generationId = try value.readKafkaInt32(what: "GroupMetadataRecord.generationId")
-            let protocolName = try value.readKafkaNullableString(compact: true, what: "GroupMetadataRecord.protocolName")
+            let protocolName = try value.readKafkaNullableString(
+                compact: true, what: "GroupMetadataRecord.protocolName")
             let leaderId = try value.readKafkaNullableString(compact: true, what: "GroupMetadataRecord.leaderId")
             let stateTimestampMs = try value.readKafkaInt64(what: "GroupMetadataRecord.stateTimestampMs")
             let members = try value.readKafkaArray(compact: true, what: "GroupMetadataRecord.members") { buffer in
@@ -267,9 +274,11 @@ extension GroupRecord {
                     subscription: try buffer.readKafkaBytes(compact: true, what: "Member.subscription"),
                     assignment: try buffer.readKafkaBytes(compact: true, what: "Member.assignment"))
             }
-            self = .group(GroupMetadataRecord(
-                groupId: groupId, protocolType: protocolType, generationId: generationId, protocolName: protocolName,
-                leaderId: leaderId, stateTimestampMs: stateTimestampMs, members: members))
+            self = .group(
+                GroupMetadataRecord(
+                    groupId: groupId, protocolType: protocolType, generationId: generationId,
+                    protocolName: protocolName,
+                    leaderId: leaderId, stateTimestampMs: stateTimestampMs, members: members))
         }
         guard value.readableBytes == 0 else { throw GroupRecordDecodingError.trailingBytes(what: "value") }
     }

@@ -131,7 +131,8 @@ public struct GroupStateMachine: Sendable {
             return fail(.inconsistentGroupProtocol)
         }
         // v0 has no rebalance timeout: the session timeout serves as both.
-        let rebalanceTimeoutMs = version >= 1 && request.rebalanceTimeoutMs >= 0 ? request.rebalanceTimeoutMs : request.sessionTimeoutMs
+        let rebalanceTimeoutMs =
+            version >= 1 && request.rebalanceTimeoutMs >= 0 ? request.rebalanceTimeoutMs : request.sessionTimeoutMs
         func newMember(_ memberId: String) -> GroupMember {
             GroupMember(
                 memberId: memberId, groupInstanceId: instanceId, clientId: clientId, clientHost: clientHost,
@@ -163,7 +164,8 @@ public struct GroupStateMachine: Sendable {
         }
         if let error = validateMember(request.memberId, instanceId: instanceId) { return fail(error) }
         guard let index = index(of: request.memberId) else { return fail(.unknownMemberId) }
-        let sameProtocols = members[index].protocols == request.protocols && members[index].protocolType == request.protocolType
+        let sameProtocols =
+            members[index].protocols == request.protocols && members[index].protocolType == request.protocolType
         switch state {
         case .preparingRebalance:
             updateMemberAndRebalance(at: index, from: newMember(request.memberId), now: now, actions: &actions)
@@ -200,7 +202,9 @@ public struct GroupStateMachine: Sendable {
     }
 
     private func joinResponseMembers() -> [JoinGroupResponse.JoinGroupResponseMember] {
-        members.map { .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, metadata: $0.metadata(for: protocolName)) }
+        members.map {
+            .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, metadata: $0.metadata(for: protocolName))
+        }
     }
 
     /// A JoinGroup error answer.
@@ -240,7 +244,9 @@ public struct GroupStateMachine: Sendable {
         let candidates = candidateProtocols()
         var votes: [String: Int] = [:]
         for member in members {
-            if let choice = member.protocols.first(where: { candidates.contains($0.name) }) { votes[choice.name, default: 0] += 1 }
+            if let choice = member.protocols.first(where: { candidates.contains($0.name) }) {
+                votes[choice.name, default: 0] += 1
+            }
         }
         let leaderOrder = (members.first { $0.memberId == leaderId } ?? members.first)?.protocols.map(\.name) ?? []
         var best: String?
@@ -304,17 +310,23 @@ public struct GroupStateMachine: Sendable {
             actions.append(.persist(.group(metadataRecord())))
             if version >= 9 {
                 // KIP-814: the leader learns it leads but skips running the assignor.
-                actions.append(.respondJoin(token, JoinGroupResponse(
-                    errorCode: .none, generationId: generationId, protocolType: protocolType,
-                    protocolName: protocolName, leader: leaderId ?? "", skipAssignment: wasLeader,
-                    memberId: member.memberId, members: wasLeader ? joinResponseMembers() : [])))
+                actions.append(
+                    .respondJoin(
+                        token,
+                        JoinGroupResponse(
+                            errorCode: .none, generationId: generationId, protocolType: protocolType,
+                            protocolName: protocolName, leader: leaderId ?? "", skipAssignment: wasLeader,
+                            memberId: member.memberId, members: wasLeader ? joinResponseMembers() : [])))
             } else {
                 // Older clients would run the assignor if told they lead, and a stable group ignores
                 // a new assignment: report the old leader id so the member acts as a follower.
-                actions.append(.respondJoin(token, JoinGroupResponse(
-                    errorCode: .none, generationId: generationId, protocolType: protocolType,
-                    protocolName: protocolName, leader: wasLeader ? oldMemberId : (leaderId ?? ""),
-                    memberId: member.memberId, members: [])))
+                actions.append(
+                    .respondJoin(
+                        token,
+                        JoinGroupResponse(
+                            errorCode: .none, generationId: generationId, protocolType: protocolType,
+                            protocolName: protocolName, leader: wasLeader ? oldMemberId : (leaderId ?? ""),
+                            memberId: member.memberId, members: [])))
             }
         case .stable, .completingRebalance, .preparingRebalance, .empty, .dead:
             members[index].awaitingJoin = token
@@ -417,10 +429,13 @@ public struct GroupStateMachine: Sendable {
         for index in members.indices {
             guard let parked = members[index].awaitingJoin else { continue }
             let memberId = members[index].memberId
-            actions.append(.respondJoin(parked, JoinGroupResponse(
-                errorCode: .none, generationId: generationId, protocolType: protocolType,
-                protocolName: protocolName, leader: leaderId ?? "", skipAssignment: false, memberId: memberId,
-                members: memberId == leaderId ? everyone : [])))
+            actions.append(
+                .respondJoin(
+                    parked,
+                    JoinGroupResponse(
+                        errorCode: .none, generationId: generationId, protocolType: protocolType,
+                        protocolName: protocolName, leader: leaderId ?? "", skipAssignment: false, memberId: memberId,
+                        members: memberId == leaderId ? everyone : [])))
             members[index].awaitingJoin = nil
             members[index].sessionDeadline = now + Int64(members[index].sessionTimeoutMs)
         }
@@ -429,14 +444,18 @@ public struct GroupStateMachine: Sendable {
     }
 
     /// Removes a member, answering its parked requests with `error`.
-    private mutating func removeMember(_ memberId: String, answering error: KafkaErrorCode, actions: inout [GroupAction]) {
+    private mutating func removeMember(
+        _ memberId: String, answering error: KafkaErrorCode, actions: inout [GroupAction]
+    ) {
         guard let index = index(of: memberId) else { return }
         let member = members.remove(at: index)
         if let instanceId = member.groupInstanceId, staticMembers[instanceId] == memberId {
             staticMembers.removeValue(forKey: instanceId)
         }
         pendingSyncMembers.remove(memberId)
-        if let parked = member.awaitingJoin { actions.append(.respondJoin(parked, Self.joinError(error, memberId: memberId))) }
+        if let parked = member.awaitingJoin {
+            actions.append(.respondJoin(parked, Self.joinError(error, memberId: memberId)))
+        }
         if let parked = member.awaitingSync { actions.append(.respondSync(parked, Self.syncError(error))) }
         if leaderId == memberId { leaderId = members.first?.memberId }
     }
@@ -456,7 +475,9 @@ public struct GroupStateMachine: Sendable {
     // MARK: - SyncGroup
 
     /// Handles SyncGroup. A follower's request is parked until the leader's arrives.
-    public mutating func sync(_ request: SyncGroupRequest, version: Int16, token: RequestToken, now: Int64) -> [GroupAction] {
+    public mutating func sync(_ request: SyncGroupRequest, version: Int16, token: RequestToken, now: Int64)
+        -> [GroupAction]
+    {
         func fail(_ code: KafkaErrorCode) -> [GroupAction] { [.respondSync(token, Self.syncError(code))] }
         if state == .dead { return fail(.coordinatorNotAvailable) }
         let instanceId = version >= 3 ? request.groupInstanceId : nil
@@ -485,7 +506,8 @@ public struct GroupStateMachine: Sendable {
             if request.memberId == leaderId {
                 // The leader's assignments are opaque bytes; members it left out get nothing.
                 for member in members.indices {
-                    members[member].assignment = request.assignments.first { $0.memberId == members[member].memberId }?.assignment ?? []
+                    members[member].assignment =
+                        request.assignments.first { $0.memberId == members[member].memberId }?.assignment ?? []
                 }
                 state = .stable
                 stateTimestampMs = now
@@ -518,7 +540,9 @@ public struct GroupStateMachine: Sendable {
 
     // MARK: - Heartbeat
 
-    public mutating func heartbeat(_ request: HeartbeatRequest, version: Int16, token: RequestToken, now: Int64) -> [GroupAction] {
+    public mutating func heartbeat(_ request: HeartbeatRequest, version: Int16, token: RequestToken, now: Int64)
+        -> [GroupAction]
+    {
         [.respondHeartbeat(token, HeartbeatResponse(errorCode: heartbeatError(request, version: version, now: now)))]
     }
 
@@ -545,11 +569,18 @@ public struct GroupStateMachine: Sendable {
     // MARK: - LeaveGroup
 
     /// Handles LeaveGroup: v0-2 name one member; v3+ a batch, each by member id or instance id.
-    public mutating func leave(_ request: LeaveGroupRequest, version: Int16, token: RequestToken, now: Int64) -> [GroupAction] {
+    public mutating func leave(_ request: LeaveGroupRequest, version: Int16, token: RequestToken, now: Int64)
+        -> [GroupAction]
+    {
         let leaving = version >= 3 ? request.members : [LeaveGroupRequest.MemberIdentity(memberId: request.memberId)]
         if state == .dead {
-            return [.respondLeave(token, Self.leaveResponse(
-                topLevel: .coordinatorNotAvailable, members: leaving.map { ($0, .coordinatorNotAvailable) }, version: version))]
+            return [
+                .respondLeave(
+                    token,
+                    Self.leaveResponse(
+                        topLevel: .coordinatorNotAvailable, members: leaving.map { ($0, .coordinatorNotAvailable) },
+                        version: version))
+            ]
         }
         var actions: [GroupAction] = []
         var results: [(LeaveGroupRequest.MemberIdentity, KafkaErrorCode)] = []
@@ -583,9 +614,11 @@ public struct GroupStateMachine: Sendable {
         topLevel: KafkaErrorCode, members: [(LeaveGroupRequest.MemberIdentity, KafkaErrorCode)], version: Int16
     ) -> LeaveGroupResponse {
         if version >= 3 {
-            return LeaveGroupResponse(errorCode: topLevel, members: members.map {
-                .init(memberId: $0.0.memberId, groupInstanceId: $0.0.groupInstanceId, errorCode: $0.1)
-            })
+            return LeaveGroupResponse(
+                errorCode: topLevel,
+                members: members.map {
+                    .init(memberId: $0.0.memberId, groupInstanceId: $0.0.groupInstanceId, errorCode: $0.1)
+                })
         }
         let code = topLevel != .none ? topLevel : (members.first { $0.1 != .none }?.1 ?? .none)
         return LeaveGroupResponse(errorCode: code)
@@ -647,7 +680,8 @@ public struct GroupStateMachine: Sendable {
         switch state {
         case .dead: return .groupIdNotFound
         case .empty: return .none
-        case .preparingRebalance, .completingRebalance, .stable: return protocolType == "consumer" ? .none : .nonEmptyGroup
+        case .preparingRebalance, .completingRebalance, .stable:
+            return protocolType == "consumer" ? .none : .nonEmptyGroup
         }
     }
 
@@ -666,7 +700,8 @@ public struct GroupStateMachine: Sendable {
         for member in members {
             var buffer = ByteBuffer(bytes: member.metadata(for: protocolName))
             guard let version = try? buffer.readKafkaInt16(what: "ConsumerProtocolSubscription version"), version >= 0,
-                  let subscription = try? ConsumerProtocolSubscription(from: &buffer, version: min(version, ConsumerProtocolSubscription.validVersions.upperBound))
+                let subscription = try? ConsumerProtocolSubscription(
+                    from: &buffer, version: min(version, ConsumerProtocolSubscription.validVersions.upperBound))
             else { return nil }
             topics.formUnion(subscription.topics)
         }
@@ -721,7 +756,8 @@ public struct GroupStateMachine: Sendable {
     /// Removes offsets; returns tombstones for those that existed.
     public mutating func deleteOffsets(_ partitions: [TopicPartition]) -> [GroupRecord] {
         partitions.compactMap { key in
-            offsets.removeValue(forKey: key) == nil ? nil : .offsetTombstone(groupId: groupId, topic: key.topic, partition: key.partition)
+            offsets.removeValue(forKey: key) == nil
+                ? nil : .offsetTombstone(groupId: groupId, topic: key.topic, partition: key.partition)
         }
     }
 

@@ -35,7 +35,7 @@ public struct ClientAPIVersions: Sendable, Equatable {
         .deleteTopics: 0...6,
         .createPartitions: 0...3,
         .describeConfigs: 0...4,
-        .incrementalAlterConfigs: 0...1,
+        .incrementalAlterConfigs: 0...1
     ])
 }
 
@@ -100,7 +100,8 @@ enum ApiVersionsNegotiation {
             let response = try? ApiVersionsResponse(from: &v0, version: 0)
             let next: Int16
             if let brokerRange = response.flatMap({ BrokerAPIVersions($0, version: 0)[.apiVersions] }),
-               let common = BrokerAPIVersions.highestCommon(clientRange, brokerRange) {
+                let common = BrokerAPIVersions.highestCommon(clientRange, brokerRange)
+            {
                 next = common
             } else {
                 next = clientRange.lowerBound

@@ -21,7 +21,9 @@ public struct BrokerAddress: Hashable, Sendable, CustomStringConvertible {
             host = String(trimmed[trimmed.index(after: trimmed.startIndex)..<close])
             let rest = trimmed[trimmed.index(after: close)...]
             if !rest.isEmpty {
-                guard rest.hasPrefix(":") else { throw KafkaClientError.invalidBootstrap("'\(text)': expected ':PORT' after ']'") }
+                guard rest.hasPrefix(":") else {
+                    throw KafkaClientError.invalidBootstrap("'\(text)': expected ':PORT' after ']'")
+                }
                 portText = rest.dropFirst()
             }
         } else if let colon = trimmed.lastIndex(of: ":") {

@@ -48,7 +48,8 @@ public struct ClusterMetadata: Sendable {
     public var brokers: [Int32: BrokerNode]
     public var topics: [String: TopicMetadata]
 
-    public init(clusterId: String?, controllerId: Int32?, brokers: [Int32: BrokerNode], topics: [String: TopicMetadata]) {
+    public init(clusterId: String?, controllerId: Int32?, brokers: [Int32: BrokerNode], topics: [String: TopicMetadata])
+    {
         self.clusterId = clusterId
         self.controllerId = controllerId
         self.brokers = brokers
@@ -58,7 +59,8 @@ public struct ClusterMetadata: Sendable {
     public init(_ response: MetadataResponse, version: Int16) {
         var brokers: [Int32: BrokerNode] = [:]
         for broker in response.brokers {
-            brokers[broker.nodeId] = BrokerNode(nodeId: broker.nodeId, host: broker.host, port: broker.port, rack: broker.rack)
+            brokers[broker.nodeId] = BrokerNode(
+                nodeId: broker.nodeId, host: broker.host, port: broker.port, rack: broker.rack)
         }
         var topics: [String: TopicMetadata] = [:]
         for topic in response.topics {
@@ -77,9 +79,10 @@ public struct ClusterMetadata: Sendable {
                 topicId: version >= 10 && topic.topicId != KafkaUUID.zero ? topic.topicId : nil,
                 isInternal: topic.isInternal, partitions: partitions)
         }
-        self.init(clusterId: version >= 2 ? response.clusterId : nil,
-                  controllerId: version >= 1 && response.controllerId >= 0 ? response.controllerId : nil,
-                  brokers: brokers, topics: topics)
+        self.init(
+            clusterId: version >= 2 ? response.clusterId : nil,
+            controllerId: version >= 1 && response.controllerId >= 0 ? response.controllerId : nil,
+            brokers: brokers, topics: topics)
     }
 
     public func partition(_ tp: TopicPartition) -> PartitionMetadata? {

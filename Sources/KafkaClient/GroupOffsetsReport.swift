@@ -42,8 +42,10 @@ public struct GroupOffsetsReport: Hashable, Sendable {
 
     /// Joins a group description, its committed offsets and the log end offsets into rows,
     /// sorted by topic and partition.
-    public init(description: GroupDescription?, committed: [TopicPartition: CommittedOffset],
-                logEndOffsets: [TopicPartition: Result<ListedOffset, KafkaClientError>], groupId: String) {
+    public init(
+        description: GroupDescription?, committed: [TopicPartition: CommittedOffset],
+        logEndOffsets: [TopicPartition: Result<ListedOffset, KafkaClientError>], groupId: String
+    ) {
         var owner: [TopicPartition: GroupMemberDescription] = [:]
         var idle: [GroupMemberDescription] = []
         for member in description?.members ?? [] {
@@ -62,9 +64,10 @@ public struct GroupOffsetsReport: Hashable, Sendable {
             case nil: logEndError = "not requested"
             }
             let member = owner[tp]
-            return Row(partition: tp, committedOffset: committedOffset, logEndOffset: logEnd, logEndError: logEndError,
-                       lag: Self.lag(committed: committedOffset, logEnd: logEnd),
-                       memberId: member?.memberId, clientHost: member?.clientHost, clientId: member?.clientId)
+            return Row(
+                partition: tp, committedOffset: committedOffset, logEndOffset: logEnd, logEndError: logEndError,
+                lag: Self.lag(committed: committedOffset, logEnd: logEnd),
+                memberId: member?.memberId, clientHost: member?.clientHost, clientId: member?.clientId)
         }
         self.init(groupId: groupId, rows: rows, membersWithoutPartitions: idle.sorted { $0.memberId < $1.memberId })
     }
@@ -73,13 +76,19 @@ public struct GroupOffsetsReport: Hashable, Sendable {
 extension KafkaCluster {
     /// Describes `groupId` and reads its committed offsets and the log end offsets of every
     /// partition it has committed or been assigned: everything `strait groups describe` shows.
-    public func groupOffsetsReport(_ groupId: String) async throws -> (description: GroupDescription, report: GroupOffsetsReport) {
+    public func groupOffsetsReport(_ groupId: String) async throws -> (
+        description: GroupDescription, report: GroupOffsetsReport
+    ) {
         let description = try await describeGroup(groupId)
         let committed = try await fetchCommittedOffsets(group: groupId)
         let assigned = description.members.flatMap { $0.assignment ?? [] }
         let partitions = Set(committed.keys).union(assigned)
         let logEnds = partitions.isEmpty ? [:] : try await listOffsets(partitions, spec: .latest)
-        return (description, GroupOffsetsReport(description: description, committed: committed,
-                                                logEndOffsets: logEnds, groupId: groupId))
+        return (
+            description,
+            GroupOffsetsReport(
+                description: description, committed: committed,
+                logEndOffsets: logEnds, groupId: groupId)
+        )
     }
 }

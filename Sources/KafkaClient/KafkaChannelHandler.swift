@@ -111,7 +111,9 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
 
     /// A request without a response: complete it on write. On a closed connection it fails
     /// like any other request.
-    private func writeWithoutResponse(context: ChannelHandlerContext, _ request: OutgoingRequest, promise: EventLoopPromise<Void>?) {
+    private func writeWithoutResponse(
+        context: ChannelHandlerContext, _ request: OutgoingRequest, promise: EventLoopPromise<Void>?
+    ) {
         guard state.isOpen else {
             request.promise.fail(KafkaClientError.connectionClosed(address, reason: closeReason ?? "closed"))
             promise?.succeed()
@@ -122,7 +124,8 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         written.futureResult.whenComplete { result in
             switch result {
             case .success: request.promise.succeed(ByteBuffer())
-            case let .failure(error): request.promise.fail(KafkaClientError.connectionClosed(address, reason: describe(error)))
+            case let .failure(error):
+                request.promise.fail(KafkaClientError.connectionClosed(address, reason: describe(error)))
             }
         }
         if let promise { written.futureResult.cascade(to: promise) }
@@ -180,7 +183,8 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
             do {
                 _ = try ResponseHeader.decode(from: &frame, headerVersion: request.responseHeaderVersion)
                 if holding, request.apiKey == APIKey.saslAuthenticate.rawValue, closeReason == nil,
-                   let refusal = SaslAuthenticateResponse.refusal(in: frame, version: request.apiVersion) {
+                    let refusal = SaslAuthenticateResponse.refusal(in: frame, version: request.apiVersion)
+                {
                     // A broker closes the connection right after refusing a token: the requests
                     // still pending must learn why, not just that the broker closed it.
                     closeReason = "\(KafkaConnection.reauthenticationFailurePrefix)\(refusal)"
@@ -188,7 +192,8 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
                 request.waiter.promise.succeed(frame)
             } catch {
                 let api = APIKey(rawValue: request.apiKey).map(\.name) ?? "API \(request.apiKey)"
-                request.waiter.promise.fail(KafkaClientError.protocolViolation(address, "bad \(api) response header: \(error)"))
+                request.waiter.promise.fail(
+                    KafkaClientError.protocolViolation(address, "bad \(api) response header: \(error)"))
             }
         case .discard:
             return
@@ -235,7 +240,9 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         }
     }
 
-    private func error(for failure: ConnectionStateMachine<Waiter>.Failure, api: APIKey, timeout: TimeAmount) -> KafkaClientError {
+    private func error(for failure: ConnectionStateMachine<Waiter>.Failure, api: APIKey, timeout: TimeAmount)
+        -> KafkaClientError
+    {
         switch failure {
         case let .closed(reason):
             return .connectionClosed(address, reason: reason)

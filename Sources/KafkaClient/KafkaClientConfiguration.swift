@@ -20,8 +20,10 @@ public struct RetryPolicy: Sendable, Equatable {
     public var maxBackoff: Duration
     public var multiplier: Double
 
-    public init(maxAttempts: Int = 6, initialBackoff: Duration = .milliseconds(100),
-                maxBackoff: Duration = .seconds(2), multiplier: Double = 2) {
+    public init(
+        maxAttempts: Int = 6, initialBackoff: Duration = .milliseconds(100),
+        maxBackoff: Duration = .seconds(2), multiplier: Double = 2
+    ) {
         self.maxAttempts = max(1, maxAttempts)
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
@@ -85,8 +87,12 @@ public struct KafkaClientConfiguration: Sendable {
     /// Throws `unsupportedSecurityProtocol` when the protocol needs TLS or SASL settings that
     /// are missing.
     func checkSecurity() throws {
-        if securityProtocol.usesTLS && tls == nil { throw KafkaClientError.unsupportedSecurityProtocol(securityProtocol) }
-        if securityProtocol.usesSASL && sasl == nil { throw KafkaClientError.unsupportedSecurityProtocol(securityProtocol) }
+        if securityProtocol.usesTLS && tls == nil {
+            throw KafkaClientError.unsupportedSecurityProtocol(securityProtocol)
+        }
+        if securityProtocol.usesSASL && sasl == nil {
+            throw KafkaClientError.unsupportedSecurityProtocol(securityProtocol)
+        }
     }
 }
 

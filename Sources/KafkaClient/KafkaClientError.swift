@@ -38,7 +38,7 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
         case let .broker(code, _, _):
             return code.isRetriable
         case .invalidBootstrap, .unsupportedSecurityProtocol, .authenticationFailed, .cancelled, .noCommonVersion,
-             .protocolViolation, .malformedResponse, .unknownTopicOrPartition, .clientClosed:
+            .protocolViolation, .malformedResponse, .unknownTopicOrPartition, .clientClosed:
             return false
         }
     }
@@ -55,7 +55,8 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
         case let .authenticationFailed(address, reason):
             return "authentication with \(address) failed: \(reason)"
         case let .unsupportedSecurityProtocol(proto):
-            return "security protocol \(proto.rawValue) needs \(proto.usesTLS ? "TLS settings" : "")\(proto.usesTLS && proto.usesSASL ? " and " : "")\(proto.usesSASL ? "SASL credentials" : "") in the client configuration"
+            return
+                "security protocol \(proto.rawValue) needs \(proto.usesTLS ? "TLS settings" : "")\(proto.usesTLS && proto.usesSASL ? " and " : "")\(proto.usesSASL ? "SASL credentials" : "") in the client configuration"
         case let .connectionFailed(address, reason):
             return "cannot connect to \(address): \(reason)"
         case let .connectionClosed(address, reason):
@@ -66,7 +67,8 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
             return "request cancelled"
         case let .noCommonVersion(address, api, client, broker):
             let brokerText = broker.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "none (not advertised)"
-            return "no common \(api.name) version with \(address): client supports \(client.lowerBound)-\(client.upperBound), broker \(brokerText)"
+            return
+                "no common \(api.name) version with \(address): client supports \(client.lowerBound)-\(client.upperBound), broker \(brokerText)"
         case let .protocolViolation(address, reason):
             return "protocol violation by \(address): \(reason)"
         case let .malformedResponse(address, api, version, reason):

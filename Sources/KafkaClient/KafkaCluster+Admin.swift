@@ -26,8 +26,10 @@ public struct TopicAdminResult: Hashable, Sendable {
     public var partitions: Int32?
     public var replicationFactor: Int16?
 
-    public init(errorCode: KafkaErrorCode, errorMessage: String? = nil, topicId: KafkaUUID? = nil,
-                partitions: Int32? = nil, replicationFactor: Int16? = nil) {
+    public init(
+        errorCode: KafkaErrorCode, errorMessage: String? = nil, topicId: KafkaUUID? = nil,
+        partitions: Int32? = nil, replicationFactor: Int16? = nil
+    ) {
         self.errorCode = errorCode
         self.errorMessage = errorMessage
         self.topicId = topicId
@@ -85,8 +87,10 @@ extension KafkaCluster {
     /// Sends an admin request for `names` to the controller until no name is answered
     /// NOT_CONTROLLER (the controller moved: metadata is refreshed and those names are sent
     /// again). Request-level failures are retried by `withRetries` and then thrown.
-    private func toController(_ what: String, names: [String],
-                              _ send: (KafkaConnection, [String]) async throws -> [String: TopicAdminResult]) async throws -> [String: TopicAdminResult] {
+    private func toController(
+        _ what: String, names: [String],
+        _ send: (KafkaConnection, [String]) async throws -> [String: TopicAdminResult]
+    ) async throws -> [String: TopicAdminResult] {
         var results: [String: TopicAdminResult] = [:]
         var remaining = names
         var attempt = 1
@@ -95,7 +99,8 @@ extension KafkaCluster {
                 let connection = try await controllerConnection()
                 let answers = try await send(connection, remaining)
                 for name in remaining where answers[name] == nil {
-                    throw KafkaClientError.protocolViolation(connection.address, "\(what) response has no entry for '\(name)'")
+                    throw KafkaClientError.protocolViolation(
+                        connection.address, "\(what) response has no entry for '\(name)'")
                 }
                 return answers
             }
@@ -116,19 +121,23 @@ extension KafkaCluster {
 
     /// Creates topics (CreateTopics to the controller). Each topic's outcome is in the result;
     /// an existing topic is `alreadyExists`, not an error thrown.
-    public func createTopics(_ topics: [NewTopic], validateOnly: Bool = false,
-                             timeoutMs: Int32 = 30_000) async throws -> [String: TopicAdminResult] {
+    public func createTopics(
+        _ topics: [NewTopic], validateOnly: Bool = false,
+        timeoutMs: Int32 = 30_000
+    ) async throws -> [String: TopicAdminResult] {
         let byName = Dictionary(topics.map { ($0.name, $0) }) { _, last in last }
         let usesDefaults = topics.contains { $0.partitions < 0 || $0.replicationFactor < 0 }
         let result = try await toController("CreateTopics", names: Array(byName.keys).sorted()) { connection, names in
             // validateOnly needs v1+, broker-default partitions/replication v4+.
-            let version = try connection.version(for: .createTopics, within: (usesDefaults ? 4 : validateOnly ? 1 : 0)...Int16.max)
+            let version = try connection.version(
+                for: .createTopics, within: (usesDefaults ? 4 : validateOnly ? 1 : 0)...Int16.max)
             let request = CreateTopicsRequest(
                 topics: names.map { name in
                     let topic = byName[name]!
-                    return .init(name: name, numPartitions: topic.partitions, replicationFactor: topic.replicationFactor,
-                                 assignments: [],
-                                 configs: topic.configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) })
+                    return .init(
+                        name: name, numPartitions: topic.partitions, replicationFactor: topic.replicationFactor,
+                        assignments: [],
+                        configs: topic.configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) })
                 },
                 timeoutMs: timeoutMs, validateOnly: validateOnly)
             let response = try await connection.send(request, version: version, timeout: self.adminTimeout(timeoutMs))
@@ -139,7 +148,8 @@ extension KafkaCluster {
                     errorCode: code, errorMessage: version >= 1 ? topic.errorMessage : nil,
                     topicId: version >= 7 && !code.isError && topic.topicId != .zero ? topic.topicId : nil,
                     partitions: version >= 5 && !code.isError && topic.numPartitions >= 0 ? topic.numPartitions : nil,
-                    replicationFactor: version >= 5 && !code.isError && topic.replicationFactor >= 0 ? topic.replicationFactor : nil)
+                    replicationFactor: version >= 5 && !code.isError && topic.replicationFactor >= 0
+                        ? topic.replicationFactor : nil)
             }
             return answers
         }
@@ -149,24 +159,30 @@ extension KafkaCluster {
 
     /// Raises `topic`'s partition count to `totalCount` (CreatePartitions to the controller).
     /// Throws the broker's error, e.g. INVALID_PARTITIONS when the topic already has that many.
-    public func createPartitions(_ topic: String, totalCount: Int32, validateOnly: Bool = false,
-                                 timeoutMs: Int32 = 30_000) async throws {
+    public func createPartitions(
+        _ topic: String, totalCount: Int32, validateOnly: Bool = false,
+        timeoutMs: Int32 = 30_000
+    ) async throws {
         try await createPartitions([topic: totalCount], validateOnly: validateOnly, timeoutMs: timeoutMs)[topic]?
             .check("CreatePartitions for '\(topic)'")
     }
 
     /// CreatePartitions for several topics (topic -> new total count); results per topic.
-    public func createPartitions(_ totals: [String: Int32], validateOnly: Bool = false,
-                                 timeoutMs: Int32 = 30_000) async throws -> [String: TopicAdminResult] {
+    public func createPartitions(
+        _ totals: [String: Int32], validateOnly: Bool = false,
+        timeoutMs: Int32 = 30_000
+    ) async throws -> [String: TopicAdminResult] {
         let result = try await toController("CreatePartitions", names: totals.keys.sorted()) { connection, names in
             let version = try connection.version(for: .createPartitions)
             let request = CreatePartitionsRequest(
                 topics: names.map { .init(name: $0, count: totals[$0]!, assignments: nil) },
                 timeoutMs: timeoutMs, validateOnly: validateOnly)
             let response = try await connection.send(request, version: version, timeout: self.adminTimeout(timeoutMs))
-            return Dictionary(response.results.map {
-                ($0.name, TopicAdminResult(errorCode: $0.errorCode, errorMessage: $0.errorMessage))
-            }) { _, last in last }
+            return Dictionary(
+                response.results.map {
+                    ($0.name, TopicAdminResult(errorCode: $0.errorCode, errorMessage: $0.errorMessage))
+                }
+            ) { _, last in last }
         }
         if !validateOnly { invalidateMetadata() }
         return result
@@ -178,15 +194,17 @@ extension KafkaCluster {
         let result = try await toController("DeleteTopics", names: Array(Set(names)).sorted()) { connection, names in
             let version = try connection.version(for: .deleteTopics)
             // v6+ lists topics as (name, id) pairs; before, as plain names.
-            let request = version >= 6
+            let request =
+                version >= 6
                 ? DeleteTopicsRequest(topics: names.map { .init(name: $0, topicId: .zero) }, timeoutMs: timeoutMs)
                 : DeleteTopicsRequest(topicNames: names, timeoutMs: timeoutMs)
             let response = try await connection.send(request, version: version, timeout: self.adminTimeout(timeoutMs))
             var answers: [String: TopicAdminResult] = [:]
             for topic in response.responses {
                 guard let name = topic.name else { continue }
-                answers[name] = TopicAdminResult(errorCode: topic.errorCode,
-                                                 errorMessage: version >= 5 ? topic.errorMessage : nil)
+                answers[name] = TopicAdminResult(
+                    errorCode: topic.errorCode,
+                    errorMessage: version >= 5 ? topic.errorMessage : nil)
             }
             return answers
         }
@@ -196,21 +214,27 @@ extension KafkaCluster {
 
     /// Every config of each topic (DescribeConfigs to any broker). A topic that fails (e.g.
     /// UNKNOWN_TOPIC_OR_PARTITION) is a failure in its entry.
-    public func describeTopicConfigs(_ topics: [String]) async throws -> [String: Result<[String: ConfigEntry], KafkaClientError>] {
+    public func describeTopicConfigs(_ topics: [String]) async throws -> [String: Result<
+        [String: ConfigEntry], KafkaClientError
+    >] {
         let names = Array(Set(topics)).sorted()
         return try await withRetries("DescribeConfigs") {
             let connection = try await anyConnection()
             let version = try connection.version(for: .describeConfigs)
             let request = DescribeConfigsRequest(
-                resources: names.map { .init(resourceType: ConfigResourceType.topic, resourceName: $0, configurationKeys: nil) },
+                resources: names.map {
+                    .init(resourceType: ConfigResourceType.topic, resourceName: $0, configurationKeys: nil)
+                },
                 includeSynonyms: false, includeDocumentation: false)
             let response = try await connection.send(request, version: version)
             var results: [String: Result<[String: ConfigEntry], KafkaClientError>] = [:]
             for resource in response.results where resource.resourceType == ConfigResourceType.topic {
                 let code = resource.errorCode
                 if code.isError {
-                    results[resource.resourceName] = .failure(.broker(code, message: resource.errorMessage,
-                                                                      context: "DescribeConfigs for topic '\(resource.resourceName)'"))
+                    results[resource.resourceName] = .failure(
+                        .broker(
+                            code, message: resource.errorMessage,
+                            context: "DescribeConfigs for topic '\(resource.resourceName)'"))
                     continue
                 }
                 var entries: [String: ConfigEntry] = [:]
@@ -224,13 +248,15 @@ extension KafkaCluster {
                         source = ConfigSource(rawValue: config.configSource) ?? .unknown
                         isDefault = source == .defaultConfig
                     }
-                    entries[config.name] = ConfigEntry(value: config.value, source: source, isDefault: isDefault,
-                                                       isSensitive: config.isSensitive, readOnly: config.readOnly)
+                    entries[config.name] = ConfigEntry(
+                        value: config.value, source: source, isDefault: isDefault,
+                        isSensitive: config.isSensitive, readOnly: config.readOnly)
                 }
                 results[resource.resourceName] = .success(entries)
             }
             for name in names where results[name] == nil {
-                results[name] = .failure(.protocolViolation(connection.address, "DescribeConfigs response has no entry for '\(name)'"))
+                results[name] = .failure(
+                    .protocolViolation(connection.address, "DescribeConfigs response has no entry for '\(name)'"))
             }
             return results
         }
@@ -239,26 +265,32 @@ extension KafkaCluster {
     /// Sets and deletes (reverts to the default) configs of one topic with
     /// IncrementalAlterConfigs (to any broker; KRaft brokers forward it to the controller).
     /// Configs not named are left alone. Throws the broker's error (e.g. INVALID_CONFIG).
-    public func incrementalAlterTopicConfigs(_ topic: String, set: [String: String] = [:], delete: [String] = [],
-                                             validateOnly: Bool = false) async throws {
+    public func incrementalAlterTopicConfigs(
+        _ topic: String, set: [String: String] = [:], delete: [String] = [],
+        validateOnly: Bool = false
+    ) async throws {
         try await withRetries("IncrementalAlterConfigs") {
             let connection = try await anyConnection()
             let version = try connection.version(for: .incrementalAlterConfigs)
-            let configs = set.sorted { $0.key < $1.key }.map {
-                IncrementalAlterConfigsRequest.AlterableConfig(name: $0.key, configOperation: 0, value: $0.value)  // SET
-            } + delete.sorted().map {
-                IncrementalAlterConfigsRequest.AlterableConfig(name: $0, configOperation: 1, value: nil)  // DELETE
-            }
+            let configs =
+                set.sorted { $0.key < $1.key }.map {
+                    IncrementalAlterConfigsRequest.AlterableConfig(name: $0.key, configOperation: 0, value: $0.value)  // SET
+                }
+                + delete.sorted().map {
+                    IncrementalAlterConfigsRequest.AlterableConfig(name: $0, configOperation: 1, value: nil)  // DELETE
+                }
             let request = IncrementalAlterConfigsRequest(
                 resources: [.init(resourceType: ConfigResourceType.topic, resourceName: topic, configs: configs)],
                 validateOnly: validateOnly)
             let response = try await connection.send(request, version: version)
             guard let answer = response.responses.first(where: { $0.resourceName == topic }) else {
-                throw KafkaClientError.protocolViolation(connection.address, "IncrementalAlterConfigs response has no entry for '\(topic)'")
+                throw KafkaClientError.protocolViolation(
+                    connection.address, "IncrementalAlterConfigs response has no entry for '\(topic)'")
             }
             let code = answer.errorCode
             if code.isError {
-                throw KafkaClientError.broker(code, message: answer.errorMessage, context: "IncrementalAlterConfigs for topic '\(topic)'")
+                throw KafkaClientError.broker(
+                    code, message: answer.errorMessage, context: "IncrementalAlterConfigs for topic '\(topic)'")
             }
         }
     }

@@ -43,8 +43,12 @@ public struct FetchedPartition: Sendable {
         public var firstOffset: Offset
     }
 
-    public init(errorCode: KafkaErrorCode, highWatermark: Offset = -1, lastStableOffset: Offset = -1, logStartOffset: Offset = -1,
-                batches: [StoredBatch] = [], abortedTransactions: [AbortedTransaction] = [], clientError: KafkaClientError? = nil) {
+    public init(
+        errorCode: KafkaErrorCode, highWatermark: Offset = -1, lastStableOffset: Offset = -1,
+        logStartOffset: Offset = -1,
+        batches: [StoredBatch] = [], abortedTransactions: [AbortedTransaction] = [],
+        clientError: KafkaClientError? = nil
+    ) {
         self.errorCode = errorCode
         self.highWatermark = highWatermark
         self.lastStableOffset = lastStableOffset
@@ -82,8 +86,11 @@ public struct FetchOptions: Hashable, Sendable {
     /// lanes of their own (2, 3, ...) to have them served in parallel.
     public var lane: Int
 
-    public init(maxWaitMs: Int32 = 500, minBytes: Int32 = 1, maxBytes: Int32 = 50 << 20, isolation: IsolationLevel = .readUncommitted,
-                lane: Int = 1) {
+    public init(
+        maxWaitMs: Int32 = 500, minBytes: Int32 = 1, maxBytes: Int32 = 50 << 20,
+        isolation: IsolationLevel = .readUncommitted,
+        lane: Int = 1
+    ) {
         self.maxWaitMs = maxWaitMs
         self.minBytes = minBytes
         self.maxBytes = maxBytes
@@ -122,13 +129,16 @@ public struct PendingFetch: Sendable {
                 var fetched = FetchedPartition(
                     errorCode: p.errorCode, highWatermark: p.highWatermark,
                     lastStableOffset: p.lastStableOffset, logStartOffset: version >= 5 ? p.logStartOffset : -1,
-                    abortedTransactions: (p.abortedTransactions ?? []).map { .init(producerId: $0.producerId, firstOffset: $0.firstOffset) })
+                    abortedTransactions: (p.abortedTransactions ?? []).map {
+                        .init(producerId: $0.producerId, firstOffset: $0.firstOffset)
+                    })
                 if let records = p.records {
                     let (batches, error) = Self.split(records)
                     fetched.batches = batches.filter { $0.header.nextOffset > position.offset }
                     if let error {
-                        fetched.clientError = .malformedResponse(address, api: .fetch, version: version,
-                                                                 reason: "records of \(tp): \(error)")
+                        fetched.clientError = .malformedResponse(
+                            address, api: .fetch, version: version,
+                            reason: "records of \(tp): \(error)")
                         if !fetched.errorCode.isError { fetched.errorCode = .corruptMessage }
                     }
                 }
@@ -151,7 +161,8 @@ public struct PendingFetch: Sendable {
                 let header = try RecordBatchHeader(parsing: records, at: index)
                 guard index + header.totalSize <= records.writerIndex else { break }  // cut at maxBytes
                 try header.verifyCRC(in: records, at: index)
-                batches.append(StoredBatch(header: header, bytes: records.getSlice(at: index, length: header.totalSize)!))
+                batches.append(
+                    StoredBatch(header: header, bytes: records.getSlice(at: index, length: header.totalSize)!))
                 index += header.totalSize
             } catch {
                 if case .truncated = error { break }
@@ -171,8 +182,10 @@ extension KafkaConnection {
     /// Several fetches may be in flight on one connection, but Kafka handles a connection's
     /// requests one after the other: a long-polling fetch delays the ones behind it (and any
     /// other request). See `KafkaCluster.fetch` for keeping fetches in flight on a slow link.
-    public func enqueueFetch(_ positions: [TopicPartition: FetchPosition], options: FetchOptions = FetchOptions(),
-                             topicIds: [String: KafkaUUID] = [:]) throws -> PendingFetch {
+    public func enqueueFetch(
+        _ positions: [TopicPartition: FetchPosition], options: FetchOptions = FetchOptions(),
+        topicIds: [String: KafkaUUID] = [:]
+    ) throws -> PendingFetch {
         let topicNames = Set(positions.keys.map(\.topic))
         let useIds = topicNames.allSatisfy { topicIds[$0].map { $0 != .zero } ?? false }
         let version = try version(for: .fetch, within: useIds ? nil : 4...12)
@@ -180,21 +193,24 @@ extension KafkaConnection {
             FetchRequest.FetchTopic(
                 topic: topic, topicId: topicIds[topic] ?? .zero,
                 partitions: entries.sorted { $0.key.partition < $1.key.partition }.map { tp, position in
-                    FetchRequest.FetchPartition(partition: tp.partition, currentLeaderEpoch: position.currentLeaderEpoch ?? -1,
-                                                fetchOffset: position.offset, lastFetchedEpoch: -1, logStartOffset: -1,
-                                                partitionMaxBytes: position.maxBytes)
+                    FetchRequest.FetchPartition(
+                        partition: tp.partition, currentLeaderEpoch: position.currentLeaderEpoch ?? -1,
+                        fetchOffset: position.offset, lastFetchedEpoch: -1, logStartOffset: -1,
+                        partitionMaxBytes: position.maxBytes)
                 })
         }
-        let request = FetchRequest(clusterId: nil, replicaId: -1, replicaState: .init(replicaId: -1, replicaEpoch: -1),
-                                   maxWaitMs: options.maxWaitMs, minBytes: options.minBytes, maxBytes: options.maxBytes,
-                                   isolationLevel: options.isolation.rawValue, sessionId: 0, sessionEpoch: -1,
-                                   topics: topics, forgottenTopicsData: [], rackId: "")
+        let request = FetchRequest(
+            clusterId: nil, replicaId: -1, replicaState: .init(replicaId: -1, replicaEpoch: -1),
+            maxWaitMs: options.maxWaitMs, minBytes: options.minBytes, maxBytes: options.maxBytes,
+            isolationLevel: options.isolation.rawValue, sessionId: 0, sessionEpoch: -1,
+            topics: topics, forgottenTopicsData: [], rackId: "")
         // The broker may hold the request for maxWaitMs before answering.
         let timeout = configuration.requestTimeout + .milliseconds(max(0, Int64(options.maxWaitMs)))
         var names: [KafkaUUID: String] = [:]
         if version >= 13 { for topic in topicNames { names[topicIds[topic]!] = topic } }
-        return PendingFetch(pending: try enqueue(request, version: version, timeout: timeout),
-                            positions: positions, topicNames: names, address: address)
+        return PendingFetch(
+            pending: try enqueue(request, version: version, timeout: timeout),
+            positions: positions, topicNames: names, address: address)
     }
 }
 
@@ -211,10 +227,14 @@ extension KafkaCluster {
     /// serves one connection's requests in order, so give each group its own
     /// `FetchOptions.lane` (a connection each: their long polls then run in parallel); groups
     /// sharing a lane are pipelined on its connection but answered one after the other.
-    public func fetch(_ positions: [TopicPartition: FetchPosition], options: FetchOptions = FetchOptions()) async throws -> [TopicPartition: FetchedPartition] {
-        try await routedToLeaders(Set(positions.keys), operation: "Fetch",
-                                  failure: { FetchedPartition.failed($0) },
-                                  shouldRetry: { $0.shouldRetry }) { leader, partitions, metadata in
+    public func fetch(_ positions: [TopicPartition: FetchPosition], options: FetchOptions = FetchOptions()) async throws
+        -> [TopicPartition: FetchedPartition]
+    {
+        try await routedToLeaders(
+            Set(positions.keys), operation: "Fetch",
+            failure: { FetchedPartition.failed($0) },
+            shouldRetry: { $0.shouldRetry }
+        ) { leader, partitions, metadata in
             var subset: [TopicPartition: FetchPosition] = [:]
             var topicIds: [String: KafkaUUID] = [:]
             for tp in partitions {
@@ -226,20 +246,28 @@ extension KafkaCluster {
     }
 
     /// `fetch` with the request-wide settings spelled out.
-    public func fetch(_ positions: [TopicPartition: FetchPosition], maxWaitMs: Int32, minBytes: Int32 = 1,
-                      maxBytes: Int32 = 50 << 20, isolation: IsolationLevel = .readUncommitted) async throws -> [TopicPartition: FetchedPartition] {
-        try await fetch(positions, options: FetchOptions(maxWaitMs: maxWaitMs, minBytes: minBytes, maxBytes: maxBytes, isolation: isolation))
+    public func fetch(
+        _ positions: [TopicPartition: FetchPosition], maxWaitMs: Int32, minBytes: Int32 = 1,
+        maxBytes: Int32 = 50 << 20, isolation: IsolationLevel = .readUncommitted
+    ) async throws -> [TopicPartition: FetchedPartition] {
+        try await fetch(
+            positions,
+            options: FetchOptions(maxWaitMs: maxWaitMs, minBytes: minBytes, maxBytes: maxBytes, isolation: isolation))
     }
 
-    private func fetch(_ positions: [TopicPartition: FetchPosition], leader: Int32, options: FetchOptions,
-                       topicIds: [String: KafkaUUID]) async -> [TopicPartition: FetchedPartition] {
+    private func fetch(
+        _ positions: [TopicPartition: FetchPosition], leader: Int32, options: FetchOptions,
+        topicIds: [String: KafkaUUID]
+    ) async -> [TopicPartition: FetchedPartition] {
         do {
             let connection = try await connection(to: leader, lane: options.lane)
             let results = try await connection.enqueueFetch(positions, options: options, topicIds: topicIds).results()
             if results.values.contains(where: { $0.errorCode.invalidatesLeader }) { invalidateMetadata() }
             return results
         } catch {
-            let failure = error as? KafkaClientError ?? .protocolViolation(BrokerAddress(host: "broker \(leader)", port: 0), "\(error)")
+            let failure =
+                error as? KafkaClientError
+                ?? .protocolViolation(BrokerAddress(host: "broker \(leader)", port: 0), "\(error)")
             return positions.mapValues { _ in .failed(failure) }
         }
     }

@@ -57,7 +57,8 @@ public func decodeConsumerAssignment(_ bytes: [UInt8]) throws -> [TopicPartition
     guard version >= 0 else { throw KafkaDecodingError.unsupportedVersion(apiKey: -1, version: version) }
     let readVersion = min(version, ConsumerProtocolAssignment.validVersions.upperBound)
     let assignment = try ConsumerProtocolAssignment(from: &buffer, version: readVersion)
-    return assignment.assignedPartitions.flatMap { topic in topic.partitions.map { TopicPartition(topic.topic, $0) } }.sorted()
+    return assignment.assignedPartitions.flatMap { topic in topic.partitions.map { TopicPartition(topic.topic, $0) } }
+        .sorted()
 }
 
 extension KafkaCluster {
@@ -87,16 +88,18 @@ extension KafkaCluster {
                 throw KafkaClientError.broker(code, message: nil, context: "ListGroups on broker \(broker.nodeId)")
             }
             return response.groups.map {
-                GroupListing(groupId: $0.groupId, protocolType: $0.protocolType,
-                             state: version >= 4 ? $0.groupState : nil, type: version >= 5 ? $0.groupType : nil,
-                             coordinator: broker.nodeId)
+                GroupListing(
+                    groupId: $0.groupId, protocolType: $0.protocolType,
+                    state: version >= 4 ? $0.groupState : nil, type: version >= 5 ? $0.groupType : nil,
+                    coordinator: broker.nodeId)
             }
         }
     }
 
     /// Describes `groups` (grouped by coordinator, one DescribeGroups per coordinator). Each
     /// group's result is separate: one unknown group does not fail the others.
-    public func describeGroups(_ groups: [String]) async throws -> [String: Result<GroupDescription, KafkaClientError>] {
+    public func describeGroups(_ groups: [String]) async throws -> [String: Result<GroupDescription, KafkaClientError>]
+    {
         var results: [String: Result<GroupDescription, KafkaClientError>] = [:]
         for groupId in Set(groups) {
             // One group at a time keeps retries (NOT_COORDINATOR, loading) per group; batching per
@@ -118,7 +121,8 @@ extension KafkaCluster {
             let version = try connection.version(for: .describeGroups)
             let response = try await connection.send(DescribeGroupsRequest(groups: [groupId]), version: version)
             guard let described = response.groups.first(where: { $0.groupId == groupId }) else {
-                throw KafkaClientError.protocolViolation(connection.address, "DescribeGroups response has no entry for '\(groupId)'")
+                throw KafkaClientError.protocolViolation(
+                    connection.address, "DescribeGroups response has no entry for '\(groupId)'")
             }
             let code = described.errorCode
             if code.invalidatesCoordinator { invalidateCoordinator(for: groupId) }
@@ -128,7 +132,8 @@ extension KafkaCluster {
             let members = described.members.map { member in
                 var description = GroupMemberDescription(
                     memberId: member.memberId, groupInstanceId: member.groupInstanceId, clientId: member.clientId,
-                    clientHost: member.clientHost, metadata: member.memberMetadata, rawAssignment: member.memberAssignment,
+                    clientHost: member.clientHost, metadata: member.memberMetadata,
+                    rawAssignment: member.memberAssignment,
                     assignment: nil, assignmentError: nil)
                 if described.protocolType == "consumer" {
                     do {
@@ -139,41 +144,57 @@ extension KafkaCluster {
                 }
                 return description
             }
-            return GroupDescription(groupId: described.groupId, state: described.groupState,
-                                    protocolType: described.protocolType, protocolName: described.protocolData,
-                                    members: members, coordinator: coordinator,
-                                    authorizedOperations: described.authorizedOperations)
+            return GroupDescription(
+                groupId: described.groupId, state: described.groupState,
+                protocolType: described.protocolType, protocolName: described.protocolData,
+                members: members, coordinator: coordinator,
+                authorizedOperations: described.authorizedOperations)
         }
     }
 
     /// The offsets `groupId` has committed, for every partition (OffsetFetch with a null topic
     /// list, so v2+). Partitions without a committed offset are left out.
-    public func fetchCommittedOffsets(group groupId: String, requireStable: Bool = false) async throws -> [TopicPartition: CommittedOffset] {
+    public func fetchCommittedOffsets(group groupId: String, requireStable: Bool = false) async throws
+        -> [TopicPartition: CommittedOffset]
+    {
         try await withRetries("OffsetFetch \(groupId)") {
             let connection = try await coordinatorConnection(for: groupId)
             // Null topics ("all partitions") exists from v2; requireStable from v7.
             let version = try connection.version(for: .offsetFetch, within: (requireStable ? 7 : 2)...Int16.max)
             let response: OffsetFetchResponse
-            var partitions: [(topic: String, index: Int32, offset: Int64, epoch: Int32, metadata: String?, error: KafkaErrorCode)] = []
+            var partitions:
+                [(topic: String, index: Int32, offset: Int64, epoch: Int32, metadata: String?, error: KafkaErrorCode)] =
+                    []
             if version >= 8 {
                 let request = OffsetFetchRequest(
-                    groups: [.init(groupId: groupId, memberId: nil, memberEpoch: -1, topics: nil)], requireStable: requireStable)
+                    groups: [.init(groupId: groupId, memberId: nil, memberEpoch: -1, topics: nil)],
+                    requireStable: requireStable)
                 response = try await connection.send(request, version: version)
                 guard let group = response.groups.first(where: { $0.groupId == groupId }) else {
-                    throw KafkaClientError.protocolViolation(connection.address, "OffsetFetch response has no entry for '\(groupId)'")
+                    throw KafkaClientError.protocolViolation(
+                        connection.address, "OffsetFetch response has no entry for '\(groupId)'")
                 }
                 try checkGroupError(group.errorCode, groupId: groupId)
                 for topic in group.topics {
                     for p in topic.partitions {
-                        partitions.append((topic.name, p.partitionIndex, p.committedOffset, p.committedLeaderEpoch, p.metadata, p.errorCode))
+                        partitions.append(
+                            (
+                                topic.name, p.partitionIndex, p.committedOffset, p.committedLeaderEpoch, p.metadata,
+                                p.errorCode
+                            ))
                     }
                 }
             } else {
-                response = try await connection.send(OffsetFetchRequest(groupId: groupId, topics: nil, requireStable: requireStable), version: version)
+                response = try await connection.send(
+                    OffsetFetchRequest(groupId: groupId, topics: nil, requireStable: requireStable), version: version)
                 try checkGroupError(response.errorCode, groupId: groupId)
                 for topic in response.topics {
                     for p in topic.partitions {
-                        partitions.append((topic.name, p.partitionIndex, p.committedOffset, p.committedLeaderEpoch, p.metadata, p.errorCode))
+                        partitions.append(
+                            (
+                                topic.name, p.partitionIndex, p.committedOffset, p.committedLeaderEpoch, p.metadata,
+                                p.errorCode
+                            ))
                     }
                 }
             }
@@ -186,8 +207,9 @@ extension KafkaCluster {
                     throw KafkaClientError.broker(code, message: nil, context: "OffsetFetch for '\(groupId)' \(tp)")
                 }
                 guard p.offset >= 0 else { continue }  // -1: nothing committed
-                offsets[tp] = CommittedOffset(offset: p.offset, leaderEpoch: version >= 5 && p.epoch >= 0 ? p.epoch : nil,
-                                              metadata: p.metadata ?? "")
+                offsets[tp] = CommittedOffset(
+                    offset: p.offset, leaderEpoch: version >= 5 && p.epoch >= 0 ? p.epoch : nil,
+                    metadata: p.metadata ?? "")
             }
             return offsets
         }

@@ -36,8 +36,10 @@ extension KafkaCluster {
     /// ListOffsets for `partitions`, each sent to its partition's leader (one request per
     /// leader, leaders asked concurrently). Partitions whose leader moved or is unknown are
     /// retried after a metadata refresh; a partition that still fails is reported in the result.
-    public func listOffsets(_ partitions: Set<TopicPartition>, spec: OffsetSpec = .latest,
-                            isolation: IsolationLevel = .readUncommitted) async throws -> [TopicPartition: Result<ListedOffset, KafkaClientError>] {
+    public func listOffsets(
+        _ partitions: Set<TopicPartition>, spec: OffsetSpec = .latest,
+        isolation: IsolationLevel = .readUncommitted
+    ) async throws -> [TopicPartition: Result<ListedOffset, KafkaClientError>] {
         var results: [TopicPartition: Result<ListedOffset, KafkaClientError>] = [:]
         var remaining = partitions
         var attempt = 1
@@ -53,7 +55,8 @@ extension KafkaCluster {
                     continue
                 }
                 if topic.error.isError {
-                    let error = KafkaClientError.broker(topic.error, message: nil, context: "Metadata for topic '\(tp.topic)'")
+                    let error = KafkaClientError.broker(
+                        topic.error, message: nil, context: "Metadata for topic '\(tp.topic)'")
                     if topic.error.isRetriable { retry[tp] = error } else { results[tp] = .failure(error) }
                     continue
                 }
@@ -67,7 +70,8 @@ extension KafkaCluster {
                 }
                 byLeader[leader, default: []].append(tp)
             }
-            let answers = await withTaskGroup(of: [TopicPartition: Result<ListedOffset, KafkaClientError>].self) { group in
+            let answers = await withTaskGroup(of: [TopicPartition: Result<ListedOffset, KafkaClientError>].self) {
+                group in
                 for (leader, tps) in byLeader {
                     group.addTask { await self.listOffsets(tps, leader: leader, spec: spec, isolation: isolation) }
                 }
@@ -96,18 +100,22 @@ extension KafkaCluster {
     }
 
     /// One ListOffsets request to one leader. Request-level failures become per-partition failures.
-    private func listOffsets(_ partitions: [TopicPartition], leader: Int32, spec: OffsetSpec,
-                             isolation: IsolationLevel) async -> [TopicPartition: Result<ListedOffset, KafkaClientError>] {
+    private func listOffsets(
+        _ partitions: [TopicPartition], leader: Int32, spec: OffsetSpec,
+        isolation: IsolationLevel
+    ) async -> [TopicPartition: Result<ListedOffset, KafkaClientError>] {
         do {
             let connection = try await connection(to: leader)
             // Isolation levels need v2+; v1 always reads uncommitted.
-            let version = try connection.version(for: .listOffsets, within: isolation == .readCommitted ? 2...Int16.max : nil)
+            let version = try connection.version(
+                for: .listOffsets, within: isolation == .readCommitted ? 2...Int16.max : nil)
             let topics = Dictionary(grouping: partitions, by: \.topic).sorted { $0.key < $1.key }.map { topic, tps in
                 ListOffsetsRequest.ListOffsetsTopic(
                     name: topic,
                     partitions: tps.sorted().map {
-                        ListOffsetsRequest.ListOffsetsPartition(partitionIndex: $0.partition, currentLeaderEpoch: -1,
-                                                                timestamp: spec.wireTimestamp)
+                        ListOffsetsRequest.ListOffsetsPartition(
+                            partitionIndex: $0.partition, currentLeaderEpoch: -1,
+                            timestamp: spec.wireTimestamp)
                     })
             }
             // ReplicaId -1: a consumer, not a follower (a follower would see offsets past the high watermark).
@@ -119,20 +127,25 @@ extension KafkaCluster {
                     let tp = TopicPartition(topic.name, partition.partitionIndex)
                     let code = partition.errorCode
                     if code.isError {
-                        results[tp] = .failure(.broker(code, message: nil, context: "ListOffsets for \(tp) on broker \(leader)"))
+                        results[tp] = .failure(
+                            .broker(code, message: nil, context: "ListOffsets for \(tp) on broker \(leader)"))
                     } else {
-                        results[tp] = .success(ListedOffset(
-                            offset: partition.offset, timestamp: partition.timestamp,
-                            leaderEpoch: version >= 4 && partition.leaderEpoch >= 0 ? partition.leaderEpoch : nil))
+                        results[tp] = .success(
+                            ListedOffset(
+                                offset: partition.offset, timestamp: partition.timestamp,
+                                leaderEpoch: version >= 4 && partition.leaderEpoch >= 0 ? partition.leaderEpoch : nil))
                     }
                 }
             }
             for tp in partitions where results[tp] == nil {
-                results[tp] = .failure(.protocolViolation(connection.address, "ListOffsets response has no entry for \(tp)"))
+                results[tp] = .failure(
+                    .protocolViolation(connection.address, "ListOffsets response has no entry for \(tp)"))
             }
             return results
         } catch {
-            let failure = error as? KafkaClientError ?? .protocolViolation(BrokerAddress(host: "broker \(leader)", port: 0), "\(error)")
+            let failure =
+                error as? KafkaClientError
+                ?? .protocolViolation(BrokerAddress(host: "broker \(leader)", port: 0), "\(error)")
             return Dictionary(uniqueKeysWithValues: partitions.map { ($0, .failure(failure)) })
         }
     }

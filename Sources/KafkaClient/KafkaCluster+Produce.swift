@@ -18,8 +18,10 @@ public struct ProduceResult: Sendable, Equatable {
     /// batch may or may not have been appended when it is `connectionClosed` or `requestTimedOut`.
     public var clientError: KafkaClientError?
 
-    public init(errorCode: KafkaErrorCode, baseOffset: Offset = -1, logAppendTime: Int64 = -1, logStartOffset: Offset = -1,
-                errorMessage: String? = nil, clientError: KafkaClientError? = nil) {
+    public init(
+        errorCode: KafkaErrorCode, baseOffset: Offset = -1, logAppendTime: Int64 = -1, logStartOffset: Offset = -1,
+        errorMessage: String? = nil, clientError: KafkaClientError? = nil
+    ) {
         self.errorCode = errorCode
         self.baseOffset = baseOffset
         self.logAppendTime = logAppendTime
@@ -75,7 +77,9 @@ public struct PendingProduce: Sendable {
                 for p in topic.partitionResponses {
                     var message = p.errorMessage
                     if message == nil, !p.recordErrors.isEmpty {
-                        message = p.recordErrors.map { "record \($0.batchIndex): \($0.batchIndexErrorMessage ?? "invalid")" }.joined(separator: "; ")
+                        message = p.recordErrors.map {
+                            "record \($0.batchIndex): \($0.batchIndexErrorMessage ?? "invalid")"
+                        }.joined(separator: "; ")
                     }
                     results[TopicPartition(topic.name, p.index)] = ProduceResult(
                         errorCode: p.errorCode, baseOffset: p.baseOffset,
@@ -102,7 +106,9 @@ extension KafkaConnection {
     /// succeed: if one fails (NOT_LEADER_OR_FOLLOWER, a dropped connection), the ones behind it
     /// may still be appended. Resend from the first failed batch, and drop what a later
     /// success already covered (or accept duplicates).
-    public func enqueueProduce(_ records: [TopicPartition: ByteBuffer], acks: Int16, timeoutMs: Int32) throws -> PendingProduce {
+    public func enqueueProduce(_ records: [TopicPartition: ByteBuffer], acks: Int16, timeoutMs: Int32) throws
+        -> PendingProduce
+    {
         let version = try version(for: .produce)
         let topics = Dictionary(grouping: records, by: \.key.topic).sorted { $0.key < $1.key }.map { topic, entries in
             ProduceRequest.TopicProduceData(
@@ -119,12 +125,15 @@ extension KafkaConnection {
         }
         // The broker may wait up to timeoutMs for replicas before answering.
         let timeout = configuration.requestTimeout + .milliseconds(max(0, Int64(timeoutMs)))
-        return PendingProduce(waiting: .response(try enqueue(request, version: version, timeout: timeout)),
-                              partitions: partitions, address: address)
+        return PendingProduce(
+            waiting: .response(try enqueue(request, version: version, timeout: timeout)),
+            partitions: partitions, address: address)
     }
 
     /// `enqueueProduce` for ready-made batches.
-    public func enqueueProduce(_ batches: [TopicPartition: StoredBatch], acks: Int16, timeoutMs: Int32) throws -> PendingProduce {
+    public func enqueueProduce(_ batches: [TopicPartition: StoredBatch], acks: Int16, timeoutMs: Int32) throws
+        -> PendingProduce
+    {
         try enqueueProduce(batches.mapValues(\.bytes), acks: acks, timeoutMs: timeoutMs)
     }
 }
@@ -139,30 +148,41 @@ extension KafkaCluster {
     /// certainly not appended: a leadership error (NOT_LEADER_OR_FOLLOWER, ...),
     /// NOT_ENOUGH_REPLICAS, or a connection that could not be opened. A request that was sent
     /// but not answered (connection dropped, timeout) is reported in `clientError`, not resent.
-    public func produce(_ batches: [TopicPartition: StoredBatch], acks: Int16 = -1,
-                        timeoutMs: Int32 = 30_000) async throws -> [TopicPartition: ProduceResult] {
+    public func produce(
+        _ batches: [TopicPartition: StoredBatch], acks: Int16 = -1,
+        timeoutMs: Int32 = 30_000
+    ) async throws -> [TopicPartition: ProduceResult] {
         try await produce(records: batches.mapValues(\.bytes), acks: acks, timeoutMs: timeoutMs)
     }
 
     /// `produce` for raw record bytes: each value is exactly one record batch.
-    public func produce(records: [TopicPartition: ByteBuffer], acks: Int16 = -1,
-                        timeoutMs: Int32 = 30_000) async throws -> [TopicPartition: ProduceResult] {
-        try await routedToLeaders(Set(records.keys), operation: "Produce",
-                                  failure: { ProduceResult.failed($0) },
-                                  shouldRetry: { $0.isSafeToRetry }) { leader, partitions, _ in
-            await self.produce(partitions.reduce(into: [:]) { $0[$1] = records[$1] }, leader: leader, acks: acks, timeoutMs: timeoutMs)
+    public func produce(
+        records: [TopicPartition: ByteBuffer], acks: Int16 = -1,
+        timeoutMs: Int32 = 30_000
+    ) async throws -> [TopicPartition: ProduceResult] {
+        try await routedToLeaders(
+            Set(records.keys), operation: "Produce",
+            failure: { ProduceResult.failed($0) },
+            shouldRetry: { $0.isSafeToRetry }
+        ) { leader, partitions, _ in
+            await self.produce(
+                partitions.reduce(into: [:]) { $0[$1] = records[$1] }, leader: leader, acks: acks, timeoutMs: timeoutMs)
         }
     }
 
-    private func produce(_ records: [TopicPartition: ByteBuffer], leader: Int32, acks: Int16,
-                         timeoutMs: Int32) async -> [TopicPartition: ProduceResult] {
+    private func produce(
+        _ records: [TopicPartition: ByteBuffer], leader: Int32, acks: Int16,
+        timeoutMs: Int32
+    ) async -> [TopicPartition: ProduceResult] {
         do {
             let connection = try await connection(to: leader)
             let results = try await connection.enqueueProduce(records, acks: acks, timeoutMs: timeoutMs).results()
             if results.values.contains(where: { $0.errorCode.invalidatesLeader }) { invalidateMetadata() }
             return results
         } catch {
-            let failure = error as? KafkaClientError ?? .protocolViolation(BrokerAddress(host: "broker \(leader)", port: 0), "\(error)")
+            let failure =
+                error as? KafkaClientError
+                ?? .protocolViolation(BrokerAddress(host: "broker \(leader)", port: 0), "\(error)")
             return records.mapValues { _ in .failed(failure) }
         }
     }

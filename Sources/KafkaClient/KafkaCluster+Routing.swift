@@ -11,7 +11,9 @@ extension KafkaCluster {
         _ partitions: Set<TopicPartition>, operation: String,
         failure: @escaping @Sendable (KafkaClientError) -> T,
         shouldRetry: @escaping @Sendable (T) -> Bool,
-        send: @escaping @Sendable (_ leader: Int32, _ partitions: [TopicPartition], _ metadata: ClusterMetadata) async -> [TopicPartition: T]
+        send:
+            @escaping @Sendable (_ leader: Int32, _ partitions: [TopicPartition], _ metadata: ClusterMetadata) async ->
+            [TopicPartition: T]
     ) async throws -> [TopicPartition: T] {
         var results: [TopicPartition: T] = [:]
         var remaining = partitions
@@ -26,7 +28,11 @@ extension KafkaCluster {
                 switch Self.leader(of: tp, in: metadata) {
                 case let .success(leader): byLeader[leader, default: []].append(tp)
                 case let .failure(error):
-                    if error.isRetriable || error.errorCode?.invalidatesLeader == true { retry[tp] = failure(error) } else { results[tp] = failure(error) }
+                    if error.isRetriable || error.errorCode?.invalidatesLeader == true {
+                        retry[tp] = failure(error)
+                    } else {
+                        results[tp] = failure(error)
+                    }
                 }
             }
             let answers = await withTaskGroup(of: [TopicPartition: T].self) { group in
@@ -39,8 +45,10 @@ extension KafkaCluster {
             }
             for (leader, tps) in byLeader {
                 for tp in tps where answers[tp] == nil {
-                    results[tp] = failure(.protocolViolation(metadata.brokers[leader]?.address ?? BrokerAddress(host: "broker \(leader)", port: 0),
-                                                             "\(operation) response has no entry for \(tp)"))
+                    results[tp] = failure(
+                        .protocolViolation(
+                            metadata.brokers[leader]?.address ?? BrokerAddress(host: "broker \(leader)", port: 0),
+                            "\(operation) response has no entry for \(tp)"))
                 }
             }
             for (tp, answer) in answers {
@@ -52,7 +60,9 @@ extension KafkaCluster {
                 results.merge(retry) { $1 }
                 break
             }
-            logger.debug("retrying partitions", metadata: ["operation": "\(operation)", "attempt": "\(attempt)", "partitions": "\(remaining.count)"])
+            logger.debug(
+                "retrying partitions",
+                metadata: ["operation": "\(operation)", "attempt": "\(attempt)", "partitions": "\(remaining.count)"])
             invalidateMetadata()
             try await sleep(configuration.retry.backoff(afterAttempt: attempt))
             attempt += 1

@@ -25,11 +25,13 @@ public actor KafkaCluster {
     private var groupCoordinators: [String: BrokerNode] = [:]
     private var closed = false
 
-    public init(bootstrapServers: [BrokerAddress],
-                configuration: KafkaClientConfiguration = KafkaClientConfiguration(),
-                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger = Logger(label: "strait.kafka-client"),
-                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) throws {
+    public init(
+        bootstrapServers: [BrokerAddress],
+        configuration: KafkaClientConfiguration = KafkaClientConfiguration(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "strait.kafka-client"),
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) throws {
         guard !bootstrapServers.isEmpty else { throw KafkaClientError.invalidBootstrap("no bootstrap server given") }
         try configuration.checkSecurity()
         self.bootstrapServers = bootstrapServers
@@ -40,11 +42,14 @@ public actor KafkaCluster {
     }
 
     /// `bootstrap` is a comma-separated "host:port" list.
-    public init(bootstrap: String, configuration: KafkaClientConfiguration = KafkaClientConfiguration(),
-                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger = Logger(label: "strait.kafka-client")) throws {
-        try self.init(bootstrapServers: try BrokerAddress.parseList(bootstrap), configuration: configuration,
-                      eventLoopGroup: eventLoopGroup, logger: logger)
+    public init(
+        bootstrap: String, configuration: KafkaClientConfiguration = KafkaClientConfiguration(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "strait.kafka-client")
+    ) throws {
+        try self.init(
+            bootstrapServers: try BrokerAddress.parseList(bootstrap), configuration: configuration,
+            eventLoopGroup: eventLoopGroup, logger: logger)
     }
 
     /// Closes every connection. Later calls fail with `clientClosed`.
@@ -96,7 +101,9 @@ public actor KafkaCluster {
         return try await usable(key, address: node.address, task)
     }
 
-    private func usable(_ key: ConnectionKey, address: BrokerAddress, _ task: Task<KafkaConnection, any Error>) async throws -> KafkaConnection {
+    private func usable(_ key: ConnectionKey, address: BrokerAddress, _ task: Task<KafkaConnection, any Error>)
+        async throws -> KafkaConnection
+    {
         do {
             let connection = try await task.value
             if connection.isActive { return connection }
@@ -114,8 +121,9 @@ public actor KafkaCluster {
     private func openTask(to address: BrokerAddress, nodeId: Int32?) -> Task<KafkaConnection, any Error> {
         let configuration = self.configuration, group = self.eventLoopGroup, logger = self.logger
         return Task {
-            try await KafkaConnection.connect(to: address, nodeId: nodeId, configuration: configuration,
-                                              eventLoopGroup: group, logger: logger)
+            try await KafkaConnection.connect(
+                to: address, nodeId: nodeId, configuration: configuration,
+                eventLoopGroup: group, logger: logger)
         }
     }
 
@@ -129,7 +137,8 @@ public actor KafkaCluster {
         if let bootstrapConnection, bootstrapConnection.isActive { return bootstrapConnection }
         var failures: [String] = []
         var candidates = bootstrapServers
-        for node in (metadataCache?.brokers.values.sorted { $0.nodeId < $1.nodeId } ?? []) where !candidates.contains(node.address) {
+        for node in (metadataCache?.brokers.values.sorted { $0.nodeId < $1.nodeId } ?? [])
+        where !candidates.contains(node.address) {
             candidates.append(node.address)
         }
         for address in candidates {
@@ -161,8 +170,9 @@ public actor KafkaCluster {
     public func refreshMetadata(topics: [String]?) async throws -> ClusterMetadata {
         let connection = try await anyConnection()
         let version = try connection.version(for: .metadata)
-        var request = MetadataRequest(topics: topics.map { $0.map { MetadataRequest.MetadataRequestTopic(name: $0) } },
-                                      allowAutoTopicCreation: false)
+        var request = MetadataRequest(
+            topics: topics.map { $0.map { MetadataRequest.MetadataRequestTopic(name: $0) } },
+            allowAutoTopicCreation: false)
         if version == 0 && topics == nil {
             request.topics = []  // v0: an empty list means every topic
         } else if version == 0 && topics?.isEmpty == true {
@@ -185,8 +195,9 @@ public actor KafkaCluster {
     /// Cached metadata when it is fresh and covers `topics`, else a refresh.
     public func metadata(topics: [String]? = nil) async throws -> ClusterMetadata {
         if let cached = metadataCache, !metadataStale, let fetched = metadataFetchedAt,
-           ContinuousClock.now - fetched < configuration.metadataMaxAge,
-           let topics, topics.allSatisfy({ cached.topics[$0] != nil }) {
+            ContinuousClock.now - fetched < configuration.metadataMaxAge,
+            let topics, topics.allSatisfy({ cached.topics[$0] != nil })
+        {
             return cached
         }
         return try await refreshMetadata(topics: topics)
@@ -204,24 +215,29 @@ public actor KafkaCluster {
 
     /// Looks up coordinators for `keys` with one FindCoordinator request (v4+, batched) or one
     /// request per key (v0-3). Per-key failures are returned, not thrown.
-    public func findCoordinators(_ keys: [String], type: CoordinatorType = .group) async throws -> [String: Result<BrokerNode, KafkaClientError>] {
+    public func findCoordinators(_ keys: [String], type: CoordinatorType = .group) async throws -> [String: Result<
+        BrokerNode, KafkaClientError
+    >] {
         let connection = try await anyConnection()
         // v0 has no KeyType: it can only look up group coordinators.
         let version = try connection.version(for: .findCoordinator, within: type == .group ? nil : 1...Int16.max)
         var results: [String: Result<BrokerNode, KafkaClientError>] = [:]
         if version >= 4 {
-            let response = try await connection.send(FindCoordinatorRequest(keyType: type.rawValue, coordinatorKeys: keys), version: version)
+            let response = try await connection.send(
+                FindCoordinatorRequest(keyType: type.rawValue, coordinatorKeys: keys), version: version)
             for coordinator in response.coordinators {
                 results[coordinator.key] = Self.coordinatorResult(
                     code: coordinator.errorCode, message: coordinator.errorMessage, key: coordinator.key,
                     node: BrokerNode(nodeId: coordinator.nodeId, host: coordinator.host, port: coordinator.port))
             }
             for key in keys where results[key] == nil {
-                results[key] = .failure(.protocolViolation(connection.address, "FindCoordinator response has no entry for '\(key)'"))
+                results[key] = .failure(
+                    .protocolViolation(connection.address, "FindCoordinator response has no entry for '\(key)'"))
             }
         } else {
             for key in keys {
-                let response = try await connection.send(FindCoordinatorRequest(key: key, keyType: type.rawValue), version: version)
+                let response = try await connection.send(
+                    FindCoordinatorRequest(key: key, keyType: type.rawValue), version: version)
                 results[key] = Self.coordinatorResult(
                     code: response.errorCode, message: response.errorMessage, key: key,
                     node: BrokerNode(nodeId: response.nodeId, host: response.host, port: response.port))
@@ -230,7 +246,9 @@ public actor KafkaCluster {
         return results
     }
 
-    private static func coordinatorResult(code: KafkaErrorCode, message: String?, key: String, node: BrokerNode) -> Result<BrokerNode, KafkaClientError> {
+    private static func coordinatorResult(code: KafkaErrorCode, message: String?, key: String, node: BrokerNode)
+        -> Result<BrokerNode, KafkaClientError>
+    {
         guard !code.isError else {
             return .failure(.broker(code, message: message, context: "FindCoordinator for '\(key)'"))
         }
@@ -241,7 +259,8 @@ public actor KafkaCluster {
     public func groupCoordinator(for group: String) async throws -> BrokerNode {
         if let cached = groupCoordinators[group] { return cached }
         guard let result = try await findCoordinators([group])[group] else {
-            throw KafkaClientError.broker(.coordinatorNotAvailable, message: nil, context: "FindCoordinator for '\(group)'")
+            throw KafkaClientError.broker(
+                .coordinatorNotAvailable, message: nil, context: "FindCoordinator for '\(group)'")
         }
         let node = try result.get()
         groupCoordinators[group] = node
@@ -275,7 +294,11 @@ public actor KafkaCluster {
                 return try await body()
             } catch let error as KafkaClientError where error.isRetriable && attempt < configuration.retry.maxAttempts {
                 let delay = configuration.retry.backoff(afterAttempt: attempt)
-                logger.debug("retrying", metadata: ["operation": "\(what)", "attempt": "\(attempt)", "error": "\(error)", "backoff": "\(delay)"])
+                logger.debug(
+                    "retrying",
+                    metadata: [
+                        "operation": "\(what)", "attempt": "\(attempt)", "error": "\(error)", "backoff": "\(delay)"
+                    ])
                 metadataStale = true
                 attempt += 1
                 try await sleep(delay)

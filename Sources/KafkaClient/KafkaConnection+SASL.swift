@@ -51,24 +51,32 @@ extension KafkaConnection {
     /// SaslHandshake v1 and SaslAuthenticate rounds until the broker accepts (or refuses) us.
     /// Used for the login when connecting and for each re-authentication on the connection
     /// (`authentication: true` lets the requests through a held `ReauthenticationGate`).
-    static func authenticate(_ credentials: SaslCredentials, versions: BrokerAPIVersions, channel: any Channel,
-                             address: BrokerAddress, configuration: KafkaClientConfiguration,
-                             shared: NIOLockedValueBox<ConnectionShared>, timeout: Duration) async throws -> SaslLogin {
+    static func authenticate(
+        _ credentials: SaslCredentials, versions: BrokerAPIVersions, channel: any Channel,
+        address: BrokerAddress, configuration: KafkaClientConfiguration,
+        shared: NIOLockedValueBox<ConnectionShared>, timeout: Duration
+    ) async throws -> SaslLogin {
         func fail(_ why: String) -> KafkaClientError { .authenticationFailed(address, reason: why) }
         guard versions[.saslHandshake]?.contains(1) == true, let authenticateRange = versions[.saslAuthenticate] else {
             throw fail("the broker does not offer SaslHandshake v1 and SaslAuthenticate")
         }
-        let handshakeBody = try await sendRaw(SaslHandshakeRequest(mechanism: credentials.mechanism.rawValue), version: 1,
-                                              channel: channel, address: address, configuration: configuration,
-                                              shared: shared, timeout: timeout, authentication: true)
+        let handshakeBody = try await sendRaw(
+            SaslHandshakeRequest(mechanism: credentials.mechanism.rawValue), version: 1,
+            channel: channel, address: address, configuration: configuration,
+            shared: shared, timeout: timeout, authentication: true)
         var reader = handshakeBody
         let handshake = try SaslHandshakeResponse(from: &reader, version: 1)
         guard !handshake.errorCode.isError else {
-            let offered = handshake.mechanisms.isEmpty ? "" : "; the broker offers \(handshake.mechanisms.joined(separator: ", "))"
-            throw fail("SaslHandshake for mechanism \(credentials.mechanism.rawValue) refused with \(handshake.errorCode)\(offered)")
+            let offered =
+                handshake.mechanisms.isEmpty
+                ? "" : "; the broker offers \(handshake.mechanisms.joined(separator: ", "))"
+            throw fail(
+                "SaslHandshake for mechanism \(credentials.mechanism.rawValue) refused with \(handshake.errorCode)\(offered)"
+            )
         }
         let version = min(authenticateRange.upperBound, 2)
-        var session = SaslClientSession(mechanism: credentials.mechanism, username: credentials.username, password: credentials.password)
+        var session = SaslClientSession(
+            mechanism: credentials.mechanism, username: credentials.username, password: credentials.password)
         var message: [UInt8]? = session.initialMessage()
         var rounds = 0
         var sentAt = NIODeadline.now()
@@ -76,9 +84,10 @@ extension KafkaConnection {
         while let outgoing = message {
             rounds += 1
             sentAt = NIODeadline.now()
-            let body = try await sendRaw(SaslAuthenticateRequest(authBytes: outgoing), version: version, channel: channel,
-                                         address: address, configuration: configuration, shared: shared,
-                                         timeout: timeout, authentication: true)
+            let body = try await sendRaw(
+                SaslAuthenticateRequest(authBytes: outgoing), version: version, channel: channel,
+                address: address, configuration: configuration, shared: shared,
+                timeout: timeout, authentication: true)
             var reader = body
             let answer = try SaslAuthenticateResponse(from: &reader, version: version)
             if let refusal = answer.refusal { throw fail(refusal) }
@@ -141,8 +150,11 @@ extension KafkaConnection {
             state.nextAt = nil
             state.scheduled = nil
             guard login.sessionLifetimeMs > 0, !state.closed else { return }
-            let at = login.lastTokenSentAt + Self.reauthenticationDelay(
-                lifetimeMs: login.sessionLifetimeMs, fraction: fraction, minimumInterval: configuration.minimumReauthenticationInterval)
+            let at =
+                login.lastTokenSentAt
+                + Self.reauthenticationDelay(
+                    lifetimeMs: login.sessionLifetimeMs, fraction: fraction,
+                    minimumInterval: configuration.minimumReauthenticationInterval)
             state.nextAt = at
             state.scheduled = channel.eventLoop.scheduleTask(deadline: at) { [weak self] in
                 self?.beginReauthentication()
@@ -173,16 +185,21 @@ extension KafkaConnection {
         do {
             // The requests ahead of the handshake may take a while (a fetch waiting MaxWaitMs):
             // each round gets the request timeout.
-            let login = try await Self.authenticate(credentials, versions: brokerVersions, channel: channel, address: address,
-                                                    configuration: configuration, shared: shared,
-                                                    timeout: configuration.requestTimeout)
+            let login = try await Self.authenticate(
+                credentials, versions: brokerVersions, channel: channel, address: address,
+                configuration: configuration, shared: shared,
+                timeout: configuration.requestTimeout)
             let count = reauthentication.withLockedValue { state in
                 state.completed += 1
                 state.running = nil
                 return state.completed
             }
-            logger.debug("re-authenticated", metadata: ["mechanism": "\(credentials.mechanism.rawValue)",
-                                                        "session-lifetime-ms": "\(login.sessionLifetimeMs)", "count": "\(count)"])
+            logger.debug(
+                "re-authenticated",
+                metadata: [
+                    "mechanism": "\(credentials.mechanism.rawValue)",
+                    "session-lifetime-ms": "\(login.sessionLifetimeMs)", "count": "\(count)"
+                ])
             scheduleReauthentication(after: login)
             try? await channel.triggerUserOutboundEvent(ReauthenticationGate.release)
         } catch {

@@ -1,9 +1,9 @@
 #if canImport(Darwin)
-import Darwin
+    import Darwin
 #elseif canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 import KafkaProtocol
 import Logging
@@ -33,9 +33,11 @@ public final class KafkaConnection: Sendable {
     /// KIP-368 re-authentication: the session's lifetime, the next renewal, how many so far.
     let reauthentication = NIOLockedValueBox(ReauthenticationState())
 
-    private init(address: BrokerAddress, nodeId: Int32?, brokerVersions: BrokerAPIVersions,
-                 configuration: KafkaClientConfiguration, channel: any Channel,
-                 shared: NIOLockedValueBox<ConnectionShared>, logger: Logger) {
+    private init(
+        address: BrokerAddress, nodeId: Int32?, brokerVersions: BrokerAPIVersions,
+        configuration: KafkaClientConfiguration, channel: any Channel,
+        shared: NIOLockedValueBox<ConnectionShared>, logger: Logger
+    ) {
         self.address = address
         self.nodeId = nodeId
         self.brokerVersions = brokerVersions
@@ -63,15 +65,19 @@ public final class KafkaConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
             // Set before connecting, so that the TCP window scale is negotiated for them.
             if let bytes = configuration.socketSendBufferBytes {
-                bootstrap = bootstrap.channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(clamping: bytes))
+                bootstrap = bootstrap.channelOption(
+                    .socketOption(.so_sndbuf), value: SocketOptionValue(clamping: bytes))
             }
             if let bytes = configuration.socketReceiveBufferBytes {
-                bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(clamping: bytes))
+                bootstrap = bootstrap.channelOption(
+                    .socketOption(.so_rcvbuf), value: SocketOptionValue(clamping: bytes))
             }
-            channel = try await bootstrap
+            channel =
+                try await bootstrap
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try Self.addHandlers(to: channel, address: address, configuration: configuration, shared: shared)
+                        try Self.addHandlers(
+                            to: channel, address: address, configuration: configuration, shared: shared)
                     }
                 }
                 .connect(host: address.host, port: address.port)
@@ -80,53 +86,66 @@ public final class KafkaConnection: Sendable {
             throw KafkaClientError.connectionFailed(address, reason: describe(error))
         }
         do {
-            let versions = try await negotiate(channel: channel, address: address, configuration: configuration, shared: shared)
+            let versions = try await negotiate(
+                channel: channel, address: address, configuration: configuration, shared: shared)
             var login: SaslLogin?
             if configuration.securityProtocol.usesSASL, let credentials = configuration.sasl {
-                login = try await authenticate(credentials, versions: versions, channel: channel, address: address,
-                                               configuration: configuration, shared: shared,
-                                               timeout: configuration.connectTimeout)
+                login = try await authenticate(
+                    credentials, versions: versions, channel: channel, address: address,
+                    configuration: configuration, shared: shared,
+                    timeout: configuration.connectTimeout)
             }
             logger.debug("connected", metadata: ["apis": "\(versions.ranges.count)"])
-            let connection = KafkaConnection(address: address, nodeId: nodeId, brokerVersions: versions,
-                                             configuration: configuration, channel: channel,
-                                             shared: shared, logger: logger)
+            let connection = KafkaConnection(
+                address: address, nodeId: nodeId, brokerVersions: versions,
+                configuration: configuration, channel: channel,
+                shared: shared, logger: logger)
             if let login { connection.startSession(login) }
             return connection
         } catch {
             try? await channel.close()
             if let clientError = error as? KafkaClientError, case .noCommonVersion = clientError { throw clientError }
-            if let clientError = error as? KafkaClientError, case .authenticationFailed = clientError { throw clientError }
+            if let clientError = error as? KafkaClientError, case .authenticationFailed = clientError {
+                throw clientError
+            }
             throw KafkaClientError.connectionFailed(address, reason: "ApiVersions: \(describe(error))")
         }
     }
 
     /// Installs the client pipeline (TLS when configured, framing, request correlation) on a
     /// connected channel. Exposed to the module so tests can run it on an `EmbeddedChannel`.
-    static func addHandlers(to channel: any Channel, address: BrokerAddress, configuration: KafkaClientConfiguration,
-                            shared: NIOLockedValueBox<ConnectionShared> = NIOLockedValueBox(ConnectionShared())) throws {
+    static func addHandlers(
+        to channel: any Channel, address: BrokerAddress, configuration: KafkaClientConfiguration,
+        shared: NIOLockedValueBox<ConnectionShared> = NIOLockedValueBox(ConnectionShared())
+    ) throws {
         let sync = channel.pipeline.syncOperations
         if configuration.securityProtocol.usesTLS, let tls = configuration.tls {
             try sync.addHandler(try OpenSSLHandler(tlsContext: tls, serverHostname: address.host))
         }
-        try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: configuration.maxResponseBytes, direction: .responses)))
+        try sync.addHandler(
+            ByteToMessageHandler(
+                KafkaFrameDecoder(maxFrameBytes: configuration.maxResponseBytes, direction: .responses)))
         try sync.addHandler(KafkaChannelHandler(address: address, shared: shared))
     }
 
-    private static func negotiate(channel: any Channel, address: BrokerAddress,
-                                  configuration: KafkaClientConfiguration,
-                                  shared: NIOLockedValueBox<ConnectionShared>) async throws -> BrokerAPIVersions {
+    private static func negotiate(
+        channel: any Channel, address: BrokerAddress,
+        configuration: KafkaClientConfiguration,
+        shared: NIOLockedValueBox<ConnectionShared>
+    ) async throws -> BrokerAPIVersions {
         guard let clientRange = configuration.supportedVersions[.apiVersions] else {
             throw KafkaClientError.noCommonVersion(address, api: .apiVersions, client: 0...0, broker: nil)
         }
         var version = clientRange.upperBound
-        let request = ApiVersionsRequest(clientSoftwareName: configuration.softwareName,
-                                         clientSoftwareVersion: configuration.softwareVersion)
+        let request = ApiVersionsRequest(
+            clientSoftwareName: configuration.softwareName,
+            clientSoftwareVersion: configuration.softwareVersion)
         // At most one retry per lower version; the loop ends because each retry lowers `version`.
         while true {
-            let body = try await sendRaw(request, version: version, channel: channel, address: address,
-                                         configuration: configuration, shared: shared,
-                                         timeout: configuration.connectTimeout)
+            let body = try await sendRaw(
+                request, version: version, channel: channel, address: address,
+                configuration: configuration, shared: shared,
+                timeout: configuration.connectTimeout)
             switch try ApiVersionsNegotiation.step(body: body, sentVersion: version, clientRange: clientRange) {
             case let .done(versions):
                 return versions
@@ -148,7 +167,8 @@ public final class KafkaConnection: Sendable {
     /// broker support.
     public func version(for api: APIKey, within required: ClosedRange<Int16>? = nil) throws -> Int16 {
         guard var client = configuration.supportedVersions[api] else {
-            throw KafkaClientError.noCommonVersion(address, api: api, client: required ?? 0...0, broker: brokerVersions[api])
+            throw KafkaClientError.noCommonVersion(
+                address, api: api, client: required ?? 0...0, broker: brokerVersions[api])
         }
         if let required {
             let low = max(client.lowerBound, required.lowerBound), high = min(client.upperBound, required.upperBound)
@@ -164,14 +184,18 @@ public final class KafkaConnection: Sendable {
     }
 
     /// Sends `request` at the highest version both sides support; returns the response and that version.
-    public func send<R: KafkaRequestMessage>(_ request: R, timeout: Duration? = nil) async throws -> (response: R.Response, version: Int16) {
+    public func send<R: KafkaRequestMessage>(_ request: R, timeout: Duration? = nil) async throws -> (
+        response: R.Response, version: Int16
+    ) {
         let version = try version(for: R.apiKey)
         return (try await send(request, version: version, timeout: timeout), version)
     }
 
     /// Sends `request` at `version` and waits for its response (or the timeout, default
     /// `configuration.requestTimeout`).
-    public func send<R: KafkaRequestMessage>(_ request: R, version: Int16, timeout: Duration? = nil) async throws -> R.Response {
+    public func send<R: KafkaRequestMessage>(_ request: R, version: Int16, timeout: Duration? = nil) async throws
+        -> R.Response
+    {
         try Task.checkCancellation()
         return try await enqueue(request, version: version, timeout: timeout).response()
     }
@@ -184,11 +208,15 @@ public final class KafkaConnection: Sendable {
     /// time in arrival order, so several Produce requests enqueued to one partition are appended
     /// in that order. Await each `PendingResponse.response()` (in any order); a pending response
     /// never awaited is still completed, by its response, its timeout or the connection closing.
-    public func enqueue<R: KafkaRequestMessage>(_ request: R, version: Int16, timeout: Duration? = nil) throws -> PendingResponse<R> {
-        let (correlationId, future) = try Self.write(request, version: version, expectsResponse: true, channel: channel,
-                                                     address: address, configuration: configuration, shared: shared,
-                                                     timeout: timeout ?? configuration.requestTimeout)
-        return PendingResponse(version: version, correlationId: correlationId, future: future, channel: channel, address: address)
+    public func enqueue<R: KafkaRequestMessage>(_ request: R, version: Int16, timeout: Duration? = nil) throws
+        -> PendingResponse<R>
+    {
+        let (correlationId, future) = try Self.write(
+            request, version: version, expectsResponse: true, channel: channel,
+            address: address, configuration: configuration, shared: shared,
+            timeout: timeout ?? configuration.requestTimeout)
+        return PendingResponse(
+            version: version, correlationId: correlationId, future: future, channel: channel, address: address)
     }
 
     /// Sends a request the broker does not answer (Produce with acks=0) and returns once its
@@ -200,9 +228,10 @@ public final class KafkaConnection: Sendable {
 
     /// Queues a request the broker does not answer; the future completes once it is written.
     func writeWithoutResponse<R: KafkaRequestMessage>(_ request: R, version: Int16) throws -> EventLoopFuture<Void> {
-        let (_, future) = try Self.write(request, version: version, expectsResponse: false, channel: channel,
-                                         address: address, configuration: configuration, shared: shared,
-                                         timeout: configuration.requestTimeout)
+        let (_, future) = try Self.write(
+            request, version: version, expectsResponse: false, channel: channel,
+            address: address, configuration: configuration, shared: shared,
+            timeout: configuration.requestTimeout)
         return future.map { _ in () }
     }
 
@@ -214,13 +243,16 @@ public final class KafkaConnection: Sendable {
         authentication: Bool = false
     ) async throws -> ByteBuffer {
         try Task.checkCancellation()
-        let (correlationId, future) = try write(request, version: version, expectsResponse: true, channel: channel, address: address,
-                                                configuration: configuration, shared: shared, timeout: timeout,
-                                                authentication: authentication)
+        let (correlationId, future) = try write(
+            request, version: version, expectsResponse: true, channel: channel, address: address,
+            configuration: configuration, shared: shared, timeout: timeout,
+            authentication: authentication)
         return try await awaitResponse(future, correlationId: correlationId, channel: channel)
     }
 
-    static func awaitResponse(_ future: EventLoopFuture<ByteBuffer>, correlationId: Int32, channel: any Channel) async throws -> ByteBuffer {
+    static func awaitResponse(_ future: EventLoopFuture<ByteBuffer>, correlationId: Int32, channel: any Channel)
+        async throws -> ByteBuffer
+    {
         try await withTaskCancellationHandler {
             try await future.get()
         } onCancel: {
@@ -247,9 +279,10 @@ public final class KafkaConnection: Sendable {
                 .encode(into: &frame)
             frame.writeImmutableBuffer(body)
             frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
-            let outgoing = OutgoingRequest(correlationId: id, apiKey: R.apiKey, apiVersion: version, frame: frame,
-                                           timeout: .nanoseconds(timeout.nanosecondsClamped), promise: promise,
-                                           expectsResponse: expectsResponse, isAuthentication: authentication)
+            let outgoing = OutgoingRequest(
+                correlationId: id, apiKey: R.apiKey, apiVersion: version, frame: frame,
+                timeout: .nanoseconds(timeout.nanosecondsClamped), promise: promise,
+                expectsResponse: expectsResponse, isAuthentication: authentication)
             channel.writeAndFlush(outgoing).whenFailure { [shared] error in
                 // Written after the connection closed (e.g. a TLS handshake that failed before the
                 // first request): the reason it closed says more than the failed write.

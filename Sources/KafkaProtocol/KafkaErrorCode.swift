@@ -5,7 +5,8 @@
 /// A struct rather than an enum so that codes this table does not name still round-trip and print
 /// (as "error 123"). Names and retriability follow the error table of the Kafka protocol guide.
 /// An integer literal is a code (`errorCode: 0`), as in the generated defaults.
-public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
+public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral
+{
     public var rawValue: Int16
     public init(rawValue: Int16) { self.rawValue = rawValue }
     public init(_ rawValue: Int16) { self.rawValue = rawValue }
@@ -216,7 +217,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
         130: ("STREAMS_INVALID_TOPOLOGY", false),
         131: ("STREAMS_INVALID_TOPOLOGY_EPOCH", false),
         132: ("STREAMS_TOPOLOGY_FENCED", false),
-        133: ("SHARE_SESSION_LIMIT_REACHED", true),
+        133: ("SHARE_SESSION_LIMIT_REACHED", true)
     ]
 
     /// The protocol guide's name, e.g. "NOT_COORDINATOR", or "error 123" for a code not in the table.

@@ -95,14 +95,18 @@ public struct KafkaFrameDecoder: ByteToMessageDecoder {
         if let cap = framing?.maxBytesBeforeAuthentication, cap < maxFrameBytes, Int(size) > cap {
             throw FrameError.tooLargeBeforeAuthentication(size: Int(size), limit: cap)
         }
-        guard Int(size) <= maxFrameBytes else { throw FrameError.tooLarge(size: Int(size), limit: maxFrameBytes, direction) }
+        guard Int(size) <= maxFrameBytes else {
+            throw FrameError.tooLarge(size: Int(size), limit: maxFrameBytes, direction)
+        }
         guard buffer.readableBytes >= 4 + Int(size) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 4)
         context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(size))!))
         return .continue
     }
 
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
+        -> DecodingState
+    {
         while try decode(context: context, buffer: &buffer) == .continue {}
         return .needMoreData
     }
@@ -118,8 +122,10 @@ public struct KafkaFrameDecoder: ByteToMessageDecoder {
             switch self {
             case let .tooSmall(size, .requests): "request frame size \(size) is smaller than any request header"
             case let .tooSmall(size, .responses): "response frame size \(size) is smaller than any response header"
-            case let .tooLarge(size, limit, .requests): "request frame of \(size) bytes exceeds max-request-bytes \(limit)"
-            case let .tooLarge(size, limit, .responses): "response frame of \(size) bytes exceeds the client's max response size \(limit)"
+            case let .tooLarge(size, limit, .requests):
+                "request frame of \(size) bytes exceeds max-request-bytes \(limit)"
+            case let .tooLarge(size, limit, .responses):
+                "response frame of \(size) bytes exceeds the client's max response size \(limit)"
             case let .tooLargeBeforeAuthentication(size, limit):
                 "request frame of \(size) bytes before SASL authentication exceeds sasl-max-receive-bytes \(limit)"
             }

@@ -24,14 +24,18 @@ public enum Compression {
     /// Bytes before the first xerial chunk: magic, version, compatible version.
     static let xerialHeaderSize = 16
 
-    public static func compress(_ data: ByteBuffer, codec: CompressionCodec, level: Int? = nil) throws(RecordBatchError) -> ByteBuffer {
+    public static func compress(_ data: ByteBuffer, codec: CompressionCodec, level: Int? = nil) throws(RecordBatchError)
+        -> ByteBuffer
+    {
         let result: Result<ByteBuffer, RecordBatchError> = data.withUnsafeReadableBytes { input in
             Result { () throws(RecordBatchError) in try compress(raw: input, codec: codec, level: level) }
         }
         return try result.get()
     }
 
-    public static func compress(_ data: [UInt8], codec: CompressionCodec, level: Int? = nil) throws(RecordBatchError) -> ByteBuffer {
+    public static func compress(_ data: [UInt8], codec: CompressionCodec, level: Int? = nil) throws(RecordBatchError)
+        -> ByteBuffer
+    {
         let result: Result<ByteBuffer, RecordBatchError> = data.withUnsafeBytes { input in
             Result { () throws(RecordBatchError) in try compress(raw: input, codec: codec, level: level) }
         }
@@ -39,14 +43,18 @@ public enum Compression {
     }
 
     /// Decompresses `data` (all its readable bytes), refusing to produce more than `maxSize` bytes.
-    public static func decompress(_ data: ByteBuffer, codec: CompressionCodec, maxSize: Int) throws(RecordBatchError) -> ByteBuffer {
+    public static func decompress(_ data: ByteBuffer, codec: CompressionCodec, maxSize: Int) throws(RecordBatchError)
+        -> ByteBuffer
+    {
         let result: Result<ByteBuffer, RecordBatchError> = data.withUnsafeReadableBytes { input in
             Result { () throws(RecordBatchError) in try decompress(raw: input, codec: codec, maxSize: maxSize) }
         }
         return try result.get()
     }
 
-    public static func decompress(_ data: [UInt8], codec: CompressionCodec, maxSize: Int) throws(RecordBatchError) -> ByteBuffer {
+    public static func decompress(_ data: [UInt8], codec: CompressionCodec, maxSize: Int) throws(RecordBatchError)
+        -> ByteBuffer
+    {
         let result: Result<ByteBuffer, RecordBatchError> = data.withUnsafeBytes { input in
             Result { () throws(RecordBatchError) in try decompress(raw: input, codec: codec, maxSize: maxSize) }
         }
@@ -56,12 +64,14 @@ public enum Compression {
     /// Snappy with the xerial snappy-java stream framing, as the Java client writes it:
     /// the 16-byte header, then each `blockSize` slice of input as an int32-BE length and a raw block.
     /// Kafka readers accept it; we write raw snappy by default. Useful to emulate Java producers.
-    public static func compressXerialSnappy(_ data: [UInt8], blockSize: Int = 32 * 1024) throws(RecordBatchError) -> ByteBuffer {
+    public static func compressXerialSnappy(_ data: [UInt8], blockSize: Int = 32 * 1024) throws(RecordBatchError)
+        -> ByteBuffer
+    {
         precondition(blockSize > 0, "blockSize must be positive")
         var out = ByteBuffer()
         out.writeBytes(xerialMagic)
-        out.writeInteger(Int32(1), endianness: .big) // version
-        out.writeInteger(Int32(1), endianness: .big) // compatible version
+        out.writeInteger(Int32(1), endianness: .big)  // version
+        out.writeInteger(Int32(1), endianness: .big)  // compatible version
         var start = 0
         while start < data.count {
             let end = min(data.count, start + blockSize)
@@ -75,7 +85,9 @@ public enum Compression {
 
     // MARK: - Dispatch
 
-    static func compress(raw input: UnsafeRawBufferPointer, codec: CompressionCodec, level: Int?) throws(RecordBatchError) -> ByteBuffer {
+    static func compress(raw input: UnsafeRawBufferPointer, codec: CompressionCodec, level: Int?)
+        throws(RecordBatchError) -> ByteBuffer
+    {
         switch codec {
         case .none: return ByteBuffer(bytes: input)
         case .gzip: return try gzipCompress(input, level: level)
@@ -85,7 +97,9 @@ public enum Compression {
         }
     }
 
-    static func decompress(raw input: UnsafeRawBufferPointer, codec: CompressionCodec, maxSize: Int) throws(RecordBatchError) -> ByteBuffer {
+    static func decompress(raw input: UnsafeRawBufferPointer, codec: CompressionCodec, maxSize: Int)
+        throws(RecordBatchError) -> ByteBuffer
+    {
         switch codec {
         case .none:
             guard input.count <= maxSize else { throw .decompressedTooLarge(codec, limit: maxSize) }
@@ -102,8 +116,9 @@ public enum Compression {
     static func gzipCompress(_ input: UnsafeRawBufferPointer, level: Int?) throws(RecordBatchError) -> ByteBuffer {
         var stream = z_stream()
         let windowBitsGzip: Int32 = 15 + 16
-        let status = deflateInit2_(&stream, Int32(level ?? Int(Z_DEFAULT_COMPRESSION)), Z_DEFLATED, windowBitsGzip, 8,
-                                   Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        let status = deflateInit2_(
+            &stream, Int32(level ?? Int(Z_DEFAULT_COMPRESSION)), Z_DEFLATED, windowBitsGzip, 8,
+            Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else { throw .compressionFailed(.gzip, "deflateInit2 returned \(status)") }
         defer { deflateEnd(&stream) }
         let bound = Int(deflateBound(&stream, uLong(input.count)))
@@ -172,12 +187,15 @@ public enum Compression {
             }
             return status == SNAPPY_OK ? length : 0
         }
-        guard status == SNAPPY_OK else { throw .compressionFailed(.snappy, "snappy_compress returned \(status.rawValue)") }
+        guard status == SNAPPY_OK else {
+            throw .compressionFailed(.snappy, "snappy_compress returned \(status.rawValue)")
+        }
         return out
     }
 
     static func snappyDecompress(_ input: UnsafeRawBufferPointer, maxSize: Int) throws(RecordBatchError) -> ByteBuffer {
-        guard input.count >= xerialMagic.count, xerialMagic.withUnsafeBytes({ $0.elementsEqual(input.prefix(8)) }) else {
+        guard input.count >= xerialMagic.count, xerialMagic.withUnsafeBytes({ $0.elementsEqual(input.prefix(8)) })
+        else {
             var out = ByteBuffer()
             try snappyDecompressBlock(input, into: &out, maxSize: maxSize)
             return out
@@ -188,20 +206,26 @@ public enum Compression {
         var index = xerialHeaderSize
         while index < input.count {
             guard input.count - index >= 4 else { throw .decompressionFailed(.snappy, "xerial chunk length truncated") }
-            let length = Int(Int32(bitPattern: UInt32(input[index]) << 24 | UInt32(input[index + 1]) << 16
-                                    | UInt32(input[index + 2]) << 8 | UInt32(input[index + 3])))
+            let length = Int(
+                Int32(
+                    bitPattern: UInt32(input[index]) << 24 | UInt32(input[index + 1]) << 16
+                        | UInt32(input[index + 2]) << 8 | UInt32(input[index + 3])))
             index += 4
             guard length >= 0, length <= input.count - index else {
-                throw .decompressionFailed(.snappy, "xerial chunk of \(length) bytes exceeds the \(input.count - index) bytes left")
+                throw .decompressionFailed(
+                    .snappy, "xerial chunk of \(length) bytes exceeds the \(input.count - index) bytes left")
             }
-            try snappyDecompressBlock(UnsafeRawBufferPointer(rebasing: input[index..<(index + length)]), into: &out, maxSize: maxSize)
+            try snappyDecompressBlock(
+                UnsafeRawBufferPointer(rebasing: input[index..<(index + length)]), into: &out, maxSize: maxSize)
             index += length
         }
         return out
     }
 
     /// Appends one raw snappy block to `out`, keeping `out` within `maxSize` bytes.
-    static func snappyDecompressBlock(_ block: UnsafeRawBufferPointer, into out: inout ByteBuffer, maxSize: Int) throws(RecordBatchError) {
+    static func snappyDecompressBlock(_ block: UnsafeRawBufferPointer, into out: inout ByteBuffer, maxSize: Int)
+        throws(RecordBatchError)
+    {
         var length = 0
         guard withCChars(block, { snappy_uncompressed_length($0, block.count, &length) }) == SNAPPY_OK else {
             throw .decompressionFailed(.snappy, "invalid snappy block header")
@@ -218,7 +242,8 @@ public enum Compression {
         out.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
             var written = length
             status = withCChars(block) { source in
-                snappy_uncompress(source, block.count, output.baseAddress!.assumingMemoryBound(to: CChar.self), &written)
+                snappy_uncompress(
+                    source, block.count, output.baseAddress!.assumingMemoryBound(to: CChar.self), &written)
             }
             return status == SNAPPY_OK ? written : 0
         }
@@ -293,12 +318,16 @@ public enum Compression {
             result = ZSTD_compress(output.baseAddress, output.count, input.baseAddress, input.count, Int32(level ?? 3))
             return ZSTD_isError(result) != 0 ? 0 : result
         }
-        guard ZSTD_isError(result) == 0 else { throw .compressionFailed(.zstd, String(cString: ZSTD_getErrorName(result))) }
+        guard ZSTD_isError(result) == 0 else {
+            throw .compressionFailed(.zstd, String(cString: ZSTD_getErrorName(result)))
+        }
         return out
     }
 
     static func zstdDecompress(_ input: UnsafeRawBufferPointer, maxSize: Int) throws(RecordBatchError) -> ByteBuffer {
-        guard let context = ZSTD_createDCtx() else { throw .decompressionFailed(.zstd, "cannot create a decompression context") }
+        guard let context = ZSTD_createDCtx() else {
+            throw .decompressionFailed(.zstd, "cannot create a decompression context")
+        }
         defer { ZSTD_freeDCtx(context) }
         guard input.count > 0 else { throw .decompressionFailed(.zstd, "empty input is not a zstd frame") }
         var source = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)

@@ -19,8 +19,10 @@ import NIOCore
 public enum MirroredRecordsValidator {
     /// Validates all readable bytes of `records` and returns their batches in order (none for an
     /// empty buffer), sharing `records`' storage.
-    public static func validate(_ records: ByteBuffer, maxBatchBytes: Int,
-                                maxDecompressedBytes: Int = 64 << 20) throws(RecordBatchError) -> [StoredBatch] {
+    public static func validate(
+        _ records: ByteBuffer, maxBatchBytes: Int,
+        maxDecompressedBytes: Int = 64 << 20
+    ) throws(RecordBatchError) -> [StoredBatch] {
         var batches: [StoredBatch] = []
         var index = records.readerIndex
         var previousLast: Int64 = -1
@@ -34,11 +36,14 @@ public enum MirroredRecordsValidator {
             guard let codec = header.compression else { throw .unknownCompression(header.attributes & 0x07) }
             guard header.attributes & ~0x7F == 0 else { throw .reservedAttributeBits(header.attributes) }
             guard header.lastOffsetDelta >= 0, header.recordsCount >= 0,
-                  Int64(header.recordsCount) <= Int64(header.lastOffsetDelta) + 1 else {
+                Int64(header.recordsCount) <= Int64(header.lastOffsetDelta) + 1
+            else {
                 throw .invalidRecordCount(lastOffsetDelta: header.lastOffsetDelta, recordsCount: header.recordsCount)
             }
             guard header.baseOffset >= 0, header.baseOffset > previousLast else {
-                throw .corruptRecords("batch at offset \(header.baseOffset) does not follow the previous batch's last offset \(previousLast)")
+                throw .corruptRecords(
+                    "batch at offset \(header.baseOffset) does not follow the previous batch's last offset \(previousLast)"
+                )
             }
             let areaStart = index + RecordBatchHeader.size
             if codec == .none {
@@ -55,12 +60,15 @@ public enum MirroredRecordsValidator {
         return batches
     }
 
-    private static func walk(_ buffer: ByteBuffer, from: Int, to: Int, header: RecordBatchHeader) throws(RecordBatchError) {
+    private static func walk(_ buffer: ByteBuffer, from: Int, to: Int, header: RecordBatchHeader)
+        throws(RecordBatchError)
+    {
         let result: Result<Void, RecordBatchError> = buffer.withUnsafeReadableBytes { bytes in
             Result { () throws(RecordBatchError) in
                 let base = buffer.readerIndex
-                try RecordFraming.walk(bytes, from: from - base, to: to - base, expectedCount: header.recordsCount,
-                                       requireKeys: false, gapsUpTo: header.lastOffsetDelta)
+                try RecordFraming.walk(
+                    bytes, from: from - base, to: to - base, expectedCount: header.recordsCount,
+                    requireKeys: false, gapsUpTo: header.lastOffsetDelta)
             }
         }
         try result.get()

@@ -52,7 +52,8 @@ public enum ProducedRecordsValidator {
         if size < available {
             let next = start + size
             if available - size >= RecordBatchHeader.size,
-               (try? RecordBatchHeader(parsing: records, at: next)) != nil {
+                (try? RecordBatchHeader(parsing: records, at: next)) != nil
+            {
                 throw .multipleBatches
             }
             throw .trailingBytes(available - size)
@@ -86,26 +87,31 @@ public enum ProducedRecordsValidator {
         // 9-11. Records.
         let timestamps = acceptedTimestamps.map { (base: header.baseTimestamp, accepted: $0) }
         if codec == .none {
-            try walkRecords(records, from: start + RecordBatchHeader.size, to: start + size,
-                            count: header.recordsCount, requireKeys: requireKeys, timestamps: timestamps)
+            try walkRecords(
+                records, from: start + RecordBatchHeader.size, to: start + size,
+                count: header.recordsCount, requireKeys: requireKeys, timestamps: timestamps)
         } else {
             let area = records.getSlice(at: start + RecordBatchHeader.size, length: size - RecordBatchHeader.size)!
             let decompressed = try Compression.decompress(area, codec: codec, maxSize: maxDecompressedBytes)
-            try walkRecords(decompressed, from: decompressed.readerIndex, to: decompressed.writerIndex,
-                            count: header.recordsCount, requireKeys: requireKeys, timestamps: timestamps)
+            try walkRecords(
+                decompressed, from: decompressed.readerIndex, to: decompressed.writerIndex,
+                count: header.recordsCount, requireKeys: requireKeys, timestamps: timestamps)
         }
 
         return StoredBatch(header: header, bytes: records.getSlice(at: start, length: size)!)
     }
 
     /// Runs ``RecordFraming/walk`` over absolute indices `[from, to)` of `buffer`.
-    private static func walkRecords(_ buffer: ByteBuffer, from: Int, to: Int, count: Int32, requireKeys: Bool,
-                                    timestamps: (base: Int64, accepted: ClosedRange<Int64>)?) throws(RecordBatchError) {
+    private static func walkRecords(
+        _ buffer: ByteBuffer, from: Int, to: Int, count: Int32, requireKeys: Bool,
+        timestamps: (base: Int64, accepted: ClosedRange<Int64>)?
+    ) throws(RecordBatchError) {
         let result: Result<Void, RecordBatchError> = buffer.withUnsafeReadableBytes { bytes in
             Result { () throws(RecordBatchError) in
                 let base = buffer.readerIndex
-                try RecordFraming.walk(bytes, from: from - base, to: to - base, expectedCount: count, requireKeys: requireKeys,
-                                       timestamps: timestamps)
+                try RecordFraming.walk(
+                    bytes, from: from - base, to: to - base, expectedCount: count, requireKeys: requireKeys,
+                    timestamps: timestamps)
             }
         }
         try result.get()

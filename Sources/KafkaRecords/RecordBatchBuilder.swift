@@ -83,7 +83,9 @@ public struct RecordBatchBuilder: Sendable {
         var recordsArea = ByteBuffer()
         recordsArea.reserveCapacity(records.reduce(0) { $0 + Self.estimatedSize(of: $1) })
         for (index, record) in records.enumerated() {
-            Self.encode(record, offsetDelta: Int32(index), timestampDelta: record.timestamp &- baseTimestamp, into: &recordsArea)
+            Self.encode(
+                record, offsetDelta: Int32(index), timestampDelta: record.timestamp &- baseTimestamp, into: &recordsArea
+            )
         }
         if codec != .none {
             recordsArea = try Compression.compress(recordsArea, codec: codec, level: compressionLevel)
@@ -98,10 +100,10 @@ public struct RecordBatchBuilder: Sendable {
         bytes.writeInteger(baseOffset, endianness: .big)
         bytes.writeInteger(Int32(totalSize - RecordBatchHeader.logOverhead), endianness: .big)
         bytes.writeInteger(partitionLeaderEpoch, endianness: .big)
-        bytes.writeInteger(Int8(2), endianness: .big) // magic
-        bytes.writeInteger(UInt32(0), endianness: .big) // CRC, filled in below
+        bytes.writeInteger(Int8(2), endianness: .big)  // magic
+        bytes.writeInteger(UInt32(0), endianness: .big)  // CRC, filled in below
         bytes.writeInteger(attributes, endianness: .big)
-        bytes.writeInteger(Int32(records.count - 1), endianness: .big) // lastOffsetDelta
+        bytes.writeInteger(Int32(records.count - 1), endianness: .big)  // lastOffsetDelta
         bytes.writeInteger(baseTimestamp, endianness: .big)
         bytes.writeInteger(maxTimestamp, endianness: .big)
         bytes.writeInteger(producerId, endianness: .big)
@@ -109,8 +111,9 @@ public struct RecordBatchBuilder: Sendable {
         bytes.writeInteger(baseSequence, endianness: .big)
         bytes.writeInteger(Int32(records.count), endianness: .big)
         bytes.writeBuffer(&recordsArea)
-        let crc = CRC32C.checksum(bytes, at: bytes.readerIndex + RecordBatchHeader.attributesOffset,
-                                  length: totalSize - RecordBatchHeader.attributesOffset)
+        let crc = CRC32C.checksum(
+            bytes, at: bytes.readerIndex + RecordBatchHeader.attributesOffset,
+            length: totalSize - RecordBatchHeader.attributesOffset)
         bytes.setInteger(crc, at: bytes.readerIndex + RecordBatchHeader.crcOffset, endianness: .big)
 
         // Parsing our own output cannot fail; it keeps a single source of truth for the header.
@@ -120,7 +123,7 @@ public struct RecordBatchBuilder: Sendable {
 
     /// Size of one record's body (everything after its length varint).
     static func bodySize(of record: Record, offsetDelta: Int32, timestampDelta: Int64) -> Int {
-        var size = 1 // attributes
+        var size = 1  // attributes
         size += ByteBuffer.varlongSize(timestampDelta)
         size += ByteBuffer.varintSize(offsetDelta)
         size += nullableBytesSize(record.key)
@@ -141,7 +144,7 @@ public struct RecordBatchBuilder: Sendable {
     static func encode(_ record: Record, offsetDelta: Int32, timestampDelta: Int64, into buffer: inout ByteBuffer) {
         let body = bodySize(of: record, offsetDelta: offsetDelta, timestampDelta: timestampDelta)
         buffer.writeVarint(Int32(body))
-        buffer.writeInteger(UInt8(0)) // attributes
+        buffer.writeInteger(UInt8(0))  // attributes
         buffer.writeVarlong(timestampDelta)
         buffer.writeVarint(offsetDelta)
         writeNullableBytes(record.key, into: &buffer)

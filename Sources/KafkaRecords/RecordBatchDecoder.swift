@@ -9,7 +9,9 @@ public enum RecordBatchDecoder {
     /// end exactly at the end of the (decompressed) area, and their number equals the header's
     /// recordsCount. Offset deltas need not be consecutive (compaction leaves gaps).
     /// The CRC is not checked here; `RecordBatches.split(verifyCRC:)` does that.
-    public static func records(in batch: StoredBatch, maxDecompressedBytes: Int = 64 << 20) throws(RecordBatchError) -> [Record] {
+    public static func records(in batch: StoredBatch, maxDecompressedBytes: Int = 64 << 20) throws(RecordBatchError)
+        -> [Record]
+    {
         let header = batch.header
         let available = batch.bytes.readableBytes
         guard available >= header.totalSize else { throw .truncated(needed: header.totalSize, available: available) }
@@ -17,8 +19,9 @@ public enum RecordBatchDecoder {
         guard let codec = header.compression else { throw .unknownCompression(header.attributes & 0x07) }
         guard header.recordsCount >= 0 else { throw .corruptRecords("negative record count \(header.recordsCount)") }
 
-        var area = batch.bytes.getSlice(at: batch.bytes.readerIndex + RecordBatchHeader.size,
-                                        length: header.totalSize - RecordBatchHeader.size)!
+        var area = batch.bytes.getSlice(
+            at: batch.bytes.readerIndex + RecordBatchHeader.size,
+            length: header.totalSize - RecordBatchHeader.size)!
         if codec != .none {
             area = try Compression.decompress(area, codec: codec, maxSize: maxDecompressedBytes)
         }
@@ -28,7 +31,8 @@ public enum RecordBatchDecoder {
         return try result.get()
     }
 
-    static func decode(_ bytes: UnsafeRawBufferPointer, header: RecordBatchHeader) throws(RecordBatchError) -> [Record] {
+    static func decode(_ bytes: UnsafeRawBufferPointer, header: RecordBatchHeader) throws(RecordBatchError) -> [Record]
+    {
         let expected = Int(header.recordsCount)
         // Every record takes at least 7 bytes, so a lying count cannot make us over-allocate.
         var records: [Record] = []
@@ -41,7 +45,7 @@ public enum RecordBatchDecoder {
                 throw .corruptRecords("more than the \(expected) records the header announces")
             }
             let recordEnd = try RecordFraming.recordBounds(bytes, &index, end: end, number: records.count)
-            index += 1 // attributes, unused
+            index += 1  // attributes, unused
             let timestampDelta = try VarintCoding.readVarlong(bytes, &index, end: recordEnd)
             let offsetDelta = try VarintCoding.readVarint(bytes, &index, end: recordEnd)
             let key = try readNullableBytes(bytes, &index, end: recordEnd, what: "key")
@@ -63,10 +67,11 @@ public enum RecordBatchDecoder {
             guard index == recordEnd else {
                 throw .corruptRecords("record \(records.count) has \(recordEnd - index) bytes beyond its fields")
             }
-            records.append(Record(
-                offset: header.baseOffset + Int64(offsetDelta),
-                timestamp: logAppendTime ? header.maxTimestamp : header.baseTimestamp &+ timestampDelta,
-                key: key, value: value, headers: headers))
+            records.append(
+                Record(
+                    offset: header.baseOffset + Int64(offsetDelta),
+                    timestamp: logAppendTime ? header.maxTimestamp : header.baseTimestamp &+ timestampDelta,
+                    key: key, value: value, headers: headers))
         }
         guard records.count == expected else {
             throw .corruptRecords("found \(records.count) records, header announces \(expected)")
@@ -75,7 +80,9 @@ public enum RecordBatchDecoder {
     }
 
     @inline(__always)
-    static func readNullableBytes(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, end: Int, what: StaticString) throws(RecordBatchError) -> [UInt8]? {
+    static func readNullableBytes(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, end: Int, what: StaticString)
+        throws(RecordBatchError) -> [UInt8]?
+    {
         let length = try VarintCoding.readVarint(bytes, &index, end: end)
         if length == -1 { return nil }
         guard length >= 0, Int(length) <= end - index else {
@@ -94,7 +101,9 @@ enum RecordFraming {
 
     /// Reads a record's length varint at `index` and returns where the record ends.
     @inline(__always)
-    static func recordBounds(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, end: Int, number: Int) throws(RecordBatchError) -> Int {
+    static func recordBounds(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, end: Int, number: Int)
+        throws(RecordBatchError) -> Int
+    {
         let length = try VarintCoding.readVarint(bytes, &index, end: end)
         guard length >= Int32(minimumRecordSize - 1), Int(length) <= end - index else {
             throw .corruptRecords("record \(number) claims \(length) bytes, \(end - index) left in the batch")
@@ -104,7 +113,9 @@ enum RecordFraming {
 
     /// Skips a nullable byte field (key, value, header value); returns false if it was null.
     @inline(__always)
-    static func skipNullableBytes(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, end: Int, what: StaticString) throws(RecordBatchError) -> Bool {
+    static func skipNullableBytes(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, end: Int, what: StaticString)
+        throws(RecordBatchError) -> Bool
+    {
         let length = try VarintCoding.readVarint(bytes, &index, end: end)
         if length == -1 { return false }
         guard length >= 0, Int(length) <= end - index else {
@@ -125,9 +136,11 @@ enum RecordFraming {
     ///
     /// With `timestamps`, every record's timestamp (`base` + its timestampDelta) other than -1
     /// (no timestamp) must lie in `accepted` (Kafka's message.timestamp.before/after.max.ms).
-    static func walk(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, expectedCount: Int32, requireKeys: Bool,
-                     gapsUpTo maxOffsetDelta: Int32? = nil,
-                     timestamps: (base: Int64, accepted: ClosedRange<Int64>)? = nil) throws(RecordBatchError) {
+    static func walk(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, expectedCount: Int32, requireKeys: Bool,
+        gapsUpTo maxOffsetDelta: Int32? = nil,
+        timestamps: (base: Int64, accepted: ClosedRange<Int64>)? = nil
+    ) throws(RecordBatchError) {
         var index = start
         var count: Int32 = 0
         var previousDelta: Int32 = -1
@@ -136,18 +149,21 @@ enum RecordFraming {
                 throw .corruptRecords("more than the \(expectedCount) records the header announces")
             }
             let recordEnd = try recordBounds(bytes, &index, end: end, number: Int(count))
-            index += 1 // attributes, unused
+            index += 1  // attributes, unused
             let timestampDelta = try VarintCoding.readVarlong(bytes, &index, end: recordEnd)
             let offsetDelta = try VarintCoding.readVarint(bytes, &index, end: recordEnd)
             if let timestamps {
                 let timestamp = timestamps.base &+ timestampDelta
                 guard timestamp == -1 || timestamps.accepted.contains(timestamp) else {
-                    throw .timestampOutOfRange(timestamp: timestamp, offsetDelta: offsetDelta, accepted: timestamps.accepted)
+                    throw .timestampOutOfRange(
+                        timestamp: timestamp, offsetDelta: offsetDelta, accepted: timestamps.accepted)
                 }
             }
             if let maxOffsetDelta {
                 guard offsetDelta > previousDelta, offsetDelta <= maxOffsetDelta else {
-                    throw .corruptRecords("record \(count) has offset delta \(offsetDelta) (previous \(previousDelta), lastOffsetDelta \(maxOffsetDelta))")
+                    throw .corruptRecords(
+                        "record \(count) has offset delta \(offsetDelta) (previous \(previousDelta), lastOffsetDelta \(maxOffsetDelta))"
+                    )
                 }
                 previousDelta = offsetDelta
             } else {

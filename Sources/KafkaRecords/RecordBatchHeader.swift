@@ -75,7 +75,8 @@ public enum RecordBatchError: Error, Equatable, Sendable, CustomStringConvertibl
         case let .truncated(needed, available): "batch truncated: needs \(needed) bytes, \(available) available"
         case let .unsupportedMagic(m): "unsupported record batch magic \(m) (only v2 is supported)"
         case let .invalidBatchLength(l): "invalid batch length \(l)"
-        case let .crcMismatch(s, c): "CRC-32C mismatch: batch says \(String(s, radix: 16)), computed \(String(c, radix: 16))"
+        case let .crcMismatch(s, c):
+            "CRC-32C mismatch: batch says \(String(s, radix: 16)), computed \(String(c, radix: 16))"
         case let .invalidRecordCount(d, c): "lastOffsetDelta \(d) does not match record count \(c)"
         case let .unknownCompression(c): "unknown compression codec \(c)"
         case let .reservedAttributeBits(a): "reserved attribute bits set: 0x\(String(a, radix: 16))"
@@ -110,8 +111,8 @@ public enum RecordBatchError: Error, Equatable, Sendable, CustomStringConvertibl
         case .logAppendTimeFromClient, .timestampOutOfRange:
             .invalidTimestamp
         case .unsupportedMagic, .emptyRecords, .multipleBatches, .nonZeroBaseOffset, .invalidRecordCount,
-             .reservedAttributeBits, .controlBatchFromClient, .missingSequence, .missingKey, .corruptRecords,
-             .decompressionFailed:
+            .reservedAttributeBits, .controlBatchFromClient, .missingSequence, .missingKey, .corruptRecords,
+            .decompressionFailed:
             .invalidRecord
         case .compressionFailed:
             .unknownServerError
@@ -201,7 +202,8 @@ public struct RecordBatchHeader: Sendable, Equatable {
         guard end <= buffer.writerIndex else {
             throw .truncated(needed: totalSize, available: buffer.writerIndex - index)
         }
-        let computed = CRC32C.checksum(buffer, at: index + Self.attributesOffset, length: totalSize - Self.attributesOffset)
+        let computed = CRC32C.checksum(
+            buffer, at: index + Self.attributesOffset, length: totalSize - Self.attributesOffset)
         guard computed == crc else { throw .crcMismatch(stored: crc, computed: computed) }
     }
 }
@@ -234,7 +236,9 @@ public enum RecordBatches {
     /// Splits back-to-back batches. With `verifyCRC`, every batch's checksum is checked.
     /// Throws at the first batch that is truncated or invalid; `allowTrailingPartial`
     /// instead stops there silently (fetch responses may end in a partial batch).
-    public static func split(_ buffer: ByteBuffer, verifyCRC: Bool, allowTrailingPartial: Bool = false) throws(RecordBatchError) -> [StoredBatch] {
+    public static func split(_ buffer: ByteBuffer, verifyCRC: Bool, allowTrailingPartial: Bool = false)
+        throws(RecordBatchError) -> [StoredBatch]
+    {
         var batches: [StoredBatch] = []
         var index = buffer.readerIndex
         while index < buffer.writerIndex {

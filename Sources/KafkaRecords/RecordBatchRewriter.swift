@@ -40,8 +40,9 @@ public struct RecordBatchRecords: Sendable {
         }
         guard let codec = header.compression else { throw .unknownCompression(header.attributes & 0x07) }
         guard header.recordsCount >= 0 else { throw .corruptRecords("negative record count \(header.recordsCount)") }
-        var area = batch.bytes.getSlice(at: batch.bytes.readerIndex + RecordBatchHeader.size,
-                                        length: header.totalSize - RecordBatchHeader.size)!
+        var area = batch.bytes.getSlice(
+            at: batch.bytes.readerIndex + RecordBatchHeader.size,
+            length: header.totalSize - RecordBatchHeader.size)!
         if codec != .none {
             area = try Compression.decompress(area, codec: codec, maxSize: maxDecompressedBytes)
         }
@@ -65,7 +66,7 @@ public struct RecordBatchRecords: Sendable {
             }
             let start = index
             let recordEnd = try RecordFraming.recordBounds(bytes, &index, end: bytes.count, number: entries.count)
-            index += 1 // attributes
+            index += 1  // attributes
             let timestampDelta = try VarintCoding.readVarlong(bytes, &index, end: recordEnd)
             let afterTimestamp = index
             let offsetDelta = try VarintCoding.readVarint(bytes, &index, end: recordEnd)
@@ -82,8 +83,10 @@ public struct RecordBatchRecords: Sendable {
             guard index == recordEnd else {
                 throw .corruptRecords("record \(entries.count) has \(recordEnd - index) bytes beyond its fields")
             }
-            entries.append(Entry(offsetDelta: offsetDelta, timestampDelta: timestampDelta, key: key, isTombstone: !hasValue,
-                                 start: start, end: recordEnd, afterTimestamp: afterTimestamp))
+            entries.append(
+                Entry(
+                    offsetDelta: offsetDelta, timestampDelta: timestampDelta, key: key, isTombstone: !hasValue,
+                    start: start, end: recordEnd, afterTimestamp: afterTimestamp))
         }
         guard entries.count == expected else {
             throw .corruptRecords("found \(entries.count) records, header announces \(expected)")
@@ -107,7 +110,8 @@ public struct RecordBatchRecords: Sendable {
         if stamp == nil && indices.count == entries.count { return original }
 
         var records = ByteBuffer()
-        records.reserveCapacity(indices.reduce(0) { $0 + entries[$1].end - entries[$1].start + (stamp == nil ? 0 : 10) })
+        records.reserveCapacity(
+            indices.reduce(0) { $0 + entries[$1].end - entries[$1].start + (stamp == nil ? 0 : 10) })
         for index in indices {
             let entry = entries[index]
             if let stamp {
@@ -144,7 +148,7 @@ public struct RecordBatchRecords: Sendable {
         bytes.writeInteger(Int32(totalSize - RecordBatchHeader.logOverhead), endianness: .big)
         bytes.writeInteger(header.partitionLeaderEpoch, endianness: .big)
         bytes.writeInteger(Int8(2), endianness: .big)
-        bytes.writeInteger(UInt32(0), endianness: .big) // CRC, below
+        bytes.writeInteger(UInt32(0), endianness: .big)  // CRC, below
         bytes.writeInteger(attributes, endianness: .big)
         bytes.writeInteger(header.lastOffsetDelta, endianness: .big)
         bytes.writeInteger(baseTimestamp, endianness: .big)
@@ -154,8 +158,9 @@ public struct RecordBatchRecords: Sendable {
         bytes.writeInteger(header.baseSequence, endianness: .big)
         bytes.writeInteger(Int32(indices.count), endianness: .big)
         bytes.writeBuffer(&records)
-        let crc = CRC32C.checksum(bytes, at: bytes.readerIndex + RecordBatchHeader.attributesOffset,
-                                  length: totalSize - RecordBatchHeader.attributesOffset)
+        let crc = CRC32C.checksum(
+            bytes, at: bytes.readerIndex + RecordBatchHeader.attributesOffset,
+            length: totalSize - RecordBatchHeader.attributesOffset)
         bytes.setInteger(crc, at: bytes.readerIndex + RecordBatchHeader.crcOffset, endianness: .big)
         let rebuiltHeader = try RecordBatchHeader(parsing: bytes, at: bytes.readerIndex)
         return StoredBatch(header: rebuiltHeader, bytes: bytes)

@@ -14,7 +14,9 @@ import NIOCore
 enum VarintCoding {
     /// Reads a zig-zag varint from `bytes[index..<end]`, advancing `index`.
     @inline(__always)
-    static func readVarint(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, end: Int) throws(RecordBatchError) -> Int32 {
+    static func readVarint(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, end: Int) throws(RecordBatchError)
+        -> Int32
+    {
         var raw: UInt32 = 0
         var shift: UInt32 = 0
         while true {
@@ -36,7 +38,9 @@ enum VarintCoding {
 
     /// Reads a zig-zag varlong from `bytes[index..<end]`, advancing `index`.
     @inline(__always)
-    static func readVarlong(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, end: Int) throws(RecordBatchError) -> Int64 {
+    static func readVarlong(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, end: Int) throws(RecordBatchError)
+        -> Int64
+    {
         var raw: UInt64 = 0
         var shift: UInt64 = 0
         while true {

@@ -24,8 +24,10 @@ public struct ListenerSpec: Sendable, Equatable {
     /// This listener's `connections-max-reauth-ms` (SASL session lifetime); nil: the broker's.
     public var connectionsMaxReauthMs: Int64?
 
-    public init(name: String, host: String, port: Int, securityProtocol: SecurityProtocol,
-                advertisedHost: String? = nil, advertisedPort: Int32? = nil, connectionsMaxReauthMs: Int64? = nil) {
+    public init(
+        name: String, host: String, port: Int, securityProtocol: SecurityProtocol,
+        advertisedHost: String? = nil, advertisedPort: Int32? = nil, connectionsMaxReauthMs: Int64? = nil
+    ) {
         self.name = name
         self.host = host
         self.port = port
@@ -63,8 +65,10 @@ public struct BrokerTLSSettings: Sendable, Equatable {
     /// Kafka's `ssl.cipher.suites`, in preference order; nil for the TLS module's defaults.
     public var cipherSuites: [String]?
 
-    public init(certificateFile: String, keyFile: String, caFile: String? = nil, clientAuth: ClientAuth = .none,
-                principalMappingRules: [String] = ["DEFAULT"], cipherSuites: [String]? = nil) {
+    public init(
+        certificateFile: String, keyFile: String, caFile: String? = nil, clientAuth: ClientAuth = .none,
+        principalMappingRules: [String] = ["DEFAULT"], cipherSuites: [String]? = nil
+    ) {
         self.cipherSuites = cipherSuites
         self.certificateFile = certificateFile
         self.keyFile = keyFile

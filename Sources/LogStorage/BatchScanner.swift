@@ -48,7 +48,9 @@ struct BatchScanner {
             return .invalid(position: position, reason: error.description)
         }
         guard Int64(header.totalSize) <= remaining else {
-            return .invalid(position: position, reason: "batch of \(header.totalSize) bytes but only \(remaining) left in the segment")
+            return .invalid(
+                position: position,
+                reason: "batch of \(header.totalSize) bytes but only \(remaining) left in the segment")
         }
         guard header.lastOffsetDelta >= 0 else {
             return .invalid(position: position, reason: "negative lastOffsetDelta \(header.lastOffsetDelta)")

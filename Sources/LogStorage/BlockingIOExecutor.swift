@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import Foundation
 import NIOCore
@@ -82,7 +82,11 @@ public enum BlockingIOThreads {
 
     /// Debug builds stop here when a serving task is about to block on the cooperative pool.
     @inlinable
-    public static func assertMayBlock(_ call: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
-        assert(!checked || currentMayBlock, "\(call()) on the cooperative pool: run it on BlockingIOExecutor.shared", file: file, line: line)
+    public static func assertMayBlock(
+        _ call: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line
+    ) {
+        assert(
+            !checked || currentMayBlock, "\(call()) on the cooperative pool: run it on BlockingIOExecutor.shared",
+            file: file, line: line)
     }
 }

@@ -35,7 +35,9 @@ public class FileLog: PartitionLog, @unchecked Sendable {
     static let scanChunk = 256 * 1024
 
     /// Opens (creating if needed) the log in `directory`, recovering it if it was not closed cleanly.
-    public static func open(directory: String, config: LogConfig, now: Int64, logger: Logger) throws(LogError) -> FileLog {
+    public static func open(directory: String, config: LogConfig, now: Int64, logger: Logger) throws(LogError)
+        -> FileLog
+    {
         try FileLog(fileSystem: PosixFileSystem(directory: directory), config: config, now: now, logger: logger)
     }
 
@@ -67,13 +69,17 @@ public class FileLog: PartitionLog, @unchecked Sendable {
             return LogFileNames.baseOffset(ofStem: name.dropLast(LogFileNames.logSuffix.count))
         }.sorted()
         // Indexes whose segment is gone are leftovers of an interrupted deletion.
-        for name in names where name.hasSuffix(LogFileNames.offsetIndexSuffix) || name.hasSuffix(LogFileNames.timeIndexSuffix) {
+        for name in names
+        where name.hasSuffix(LogFileNames.offsetIndexSuffix) || name.hasSuffix(LogFileNames.timeIndexSuffix) {
             let stem = name.split(separator: ".").first.map(String.init) ?? ""
-            if let base = LogFileNames.baseOffset(ofStem: Substring(stem)), !bases.contains(base) { try fileSystem.remove(name) }
+            if let base = LogFileNames.baseOffset(ofStem: Substring(stem)), !bases.contains(base) {
+                try fileSystem.remove(name)
+            }
         }
         var storedStart: Int64 = 0
         if let bytes = try fileSystem.readSmallFile(LogFileNames.logStartOffset),
-           let value = Int64(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) {
+            let value = Int64(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        {
             storedStart = value
         }
         var recovered: [Segment] = []
@@ -87,10 +93,16 @@ public class FileLog: PartitionLog, @unchecked Sendable {
             recovered.append(segment)
             expectedNext = segment.nextOffset
             if let problem {
-                logger.warning("log recovery truncated a segment", metadata: [
-                    "segment": "\(segment.description)", "position": "\(problem.position)", "reason": "\(problem.reason)"])
+                logger.warning(
+                    "log recovery truncated a segment",
+                    metadata: [
+                        "segment": "\(segment.description)", "position": "\(problem.position)",
+                        "reason": "\(problem.reason)"
+                    ])
                 for later in bases[(position + 1)...] {
-                    logger.warning("log recovery removed a segment after the truncation point", metadata: ["segment": "\(LogFileNames.stem(later))"])
+                    logger.warning(
+                        "log recovery removed a segment after the truncation point",
+                        metadata: ["segment": "\(LogFileNames.stem(later))"])
                     try Segment.remove(baseOffset: later, from: fileSystem)
                 }
                 break
@@ -114,7 +126,9 @@ public class FileLog: PartitionLog, @unchecked Sendable {
 
     /// Scans a segment from its start, committing every valid batch (and its index entries) to
     /// memory. On the first invalid batch the file is truncated there and the reason returned.
-    private func scan(_ segment: Segment, expectedNext: Int64, verifyCRC: Bool) throws(LogError) -> (position: Int64, reason: String)? {
+    private func scan(_ segment: Segment, expectedNext: Int64, verifyCRC: Bool) throws(LogError) -> (
+        position: Int64, reason: String
+    )? {
         let fileSize = try segment.log.size()
         var scanner = BatchScanner(file: segment.log, from: 0, end: fileSize, chunkSize: Self.scanChunk)
         var next = expectedNext
@@ -127,7 +141,8 @@ public class FileLog: PartitionLog, @unchecked Sendable {
                     try segment.log.truncate(to: position)
                     return (position, "batch base offset \(header.baseOffset) is below the expected \(next)")
                 }
-                let entries = segment.indexEntries(for: header, at: position, indexIntervalBytes: currentConfig.indexIntervalBytes)
+                let entries = segment.indexEntries(
+                    for: header, at: position, indexIntervalBytes: currentConfig.indexIntervalBytes)
                 segment.commit(header, at: position, entries: entries, now: nil)
                 next = header.nextOffset
             case let .invalid(position, reason):
@@ -175,7 +190,9 @@ public class FileLog: PartitionLog, @unchecked Sendable {
     }
 
     /// `appendPreservingOffsets`; callers hold `appendLock`.
-    fileprivate func appendPreservingOffsetsHoldingLock(_ batch: StoredBatch, now: Int64) throws(LogError) -> AppendResult {
+    fileprivate func appendPreservingOffsetsHoldingLock(_ batch: StoredBatch, now: Int64) throws(LogError)
+        -> AppendResult
+    {
         guard !isClosed else { throw .closed }
         let base = batch.header.baseOffset
         guard batch.header.lastOffsetDelta >= 0 else {
@@ -183,7 +200,8 @@ public class FileLog: PartitionLog, @unchecked Sendable {
         }
         let (config, start, end) = stateLock.withLock { (currentConfig, startOffset, segments.last!.nextOffset) }
         guard base >= end else {
-            throw .invalidBatch("batch at offsets \(base)...\(batch.header.lastOffset) is below the log end offset \(end)")
+            throw .invalidBatch(
+                "batch at offsets \(base)...\(batch.header.lastOffset) is below the log end offset \(end)")
         }
         if start == end && base > end {
             // Empty log: it starts at the first batch (segment based there, start offset moved).
@@ -198,9 +216,12 @@ public class FileLog: PartitionLog, @unchecked Sendable {
 
     /// Writes `batch` (offsets already final) at the end of `active`, indexes it, fsyncs if the
     /// policy says so and publishes it. Callers hold `appendLock`.
-    private func store(_ batch: StoredBatch, in active: Segment, config: LogConfig, now: Int64) throws(LogError) -> AppendResult {
+    private func store(_ batch: StoredBatch, in active: Segment, config: LogConfig, now: Int64) throws(LogError)
+        -> AppendResult
+    {
         let position = active.size
-        let entries = active.indexEntries(for: batch.header, at: position, indexIntervalBytes: config.indexIntervalBytes)
+        let entries = active.indexEntries(
+            for: batch.header, at: position, indexIntervalBytes: config.indexIntervalBytes)
         do throws(LogError) {
             try write(batch.bytes, to: active.log, at: position)
             if let entry = entries.offset { try active.writeOffsetIndexEntry(entry) }
@@ -217,11 +238,14 @@ public class FileLog: PartitionLog, @unchecked Sendable {
             active.commit(batch.header, at: position, entries: entries, now: now)
             return startOffset
         }
-        return AppendResult(baseOffset: batch.header.baseOffset, lastOffset: batch.header.lastOffset, logStartOffset: start)
+        return AppendResult(
+            baseOffset: batch.header.baseOffset, lastOffset: batch.header.lastOffset, logStartOffset: start)
     }
 
     /// Whether `header`, placed at `base`, must go into a new segment.
-    private func shouldRoll(_ active: Segment, adding header: RecordBatchHeader, at base: Int64, config: LogConfig, now: Int64) -> Bool {
+    private func shouldRoll(
+        _ active: Segment, adding header: RecordBatchHeader, at base: Int64, config: LogConfig, now: Int64
+    ) -> Bool {
         guard active.size > 0 else { return false }
         if active.size + Int64(header.totalSize) > Int64(config.segmentBytes) { return true }
         if let first = active.firstAppendTime, now - first > config.segmentMs { return true }
@@ -249,7 +273,8 @@ public class FileLog: PartitionLog, @unchecked Sendable {
     public func read(from offset: Offset, maxBytes: Int, minOneBatch: Bool) throws(LogError) -> LogReadResult {
         let (segment, segmentEnd, position, start, end) = try locate(offset)
         guard let segment, offset < end else {
-            return LogReadResult(records: ByteBufferAllocator().buffer(capacity: 0), logStartOffset: start, logEndOffset: end)
+            return LogReadResult(
+                records: ByteBufferAllocator().buffer(capacity: 0), logStartOffset: start, logEndOffset: end)
         }
         var scanner = BatchScanner(file: segment.log, from: position, end: segmentEnd, chunkSize: 16 * 1024)
         var first: Int64?
@@ -273,7 +298,8 @@ public class FileLog: PartitionLog, @unchecked Sendable {
             }
         }
         guard let first, last > first else {
-            return LogReadResult(records: ByteBufferAllocator().buffer(capacity: 0), logStartOffset: start, logEndOffset: end)
+            return LogReadResult(
+                records: ByteBufferAllocator().buffer(capacity: 0), logStartOffset: start, logEndOffset: end)
         }
         var records = ByteBufferAllocator().buffer(capacity: Int(last - first))
         let read = try segment.log.read(into: &records, count: Int(last - first), at: first)
@@ -302,8 +328,10 @@ public class FileLog: PartitionLog, @unchecked Sendable {
 
     public func firstBatch(withMaxTimestampAtLeast timestamp: Int64) throws(LogError) -> StoredBatch? {
         let (candidates, start) = stateLock.withLock {
-            (segments.filter { $0.maxTimestamp >= timestamp && $0.nextOffset > startOffset }
-                .map { ($0, $0.size, $0.position(atOrBefore: $0.offset(beforeTimestamp: timestamp))) }, startOffset)
+            (
+                segments.filter { $0.maxTimestamp >= timestamp && $0.nextOffset > startOffset }
+                    .map { ($0, $0.size, $0.position(atOrBefore: $0.offset(beforeTimestamp: timestamp))) }, startOffset
+            )
         }
         for (segment, size, position) in candidates {
             var scanner = BatchScanner(file: segment.log, from: position, end: size, chunkSize: 64 * 1024)

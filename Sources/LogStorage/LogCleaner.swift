@@ -15,8 +15,10 @@ public struct CompactionOptions: Sendable, Equatable {
     /// Clean when the dirty bytes are at least this fraction of the cleanable bytes.
     public var minCleanableDirtyRatio: Double
 
-    public init(deleteRetentionMs: Int64 = 86_400_000, minCompactionLagMs: Int64 = 0,
-                maxCompactionLagMs: Int64 = Int64.max, minCleanableDirtyRatio: Double = 0.5) {
+    public init(
+        deleteRetentionMs: Int64 = 86_400_000, minCompactionLagMs: Int64 = 0,
+        maxCompactionLagMs: Int64 = Int64.max, minCleanableDirtyRatio: Double = 0.5
+    ) {
         self.deleteRetentionMs = deleteRetentionMs
         self.minCompactionLagMs = minCompactionLagMs
         self.maxCompactionLagMs = maxCompactionLagMs
@@ -126,7 +128,9 @@ extension FileLog {
 
         // 2. Rewrite each segment that loses something, oldest first, and swap it in. A failure
         // stops the pass: later segments may hold the tombstones that justify earlier removals.
-        let horizon = now.addingReportingOverflow(options.deleteRetentionMs).overflow ? Int64.max : now + options.deleteRetentionMs
+        let horizon =
+            now.addingReportingOverflow(options.deleteRetentionMs).overflow
+            ? Int64.max : now + options.deleteRetentionMs
         var deadline: Int64?
         for (segment, size) in cleanable {
             result.bytesBefore += size
@@ -142,7 +146,8 @@ extension FileLog {
                         var keep: [Int] = []
                         var keepsTombstone = false
                         for (index, entry) in records.entries.enumerated() {
-                            guard let key = entry.key, latest[key] == batch.header.baseOffset + Int64(entry.offsetDelta) else { continue }
+                            guard let key = entry.key, latest[key] == batch.header.baseOffset + Int64(entry.offsetDelta)
+                            else { continue }
                             if entry.isTombstone {
                                 if let stamped = records.deleteHorizon, now >= stamped {
                                     result.tombstonesRemoved += 1
@@ -158,9 +163,12 @@ extension FileLog {
                             output = nil
                         } else {
                             do throws(RecordBatchError) {
-                                output = try records.rebuilt(keeping: keep, deleteHorizon: keepsTombstone ? horizon : nil)
+                                output = try records.rebuilt(
+                                    keeping: keep, deleteHorizon: keepsTombstone ? horizon : nil)
                             } catch {
-                                throw .storage("compacting \(segment.description): batch at offset \(batch.header.baseOffset): \(error)")
+                                throw .storage(
+                                    "compacting \(segment.description): batch at offset \(batch.header.baseOffset): \(error)"
+                                )
                             }
                             if keepsTombstone, let stamped = output?.header.baseTimestamp {
                                 deadline = min(deadline ?? stamped, stamped)
@@ -174,7 +182,8 @@ extension FileLog {
                             kept += 1
                             return
                         }
-                        writer = try CleanedSegmentWriter(replacing: segment, in: fileSystem, indexIntervalBytes: indexIntervalBytes)
+                        writer = try CleanedSegmentWriter(
+                            replacing: segment, in: fileSystem, indexIntervalBytes: indexIntervalBytes)
                         try writer!.copyBatches(from: segment.log, end: unchangedEnd)
                     }
                     if let output {
@@ -256,7 +265,9 @@ extension FileLog {
     }
 
     /// Calls `body` with every batch of `segment` up to `size`, CRC-checked.
-    private func forEachBatch(of segment: Segment, size: Int64, _ body: (StoredBatch) throws(LogError) -> Void) throws(LogError) {
+    private func forEachBatch(of segment: Segment, size: Int64, _ body: (StoredBatch) throws(LogError) -> Void)
+        throws(LogError)
+    {
         var scanner = BatchScanner(file: segment.log, from: 0, end: size, chunkSize: Self.scanChunk)
         while true {
             switch try scanner.next(verifyCRC: true, wantBytes: true) {
@@ -293,8 +304,11 @@ final class CleanedSegmentWriter {
         self.fileSystem = fileSystem
         self.indexIntervalBytes = indexIntervalBytes
         // Leftovers of an earlier failed attempt must not be appended to.
-        for name in Segment.fileNames(baseOffset: old.baseOffset, suffix: LogFileNames.cleanedSuffix) { try fileSystem.remove(name) }
-        segment = try Segment.open(in: fileSystem, baseOffset: old.baseOffset, now: old.lastAppendTime, suffix: LogFileNames.cleanedSuffix)
+        for name in Segment.fileNames(baseOffset: old.baseOffset, suffix: LogFileNames.cleanedSuffix) {
+            try fileSystem.remove(name)
+        }
+        segment = try Segment.open(
+            in: fileSystem, baseOffset: old.baseOffset, now: old.lastAppendTime, suffix: LogFileNames.cleanedSuffix)
     }
 
     func append(_ batch: StoredBatch) throws(LogError) {

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import DurableFile
 import NIOCore
@@ -49,7 +49,9 @@ extension LogFileSystem {
     /// A fallback for file systems that cannot rename (wrappers should forward to their inner
     /// file system instead): copies `source` into `target` atomically, then removes `source`.
     public func rename(_ source: String, to target: String) throws(LogError) {
-        guard let contents = try readSmallFile(source) else { throw .storage("rename \(source): No such file or directory") }
+        guard let contents = try readSmallFile(source) else {
+            throw .storage("rename \(source): No such file or directory")
+        }
         try replaceAtomically(target, with: contents)
         try remove(source)
     }

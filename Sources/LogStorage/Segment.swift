@@ -75,7 +75,9 @@ final class Segment: @unchecked Sendable {
         self.lastAppendTime = now
     }
 
-    static func open(in fileSystem: any LogFileSystem, baseOffset: Int64, now: Int64, suffix: String = "") throws(LogError) -> Segment {
+    static func open(in fileSystem: any LogFileSystem, baseOffset: Int64, now: Int64, suffix: String = "")
+        throws(LogError) -> Segment
+    {
         let stem = LogFileNames.stem(baseOffset)
         return Segment(
             baseOffset: baseOffset,
@@ -88,7 +90,9 @@ final class Segment: @unchecked Sendable {
     /// The segment's three file names (with `suffix` appended to each).
     static func fileNames(baseOffset: Int64, suffix: String = "") -> [String] {
         let stem = LogFileNames.stem(baseOffset)
-        return [LogFileNames.logSuffix, LogFileNames.offsetIndexSuffix, LogFileNames.timeIndexSuffix].map { stem + $0 + suffix }
+        return [LogFileNames.logSuffix, LogFileNames.offsetIndexSuffix, LogFileNames.timeIndexSuffix].map {
+            stem + $0 + suffix
+        }
     }
 
     static func remove(baseOffset: Int64, from fileSystem: any LogFileSystem) throws(LogError) {
@@ -138,7 +142,8 @@ final class Segment: @unchecked Sendable {
         -> (offset: OffsetIndexEntry?, time: TimeIndexEntry?)
     {
         guard bytesSinceLastIndexEntry >= indexIntervalBytes else { return (nil, nil) }
-        let offsetEntry = OffsetIndexEntry(relativeOffset: Int32(header.baseOffset - baseOffset), position: Int32(position))
+        let offsetEntry = OffsetIndexEntry(
+            relativeOffset: Int32(header.baseOffset - baseOffset), position: Int32(position))
         let (maxTimestamp, offsetOfMax) = maxTimestampAfter(header)
         var timeEntry: TimeIndexEntry?
         if maxTimestamp >= 0, maxTimestamp > (timeIndex.last?.timestamp ?? -1) {
@@ -148,11 +153,15 @@ final class Segment: @unchecked Sendable {
     }
 
     private func maxTimestampAfter(_ header: RecordBatchHeader) -> (Int64, Int64) {
-        header.maxTimestamp > maxTimestamp ? (header.maxTimestamp, header.lastOffset) : (maxTimestamp, offsetOfMaxTimestamp)
+        header.maxTimestamp > maxTimestamp
+            ? (header.maxTimestamp, header.lastOffset) : (maxTimestamp, offsetOfMaxTimestamp)
     }
 
     /// Records in memory a batch whose bytes (and index entries) are already written.
-    func commit(_ header: RecordBatchHeader, at position: Int64, entries: (offset: OffsetIndexEntry?, time: TimeIndexEntry?), now: Int64?) {
+    func commit(
+        _ header: RecordBatchHeader, at position: Int64, entries: (offset: OffsetIndexEntry?, time: TimeIndexEntry?),
+        now: Int64?
+    ) {
         if let entry = entries.offset {
             offsetIndex.append(entry)
             bytesSinceLastIndexEntry = 0
@@ -238,7 +247,8 @@ final class Segment: @unchecked Sendable {
         offsets.reserveCapacity(offsetBytes.count / OffsetIndexEntry.size)
         for start in stride(from: 0, to: offsetBytes.count, by: OffsetIndexEntry.size) {
             let entry = OffsetIndexEntry(
-                relativeOffset: readBigEndian(offsetBytes, at: start), position: readBigEndian(offsetBytes, at: start + 4))
+                relativeOffset: readBigEndian(offsetBytes, at: start),
+                position: readBigEndian(offsetBytes, at: start + 4))
             if let last = offsets.last, entry.relativeOffset <= last.relativeOffset || entry.position <= last.position {
                 return "offset index entries are not increasing at entry \(offsets.count)"
             }
@@ -254,11 +264,14 @@ final class Segment: @unchecked Sendable {
         var times: [TimeIndexEntry] = []
         times.reserveCapacity(timeBytes.count / TimeIndexEntry.size)
         for start in stride(from: 0, to: timeBytes.count, by: TimeIndexEntry.size) {
-            let entry = TimeIndexEntry(timestamp: readBigEndian(timeBytes, at: start), relativeOffset: readBigEndian(timeBytes, at: start + 8))
+            let entry = TimeIndexEntry(
+                timestamp: readBigEndian(timeBytes, at: start), relativeOffset: readBigEndian(timeBytes, at: start + 8))
             if let last = times.last, entry.timestamp <= last.timestamp || entry.relativeOffset < last.relativeOffset {
                 return "time index entries are not increasing at entry \(times.count)"
             }
-            guard entry.relativeOffset >= 0, entry.timestamp >= 0 else { return "time index entry \(times.count) is negative" }
+            guard entry.relativeOffset >= 0, entry.timestamp >= 0 else {
+                return "time index entry \(times.count) is negative"
+            }
             times.append(entry)
         }
         offsetIndex = offsets

@@ -101,15 +101,21 @@ public enum LinkHealth {
     /// topology that is not served. `previous`: the snapshots of the watch's previous frame, to
     /// tell rising errors (a link's errors are counted since its process started, so one
     /// snapshot alone cannot say whether they still happen). `now` in ms since the epoch.
-    public static func assess(_ snapshots: [LinkStatus.Snapshot], previous: [LinkStatus.Snapshot]? = nil,
-                              expected: [ExpectedLink], bounds: Bounds, now: Int64) -> [Verdict] {
+    public static func assess(
+        _ snapshots: [LinkStatus.Snapshot], previous: [LinkStatus.Snapshot]? = nil,
+        expected: [ExpectedLink], bounds: Bounds, now: Int64
+    ) -> [Verdict] {
         func key(_ source: String, _ target: String) -> String { "\(source)->\(target)" }
-        let expectedByKey = Dictionary(expected.map { (key($0.source, $0.target), $0) }, uniquingKeysWith: { first, _ in first })
-        let previousByKey = Dictionary((previous ?? []).map { (key($0.source, $0.target), $0) }, uniquingKeysWith: { first, _ in first })
+        let expectedByKey = Dictionary(
+            expected.map { (key($0.source, $0.target), $0) }, uniquingKeysWith: { first, _ in first })
+        let previousByKey = Dictionary(
+            (previous ?? []).map { (key($0.source, $0.target), $0) }, uniquingKeysWith: { first, _ in first })
         var verdicts = snapshots.map { snapshot in
-            Verdict(source: snapshot.source, target: snapshot.target,
-                    problems: problems(of: snapshot, expected: expectedByKey[key(snapshot.source, snapshot.target)],
-                                       previous: previousByKey[key(snapshot.source, snapshot.target)], bounds: bounds, now: now))
+            Verdict(
+                source: snapshot.source, target: snapshot.target,
+                problems: problems(
+                    of: snapshot, expected: expectedByKey[key(snapshot.source, snapshot.target)],
+                    previous: previousByKey[key(snapshot.source, snapshot.target)], bounds: bounds, now: now))
         }
         let served = Set(snapshots.map { key($0.source, $0.target) })
         for link in expected where !served.contains(key(link.source, link.target)) {
@@ -123,8 +129,10 @@ public enum LinkHealth {
         verdicts.map(\.exitStatus).max() ?? .ok
     }
 
-    static func problems(of snapshot: LinkStatus.Snapshot, expected: ExpectedLink?, previous: LinkStatus.Snapshot?,
-                         bounds: Bounds, now: Int64) -> [Problem] {
+    static func problems(
+        of snapshot: LinkStatus.Snapshot, expected: ExpectedLink?, previous: LinkStatus.Snapshot?,
+        bounds: Bounds, now: Int64
+    ) -> [Problem] {
         if snapshot.mode == "starting" { return [.notStarted] }
         var problems: [Problem] = []
         if let expected, let age = snapshot.checkpointAgeMs, age > expected.stalledAfterMs {
@@ -136,11 +144,14 @@ public enum LinkHealth {
         }
         for partition in snapshot.partitions {
             if let bound = bounds.maxLagRecords, partition.lagRecords > bound {
-                problems.append(.lagRecords(topic: partition.sourceTopic, partition: partition.partition,
-                                            lag: partition.lagRecords, bound: bound))
+                problems.append(
+                    .lagRecords(
+                        topic: partition.sourceTopic, partition: partition.partition,
+                        lag: partition.lagRecords, bound: bound))
             }
             if let bound = bounds.maxLagMs, let age = lagMs(partition, now: now), age > bound {
-                problems.append(.lagTime(topic: partition.sourceTopic, partition: partition.partition, ageMs: age, boundMs: bound))
+                problems.append(
+                    .lagTime(topic: partition.sourceTopic, partition: partition.partition, ageMs: age, boundMs: bound))
             }
         }
         return problems

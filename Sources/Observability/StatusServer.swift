@@ -24,8 +24,10 @@ public final class StatusServer: Service, Sendable {
     let logger: Logger
     let onListening: @Sendable (SocketAddress) -> Void
 
-    public init(host: String, port: Int, links: [LinkStatus], logger: Logger,
-                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+    public init(
+        host: String, port: Int, links: [LinkStatus], logger: Logger,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
         self.host = host
         self.port = port
         self.links = links
@@ -43,24 +45,39 @@ public final class StatusServer: Service, Sendable {
         let now = Self.now()
         for snapshot in snapshots() {
             let link = "\(snapshot.source)->\(snapshot.target)"
-            registry.makeGauge(name: "strait_link_checkpoint_age_seconds", labels: [("link", link)],
-                               help: "Seconds since the link's last checkpoint pass")
-                .set(Double(snapshot.checkpointAgeMs ?? -1000) / 1000)
-            registry.makeGauge(name: "strait_link_task_errors_total", labels: [("link", link)],
-                               help: "Failures of the link's own tasks: topic discovery, config sync, checkpoints (retried)")
-                .set(Double(snapshot.taskErrors))
+            registry.makeGauge(
+                name: "strait_link_checkpoint_age_seconds", labels: [("link", link)],
+                help: "Seconds since the link's last checkpoint pass"
+            )
+            .set(Double(snapshot.checkpointAgeMs ?? -1000) / 1000)
+            registry.makeGauge(
+                name: "strait_link_task_errors_total", labels: [("link", link)],
+                help: "Failures of the link's own tasks: topic discovery, config sync, checkpoints (retried)"
+            )
+            .set(Double(snapshot.taskErrors))
             for partition in snapshot.partitions {
                 let labels = [("link", link), ("topic", partition.sourceTopic), ("partition", "\(partition.partition)")]
                 func gauge(_ name: String, _ help: String, _ value: Double) {
                     registry.makeGauge(name: name, labels: labels, help: help).set(value)
                 }
-                gauge("strait_link_lag_records", "Source end offset minus the next offset to mirror", Double(partition.lagRecords))
-                gauge("strait_link_lag_seconds", "Age of the oldest record not yet mirrored",
-                      Double(LinkHealth.lagMs(partition, now: now) ?? 0) / 1000)
-                gauge("strait_link_records_total", "Records the target accepted from this process", Double(partition.records))
-                gauge("strait_link_bytes_total", "Record batch bytes the target accepted from this process", Double(partition.bytes))
-                gauge("strait_link_gap_offsets_total", "Offsets deleted at the source before they were mirrored", Double(partition.gapOffsets))
-                gauge("strait_link_duplicates_total", "Records written twice to the target (translate mode restarts)", Double(partition.duplicates))
+                gauge(
+                    "strait_link_lag_records", "Source end offset minus the next offset to mirror",
+                    Double(partition.lagRecords))
+                gauge(
+                    "strait_link_lag_seconds", "Age of the oldest record not yet mirrored",
+                    Double(LinkHealth.lagMs(partition, now: now) ?? 0) / 1000)
+                gauge(
+                    "strait_link_records_total", "Records the target accepted from this process",
+                    Double(partition.records))
+                gauge(
+                    "strait_link_bytes_total", "Record batch bytes the target accepted from this process",
+                    Double(partition.bytes))
+                gauge(
+                    "strait_link_gap_offsets_total", "Offsets deleted at the source before they were mirrored",
+                    Double(partition.gapOffsets))
+                gauge(
+                    "strait_link_duplicates_total", "Records written twice to the target (translate mode restarts)",
+                    Double(partition.duplicates))
                 gauge("strait_link_errors_total", "Failed fetches or writes (retried)", Double(partition.errors))
             }
         }
@@ -89,7 +106,9 @@ public final class StatusServer: Service, Sendable {
                 .bind(host: host, port: port)
                 .get()
         } catch let error as IOError {
-            throw BindError(address: "\(host):\(port)", reason: error.errnoCode == EADDRINUSE ? "address already in use" : "\(error)")
+            throw BindError(
+                address: "\(host):\(port)",
+                reason: error.errnoCode == EADDRINUSE ? "address already in use" : "\(error)")
         }
         onListening(server.localAddress!)
         logger.info("status endpoint listening", metadata: ["address": "\(host):\(server.localAddress?.port ?? port)"])
@@ -128,7 +147,9 @@ final class StatusHTTPHandler: ChannelInboundHandler, Sendable {
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: "\(body.count)")
         headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))),
+            promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }

@@ -6,17 +6,28 @@ import Replicator
 public enum StatusText {
     /// The report of one snapshot. `now` (ms since the epoch) ages the checkpoints' and the
     /// unmirrored records' timestamps.
-    public static func render(_ snapshots: [LinkStatus.Snapshot], verdicts: [LinkHealth.Verdict], now: Int64) -> String {
+    public static func render(_ snapshots: [LinkStatus.Snapshot], verdicts: [LinkHealth.Verdict], now: Int64) -> String
+    {
         var lines: [String] = []
         for link in snapshots {
             let checkpoint = link.checkpointAgeMs.map { "\(seconds($0)) s ago" } ?? "none yet"
-            lines.append("LINK \(link.source) → \(link.target): mode \(link.mode), lag \(link.lagRecords) records, "
-                + "last checkpoint \(checkpoint), link errors \(link.errors)")
-            var rows = [["TOPIC", "PARTITION", "MIRRORED", "SOURCE-END", "LAG", "LAG-SECONDS", "RECORDS", "GAPS", "DUPLICATES", "ERRORS"]]
+            lines.append(
+                "LINK \(link.source) → \(link.target): mode \(link.mode), lag \(link.lagRecords) records, "
+                    + "last checkpoint \(checkpoint), link errors \(link.errors)")
+            var rows = [
+                [
+                    "TOPIC", "PARTITION", "MIRRORED", "SOURCE-END", "LAG", "LAG-SECONDS", "RECORDS", "GAPS",
+                    "DUPLICATES", "ERRORS"
+                ]
+            ]
             for partition in link.partitions {
-                rows.append([partition.sourceTopic, "\(partition.partition)", "\(partition.mirroredOffset)", "\(partition.sourceEndOffset)",
-                             "\(partition.lagRecords)", seconds(LinkHealth.lagMs(partition, now: now) ?? 0), "\(partition.records)",
-                             "\(partition.gapOffsets)", "\(partition.duplicates)", "\(partition.errors)"])
+                rows.append([
+                    partition.sourceTopic, "\(partition.partition)", "\(partition.mirroredOffset)",
+                    "\(partition.sourceEndOffset)",
+                    "\(partition.lagRecords)", seconds(LinkHealth.lagMs(partition, now: now) ?? 0),
+                    "\(partition.records)",
+                    "\(partition.gapOffsets)", "\(partition.duplicates)", "\(partition.errors)"
+                ])
             }
             let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
             for row in rows {
@@ -26,8 +37,10 @@ public enum StatusText {
             let verdict = verdicts.first { $0.source == link.source && $0.target == link.target }
             lines += (verdict?.problems ?? []).map { "  " + describe($0) }
         }
-        for verdict in verdicts where !snapshots.contains(where: { $0.source == verdict.source && $0.target == verdict.target }) {
-            lines.append("LINK \(verdict.source) → \(verdict.target): " + verdict.problems.map(describe).joined(separator: "; "))
+        for verdict in verdicts
+        where !snapshots.contains(where: { $0.source == verdict.source && $0.target == verdict.target }) {
+            lines.append(
+                "LINK \(verdict.source) → \(verdict.target): " + verdict.problems.map(describe).joined(separator: "; "))
         }
         lines.append(summary(verdicts))
         return lines.joined(separator: "\n")
@@ -58,7 +71,8 @@ public enum StatusText {
         }
         switch LinkHealth.exitStatus(verdicts) {
         case .ok:
-            return verdicts.isEmpty ? "status: ok (no links)"
+            return verdicts.isEmpty
+                ? "status: ok (no links)"
                 : "status: ok (\(verdicts.count) \(verdicts.count == 1 ? "link" : "links") up, within bounds)"
         case .linkDown: return "status: link down or erroring: \(names(.linkDown)) (exit 2)"
         case .overLagBound: return "status: over a lag bound: \(names(.overLagBound)) (exit 3)"

@@ -32,7 +32,8 @@ enum APIKeyEmitter {
                 writer.switchBlock("self") { writer in
                     for request in sorted {
                         let name = request.name.replacingSuffix("Request", with: "")
-                        writer.line("case .\(caseName(forRequest: request.name)): return \(SwiftNames.stringLiteral(name))")
+                        writer.line(
+                            "case .\(caseName(forRequest: request.name)): return \(SwiftNames.stringLiteral(name))")
                     }
                 }
             }

@@ -150,18 +150,22 @@ struct MessageEmitter {
         case .structure(let name):
             if nullable {
                 // A nullable struct is preceded by an INT8 marker: -1 for null, 1 for present.
-                return "try \(buffer).readKafkaInt8(what: \(whatLiteral)) < 0 ? nil : \(name)(from: &\(buffer), version: version)"
+                return
+                    "try \(buffer).readKafkaInt8(what: \(whatLiteral)) < 0 ? nil : \(name)(from: &\(buffer), version: version)"
             }
             return "try \(name)(from: &\(buffer), version: version)"
         case .array(let element):
             let method = nullable ? "readKafkaNullableArray" : "readKafkaArray"
-            let elementExpression = decodeExpression(element, nullable: false, buffer: "$0", compact: compact, what: what + "[]")
+            let elementExpression = decodeExpression(
+                element, nullable: false, buffer: "$0", compact: compact, what: what + "[]")
             return "try \(buffer).\(method)(compact: \(compact), what: \(whatLiteral)) { \(elementExpression) }"
         }
     }
 
     /// Statements assigning `field` from `buffer`, for versions in `range` (already guarded).
-    func decodeAssignment(_ field: Field, in range: VersionRange, structName: String, buffer: String, compact: String) -> [String] {
+    func decodeAssignment(_ field: Field, in range: VersionRange, structName: String, buffer: String, compact: String)
+        -> [String]
+    {
         let property = "self." + SwiftNames.property(field.name)
         let what = "\(structName).\(field.name)"
         if isErrorCode(field) {
@@ -170,7 +174,8 @@ struct MessageEmitter {
         }
         let nullable = field.nullableVersions.intersection(range)
         if nullable.isEmpty || nullable == range {
-            let expression = decodeExpression(field.type, nullable: !nullable.isEmpty, buffer: buffer, compact: compact, what: what)
+            let expression = decodeExpression(
+                field.type, nullable: !nullable.isEmpty, buffer: buffer, compact: compact, what: what)
             return ["\(property) = \(expression)"]
         }
         let nullableCondition = condition(nullable) ?? "true"
@@ -179,7 +184,7 @@ struct MessageEmitter {
             "    \(property) = \(decodeExpression(field.type, nullable: true, buffer: buffer, compact: compact, what: what))",
             "} else {",
             "    \(property) = \(decodeExpression(field.type, nullable: false, buffer: buffer, compact: compact, what: what))",
-            "}",
+            "}"
         ]
     }
 
@@ -196,7 +201,9 @@ struct MessageEmitter {
     }
 
     /// A statement writing `value` of `type` into `buffer`, and whether it can throw.
-    func encodeStatement(_ type: FieldType, value: String, mode: ValueMode, buffer: String, compact: String, what: String) -> String {
+    func encodeStatement(
+        _ type: FieldType, value: String, mode: ValueMode, buffer: String, compact: String, what: String
+    ) -> String {
         let whatLiteral = SwiftNames.stringLiteral(what)
         switch type {
         case .primitive(let primitive):
@@ -212,15 +219,20 @@ struct MessageEmitter {
             case .uuid: return "\(buffer).writeKafkaUUID(\(value))"
             case .string:
                 switch mode {
-                case .plain: return "try \(buffer).writeKafkaString(\(value), compact: \(compact), what: \(whatLiteral))"
-                case .nullable: return "try \(buffer).writeKafkaNullableString(\(value), compact: \(compact), what: \(whatLiteral))"
-                case .emptyIfNil: return "try \(buffer).writeKafkaString(\(value) ?? \"\", compact: \(compact), what: \(whatLiteral))"
+                case .plain:
+                    return "try \(buffer).writeKafkaString(\(value), compact: \(compact), what: \(whatLiteral))"
+                case .nullable:
+                    return "try \(buffer).writeKafkaNullableString(\(value), compact: \(compact), what: \(whatLiteral))"
+                case .emptyIfNil:
+                    return "try \(buffer).writeKafkaString(\(value) ?? \"\", compact: \(compact), what: \(whatLiteral))"
                 }
             case .bytes:
                 switch mode {
                 case .plain: return "try \(buffer).writeKafkaBytes(\(value), compact: \(compact), what: \(whatLiteral))"
-                case .nullable: return "try \(buffer).writeKafkaNullableBytes(\(value), compact: \(compact), what: \(whatLiteral))"
-                case .emptyIfNil: return "try \(buffer).writeKafkaBytes(\(value) ?? [], compact: \(compact), what: \(whatLiteral))"
+                case .nullable:
+                    return "try \(buffer).writeKafkaNullableBytes(\(value), compact: \(compact), what: \(whatLiteral))"
+                case .emptyIfNil:
+                    return "try \(buffer).writeKafkaBytes(\(value) ?? [], compact: \(compact), what: \(whatLiteral))"
                 }
             case .records:
                 return "try \(buffer).writeKafkaRecords(\(value), compact: \(compact), what: \(whatLiteral))"
@@ -235,45 +247,70 @@ struct MessageEmitter {
                 return "try (\(value) ?? \(name)()).encode(into: &\(buffer), version: version)"
             }
         case .array(let element):
-            let elementStatement = encodeStatement(element, value: "$1", mode: .plain, buffer: "$0", compact: compact, what: what + "[]")
+            let elementStatement = encodeStatement(
+                element, value: "$1", mode: .plain, buffer: "$0", compact: compact, what: what + "[]")
             switch mode {
             case .plain:
-                return "try \(buffer).writeKafkaArray(\(value), compact: \(compact), what: \(whatLiteral)) { \(elementStatement) }"
+                return
+                    "try \(buffer).writeKafkaArray(\(value), compact: \(compact), what: \(whatLiteral)) { \(elementStatement) }"
             case .nullable:
-                return "try \(buffer).writeKafkaNullableArray(\(value), compact: \(compact), what: \(whatLiteral)) { \(elementStatement) }"
+                return
+                    "try \(buffer).writeKafkaNullableArray(\(value), compact: \(compact), what: \(whatLiteral)) { \(elementStatement) }"
             case .emptyIfNil:
-                return "try \(buffer).writeKafkaArray(\(value) ?? [], compact: \(compact), what: \(whatLiteral)) { \(elementStatement) }"
+                return
+                    "try \(buffer).writeKafkaArray(\(value) ?? [], compact: \(compact), what: \(whatLiteral)) { \(elementStatement) }"
             }
         }
     }
 
     /// Statements writing `field` into `buffer`, for versions in `range` (already guarded).
-    func encodeStatements(_ field: Field, in range: VersionRange, structName: String, buffer: String, compact: String) -> [String] {
+    func encodeStatements(_ field: Field, in range: VersionRange, structName: String, buffer: String, compact: String)
+        -> [String]
+    {
         let property = "self." + SwiftNames.property(field.name)
         let what = "\(structName).\(field.name)"
         if isErrorCode(field) {
-            return [encodeStatement(field.type, value: property + ".rawValue", mode: .plain, buffer: buffer, compact: compact, what: what)]
+            return [
+                encodeStatement(
+                    field.type, value: property + ".rawValue", mode: .plain, buffer: buffer, compact: compact,
+                    what: what)
+            ]
         }
         if isRecords(field) {
-            return [encodeStatement(field.type, value: property, mode: .nullable, buffer: buffer, compact: compact, what: what)]
+            return [
+                encodeStatement(
+                    field.type, value: property, mode: .nullable, buffer: buffer, compact: compact, what: what)
+            ]
         }
         guard isOptional(field) else {
-            return [encodeStatement(field.type, value: property, mode: .plain, buffer: buffer, compact: compact, what: what)]
+            return [
+                encodeStatement(field.type, value: property, mode: .plain, buffer: buffer, compact: compact, what: what)
+            ]
         }
         let nullable = field.nullableVersions.intersection(range)
         if nullable == range {
-            return [encodeStatement(field.type, value: property, mode: .nullable, buffer: buffer, compact: compact, what: what)]
+            return [
+                encodeStatement(
+                    field.type, value: property, mode: .nullable, buffer: buffer, compact: compact, what: what)
+            ]
         }
         if nullable.isEmpty {
-            return [encodeStatement(field.type, value: property, mode: .emptyIfNil, buffer: buffer, compact: compact, what: what)]
+            return [
+                encodeStatement(
+                    field.type, value: property, mode: .emptyIfNil, buffer: buffer, compact: compact, what: what)
+            ]
         }
         let nullableCondition = condition(nullable) ?? "true"
         return [
             "if \(nullableCondition) {",
-            "    " + encodeStatement(field.type, value: property, mode: .nullable, buffer: buffer, compact: compact, what: what),
+            "    "
+                + encodeStatement(
+                    field.type, value: property, mode: .nullable, buffer: buffer, compact: compact, what: what),
             "} else {",
-            "    " + encodeStatement(field.type, value: property, mode: .emptyIfNil, buffer: buffer, compact: compact, what: what),
-            "}",
+            "    "
+                + encodeStatement(
+                    field.type, value: property, mode: .emptyIfNil, buffer: buffer, compact: compact, what: what),
+            "}"
         ]
     }
 
@@ -286,7 +323,8 @@ struct MessageEmitter {
         writer.line("import NIOCore")
         writer.line()
         let versions = "versions \(valid.lowest)-\(valid.highest)"
-        let flexible = schema.flexibleVersions.isEmpty
+        let flexible =
+            schema.flexibleVersions.isEmpty
             ? "no flexible versions" : "flexible from \(schema.flexibleVersions.lowest)"
         if let apiKey = schema.apiKey {
             writer.line("/// \(schema.name) (API key \(apiKey)): \(versions), \(flexible).")
@@ -305,7 +343,8 @@ struct MessageEmitter {
                 writer.line()
                 writer.doc(nested.about)
                 writer.block("public struct \(nested.name): Sendable, Equatable") { writer in
-                    emitBody(name: "\(schema.name).\(nested.name)", fields: nested.fields, topLevel: false, into: &writer)
+                    emitBody(
+                        name: "\(schema.name).\(nested.name)", fields: nested.fields, topLevel: false, into: &writer)
                 }
             }
         }
@@ -348,7 +387,8 @@ struct MessageEmitter {
             writer.line("public init(")
             for (index, field) in fields.enumerated() {
                 let comma = index == fields.count - 1 ? "" : ","
-                writer.line("    \(SwiftNames.property(field.name)): \(swiftType(field)) = \(defaultExpression(field))\(comma)")
+                writer.line(
+                    "    \(SwiftNames.property(field.name)): \(swiftType(field)) = \(defaultExpression(field))\(comma)")
             }
             writer.block(")") { writer in
                 for field in fields {
@@ -367,14 +407,16 @@ struct MessageEmitter {
         writer.block("public init(from buffer: inout ByteBuffer, version: Int16) throws") { writer in
             if topLevel {
                 writer.block("guard Self.validVersions.contains(version) else") { writer in
-                    writer.line("throw KafkaDecodingError.unsupportedVersion(apiKey: \(apiKeyLiteral), version: version)")
+                    writer.line(
+                        "throw KafkaDecodingError.unsupportedVersion(apiKey: \(apiKeyLiteral), version: version)")
                 }
             }
             writer.line("self.init()")
             if let declaration = flexibleDeclaration { writer.line(declaration) }
             for field in fields where !field.inlineVersions.isEmpty {
                 let range = field.inlineVersions
-                let statements = decodeAssignment(field, in: range, structName: name, buffer: "buffer", compact: compact)
+                let statements = decodeAssignment(
+                    field, in: range, structName: name, buffer: "buffer", compact: compact)
                 emitGuarded(condition(range), statements, into: &writer)
             }
             guard !schema.flexibleVersions.isEmpty else { return }
@@ -409,13 +451,15 @@ struct MessageEmitter {
         writer.block("public func encode(into buffer: inout ByteBuffer, version: Int16) throws") { writer in
             if topLevel {
                 writer.block("guard Self.validVersions.contains(version) else") { writer in
-                    writer.line("throw KafkaEncodingError.unsupportedVersion(apiKey: \(apiKeyLiteral), version: version)")
+                    writer.line(
+                        "throw KafkaEncodingError.unsupportedVersion(apiKey: \(apiKeyLiteral), version: version)")
                 }
             }
             if let declaration = flexibleDeclaration { writer.line(declaration) }
             for field in fields where !field.inlineVersions.isEmpty {
                 let range = field.inlineVersions
-                let statements = encodeStatements(field, in: range, structName: name, buffer: "buffer", compact: compact)
+                let statements = encodeStatements(
+                    field, in: range, structName: name, buffer: "buffer", compact: compact)
                 emitGuarded(condition(range), statements, into: &writer)
             }
             guard !schema.flexibleVersions.isEmpty else { return }
@@ -436,7 +480,9 @@ struct MessageEmitter {
                         field, in: field.taggedVersions, structName: name, buffer: "tagged", compact: "true")
                     let throwing = statements.contains { $0.contains("try ") }
                     writer.block("if includes\(field.name)") { writer in
-                        writer.rawBlock("\(throwing ? "try " : "")buffer.writeKafkaTaggedField(tag: \(field.tag ?? 0)) { tagged in") { writer in
+                        writer.rawBlock(
+                            "\(throwing ? "try " : "")buffer.writeKafkaTaggedField(tag: \(field.tag ?? 0)) { tagged in"
+                        ) { writer in
                             for statement in statements { writer.line(statement) }
                         }
                     }

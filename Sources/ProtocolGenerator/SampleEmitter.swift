@@ -20,13 +20,15 @@ enum SampleEmitter {
             var ordinal = 0
             writer.line()
             writer.block("extension \(schema.name): SampledMessage") { writer in
-                emitSample(typeName: schema.name, fields: schema.fields, emitter: emitter, ordinal: &ordinal, into: &writer)
+                emitSample(
+                    typeName: schema.name, fields: schema.fields, emitter: emitter, ordinal: &ordinal, into: &writer)
             }
             for nested in schema.structs {
                 writer.line()
                 writer.block("extension \(schema.name).\(nested.name)") { writer in
-                    emitSample(typeName: "\(schema.name).\(nested.name)", fields: nested.fields, emitter: emitter,
-                               ordinal: &ordinal, into: &writer)
+                    emitSample(
+                        typeName: "\(schema.name).\(nested.name)", fields: nested.fields, emitter: emitter,
+                        ordinal: &ordinal, into: &writer)
                 }
             }
         }
@@ -41,7 +43,8 @@ enum SampleEmitter {
             writer.line("\(present.isEmpty ? "let" : "var") value = \(typeName)()")
             for field in present {
                 ordinal += 1
-                let assignment = "value.\(SwiftNames.property(field.name)) = \(sampleValue(field.type, field: field, ordinal: ordinal, schema: emitter.schema))"
+                let assignment =
+                    "value.\(SwiftNames.property(field.name)) = \(sampleValue(field.type, field: field, ordinal: ordinal, schema: emitter.schema))"
                 if let condition = emitter.condition(field.versions) {
                     writer.block("if \(condition)") { writer in writer.line(assignment) }
                 } else {

@@ -22,7 +22,8 @@ struct VersionRange: Equatable {
         } else if trimmed.hasSuffix("+"), let low = Int(trimmed.dropLast()) {
             self.init(lowest: low, highest: Int(Int16.max))
         } else if let dash = trimmed.firstIndex(of: "-"),
-                  let low = Int(trimmed[..<dash]), let high = Int(trimmed[trimmed.index(after: dash)...]) {
+            let low = Int(trimmed[..<dash]), let high = Int(trimmed[trimmed.index(after: dash)...])
+        {
             self.init(lowest: low, highest: high)
         } else if let single = Int(trimmed) {
             self.init(lowest: single, highest: single)
@@ -229,7 +230,8 @@ struct MessageSchema {
                 let nullable = try VersionRange(parsing: rawField.nullableVersions ?? "none").intersection(versions)
                 let tagged = try VersionRange(parsing: rawField.taggedVersions ?? "none").intersection(versions)
                 if !tagged.isEmpty, tagged.highest != versions.highest {
-                    throw GeneratorError.invalidSchema("\(fileName): \(rawField.name) is tagged in a middle version range")
+                    throw GeneratorError.invalidSchema(
+                        "\(fileName): \(rawField.name) is tagged in a middle version range")
                 }
                 if let nested = rawField.fields {
                     var structName = rawField.type

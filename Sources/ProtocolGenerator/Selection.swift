@@ -38,17 +38,17 @@ let selectedAPIs: [String] = [
     "TxnOffsetCommit",
     "DescribeUserScramCredentials",
     "AlterUserScramCredentials",
-    "DescribeProducers",
+    "DescribeProducers"
 ]
 
 /// Data schemas (no API key) the generator emits as well.
 let selectedDataSchemas: [String] = [
     "ConsumerProtocolSubscription",
-    "ConsumerProtocolAssignment",
+    "ConsumerProtocolAssignment"
 ]
 
 /// Strait-only APIs (schemas in Kafka's format, kept in `Sources/KafkaProtocol/StraitSchemas`,
 /// read from the directory given with `--strait-schemas`). Their API keys are far above Kafka's.
 let selectedStraitAPIs: [String] = [
-    "StraitMirrorAppend",
+    "StraitMirrorAppend"
 ]

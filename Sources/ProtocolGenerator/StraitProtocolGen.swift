@@ -33,7 +33,8 @@ struct StraitProtocolGen: ParsableCommand {
         var apis = selectedAPIs.map { ($0, schemaURL) }
         if !selectedStraitAPIs.isEmpty {
             guard let straitSchemas else {
-                throw GeneratorError.invalidSchema("--strait-schemas is required for \(selectedStraitAPIs.joined(separator: ", "))")
+                throw GeneratorError.invalidSchema(
+                    "--strait-schemas is required for \(selectedStraitAPIs.joined(separator: ", "))")
             }
             apis += selectedStraitAPIs.map { ($0, URL(fileURLWithPath: straitSchemas)) }
         }
@@ -56,8 +57,9 @@ struct StraitProtocolGen: ParsableCommand {
             let source = MessageEmitter(schema: schema).emitFile()
             try write(source, to: outputURL.appendingPathComponent(schema.name + ".swift"))
         }
-        try write(APIKeyEmitter.emit(requests: schemas.filter { $0.kind == .request }),
-                  to: outputURL.appendingPathComponent("APIKey.swift"))
+        try write(
+            APIKeyEmitter.emit(requests: schemas.filter { $0.kind == .request }),
+            to: outputURL.appendingPathComponent("APIKey.swift"))
 
         if let testSamples {
             try write(SampleEmitter.emit(schemas: schemas), to: URL(fileURLWithPath: testSamples))

@@ -8,7 +8,7 @@ enum SwiftNames {
         "struct", "subscript", "typealias", "var", "break", "case", "continue", "default", "defer", "do",
         "else", "fallthrough", "for", "guard", "if", "in", "repeat", "return", "switch", "where", "while",
         "as", "Any", "catch", "false", "is", "nil", "super", "self", "Self", "throw", "throws", "true", "try",
-        "Type",
+        "Type"
     ]
 
     /// lowerCamelCase of a schema name ("ThrottleTimeMs" -> "throttleTimeMs").
@@ -58,7 +58,8 @@ struct CodeWriter {
     }
 
     /// Writes `opener {`, the body one level deeper, then `}` (plus `closerSuffix`).
-    mutating func block(_ opener: String, closerSuffix: String = "", _ body: (inout CodeWriter) throws -> Void) rethrows {
+    mutating func block(_ opener: String, closerSuffix: String = "", _ body: (inout CodeWriter) throws -> Void) rethrows
+    {
         line(opener + " {")
         depth += 1
         try body(&self)

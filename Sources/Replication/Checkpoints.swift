@@ -56,10 +56,12 @@ public struct CheckpointPlan: Sendable, Equatable {
     ///   - activeAtTarget: the group has members at the target: checkpoints only, no commits.
     ///   - targetCommitted: the group's current committed offset at the target, per remote
     ///     topic and partition (nil when none).
-    public init(group: String, committed: [TopicPartition: CommittedOffset], policy: ReplicationPolicy,
-                offsetMap: (_ topic: String, _ partition: Int32) -> OffsetMap?,
-                activeAtTarget: Bool,
-                targetCommitted: (_ remoteTopic: String, _ partition: Int32) -> Int64? = { _, _ in nil }) {
+    public init(
+        group: String, committed: [TopicPartition: CommittedOffset], policy: ReplicationPolicy,
+        offsetMap: (_ topic: String, _ partition: Int32) -> OffsetMap?,
+        activeAtTarget: Bool,
+        targetCommitted: (_ remoteTopic: String, _ partition: Int32) -> Int64? = { _, _ in nil }
+    ) {
         checkpoints = []
         commits = []
         untranslated = []
@@ -68,7 +70,8 @@ public struct CheckpointPlan: Sendable, Equatable {
             switch policy.decision(for: source.topic) {
             case let .replicate(name): remoteTopic = name
             case let .skip(reason):
-                untranslated.append(UntranslatedOffset(partition: source, committed: entry, reason: .topicNotReplicated(reason)))
+                untranslated.append(
+                    UntranslatedOffset(partition: source, committed: entry, reason: .topicNotReplicated(reason)))
                 continue
             }
             guard let map = offsetMap(source.topic, source.partition), !map.isEmpty else {
@@ -77,23 +80,28 @@ public struct CheckpointPlan: Sendable, Equatable {
             }
             guard let downstream = map.translate(entry.offset) else {
                 let lowest = map.lowestTranslatable
-                let reason: UntranslatedOffset.Reason = lowest.map { entry.offset < $0 } ?? true
+                let reason: UntranslatedOffset.Reason =
+                    lowest.map { entry.offset < $0 } ?? true
                     ? .belowMirroredRange(lowest: lowest) : .aheadOfMirrored(sourceEnd: map.sourceEnd)
                 untranslated.append(UntranslatedOffset(partition: source, committed: entry, reason: reason))
                 continue
             }
-            let checkpoint = Checkpoint(group: group, topic: remoteTopic, partition: source.partition,
-                                        upstreamOffset: entry.offset, downstreamOffset: downstream, metadata: entry.metadata)
+            let checkpoint = Checkpoint(
+                group: group, topic: remoteTopic, partition: source.partition,
+                upstreamOffset: entry.offset, downstreamOffset: downstream, metadata: entry.metadata)
             do {
                 _ = try checkpoint.key()
                 _ = try checkpoint.value()
             } catch {
-                untranslated.append(UntranslatedOffset(partition: source, committed: entry, reason: .unencodable(error)))
+                untranslated.append(
+                    UntranslatedOffset(partition: source, committed: entry, reason: .unencodable(error)))
                 continue
             }
             checkpoints.append(checkpoint)
             if !activeAtTarget, (targetCommitted(remoteTopic, source.partition) ?? .min) < downstream {
-                commits.append(TargetCommit(topic: remoteTopic, partition: source.partition, offset: downstream, metadata: entry.metadata))
+                commits.append(
+                    TargetCommit(
+                        topic: remoteTopic, partition: source.partition, offset: downstream, metadata: entry.metadata))
             }
         }
     }

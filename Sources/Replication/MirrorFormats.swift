@@ -22,7 +22,8 @@ public enum MirrorFormatError: Error, Sendable, Equatable, CustomStringConvertib
         switch self {
         case let .truncated(field): "record ends before its \(field) field"
         case let .negativeStringLength(field, length): "\(field) has negative length \(length)"
-        case let .stringTooLong(field, bytes): "\(field) is \(bytes) bytes of UTF-8, more than a Kafka STRING holds (32767)"
+        case let .stringTooLong(field, bytes):
+            "\(field) is \(bytes) bytes of UTF-8, more than a Kafka STRING holds (32767)"
         case let .unsupportedVersion(version): "unsupported record version \(version) (only 0 is known)"
         }
     }
@@ -79,7 +80,10 @@ public struct Checkpoint: Sendable, Equatable {
     public var downstreamOffset: Offset
     public var metadata: String
 
-    public init(group: String, topic: String, partition: PartitionIndex, upstreamOffset: Offset, downstreamOffset: Offset, metadata: String) {
+    public init(
+        group: String, topic: String, partition: PartitionIndex, upstreamOffset: Offset, downstreamOffset: Offset,
+        metadata: String
+    ) {
         self.group = group
         self.topic = topic
         self.partition = partition

@@ -219,7 +219,7 @@ public struct OffsetMap: Sendable, Equatable {
                 runs = [OffsetRun(sourceStart: sync.upstreamOffset, targetStart: sync.downstreamOffset, length: 1)]
                 sourceFloor = sync.upstreamOffset
             } else if targetStep == 0 {
-                continue // the same sync again (re-emitted after a restart)
+                continue  // the same sync again (re-emitted after a restart)
             } else if sourceStep == targetStep {
                 runs[runs.count - 1].length += targetStep
             } else {
@@ -260,7 +260,9 @@ public struct OffsetSyncEmitter: Sendable {
     private var recordsSinceSync: Int64 = 0
     private var lastSyncTime: Int64?
 
-    public init(topic: String, partition: PartitionIndex, maxRecordsBetweenSyncs: Int64 = 10_000, maxIntervalMs: Int64 = 10_000) {
+    public init(
+        topic: String, partition: PartitionIndex, maxRecordsBetweenSyncs: Int64 = 10_000, maxIntervalMs: Int64 = 10_000
+    ) {
         self.topic = topic
         self.partition = partition
         self.maxRecordsBetweenSyncs = maxRecordsBetweenSyncs

@@ -71,7 +71,8 @@ public struct MirrorBatches: Sendable, Equatable, CustomStringConvertible {
     public init(_ batches: [StoredBatch]) { self.batches = batches }
 
     public static func == (a: MirrorBatches, b: MirrorBatches) -> Bool {
-        a.batches.count == b.batches.count && zip(a.batches, b.batches).allSatisfy { $0.header == $1.header && $0.bytes == $1.bytes }
+        a.batches.count == b.batches.count
+            && zip(a.batches, b.batches).allSatisfy { $0.header == $1.header && $0.bytes == $1.bytes }
     }
 
     public var description: String {
@@ -171,8 +172,10 @@ public struct PartitionMirrorMachine: Sendable {
         public var topicIdCheckIntervalMs: Int64 = 1_000
         public var maxOffsetMapRuns: Int = 1_000
 
-        public init(mode: WriteMode, sourceTopic: String, partition: Int32, remoteTopic: String,
-                    rewriter: MirrorBatchRewriter, duplicatesAreExact: Bool) {
+        public init(
+            mode: WriteMode, sourceTopic: String, partition: Int32, remoteTopic: String,
+            rewriter: MirrorBatchRewriter, duplicatesAreExact: Bool
+        ) {
             self.mode = mode
             self.sourceTopic = sourceTopic
             self.partition = partition
@@ -205,8 +208,10 @@ public struct PartitionMirrorMachine: Sendable {
         /// Translate mode (read_committed): the aborted transactions overlapping the batches.
         public var abortedTransactions: [AbortedTransactionFilter.AbortedTransaction]
 
-        public init(batches: [StoredBatch], highWatermark: Int64, logStartOffset: Int64,
-                    abortedTransactions: [AbortedTransactionFilter.AbortedTransaction] = []) {
+        public init(
+            batches: [StoredBatch], highWatermark: Int64, logStartOffset: Int64,
+            abortedTransactions: [AbortedTransactionFilter.AbortedTransaction] = []
+        ) {
             self.batches = batches
             self.highWatermark = highWatermark
             self.logStartOffset = logStartOffset
@@ -288,7 +293,8 @@ public struct PartitionMirrorMachine: Sendable {
 
     public enum ParkReason: Sendable, Equatable, CustomStringConvertible {
         /// Preserve mode: the source topic was re-created.
-        case sourceTopicRecreated(topic: String, remoteTopic: String, old: KafkaUUID, new: KafkaUUID, mirroredUpTo: Int64)
+        case sourceTopicRecreated(
+            topic: String, remoteTopic: String, old: KafkaUUID, new: KafkaUUID, mirroredUpTo: Int64)
 
         public var description: String {
             switch self {
@@ -396,9 +402,10 @@ public struct PartitionMirrorMachine: Sendable {
     public init(_ configuration: Configuration, offsetMap: OffsetMap = OffsetMap()) {
         self.configuration = configuration
         self.offsetMap = offsetMap
-        self.emitter = OffsetSyncEmitter(topic: configuration.sourceTopic, partition: configuration.partition,
-                                         maxRecordsBetweenSyncs: configuration.syncEveryRecords,
-                                         maxIntervalMs: configuration.syncIntervalMs)
+        self.emitter = OffsetSyncEmitter(
+            topic: configuration.sourceTopic, partition: configuration.partition,
+            maxRecordsBetweenSyncs: configuration.syncEveryRecords,
+            maxIntervalMs: configuration.syncIntervalMs)
     }
 
     /// What checkpoints translate committed offsets with: translate, the offset map; preserve,
@@ -592,7 +599,8 @@ public struct PartitionMirrorMachine: Sendable {
             }
             let count = Int64(found.targetOffsets.count)
             status.counters.duplicates += count
-            actions.append(.report(.duplicates(count: count, targetOffsets: found.targetOffsets, resumeAt: found.resumeAt)))
+            actions.append(
+                .report(.duplicates(count: count, targetOffsets: found.targetOffsets, resumeAt: found.resumeAt)))
         }
         uncountedDuplicates = waiting
         return actions
@@ -632,11 +640,15 @@ public struct PartitionMirrorMachine: Sendable {
         let ahead = last.header.nextOffset
         switch configuration.mode {
         case .preserve:
-            writing = PendingWrite(entries: [WriteEntry(
-                span: next..<ahead, produced: true,
-                records: batches.reduce(0) { $0 + Int64($1.header.recordsCount) },
-                bytes: batches.reduce(0) { $0 + Int64($1.bytes.readableBytes) })])
-            return actions + [startFetch(at: ahead), .appendPreserving(MirrorBatches(batches), sourceLogStart: fetched.logStartOffset)]
+            writing = PendingWrite(entries: [
+                WriteEntry(
+                    span: next..<ahead, produced: true,
+                    records: batches.reduce(0) { $0 + Int64($1.header.recordsCount) },
+                    bytes: batches.reduce(0) { $0 + Int64($1.bytes.readableBytes) })
+            ])
+            return actions + [
+                startFetch(at: ahead), .appendPreserving(MirrorBatches(batches), sourceLogStart: fetched.logStartOffset)
+            ]
         case .translate:
             let skipped = AbortedTransactionFilter.skipped(batches.map(\.header), aborted: fetched.abortedTransactions)
             var entries: [WriteEntry] = []
@@ -649,7 +661,10 @@ public struct PartitionMirrorMachine: Sendable {
                     do {
                         result = try configuration.rewriter.rewrite(batch, from: position)
                     } catch {
-                        return actions + fail("cannot rewrite the batch at source offset \(batch.header.baseOffset): \(error)", now: now)
+                        return actions
+                            + fail(
+                                "cannot rewrite the batch at source offset \(batch.header.baseOffset): \(error)",
+                                now: now)
                     }
                     entry.loopRecordsSkipped = Int64(result.skippedFromTarget)
                     if let written = result.batch {
@@ -690,7 +705,9 @@ public struct PartitionMirrorMachine: Sendable {
             status.counters.loopRecordsSkipped += entry.loopRecordsSkipped
             next = max(next, entry.span.upperBound)
         }
-        if offsetMap.runs.count > configuration.maxOffsetMapRuns { offsetMap.prune(keepingAtMost: configuration.maxOffsetMapRuns) }
+        if offsetMap.runs.count > configuration.maxOffsetMapRuns {
+            offsetMap.prune(keepingAtMost: configuration.maxOffsetMapRuns)
+        }
         if next >= status.sourceEndOffset { status.oldestUnmirroredTimestamp = nil }
         return nil
     }
@@ -701,9 +718,12 @@ public struct PartitionMirrorMachine: Sendable {
             let span = entry?.span ?? next..<next
             let delay = backoff(now: now)
             status.counters.errors += 1
-            status.lastError = "target refused source offsets [\(span.lowerBound), \(span.upperBound)): \(error): \(message)"
-            return cancelFetch() + [.report(.refused(sourceOffsets: span, error: error, message: message, retryInMs: delay)),
-                                    .sleep(until: now + delay)]
+            status.lastError =
+                "target refused source offsets [\(span.lowerBound), \(span.upperBound)): \(error): \(message)"
+            return cancelFetch() + [
+                .report(.refused(sourceOffsets: span, error: error, message: message, retryInMs: delay)),
+                .sleep(until: now + delay)
+            ]
         case let .unanswered(reason):
             return fail("write to \(configuration.remoteTopic)-\(configuration.partition) failed: \(reason)", now: now)
         }
@@ -716,8 +736,9 @@ public struct PartitionMirrorMachine: Sendable {
         var actions: [Action] = [.report(.topicRecreated(old: old, new: new, mirroredUpTo: next))]
         switch configuration.mode {
         case .preserve:
-            let reason = ParkReason.sourceTopicRecreated(topic: configuration.sourceTopic, remoteTopic: configuration.remoteTopic,
-                                                         old: old, new: new, mirroredUpTo: next)
+            let reason = ParkReason.sourceTopicRecreated(
+                topic: configuration.sourceTopic, remoteTopic: configuration.remoteTopic,
+                old: old, new: new, mirroredUpTo: next)
             phase = .parked(reason)
             status.lastError = "\(reason)"
             return actions + [.park(reason)]

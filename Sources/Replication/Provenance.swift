@@ -132,7 +132,10 @@ public struct MirrorBatchRewriter: Sendable {
     public var compression: LinkCompression
     public var compressionLevel: Int?
 
-    public init(source: String, target: String, provenanceHeader: Bool, compression: LinkCompression, compressionLevel: Int? = nil) {
+    public init(
+        source: String, target: String, provenanceHeader: Bool, compression: LinkCompression,
+        compressionLevel: Int? = nil
+    ) {
         self.source = source
         self.target = target
         self.provenanceHeader = provenanceHeader
@@ -163,7 +166,9 @@ public struct MirrorBatchRewriter: Sendable {
 
     /// Rewrites one fetched batch. Records below `from` (a fetch returns the whole batch holding
     /// the requested offset) are left out, which forces a rebuild if there are any.
-    public func rewrite(_ batch: StoredBatch, from: Int64 = .min, producer: ProducerStamp = .none) throws(RecordBatchError) -> Result {
+    public func rewrite(_ batch: StoredBatch, from: Int64 = .min, producer: ProducerStamp = .none)
+        throws(RecordBatchError) -> Result
+    {
         let header = batch.header
         if header.isControl {
             return Result(outcome: .dropped, batch: nil, sourceOffsets: SourceOffsets(), skippedFromTarget: 0)
@@ -171,7 +176,8 @@ public struct MirrorBatchRewriter: Sendable {
         guard let sourceCodec = header.compression else { throw .unknownCompression(header.attributes & 0x07) }
         let codec = compression.codec(for: header)
         let dense = Int64(header.recordsCount) == Int64(header.lastOffsetDelta) + 1
-        let structurallyForwardable = codec == sourceCodec && header.timestampType == .createTime && dense
+        let structurallyForwardable =
+            codec == sourceCodec && header.timestampType == .createTime && dense
             && header.baseOffset >= from && !header.hasDeleteHorizon
 
         var records: [Record]? = nil
@@ -184,14 +190,18 @@ public struct MirrorBatchRewriter: Sendable {
         if structurallyForwardable && !needsHeaders && !hasLoopRecords {
             let offsets = SourceOffsets(header.baseOffset..<header.nextOffset)
             if producerFieldsMatch(header, producer) {
-                return Result(outcome: .forwarded, batch: Self.asClientBatch(batch), sourceOffsets: offsets, skippedFromTarget: 0)
+                return Result(
+                    outcome: .forwarded, batch: Self.asClientBatch(batch), sourceOffsets: offsets, skippedFromTarget: 0)
             }
-            return Result(outcome: .restamped, batch: Self.restamp(batch, producer: producer), sourceOffsets: offsets, skippedFromTarget: 0)
+            return Result(
+                outcome: .restamped, batch: Self.restamp(batch, producer: producer), sourceOffsets: offsets,
+                skippedFromTarget: 0)
         }
 
-        var builder = RecordBatchBuilder(codec: codec, compressionLevel: compressionLevel,
-                                         producerId: producer.producerId, producerEpoch: producer.producerEpoch,
-                                         baseSequence: producer.baseSequence)
+        var builder = RecordBatchBuilder(
+            codec: codec, compressionLevel: compressionLevel,
+            producerId: producer.producerId, producerEpoch: producer.producerEpoch,
+            baseSequence: producer.baseSequence)
         var offsets = SourceOffsets()
         var skipped = 0
         for var record in records! where record.offset >= from {
@@ -243,8 +253,9 @@ public struct MirrorBatchRewriter: Sendable {
         bytes.setInteger(producer.producerId, at: start + 43, endianness: .big)
         bytes.setInteger(producer.producerEpoch, at: start + 51, endianness: .big)
         bytes.setInteger(producer.baseSequence, at: start + 53, endianness: .big)
-        let crc = CRC32C.checksum(bytes, at: start + RecordBatchHeader.attributesOffset,
-                                  length: batch.header.totalSize - RecordBatchHeader.attributesOffset)
+        let crc = CRC32C.checksum(
+            bytes, at: start + RecordBatchHeader.attributesOffset,
+            length: batch.header.totalSize - RecordBatchHeader.attributesOffset)
         bytes.setInteger(crc, at: start + RecordBatchHeader.crcOffset, endianness: .big)
         var header = batch.header
         header.baseOffset = 0

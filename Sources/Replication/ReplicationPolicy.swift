@@ -83,8 +83,10 @@ public struct ReplicationPolicy: Sendable {
     /// Replicate heartbeats topics even when the topic filter does not select them (MM2's default).
     public var replicatesHeartbeats: Bool
 
-    public init(source: String, target: String, naming: TopicNaming,
-                topics: NameFilter = .all, groups: NameFilter = .all, replicatesHeartbeats: Bool = true) {
+    public init(
+        source: String, target: String, naming: TopicNaming,
+        topics: NameFilter = .all, groups: NameFilter = .all, replicatesHeartbeats: Bool = true
+    ) {
         self.source = source
         self.target = target
         self.naming = naming

@@ -25,19 +25,26 @@ extension KafkaClientConfiguration {
         sasl = nil
         if security.securityProtocol.usesTLS {
             do {
-                tls = try TLSContext(configuration: .client(
-                    caFile: security.caFile, certificateChainFile: security.certificateFile, privateKeyFile: security.keyFile))
+                tls = try TLSContext(
+                    configuration: .client(
+                        caFile: security.caFile, certificateChainFile: security.certificateFile,
+                        privateKeyFile: security.keyFile))
             } catch {
                 throw ClientSecurityError(description: "TLS: \(error)")
             }
         }
         if security.securityProtocol.usesSASL {
-            guard let mechanismName = security.saslMechanism?.rawValue, let mechanism = SaslMechanism(rawValue: mechanismName),
-                  let username = security.username, let password = security.password else {
-                throw ClientSecurityError(description: "SASL needs a mechanism, a user name and a password (from a file or an environment variable)")
+            guard let mechanismName = security.saslMechanism?.rawValue,
+                let mechanism = SaslMechanism(rawValue: mechanismName),
+                let username = security.username, let password = security.password
+            else {
+                throw ClientSecurityError(
+                    description:
+                        "SASL needs a mechanism, a user name and a password (from a file or an environment variable)")
             }
             do {
-                sasl = SaslCredentials(mechanism: mechanism, username: username, password: Secret(try password.reveal()))
+                sasl = SaslCredentials(
+                    mechanism: mechanism, username: username, password: Secret(try password.reveal()))
             } catch {
                 throw ClientSecurityError(description: "\(error)")
             }

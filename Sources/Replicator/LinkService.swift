@@ -27,12 +27,14 @@ public final class LinkService: Service, Sendable {
     static let excludedConfigs: Set<String> = [
         "follower.replication.throttled.replicas", "leader.replication.throttled.replicas",
         "message.timestamp.difference.max.ms", "message.timestamp.type", "unclean.leader.election.enable",
-        "min.insync.replicas", "strait.mirror.source",
+        "min.insync.replicas", "strait.mirror.source"
     ]
 
-    public init(link: Link, sourceBootstrap: String, targetBootstrap: String,
-                sourceConfiguration: KafkaClientConfiguration = KafkaClientConfiguration(),
-                targetConfiguration: KafkaClientConfiguration = KafkaClientConfiguration(), logger: Logger) {
+    public init(
+        link: Link, sourceBootstrap: String, targetBootstrap: String,
+        sourceConfiguration: KafkaClientConfiguration = KafkaClientConfiguration(),
+        targetConfiguration: KafkaClientConfiguration = KafkaClientConfiguration(), logger: Logger
+    ) {
         self.link = link
         self.sourceBootstrap = sourceBootstrap
         self.targetBootstrap = targetBootstrap
@@ -45,10 +47,11 @@ public final class LinkService: Service, Sendable {
     }
 
     var policy: ReplicationPolicy {
-        let naming: TopicNaming = switch link.naming {
-        case let .prefix(separator): .prefix(separator: separator)
-        case .identity: .identity
-        }
+        let naming: TopicNaming =
+            switch link.naming {
+            case let .prefix(separator): .prefix(separator: separator)
+            case .identity: .identity
+            }
         return ReplicationPolicy(
             source: link.source, target: link.target, naming: naming,
             topics: NameFilter(include: link.topics.include, exclude: link.topics.exclude),
@@ -65,10 +68,14 @@ public final class LinkService: Service, Sendable {
             configuration.supportedVersions[.straitMirrorAppend] = 0...0
             return configuration
         }
-        let source = try KafkaCluster(bootstrap: sourceBootstrap, configuration: tuned(sourceConfiguration), logger: logger)
-        let target = try KafkaCluster(bootstrap: targetBootstrap, configuration: tuned(targetConfiguration), logger: logger)
+        let source = try KafkaCluster(
+            bootstrap: sourceBootstrap, configuration: tuned(sourceConfiguration), logger: logger)
+        let target = try KafkaCluster(
+            bootstrap: targetBootstrap, configuration: tuned(targetConfiguration), logger: logger)
         defer {
-            Task { await source.close(); await target.close() }
+            Task {
+                await source.close(); await target.close()
+            }
         }
         do {
             try await cancelWhenGracefulShutdown {
@@ -83,21 +90,25 @@ public final class LinkService: Service, Sendable {
 
     /// Decides the write mode (retrying until both clusters answer) and, in translate mode,
     /// rebuilds every partition's offset map from the offset syncs.
-    private func startUp(source: KafkaCluster, target: KafkaCluster) async throws -> (WriteMode, [TopicPartition: OffsetMap]) {
+    private func startUp(source: KafkaCluster, target: KafkaCluster) async throws -> (
+        WriteMode, [TopicPartition: OffsetMap]
+    ) {
         var attempt = 0
         while true {
             do {
                 let mode = try await decideMode(target: target)
                 status.setMode(mode.rawValue)
                 if mode == .preserve && link.compression != "source" {
-                    logger.notice("offsets: preserve stores the source's batches byte for byte; the link's compression applies in translate mode only",
-                                  metadata: ["compression": "\(link.compression)"])
+                    logger.notice(
+                        "offsets: preserve stores the source's batches byte for byte; the link's compression applies in translate mode only",
+                        metadata: ["compression": "\(link.compression)"])
                 }
                 var maps: [TopicPartition: OffsetMap] = [:]
                 if mode == .translate {
                     let syncTopic = MirrorTopics.offsetSyncs(targetAlias: link.target)
-                    try await ensureTopic(source, name: syncTopic, partitions: 1,
-                                          configs: ["cleanup.policy": "delete", "retention.ms": "-1"])
+                    try await ensureTopic(
+                        source, name: syncTopic, partitions: 1,
+                        configs: ["cleanup.policy": "delete", "retention.ms": "-1"])
                     let syncs = try await readAll(source, topic: syncTopic)
                     var byPartition: [TopicPartition: [OffsetSync]] = [:]
                     for (key, value) in syncs {
@@ -105,16 +116,23 @@ public final class LinkService: Service, Sendable {
                         byPartition[TopicPartition(sync.topic, sync.partition), default: []].append(sync)
                     }
                     maps = byPartition.mapValues { OffsetMap(rebuiltFrom: $0) }
-                    logger.info("offset syncs loaded", metadata: ["partitions": "\(byPartition.count)", "records": "\(syncs.count)"])
+                    logger.info(
+                        "offset syncs loaded",
+                        metadata: ["partitions": "\(byPartition.count)", "records": "\(syncs.count)"])
                 }
-                logger.info("link started", metadata: ["mode": "\(mode.rawValue)", "source": "\(sourceBootstrap)", "target": "\(targetBootstrap)"])
+                logger.info(
+                    "link started",
+                    metadata: [
+                        "mode": "\(mode.rawValue)", "source": "\(sourceBootstrap)", "target": "\(targetBootstrap)"
+                    ])
                 return (mode, maps)
             } catch let error as CancellationError {
                 throw error
             } catch {
                 attempt += 1
                 if attempt == 1 || attempt % 10 == 0 {
-                    logger.error("link cannot start yet; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                    logger.error(
+                        "link cannot start yet; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
                 }
                 status.linkError()
                 try await Task.sleep(for: .seconds(1))
@@ -134,18 +152,22 @@ public final class LinkService: Service, Sendable {
         case .preserve:
             guard !identity else {
                 throw ReplicatorError.configuration(
-                    "link \(link.source)->\(link.target): offsets: preserve needs prefix naming (identity-named topics are written by the target's own producers too)")
+                    "link \(link.source)->\(link.target): offsets: preserve needs prefix naming (identity-named topics are written by the target's own producers too)"
+                )
             }
             guard offersMirrorAPI else {
                 throw ReplicatorError.configuration(
-                    "link \(link.source)->\(link.target) asks for offsets: preserve, but the target (\(targetBootstrap)) does not offer Strait's mirror API; use offsets: translate or auto")
+                    "link \(link.source)->\(link.target) asks for offsets: preserve, but the target (\(targetBootstrap)) does not offer Strait's mirror API; use offsets: translate or auto"
+                )
             }
             return .preserve
         }
     }
 
     /// - Parameter maps: the rebuilt offset maps, each handed to its partition's mirror when it starts.
-    private func runLink(source: KafkaCluster, target: KafkaCluster, mode: WriteMode, maps: [TopicPartition: OffsetMap]) async throws {
+    private func runLink(source: KafkaCluster, target: KafkaCluster, mode: WriteMode, maps: [TopicPartition: OffsetMap])
+        async throws
+    {
         let policy = self.policy
         var maps = maps
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -164,7 +186,8 @@ public final class LinkService: Service, Sendable {
                             maps = maps.filter { $0.key.topic != name }
                         }
                     }
-                    for (name, topic) in metadata.topics.sorted(by: { $0.key < $1.key }) where !topic.isInternal && topic.error == .none {
+                    for (name, topic) in metadata.topics.sorted(by: { $0.key < $1.key })
+                    where !topic.isInternal && topic.error == .none {
                         guard case let .replicate(remote) = policy.decision(for: name) else { continue }
                         if mirrored[name] != nil {
                             await syncConfigs(source: source, target: target, topic: name, remote: remote)
@@ -173,8 +196,9 @@ public final class LinkService: Service, Sendable {
                         let partitions = topic.partitions.map(\.partition).sorted()
                         let newOnes = partitions.map { TopicPartition(name, $0) }.filter { !started.contains($0) }
                         guard !newOnes.isEmpty else { continue }
-                        try await ensureRemoteTopic(source: source, target: target, topic: name, remote: remote,
-                                                    partitions: Int32(partitions.count), mode: mode)
+                        try await ensureRemoteTopic(
+                            source: source, target: target, topic: name, remote: remote,
+                            partitions: Int32(partitions.count), mode: mode)
                         for partition in newOnes {
                             started.insert(partition)
                             let mirror = PartitionMirror(
@@ -189,7 +213,8 @@ public final class LinkService: Service, Sendable {
                     throw error
                 } catch {
                     status.linkError()
-                    logger.error("topic discovery failed; retrying at the next refresh", metadata: ["error": "\(error)"])
+                    logger.error(
+                        "topic discovery failed; retrying at the next refresh", metadata: ["error": "\(error)"])
                 }
                 try await Task.sleep(for: .milliseconds(link.refreshIntervalMs))
             }
@@ -199,30 +224,38 @@ public final class LinkService: Service, Sendable {
 
     /// Creates the remote topic with the source's partition count and topic configs (minus the
     /// excluded ones), or adds partitions to match.
-    private func ensureRemoteTopic(source: KafkaCluster, target: KafkaCluster, topic: String, remote: String,
-                                   partitions: Int32, mode: WriteMode) async throws {
+    private func ensureRemoteTopic(
+        source: KafkaCluster, target: KafkaCluster, topic: String, remote: String,
+        partitions: Int32, mode: WriteMode
+    ) async throws {
         let existing = try await target.refreshMetadata(topics: [remote]).topics[remote]
         if let existing, existing.error == .none {
             if existing.partitions.count < partitions {
                 try await target.createPartitions(remote, totalCount: partitions)
-                logger.info("added partitions to remote topic", metadata: ["topic": "\(remote)", "partitions": "\(partitions)"])
+                logger.info(
+                    "added partitions to remote topic", metadata: ["topic": "\(remote)", "partitions": "\(partitions)"])
             }
             return
         }
         var configs = try await replicatedConfigs(source, topic: topic)
         if mode == .preserve { configs["strait.mirror.source"] = link.source }
-        let result = try await target.createTopics([NewTopic(name: remote, partitions: partitions, configs: configs)])[remote]
+        let result = try await target.createTopics([NewTopic(name: remote, partitions: partitions, configs: configs)])[
+            remote]
         if let result, !result.isSuccess && !result.alreadyExists {
-            throw ReplicatorError.target("cannot create \(remote) at \(link.target): \(result.errorCode) \(result.errorMessage ?? "")")
+            throw ReplicatorError.target(
+                "cannot create \(remote) at \(link.target): \(result.errorCode) \(result.errorMessage ?? "")")
         }
-        logger.info("created remote topic", metadata: ["topic": "\(remote)", "partitions": "\(partitions)", "configs": "\(configs.keys.sorted())"])
+        logger.info(
+            "created remote topic",
+            metadata: ["topic": "\(remote)", "partitions": "\(partitions)", "configs": "\(configs.keys.sorted())"])
     }
 
     /// The source topic's own configs (set on the topic, not defaults), minus the excluded ones.
     private func replicatedConfigs(_ cluster: KafkaCluster, topic: String) async throws -> [String: String] {
         var configs: [String: String] = [:]
         if case let .success(entries)? = try await cluster.describeTopicConfigs([topic])[topic] {
-            for (name, entry) in entries where !entry.isDefault && entry.source == .dynamicTopic && !Self.excludedConfigs.contains(name) {
+            for (name, entry) in entries
+            where !entry.isDefault && entry.source == .dynamicTopic && !Self.excludedConfigs.contains(name) {
                 if let value = entry.value { configs[name] = value }
             }
         }
@@ -256,11 +289,14 @@ public final class LinkService: Service, Sendable {
         if let result, !result.isSuccess && result.errorCode != .unknownTopicOrPartition {
             throw ReplicatorError.target("cannot delete \(remote): \(result.errorCode) \(result.errorMessage ?? "")")
         }
-        logger.notice("deleted the remote topic of a deleted source topic", metadata: ["source": "\(topic)", "topic": "\(remote)"])
+        logger.notice(
+            "deleted the remote topic of a deleted source topic", metadata: ["source": "\(topic)", "topic": "\(remote)"]
+        )
     }
 
     func ensureTopic(_ cluster: KafkaCluster, name: String, partitions: Int32, configs: [String: String]) async throws {
-        let result = try await cluster.createTopics([NewTopic(name: name, partitions: partitions, configs: configs)])[name]
+        let result = try await cluster.createTopics([NewTopic(name: name, partitions: partitions, configs: configs)])[
+            name]
         if let result, !result.isSuccess && !result.alreadyExists {
             throw ReplicatorError.target("cannot create \(name): \(result.errorCode) \(result.errorMessage ?? "")")
         }
@@ -271,12 +307,17 @@ public final class LinkService: Service, Sendable {
         let partition = TopicPartition(topic, 0)
         let ends = try await cluster.listOffsets([partition], spec: .latest)
         let starts = try await cluster.listOffsets([partition], spec: .earliest)
-        guard let end = try ends[partition]?.get().offset, var next = try starts[partition]?.get().offset else { return [] }
+        guard let end = try ends[partition]?.get().offset, var next = try starts[partition]?.get().offset else {
+            return []
+        }
         var records: [([UInt8]?, [UInt8]?)] = []
         while next < end {
-            let fetched = try await cluster.fetch([partition: FetchPosition(offset: next, maxBytes: 4 << 20)], options: FetchOptions(maxWaitMs: 100))
+            let fetched = try await cluster.fetch(
+                [partition: FetchPosition(offset: next, maxBytes: 4 << 20)], options: FetchOptions(maxWaitMs: 100))
             guard let result = fetched[partition], result.errorCode == .none, let after = result.nextOffset else {
-                throw ReplicatorError.source("cannot read \(topic) at offset \(next): \(fetched[partition]?.errorCode.description ?? "no answer")")
+                throw ReplicatorError.source(
+                    "cannot read \(topic) at offset \(next): \(fetched[partition]?.errorCode.description ?? "no answer")"
+                )
             }
             for batch in result.batches where !batch.header.isControl {
                 for record in try RecordBatchDecoder.records(in: batch) where record.offset >= next {
@@ -305,8 +346,9 @@ public final class LinkService: Service, Sendable {
             guard let result = results[partition], !result.isSuccess else { return }
             let retriable = result.clientError.map(\.isRetriable) ?? result.errorCode.isRetriable
             guard retriable, attempt < Self.bookkeepingWriteAttempts else {
-                throw ReplicatorError.target("writing \(records.count) records to \(topic) failed: \(result.errorCode) "
-                                             + (result.errorMessage ?? result.clientError.map { "\($0)" } ?? ""))
+                throw ReplicatorError.target(
+                    "writing \(records.count) records to \(topic) failed: \(result.errorCode) "
+                        + (result.errorMessage ?? result.clientError.map { "\($0)" } ?? ""))
             }
             await cluster.invalidateMetadata()
             try await Task.sleep(for: backoff)
@@ -327,14 +369,20 @@ public final class LinkService: Service, Sendable {
             try await Task.sleep(for: .milliseconds(link.checkpointIntervalMs))
             do {
                 if !ready {
-                    try await ensureTopic(target, name: checkpointTopic, partitions: 1, configs: ["cleanup.policy": "compact"])
-                    try await ensureTopic(target, name: MirrorTopics.heartbeats, partitions: 1, configs: ["cleanup.policy": "compact"])
+                    try await ensureTopic(
+                        target, name: checkpointTopic, partitions: 1, configs: ["cleanup.policy": "compact"])
+                    try await ensureTopic(
+                        target, name: MirrorTopics.heartbeats, partitions: 1, configs: ["cleanup.policy": "compact"])
                     ready = true
                 }
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
-                let heartbeat = Heartbeat(sourceClusterAlias: link.source, targetClusterAlias: link.target, timestamp: now)
-                try await produce(target, topic: MirrorTopics.heartbeats, records: [(try heartbeat.key(), heartbeat.value())], now: now)
-                try await checkpointGroups(source: source, target: target, policy: policy, topic: checkpointTopic, now: now)
+                let heartbeat = Heartbeat(
+                    sourceClusterAlias: link.source, targetClusterAlias: link.target, timestamp: now)
+                try await produce(
+                    target, topic: MirrorTopics.heartbeats, records: [(try heartbeat.key(), heartbeat.value())],
+                    now: now)
+                try await checkpointGroups(
+                    source: source, target: target, policy: policy, topic: checkpointTopic, now: now)
                 status.checkpointed(at: now)
             } catch let error as CancellationError {
                 throw error
@@ -345,8 +393,10 @@ public final class LinkService: Service, Sendable {
         }
     }
 
-    private func checkpointGroups(source: KafkaCluster, target: KafkaCluster, policy: ReplicationPolicy,
-                                  topic: String, now: Int64) async throws {
+    private func checkpointGroups(
+        source: KafkaCluster, target: KafkaCluster, policy: ReplicationPolicy,
+        topic: String, now: Int64
+    ) async throws {
         let groups = try await source.listGroups().filter { policy.shouldReplicateGroup($0.groupId) }
         var records: [([UInt8], [UInt8])] = []
         for listing in groups {
@@ -354,7 +404,8 @@ public final class LinkService: Service, Sendable {
             guard !committed.isEmpty else { continue }
             let targetDescription = try? await target.describeGroup(listing.groupId)
             let activeAtTarget = targetDescription.map { !$0.members.isEmpty } ?? false
-            let targetCommitted = activeAtTarget ? [:] : ((try? await target.fetchCommittedOffsets(group: listing.groupId)) ?? [:])
+            let targetCommitted =
+                activeAtTarget ? [:] : ((try? await target.fetchCommittedOffsets(group: listing.groupId)) ?? [:])
             let plan = CheckpointPlan(
                 group: listing.groupId, committed: committed, policy: policy,
                 offsetMap: { topic, partition in self.status.translationMap(for: TopicPartition(topic, partition)) },
@@ -364,19 +415,26 @@ public final class LinkService: Service, Sendable {
                 records.append((try checkpoint.key(), try checkpoint.value()))
             }
             for missing in plan.untranslated {
-                logger.debug("committed offset not translated", metadata: [
-                    "group": "\(listing.groupId)", "partition": "\(missing.partition)",
-                    "offset": "\(missing.committed.offset)", "reason": "\(missing.reason)"])
+                logger.debug(
+                    "committed offset not translated",
+                    metadata: [
+                        "group": "\(listing.groupId)", "partition": "\(missing.partition)",
+                        "offset": "\(missing.committed.offset)", "reason": "\(missing.reason)"
+                    ])
             }
             if !plan.commits.isEmpty {
                 var offsets: [TopicPartition: CommittedOffset] = [:]
                 for commit in plan.commits {
-                    offsets[TopicPartition(commit.topic, commit.partition)] = CommittedOffset(offset: commit.offset, metadata: commit.metadata)
+                    offsets[TopicPartition(commit.topic, commit.partition)] = CommittedOffset(
+                        offset: commit.offset, metadata: commit.metadata)
                 }
                 let errors = try await target.commitOffsets(group: listing.groupId, offsets: offsets)
                 for (partition, code) in errors where code != .none {
-                    logger.warning("group offset sync refused by the target", metadata: [
-                        "group": "\(listing.groupId)", "partition": "\(partition)", "error": "\(code)"])
+                    logger.warning(
+                        "group offset sync refused by the target",
+                        metadata: [
+                            "group": "\(listing.groupId)", "partition": "\(partition)", "error": "\(code)"
+                        ])
                 }
             }
         }

@@ -83,8 +83,9 @@ public final class LinkStatus: @unchecked Sendable {
     /// A partition mirror's machine after a step (ignored from a mirror of a retired topic).
     func publish(_ machine: PartitionMirrorMachine, generation: Int) {
         let configuration = machine.configuration
-        let published = Published(remoteTopic: configuration.remoteTopic, status: machine.status,
-                                  translationMap: machine.translationMap)
+        let published = Published(
+            remoteTopic: configuration.remoteTopic, status: machine.status,
+            translationMap: machine.translationMap)
         lock.withLock {
             guard (generations[configuration.sourceTopic] ?? 0) == generation else { return }
             partitions[TopicPartition(configuration.sourceTopic, configuration.partition)] = published
@@ -106,11 +107,13 @@ public final class LinkStatus: @unchecked Sendable {
                     oldestUnmirroredTimestamp: status.oldestUnmirroredTimestamp,
                     records: counters.recordsMirrored, bytes: counters.bytesMirrored, gaps: counters.gaps,
                     gapOffsets: counters.gapOffsets, duplicates: counters.duplicates,
-                    loopRecordsSkipped: counters.loopRecordsSkipped, errors: counters.errors, lastError: status.lastError)
+                    loopRecordsSkipped: counters.loopRecordsSkipped, errors: counters.errors,
+                    lastError: status.lastError)
             }
-            return Snapshot(source: source, target: target, mode: mode,
-                            checkpointAgeMs: lastCheckpointAt.map { now - $0 },
-                            errors: errors + rows.reduce(0) { $0 + $1.errors }, taskErrors: errors, partitions: rows)
+            return Snapshot(
+                source: source, target: target, mode: mode,
+                checkpointAgeMs: lastCheckpointAt.map { now - $0 },
+                errors: errors + rows.reduce(0) { $0 + $1.errors }, taskErrors: errors, partitions: rows)
         }
     }
 }

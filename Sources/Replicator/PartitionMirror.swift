@@ -45,10 +45,12 @@ struct PartitionMirror: Sendable {
         var exact = false
         if case .prefix = link.link.naming { exact = true }
         return Machine.Configuration(
-            mode: mode, sourceTopic: sourcePartition.topic, partition: sourcePartition.partition, remoteTopic: remote.topic,
-            rewriter: MirrorBatchRewriter(source: link.link.source, target: link.link.target,
-                                          provenanceHeader: link.link.provenanceHeader,
-                                          compression: LinkCompression(link.link.compression) ?? .source),
+            mode: mode, sourceTopic: sourcePartition.topic, partition: sourcePartition.partition,
+            remoteTopic: remote.topic,
+            rewriter: MirrorBatchRewriter(
+                source: link.link.source, target: link.link.target,
+                provenanceHeader: link.link.provenanceHeader,
+                compression: LinkCompression(link.link.compression) ?? .source),
             duplicatesAreExact: exact)
     }
 
@@ -59,7 +61,11 @@ struct PartitionMirror: Sendable {
 
         /// The answer; cancelling the waiting task cancels the fetch.
         func answer() async -> Machine.FetchAnswer {
-            await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+            await withTaskCancellationHandler {
+                await task.value
+            } onCancel: {
+                task.cancel()
+            }
         }
     }
 
@@ -83,12 +89,16 @@ struct PartitionMirror: Sendable {
             }
             let retired = link.status.generation(of: sourcePartition.topic) != generation
             if Task.isCancelled || retired {
-                if retired && !Task.isCancelled { logger.notice("partition mirror stopped: its source topic was deleted") }
+                if retired && !Task.isCancelled {
+                    logger.notice("partition mirror stopped: its source topic was deleted")
+                }
                 actions = machine.handle(.stop, now: Self.now())
                 continue
             }
             guard let running = fetch else {
-                logger.error("partition mirror ended: its machine has nothing in flight", metadata: ["phase": "\(machine.phase)"])
+                logger.error(
+                    "partition mirror ended: its machine has nothing in flight", metadata: ["phase": "\(machine.phase)"]
+                )
                 return
             }
             fetch = nil
@@ -138,27 +148,35 @@ struct PartitionMirror: Sendable {
             log(report)
             return nil
         case let .park(reason):
-            logger.error("partition mirror parked: \(reason)", metadata: [
-                "target": "\(remote)",
-                "delete-with": "kafka-topics.sh --bootstrap-server \(link.targetBootstrap) --delete --topic \(remote.topic)"])
+            logger.error(
+                "partition mirror parked: \(reason)",
+                metadata: [
+                    "target": "\(remote)",
+                    "delete-with":
+                        "kafka-topics.sh --bootstrap-server \(link.targetBootstrap) --delete --topic \(remote.topic)"
+                ])
             return nil
         }
     }
 
     // MARK: I/O
 
-    private func offset(_ cluster: KafkaCluster, _ partition: TopicPartition, _ spec: OffsetSpec) async throws -> Int64 {
+    private func offset(_ cluster: KafkaCluster, _ partition: TopicPartition, _ spec: OffsetSpec) async throws -> Int64
+    {
         let answer = try await cluster.listOffsets([partition], spec: spec)
-        guard let result = answer[partition] else { throw ReplicatorError.source("no ListOffsets answer for \(partition)") }
+        guard let result = answer[partition] else {
+            throw ReplicatorError.source("no ListOffsets answer for \(partition)")
+        }
         return try result.get().offset
     }
 
     private func listPositions() async -> Machine.Event {
         do {
-            return .positionsListed(Machine.Positions(
-                sourceLogStart: try await offset(source, sourcePartition, .earliest),
-                sourceLogEnd: try await offset(source, sourcePartition, .latest),
-                targetEnd: try await offset(target, remote, .latest)))
+            return .positionsListed(
+                Machine.Positions(
+                    sourceLogStart: try await offset(source, sourcePartition, .earliest),
+                    sourceLogEnd: try await offset(source, sourcePartition, .latest),
+                    targetEnd: try await offset(target, remote, .latest)))
         } catch {
             // The retry after the backoff asks again for both topics' partitions and leaders (a
             // partition added just now, a leader moved): a refresh, not only a stale mark, which a
@@ -177,16 +195,20 @@ struct PartitionMirror: Sendable {
         do {
             let answer = try await source.fetch(
                 [sourcePartition: FetchPosition(offset: offset, maxBytes: Self.fetchBytes)],
-                options: FetchOptions(maxWaitMs: 500, minBytes: 1, maxBytes: Self.fetchBytes,
-                                      isolation: mode == .translate ? .readCommitted : .readUncommitted, lane: lane))
+                options: FetchOptions(
+                    maxWaitMs: 500, minBytes: 1, maxBytes: Self.fetchBytes,
+                    isolation: mode == .translate ? .readCommitted : .readUncommitted, lane: lane))
             guard let result = answer[sourcePartition] else { return .failed("\(failed): no answer for the partition") }
             if result.errorCode == .offsetOutOfRange { return .offsetOutOfRange }
             guard result.errorCode == .none, result.clientError == nil else {
                 return .failed("\(failed): \(result.errorCode) \(result.clientError.map { "\($0)" } ?? "")")
             }
-            return .batches(Machine.FetchedBatches(
-                batches: result.batches, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset,
-                abortedTransactions: result.abortedTransactions.map { .init(producerId: $0.producerId, firstOffset: $0.firstOffset) }))
+            return .batches(
+                Machine.FetchedBatches(
+                    batches: result.batches, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset,
+                    abortedTransactions: result.abortedTransactions.map {
+                        .init(producerId: $0.producerId, firstOffset: $0.firstOffset)
+                    }))
         } catch {
             return .failed("\(failed): \(error)")
         }
@@ -212,14 +234,23 @@ struct PartitionMirror: Sendable {
     private func appendPreserving(_ batches: MirrorBatches, sourceLogStart: Int64) async -> Machine.Event {
         var records = ByteBuffer()
         for batch in batches.batches { records.writeImmutableBuffer(batch.bytes) }
-        let request = StraitMirrorAppendRequest(timeoutMs: 30_000, topics: [.init(name: remote.topic, partitions: [
-            .init(partitionIndex: remote.partition, sourceLogStartOffset: sourceLogStart, records: records)])])
+        let request = StraitMirrorAppendRequest(
+            timeoutMs: 30_000,
+            topics: [
+                .init(
+                    name: remote.topic,
+                    partitions: [
+                        .init(partitionIndex: remote.partition, sourceLogStartOffset: sourceLogStart, records: records)
+                    ])
+            ])
         do {
             let (response, _) = try await targetLeader().send(request)
             guard let answer = response.topics.first?.partitions.first else {
                 return .writeFailed(.unanswered("empty StraitMirrorAppend answer for \(remote)"))
             }
-            guard answer.errorCode == 0 else { return .writeFailed(await refusal(answer.errorCode, answer.errorMessage)) }
+            guard answer.errorCode == 0 else {
+                return .writeFailed(await refusal(answer.errorCode, answer.errorMessage))
+            }
             return .written(targetBaseOffsets: [])
         } catch {
             return .writeFailed(.unanswered("\(error)"))
@@ -268,8 +299,9 @@ struct PartitionMirror: Sendable {
     private func write(_ syncs: [OffsetSync]) async -> Machine.Event {
         do {
             let records = try syncs.map { (try $0.key(), $0.value()) }
-            try await link.produce(source, topic: MirrorTopics.offsetSyncs(targetAlias: link.link.target), records: records,
-                                   now: Self.now())
+            try await link.produce(
+                source, topic: MirrorTopics.offsetSyncs(targetAlias: link.link.target), records: records,
+                now: Self.now())
             return .offsetSyncsWritten
         } catch {
             return .offsetSyncsFailed("\(error)")
@@ -282,35 +314,60 @@ struct PartitionMirror: Sendable {
         func range(_ r: Range<Int64>) -> Logger.MetadataValue { "[\(r.lowerBound), \(r.upperBound))" }
         switch report {
         case let .resuming(offset):
-            logger.info("partition mirror started", metadata: ["from": "\(offset)", "target": "\(remote)", "mode": "\(mode.rawValue)"])
+            logger.info(
+                "partition mirror started",
+                metadata: ["from": "\(offset)", "target": "\(remote)", "mode": "\(mode.rawValue)"])
         case let .targetAlreadyHoldsRecords(end):
-            logger.notice("the remote topic already holds records; mirrored records follow them", metadata: ["target-end": "\(end)"])
+            logger.notice(
+                "the remote topic already holds records; mirrored records follow them",
+                metadata: ["target-end": "\(end)"])
         case let .gap(gap):
-            logger.error("records were deleted at the source before they were mirrored", metadata: [
-                "gap": range(gap.start..<gap.end), "records": "\(gap.count)", "cause": "\(gap.cause)", "target": "\(remote)"])
+            logger.error(
+                "records were deleted at the source before they were mirrored",
+                metadata: [
+                    "gap": range(gap.start..<gap.end), "records": "\(gap.count)", "cause": "\(gap.cause)",
+                    "target": "\(remote)"
+                ])
         case let .duplicates(count, offsets, resumeAt):
-            logger.error("records the target holds past the last mapped one will be mirrored again", metadata: [
-                "duplicates": "\(count)", "target-offsets": range(offsets), "resume-source-offset": "\(resumeAt)"])
+            logger.error(
+                "records the target holds past the last mapped one will be mirrored again",
+                metadata: [
+                    "duplicates": "\(count)", "target-offsets": range(offsets), "resume-source-offset": "\(resumeAt)"
+                ])
         case let .unmappedTargetRecords(offsets, resumeAt):
-            logger.warning("the remote topic has records past the last mapped one (identity naming: some may be local writes)",
-                           metadata: ["target-offsets": range(offsets), "resume-source-offset": "\(resumeAt)"])
+            logger.warning(
+                "the remote topic has records past the last mapped one (identity naming: some may be local writes)",
+                metadata: ["target-offsets": range(offsets), "resume-source-offset": "\(resumeAt)"])
         case let .sourceBehind(position, log):
-            logger.error("the source partition is behind the mirrored position (re-created or truncated topic); restarting from its start",
-                         metadata: ["mirrored-up-to": "\(position)", "source-log": range(log)])
+            logger.error(
+                "the source partition is behind the mirrored position (re-created or truncated topic); restarting from its start",
+                metadata: ["mirrored-up-to": "\(position)", "source-log": range(log)])
         case let .topicRecreated(old, new, upTo):
-            let what = mode == .preserve ? "the source topic was re-created; its offsets no longer match the mirror's"
+            let what =
+                mode == .preserve
+                ? "the source topic was re-created; its offsets no longer match the mirror's"
                 : "the source topic was re-created; mirroring the new topic from its start, after the remote topic's end, with a fresh offset map"
-            logger.error("\(what)", metadata: ["old-topic-id": "\(old)", "new-topic-id": "\(new)", "mirrored-up-to": "\(upTo)",
-                                              "target": "\(remote)"])
+            logger.error(
+                "\(what)",
+                metadata: [
+                    "old-topic-id": "\(old)", "new-topic-id": "\(new)", "mirrored-up-to": "\(upTo)",
+                    "target": "\(remote)"
+                ])
         case let .refused(offsets, error, message, retryIn):
-            logger.error("the target refused a batch; it will be retried", metadata: [
-                "source-offsets": range(offsets), "target": "\(remote)", "error": "\(error)", "message": "\(message)",
-                "retry-in-ms": "\(retryIn)"])
+            logger.error(
+                "the target refused a batch; it will be retried",
+                metadata: [
+                    "source-offsets": range(offsets), "target": "\(remote)", "error": "\(error)",
+                    "message": "\(message)",
+                    "retry-in-ms": "\(retryIn)"
+                ])
         case let .failed(reason, retryIn):
-            logger.error("partition mirror failed; retrying", metadata: ["error": "\(reason)", "retry-in-ms": "\(retryIn)"])
+            logger.error(
+                "partition mirror failed; retrying", metadata: ["error": "\(reason)", "retry-in-ms": "\(retryIn)"])
         case let .lastOffsetSyncsLost(reason):
-            logger.error("could not write the last offset syncs; the next start re-mirrors from the previous one",
-                         metadata: ["error": "\(reason)"])
+            logger.error(
+                "could not write the last offset syncs; the next start re-mirrors from the previous one",
+                metadata: ["error": "\(reason)"])
         }
     }
 }

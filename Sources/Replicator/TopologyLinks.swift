@@ -11,18 +11,21 @@ extension Topology {
         for site in sites {
             let configuration = try clientConfiguration(for: site)
             if let problem = configuration.tls?.certificateValidityProblem {
-                logger.warning("site \(site.name): the client \(problem); brokers that check client certificates will refuse it")
+                logger.warning(
+                    "site \(site.name): the client \(problem); brokers that check client certificates will refuse it")
             }
             configurations[site.name] = configuration
         }
         return try links.map { link in
             guard let source = byName[link.source], let target = byName[link.target] else {
-                throw ReplicatorError.configuration("\(file): link \(link.source)->\(link.target) names an unknown site")
+                throw ReplicatorError.configuration(
+                    "\(file): link \(link.source)->\(link.target) names an unknown site")
             }
-            return LinkService(link: link, sourceBootstrap: source.bootstrapServers.joined(separator: ","),
-                               targetBootstrap: target.bootstrapServers.joined(separator: ","),
-                               sourceConfiguration: configurations[link.source]!,
-                               targetConfiguration: configurations[link.target]!, logger: logger)
+            return LinkService(
+                link: link, sourceBootstrap: source.bootstrapServers.joined(separator: ","),
+                targetBootstrap: target.bootstrapServers.joined(separator: ","),
+                sourceConfiguration: configurations[link.source]!,
+                targetConfiguration: configurations[link.target]!, logger: logger)
         }
     }
 

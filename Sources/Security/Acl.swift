@@ -90,7 +90,7 @@ public enum AclOperation: Int8, Sendable, Hashable, CaseIterable {
         case .describe: [.describe, .all, .read, .write, .delete, .alter]
         case .describeConfigs: [.describeConfigs, .all, .alterConfigs]
         case .read, .write, .create, .delete, .alter, .clusterAction, .alterConfigs, .idempotentWrite,
-             .createTokens, .describeTokens:
+            .createTokens, .describeTokens:
             [self, .all]
         case .unknown, .any, .all: []
         }
@@ -203,7 +203,8 @@ public struct AclBinding: Sendable, Hashable {
         switch entry.operation {
         case .unknown, .any: return "Invalid operation \(entry.operation.name)"
         case .all, .read, .write, .create, .delete, .alter, .describe, .clusterAction, .describeConfigs,
-             .alterConfigs, .idempotentWrite, .createTokens, .describeTokens: break
+            .alterConfigs, .idempotentWrite, .createTokens, .describeTokens:
+            break
         }
         switch entry.permission {
         case .allow, .deny: break
@@ -253,7 +254,10 @@ public struct AccessControlEntryFilter: Sendable, Hashable {
     public var operation: AclOperation
     public var permission: AclPermissionType
 
-    public init(principal: String? = nil, host: String? = nil, operation: AclOperation = .any, permission: AclPermissionType = .any) {
+    public init(
+        principal: String? = nil, host: String? = nil, operation: AclOperation = .any,
+        permission: AclPermissionType = .any
+    ) {
         self.principal = principal
         self.host = host
         self.operation = operation

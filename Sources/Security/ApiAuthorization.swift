@@ -64,103 +64,146 @@ public enum ApiAuthorizationTable {
     public static func authorization(for api: APIKey) -> ApiAuthorization {
         switch api {
         case .produce:
-            return .init(api: api, checks: [
-                AclCheck(.write, .topic),
-                AclCheck(.write, .transactionalId, when: "transactional producer"),
-            ], notes: "TOPIC_AUTHORIZATION_FAILED per partition; a transactional id denial fails the request")
+            return .init(
+                api: api,
+                checks: [
+                    AclCheck(.write, .topic),
+                    AclCheck(.write, .transactionalId, when: "transactional producer")
+                ], notes: "TOPIC_AUTHORIZATION_FAILED per partition; a transactional id denial fails the request")
         case .fetch:
-            return .init(api: api, checks: [
-                AclCheck(.read, .topic, when: "consumer fetch (replica id < 0)"),
-                AclCheck(.clusterAction, .cluster, when: "follower fetch (replica id >= 0)"),
-            ], notes: "TOPIC_AUTHORIZATION_FAILED per partition")
+            return .init(
+                api: api,
+                checks: [
+                    AclCheck(.read, .topic, when: "consumer fetch (replica id < 0)"),
+                    AclCheck(.clusterAction, .cluster, when: "follower fetch (replica id >= 0)")
+                ], notes: "TOPIC_AUTHORIZATION_FAILED per partition")
         case .listOffsets, .offsetForLeaderEpoch:
-            return .init(api: api, checks: [AclCheck(.describe, .topic)], notes: "TOPIC_AUTHORIZATION_FAILED per partition")
+            return .init(
+                api: api, checks: [AclCheck(.describe, .topic)], notes: "TOPIC_AUTHORIZATION_FAILED per partition")
         case .metadata:
-            return .init(api: api, checks: [
-                AclCheck(.describe, .topic),
-                AclCheck(.create, .cluster, when: "auto-create (or CREATE on the topic)"),
-                AclCheck(.create, .topic, when: "auto-create without CREATE on the cluster"),
-            ], notes: "all-topics requests silently omit unauthorized topics; named topics get TOPIC_AUTHORIZATION_FAILED")
+            return .init(
+                api: api,
+                checks: [
+                    AclCheck(.describe, .topic),
+                    AclCheck(.create, .cluster, when: "auto-create (or CREATE on the topic)"),
+                    AclCheck(.create, .topic, when: "auto-create without CREATE on the cluster")
+                ],
+                notes:
+                    "all-topics requests silently omit unauthorized topics; named topics get TOPIC_AUTHORIZATION_FAILED"
+            )
         case .offsetCommit:
-            return .init(api: api, checks: [AclCheck(.read, .group), AclCheck(.read, .topic)],
-                         notes: "GROUP_AUTHORIZATION_FAILED for the request; TOPIC_AUTHORIZATION_FAILED per partition")
+            return .init(
+                api: api, checks: [AclCheck(.read, .group), AclCheck(.read, .topic)],
+                notes: "GROUP_AUTHORIZATION_FAILED for the request; TOPIC_AUTHORIZATION_FAILED per partition")
         case .txnOffsetCommit:
-            return .init(api: api, checks: [AclCheck(.write, .transactionalId), AclCheck(.read, .group), AclCheck(.read, .topic)],
-                         notes: "TRANSACTIONAL_ID/GROUP denial for the request; topic per partition")
+            return .init(
+                api: api,
+                checks: [AclCheck(.write, .transactionalId), AclCheck(.read, .group), AclCheck(.read, .topic)],
+                notes: "TRANSACTIONAL_ID/GROUP denial for the request; topic per partition")
         case .offsetFetch:
-            return .init(api: api, checks: [AclCheck(.describe, .group), AclCheck(.describe, .topic)],
-                         notes: "GROUP_AUTHORIZATION_FAILED for the group; unauthorized partitions get TOPIC_AUTHORIZATION_FAILED (or are omitted when fetching all)")
+            return .init(
+                api: api, checks: [AclCheck(.describe, .group), AclCheck(.describe, .topic)],
+                notes:
+                    "GROUP_AUTHORIZATION_FAILED for the group; unauthorized partitions get TOPIC_AUTHORIZATION_FAILED (or are omitted when fetching all)"
+            )
         case .offsetDelete:
-            return .init(api: api, checks: [AclCheck(.delete, .group), AclCheck(.read, .topic)],
-                         notes: "GROUP_AUTHORIZATION_FAILED for the request; topic per partition")
+            return .init(
+                api: api, checks: [AclCheck(.delete, .group), AclCheck(.read, .topic)],
+                notes: "GROUP_AUTHORIZATION_FAILED for the request; topic per partition")
         case .findCoordinator:
-            return .init(api: api, checks: [
-                AclCheck(.describe, .group, when: "key type GROUP"),
-                AclCheck(.describe, .transactionalId, when: "key type TRANSACTION"),
-            ], notes: "per coordinator key")
+            return .init(
+                api: api,
+                checks: [
+                    AclCheck(.describe, .group, when: "key type GROUP"),
+                    AclCheck(.describe, .transactionalId, when: "key type TRANSACTION")
+                ], notes: "per coordinator key")
         case .joinGroup, .syncGroup, .heartbeat, .leaveGroup:
             return .init(api: api, checks: [AclCheck(.read, .group)], notes: "GROUP_AUTHORIZATION_FAILED")
         case .describeGroups:
             return .init(api: api, checks: [AclCheck(.describe, .group)], notes: "GROUP_AUTHORIZATION_FAILED per group")
         case .listGroups:
-            return .init(api: api, checks: [
-                AclCheck(.describe, .cluster, when: "lists every group"),
-                AclCheck(.describe, .group, when: "otherwise: each group filtered, never an error"),
-            ], notes: "filtering")
+            return .init(
+                api: api,
+                checks: [
+                    AclCheck(.describe, .cluster, when: "lists every group"),
+                    AclCheck(.describe, .group, when: "otherwise: each group filtered, never an error")
+                ], notes: "filtering")
         case .deleteGroups:
             return .init(api: api, checks: [AclCheck(.delete, .group)], notes: "GROUP_AUTHORIZATION_FAILED per group")
         case .saslHandshake, .saslAuthenticate, .apiVersions:
             return .init(api: api, checks: [], notes: "allowed before authentication")
         case .createTopics:
-            return .init(api: api, checks: [
-                AclCheck(.create, .cluster, when: "either CREATE on the cluster"),
-                AclCheck(.create, .topic, when: "or CREATE on the topic"),
-                AclCheck(.describeConfigs, .topic, when: "to return the topic's configs"),
-            ], notes: "TOPIC_AUTHORIZATION_FAILED per topic")
+            return .init(
+                api: api,
+                checks: [
+                    AclCheck(.create, .cluster, when: "either CREATE on the cluster"),
+                    AclCheck(.create, .topic, when: "or CREATE on the topic"),
+                    AclCheck(.describeConfigs, .topic, when: "to return the topic's configs")
+                ], notes: "TOPIC_AUTHORIZATION_FAILED per topic")
         case .deleteTopics:
-            return .init(api: api, checks: [AclCheck(.delete, .topic), AclCheck(.describe, .topic, when: "to learn whether it exists")],
-                         notes: "TOPIC_AUTHORIZATION_FAILED per topic")
+            return .init(
+                api: api,
+                checks: [AclCheck(.delete, .topic), AclCheck(.describe, .topic, when: "to learn whether it exists")],
+                notes: "TOPIC_AUTHORIZATION_FAILED per topic")
         case .deleteRecords:
-            return .init(api: api, checks: [AclCheck(.delete, .topic)], notes: "TOPIC_AUTHORIZATION_FAILED per partition")
+            return .init(
+                api: api, checks: [AclCheck(.delete, .topic)], notes: "TOPIC_AUTHORIZATION_FAILED per partition")
         case .createPartitions:
             return .init(api: api, checks: [AclCheck(.alter, .topic)], notes: "TOPIC_AUTHORIZATION_FAILED per topic")
         case .initProducerId:
-            return .init(api: api, checks: [
-                AclCheck(.write, .transactionalId, when: "transactional"),
-                AclCheck(.idempotentWrite, .cluster, when: "idempotent, unless the principal has WRITE on any topic (KIP-679)"),
-            ], notes: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED / CLUSTER_AUTHORIZATION_FAILED")
+            return .init(
+                api: api,
+                checks: [
+                    AclCheck(.write, .transactionalId, when: "transactional"),
+                    AclCheck(
+                        .idempotentWrite, .cluster,
+                        when: "idempotent, unless the principal has WRITE on any topic (KIP-679)")
+                ], notes: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED / CLUSTER_AUTHORIZATION_FAILED")
         case .addPartitionsToTxn:
-            return .init(api: api, checks: [AclCheck(.write, .transactionalId), AclCheck(.write, .topic)],
-                         notes: "TRANSACTIONAL_ID for the request; TOPIC per partition")
+            return .init(
+                api: api, checks: [AclCheck(.write, .transactionalId), AclCheck(.write, .topic)],
+                notes: "TRANSACTIONAL_ID for the request; TOPIC per partition")
         case .addOffsetsToTxn:
-            return .init(api: api, checks: [AclCheck(.write, .transactionalId), AclCheck(.read, .group)],
-                         notes: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED / GROUP_AUTHORIZATION_FAILED")
+            return .init(
+                api: api, checks: [AclCheck(.write, .transactionalId), AclCheck(.read, .group)],
+                notes: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED / GROUP_AUTHORIZATION_FAILED")
         case .endTxn:
-            return .init(api: api, checks: [AclCheck(.write, .transactionalId)], notes: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED")
+            return .init(
+                api: api, checks: [AclCheck(.write, .transactionalId)], notes: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED")
         case .describeAcls:
             return .init(api: api, checks: [AclCheck(.describe, .cluster)], notes: "CLUSTER_AUTHORIZATION_FAILED")
         case .createAcls, .deleteAcls:
-            return .init(api: api, checks: [AclCheck(.alter, .cluster)], notes: "CLUSTER_AUTHORIZATION_FAILED; changes are audited")
+            return .init(
+                api: api, checks: [AclCheck(.alter, .cluster)],
+                notes: "CLUSTER_AUTHORIZATION_FAILED; changes are audited")
         case .describeConfigs:
-            return .init(api: api, checks: [
-                AclCheck(.describeConfigs, .topic, when: "topic resources"),
-                AclCheck(.describeConfigs, .cluster, when: "broker resources"),
-            ], notes: "per resource")
+            return .init(
+                api: api,
+                checks: [
+                    AclCheck(.describeConfigs, .topic, when: "topic resources"),
+                    AclCheck(.describeConfigs, .cluster, when: "broker resources")
+                ], notes: "per resource")
         case .alterConfigs, .incrementalAlterConfigs:
-            return .init(api: api, checks: [
-                AclCheck(.alterConfigs, .topic, when: "topic resources"),
-                AclCheck(.alterConfigs, .cluster, when: "broker resources"),
-            ], notes: "per resource; changes are audited")
+            return .init(
+                api: api,
+                checks: [
+                    AclCheck(.alterConfigs, .topic, when: "topic resources"),
+                    AclCheck(.alterConfigs, .cluster, when: "broker resources")
+                ], notes: "per resource; changes are audited")
         case .describeUserScramCredentials:
             return .init(api: api, checks: [AclCheck(.describe, .cluster)], notes: "CLUSTER_AUTHORIZATION_FAILED")
         case .alterUserScramCredentials:
-            return .init(api: api, checks: [AclCheck(.alter, .cluster)], notes: "CLUSTER_AUTHORIZATION_FAILED; changes are audited")
+            return .init(
+                api: api, checks: [AclCheck(.alter, .cluster)],
+                notes: "CLUSTER_AUTHORIZATION_FAILED; changes are audited")
         case .describeCluster:
             return .init(api: api, checks: [AclCheck(.describe, .cluster)], notes: "CLUSTER_AUTHORIZATION_FAILED")
         case .describeProducers:
             return .init(api: api, checks: [AclCheck(.read, .topic)], notes: "TOPIC_AUTHORIZATION_FAILED per partition")
         case .straitMirrorAppend:
-            return .init(api: api, checks: [AclCheck(.clusterAction, .cluster)], notes: "Strait-only replicator append: CLUSTER_AUTHORIZATION_FAILED")
+            return .init(
+                api: api, checks: [AclCheck(.clusterAction, .cluster)],
+                notes: "Strait-only replicator append: CLUSTER_AUTHORIZATION_FAILED")
         }
     }
 }

@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One audit line. Encoded as a single JSON object per line with sorted keys; absent optionals
@@ -35,8 +35,10 @@ public struct AuditEvent: Sendable, Equatable, Codable {
     public var result: String
     public var detail: String?
 
-    public init(time: String, kind: Kind, principal: String, host: String, api: String? = nil,
-                operation: String? = nil, resource: String? = nil, result: String, detail: String? = nil) {
+    public init(
+        time: String, kind: Kind, principal: String, host: String, api: String? = nil,
+        operation: String? = nil, resource: String? = nil, result: String, detail: String? = nil
+    ) {
         self.time = time
         self.kind = kind
         self.principal = principal
@@ -65,8 +67,10 @@ public final class AuditLog: @unchecked Sendable {
     }()
     public let url: URL
 
-    public init(url: URL, syncEachLine: Bool = false, logger: Logger = Logger(label: "strait.security.audit"),
-                clock: @escaping @Sendable () -> Date = { Date() }) throws {
+    public init(
+        url: URL, syncEachLine: Bool = false, logger: Logger = Logger(label: "strait.security.audit"),
+        clock: @escaping @Sendable () -> Date = { Date() }
+    ) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let fd = open(url.path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         guard fd >= 0 else { throw SecurityStoreError.io("open \(url.path): errno \(errno)") }
@@ -79,9 +83,9 @@ public final class AuditLog: @unchecked Sendable {
 
     deinit {
         #if canImport(Glibc)
-        if fd >= 0 { _ = Glibc.close(fd) }
+            if fd >= 0 { _ = Glibc.close(fd) }
         #else
-        if fd >= 0 { _ = Darwin.close(fd) }
+            if fd >= 0 { _ = Darwin.close(fd) }
         #endif
     }
 
@@ -89,9 +93,9 @@ public final class AuditLog: @unchecked Sendable {
         lock.withLock {
             if fd >= 0 {
                 #if canImport(Glibc)
-                _ = Glibc.close(fd)
+                    _ = Glibc.close(fd)
                 #else
-                _ = Darwin.close(fd)
+                    _ = Darwin.close(fd)
                 #endif
                 fd = -1
             }
@@ -114,9 +118,9 @@ public final class AuditLog: @unchecked Sendable {
                 var offset = 0
                 while offset < raw.count {
                     #if canImport(Glibc)
-                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                        let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                     #else
-                    let n = Darwin.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                        let n = Darwin.write(fd, raw.baseAddress! + offset, raw.count - offset)
                     #endif
                     if n < 0 {
                         if errno == EINTR { continue }
@@ -132,25 +136,38 @@ public final class AuditLog: @unchecked Sendable {
     }
 
     /// A denied authorization.
-    public func denied(principal: KafkaPrincipal, host: String, api: String?, operation: AclOperation, resource: AclResource) {
-        record(AuditEvent(time: timestamp(), kind: .denied, principal: principal.description, host: host, api: api,
-                          operation: operation.name, resource: resource.description, result: "DENIED"))
+    public func denied(
+        principal: KafkaPrincipal, host: String, api: String?, operation: AclOperation, resource: AclResource
+    ) {
+        record(
+            AuditEvent(
+                time: timestamp(), kind: .denied, principal: principal.description, host: host, api: api,
+                operation: operation.name, resource: resource.description, result: "DENIED"))
     }
 
     /// An administrative change (or failed attempt at one).
-    public func admin(principal: KafkaPrincipal, host: String, api: String, action: String, resource: String,
-                      success: Bool, detail: String? = nil) {
-        record(AuditEvent(time: timestamp(), kind: .admin, principal: principal.description, host: host, api: api,
-                          operation: action, resource: resource, result: success ? "SUCCESS" : "FAILURE", detail: detail))
+    public func admin(
+        principal: KafkaPrincipal, host: String, api: String, action: String, resource: String,
+        success: Bool, detail: String? = nil
+    ) {
+        record(
+            AuditEvent(
+                time: timestamp(), kind: .admin, principal: principal.description, host: host, api: api,
+                operation: action, resource: resource, result: success ? "SUCCESS" : "FAILURE", detail: detail))
     }
 
     /// A failed or refused SASL authentication, or a session ended because it expired. The
     /// principal is the user the client claimed (`User:ANONYMOUS` when it named none), the
     /// operation the mechanism, the detail the reason. Never a password.
-    public func authenticationFailed(claimedUser: String?, host: String, mechanism: String?, detail: String,
-                                     api: String = "SaslAuthenticate") {
-        record(AuditEvent(time: timestamp(), kind: .authenticationFailed,
-                          principal: claimedUser.map { KafkaPrincipal.user($0).description } ?? KafkaPrincipal.anonymous.description,
-                          host: host, api: api, operation: mechanism, result: "FAILURE", detail: detail))
+    public func authenticationFailed(
+        claimedUser: String?, host: String, mechanism: String?, detail: String,
+        api: String = "SaslAuthenticate"
+    ) {
+        record(
+            AuditEvent(
+                time: timestamp(), kind: .authenticationFailed,
+                principal: claimedUser.map { KafkaPrincipal.user($0).description }
+                    ?? KafkaPrincipal.anonymous.description,
+                host: host, api: api, operation: mechanism, result: "FAILURE", detail: detail))
     }
 }

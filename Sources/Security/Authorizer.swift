@@ -47,10 +47,13 @@ public final class AclStore: @unchecked Sendable {
         }
         for e in file.acls {
             guard let rt = AclResourceType(name: e.resourceType), let pt = AclPatternType(name: e.patternType),
-                  let op = AclOperation(name: e.operation), let perm = AclPermissionType(name: e.permission) else {
+                let op = AclOperation(name: e.operation), let perm = AclPermissionType(name: e.permission)
+            else {
                 throw SecurityStoreError.corrupt("\(url.path): bad ACL entry \(e)")
             }
-            let b = AclBinding(ResourcePattern(rt, e.name, pt), AccessControlEntry(principal: e.principal, host: e.host, operation: op, permission: perm))
+            let b = AclBinding(
+                ResourcePattern(rt, e.name, pt),
+                AccessControlEntry(principal: e.principal, host: e.host, operation: op, permission: perm))
             if let problem = b.validationError { throw SecurityStoreError.corrupt("\(url.path): \(problem)") }
             if set.insert(b).inserted { bindings.append(b) }
         }
@@ -66,7 +69,9 @@ public final class AclStore: @unchecked Sendable {
             var nextBindings = bindings
             var nextSet = set
             let results = new.map { b -> AclCreationResult in
-                if let problem = b.validationError { return AclCreationResult(errorCode: .invalidRequest, errorMessage: problem) }
+                if let problem = b.validationError {
+                    return AclCreationResult(errorCode: .invalidRequest, errorMessage: problem)
+                }
                 if nextSet.insert(b).inserted { nextBindings.append(b) }
                 return AclCreationResult(errorCode: .none, errorMessage: nil)
             }
@@ -90,7 +95,9 @@ public final class AclStore: @unchecked Sendable {
         try lock.withLock {
             var doomed = Set<AclBinding>()
             let results = filters.map { f -> AclDeletionResult in
-                if let problem = f.validationError { return AclDeletionResult(errorCode: .invalidRequest, errorMessage: problem, deleted: []) }
+                if let problem = f.validationError {
+                    return AclDeletionResult(errorCode: .invalidRequest, errorMessage: problem, deleted: [])
+                }
                 let matched = bindings.filter(f.matches)
                 doomed.formUnion(matched)
                 return AclDeletionResult(errorCode: .none, errorMessage: nil, deleted: matched)
@@ -117,11 +124,15 @@ public final class AclStore: @unchecked Sendable {
 
     private func persist(_ state: [AclBinding]) throws {
         guard let url else { return }
-        let file = FileFormat(version: 1, acls: state.map {
-            Entry(resourceType: $0.pattern.resourceType.name, name: $0.pattern.name, patternType: $0.pattern.patternType.name,
-                  principal: $0.entry.principal, host: $0.entry.host, operation: $0.entry.operation.name,
-                  permission: $0.entry.permission.name)
-        })
+        let file = FileFormat(
+            version: 1,
+            acls: state.map {
+                Entry(
+                    resourceType: $0.pattern.resourceType.name, name: $0.pattern.name,
+                    patternType: $0.pattern.patternType.name,
+                    principal: $0.entry.principal, host: $0.entry.host, operation: $0.entry.operation.name,
+                    permission: $0.entry.permission.name)
+            })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try StoreFile.write(try encoder.encode(file), to: url)
@@ -161,8 +172,10 @@ public final class Authorizer: Sendable {
         self.auditLog = auditLog
     }
 
-    public func authorize(principal: KafkaPrincipal, host: String, operation: AclOperation, resource: AclResource,
-                          api: String? = nil, audit: Bool = true) -> Bool {
+    public func authorize(
+        principal: KafkaPrincipal, host: String, operation: AclOperation, resource: AclResource,
+        api: String? = nil, audit: Bool = true
+    ) -> Bool {
         let allowed = decide(principal: principal, host: host, operation: operation, resource: resource)
         if !allowed, audit, let auditLog {
             auditLog.denied(principal: principal, host: host, api: api, operation: operation, resource: resource)
@@ -173,15 +186,19 @@ public final class Authorizer: Sendable {
     func decide(principal: KafkaPrincipal, host: String, operation: AclOperation, resource: AclResource) -> Bool {
         if configuration.superUsers.contains(principal) { return true }
         let wanted = operation.allowedBy
-        if wanted.isEmpty { return false } // UNKNOWN, ANY, ALL are not requestable operations
+        if wanted.isEmpty { return false }  // UNKNOWN, ANY, ALL are not requestable operations
         let acls = store.acls(for: resource)
         let applies = Self.entryMatcher(principal: principal, host: host)
-        for b in acls where b.entry.permission == .deny && applies(b.entry)
-            && (b.entry.operation == operation || b.entry.operation == .all) {
+        for b in acls
+        where b.entry.permission == .deny && applies(b.entry)
+            && (b.entry.operation == operation || b.entry.operation == .all)
+        {
             return false
         }
         if acls.isEmpty { return configuration.allowEveryoneIfNoAclFound }
-        return acls.contains { $0.entry.permission == .allow && applies($0.entry) && wanted.contains($0.entry.operation) }
+        return acls.contains {
+            $0.entry.permission == .allow && applies($0.entry) && wanted.contains($0.entry.operation)
+        }
     }
 
     /// Whether an entry names `principal` (or every principal of its type) and `host` (or `*`).
@@ -206,18 +223,24 @@ public final class Authorizer: Sendable {
     ///    of it overrides it; an ALLOW on a prefix allows unless a DENY on a prefix of that prefix
     ///    (the same one included) overrides it;
     /// 6. otherwise denied. A denial is audited (operation, `TYPE:*`) when `audit` is true.
-    public func authorizeByResourceType(principal: KafkaPrincipal, host: String, operation: AclOperation,
-                                        resourceType: AclResourceType, api: String? = nil, audit: Bool = true) -> Bool {
-        let allowed = decideByResourceType(principal: principal, host: host, operation: operation, resourceType: resourceType)
+    public func authorizeByResourceType(
+        principal: KafkaPrincipal, host: String, operation: AclOperation,
+        resourceType: AclResourceType, api: String? = nil, audit: Bool = true
+    ) -> Bool {
+        let allowed = decideByResourceType(
+            principal: principal, host: host, operation: operation, resourceType: resourceType)
         if !allowed, audit, let auditLog {
-            auditLog.denied(principal: principal, host: host, api: api, operation: operation,
-                            resource: AclResource(resourceType, ResourcePattern.wildcard))
+            auditLog.denied(
+                principal: principal, host: host, api: api, operation: operation,
+                resource: AclResource(resourceType, ResourcePattern.wildcard))
         }
         return allowed
     }
 
-    func decideByResourceType(principal: KafkaPrincipal, host: String, operation: AclOperation,
-                              resourceType: AclResourceType) -> Bool {
+    func decideByResourceType(
+        principal: KafkaPrincipal, host: String, operation: AclOperation,
+        resourceType: AclResourceType
+    ) -> Bool {
         if configuration.superUsers.contains(principal) { return true }
         if operation.allowedBy.isEmpty { return false }
         let applies = Self.entryMatcher(principal: principal, host: host)
@@ -247,26 +270,33 @@ public final class Authorizer: Sendable {
     // MARK: Administrative changes, audited
 
     /// CreateAcls on behalf of `principal` (the caller has checked ALTER on the cluster).
-    public func createAcls(_ bindings: [AclBinding], by principal: KafkaPrincipal, host: String) throws -> [AclCreationResult] {
+    public func createAcls(_ bindings: [AclBinding], by principal: KafkaPrincipal, host: String) throws
+        -> [AclCreationResult]
+    {
         let results = try store.create(bindings)
         for (b, r) in zip(bindings, results) {
-            auditLog?.admin(principal: principal, host: host, api: "CreateAcls", action: "CREATE_ACL",
-                            resource: Self.describe(b), success: r.errorCode == .none, detail: r.errorMessage)
+            auditLog?.admin(
+                principal: principal, host: host, api: "CreateAcls", action: "CREATE_ACL",
+                resource: Self.describe(b), success: r.errorCode == .none, detail: r.errorMessage)
         }
         return results
     }
 
     /// DeleteAcls on behalf of `principal` (the caller has checked ALTER on the cluster).
-    public func deleteAcls(_ filters: [AclBindingFilter], by principal: KafkaPrincipal, host: String) throws -> [AclDeletionResult] {
+    public func deleteAcls(_ filters: [AclBindingFilter], by principal: KafkaPrincipal, host: String) throws
+        -> [AclDeletionResult]
+    {
         let results = try store.delete(filters)
         for r in results {
             if r.errorCode != .none {
-                auditLog?.admin(principal: principal, host: host, api: "DeleteAcls", action: "DELETE_ACL",
-                                resource: "filter", success: false, detail: r.errorMessage)
+                auditLog?.admin(
+                    principal: principal, host: host, api: "DeleteAcls", action: "DELETE_ACL",
+                    resource: "filter", success: false, detail: r.errorMessage)
             }
             for b in r.deleted {
-                auditLog?.admin(principal: principal, host: host, api: "DeleteAcls", action: "DELETE_ACL",
-                                resource: Self.describe(b), success: true)
+                auditLog?.admin(
+                    principal: principal, host: host, api: "DeleteAcls", action: "DELETE_ACL",
+                    resource: Self.describe(b), success: true)
             }
         }
         return results

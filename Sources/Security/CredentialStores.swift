@@ -62,7 +62,9 @@ extension ScramCredentialStore {
     public func describe(users: [String]?) -> [ScramUserResult] {
         let all = allCredentials()
         guard let users, !users.isEmpty else {
-            return all.keys.sorted().map { ScramUserResult(user: $0, errorCode: .none, errorMessage: nil, credentials: all[$0]!) }
+            return all.keys.sorted().map {
+                ScramUserResult(user: $0, errorCode: .none, errorMessage: nil, credentials: all[$0]!)
+            }
         }
         var counts: [String: Int] = [:]
         for u in users { counts[u, default: 0] += 1 }
@@ -70,13 +72,18 @@ extension ScramCredentialStore {
         var out: [ScramUserResult] = []
         for u in users where seen.insert(u).inserted {
             if counts[u]! > 1 {
-                out.append(.init(user: u, errorCode: .duplicateResource,
-                                 errorMessage: "Cannot describe SCRAM credentials for the same user twice in a single request", credentials: []))
+                out.append(
+                    .init(
+                        user: u, errorCode: .duplicateResource,
+                        errorMessage: "Cannot describe SCRAM credentials for the same user twice in a single request",
+                        credentials: []))
             } else if let creds = all[u] {
                 out.append(.init(user: u, errorCode: .none, errorMessage: nil, credentials: creds))
             } else {
-                out.append(.init(user: u, errorCode: .resourceNotFound,
-                                 errorMessage: "Attempt to describe a user credential that does not exist", credentials: []))
+                out.append(
+                    .init(
+                        user: u, errorCode: .resourceNotFound,
+                        errorMessage: "Attempt to describe a user credential that does not exist", credentials: []))
             }
         }
         return out
@@ -97,7 +104,9 @@ extension ScramCredentialStore {
         for u in upsertions { order.append(u.user); pairs["\(u.mechanism)/\(u.user)", default: 0] += 1 }
         for d in deletions {
             if d.user.isEmpty { fail(d.user, .unacceptableCredential, "Username must not be empty") }
-            if pairs["\(d.mechanism)/\(d.user)"]! > 1 { fail(d.user, .duplicateResource, "A user credential cannot be altered twice in the same request") }
+            if pairs["\(d.mechanism)/\(d.user)"]! > 1 {
+                fail(d.user, .duplicateResource, "A user credential cannot be altered twice in the same request")
+            }
             guard let m = ScramMechanism(kafkaType: d.mechanism) else {
                 fail(d.user, .unsupportedSaslMechanism, "Unknown SCRAM mechanism")
                 continue
@@ -108,8 +117,12 @@ extension ScramCredentialStore {
         }
         for u in upsertions {
             if u.user.isEmpty { fail(u.user, .unacceptableCredential, "Username must not be empty") }
-            if pairs["\(u.mechanism)/\(u.user)"]! > 1 { fail(u.user, .duplicateResource, "A user credential cannot be altered twice in the same request") }
-            if ScramMechanism(kafkaType: u.mechanism) == nil { fail(u.user, .unsupportedSaslMechanism, "Unknown SCRAM mechanism") }
+            if pairs["\(u.mechanism)/\(u.user)"]! > 1 {
+                fail(u.user, .duplicateResource, "A user credential cannot be altered twice in the same request")
+            }
+            if ScramMechanism(kafkaType: u.mechanism) == nil {
+                fail(u.user, .unsupportedSaslMechanism, "Unknown SCRAM mechanism")
+            }
             if Int(u.iterations) < ScramMechanism.minIterations {
                 fail(u.user, .unacceptableCredential, "Too few iterations")
             } else if Int(u.iterations) > ScramMechanism.maxIterations {
@@ -126,7 +139,8 @@ extension ScramCredentialStore {
         }
         for u in upsertions where errors[u.user] == nil {
             let m = ScramMechanism(kafkaType: u.mechanism)!
-            let cred = ScramCredential(mechanism: m, salt: u.salt, iterations: Int(u.iterations), saltedPassword: u.saltedPassword)
+            let cred = ScramCredential(
+                mechanism: m, salt: u.salt, iterations: Int(u.iterations), saltedPassword: u.saltedPassword)
             do { try upsert(user: u.user, mechanism: m, credential: cred) } catch {
                 fail(u.user, .unacceptableCredential, "Could not persist: \(error)")
             }
@@ -161,7 +175,9 @@ public final class FileScramCredentialStore: ScramCredentialStore, @unchecked Se
         }
         for (user, creds) in file.users {
             for (name, cred) in creds {
-                guard let m = ScramMechanism(rawValue: name) else { throw SecurityStoreError.corrupt("\(url.path): unknown mechanism \(name)") }
+                guard let m = ScramMechanism(rawValue: name) else {
+                    throw SecurityStoreError.corrupt("\(url.path): unknown mechanism \(name)")
+                }
                 users[user, default: [:]][m] = cred
             }
         }
@@ -199,16 +215,20 @@ public final class FileScramCredentialStore: ScramCredentialStore, @unchecked Se
     public func allCredentials() -> [String: [ScramCredentialInfo]] {
         lock.withLock {
             users.mapValues { creds in
-                ScramMechanism.allCases.compactMap { m in creds[m].map { ScramCredentialInfo(mechanism: m, iterations: $0.iterations) } }
+                ScramMechanism.allCases.compactMap { m in
+                    creds[m].map { ScramCredentialInfo(mechanism: m, iterations: $0.iterations) }
+                }
             }
         }
     }
 
     private func persist(_ state: [String: [ScramMechanism: ScramCredential]]) throws {
         guard let url else { return }
-        let file = FileFormat(version: 1, users: state.mapValues { creds in
-            Dictionary(uniqueKeysWithValues: creds.map { ($0.key.rawValue, $0.value) })
-        })
+        let file = FileFormat(
+            version: 1,
+            users: state.mapValues { creds in
+                Dictionary(uniqueKeysWithValues: creds.map { ($0.key.rawValue, $0.value) })
+            })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try StoreFile.write(try encoder.encode(file), to: url)
@@ -243,7 +263,10 @@ public final class PlainCredentialStore: @unchecked Sendable {
         do { users = try JSONDecoder().decode(FileFormat.self, from: data).users } catch {
             throw SecurityStoreError.corrupt("\(url.path): \(error)")
         }
-        for (user, e) in users where e.algorithm != Self.algorithm || [UInt8](base64: e.salt) == nil || [UInt8](base64: e.hash) == nil || e.iterations < 1 {
+        for (user, e) in users
+        where e.algorithm != Self.algorithm || [UInt8](base64: e.salt) == nil || [UInt8](base64: e.hash) == nil
+            || e.iterations < 1
+        {
             throw SecurityStoreError.corrupt("\(url.path): bad entry for \(user)")
         }
     }

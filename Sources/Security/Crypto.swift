@@ -61,8 +61,9 @@ public enum Crypto {
             salt.withUnsafeBufferPointer { s in
                 out.withUnsafeMutableBufferPointer { o in
                     p.withMemoryRebound(to: CChar.self) { pc in
-                        PKCS5_PBKDF2_HMAC(pc.baseAddress, Int32(pc.count), s.baseAddress, Int32(s.count),
-                                          Int32(iterations), hash.evp, Int32(o.count), o.baseAddress)
+                        PKCS5_PBKDF2_HMAC(
+                            pc.baseAddress, Int32(pc.count), s.baseAddress, Int32(s.count),
+                            Int32(iterations), hash.evp, Int32(o.count), o.baseAddress)
                     }
                 }
             }

@@ -15,8 +15,10 @@ public struct SaslClientSession: Sendable {
     private var clientFirstBare = ""
     private var expectedServerSignature: [UInt8]?
 
-    public init(mechanism: SaslMechanism, username: String, password: Secret,
-                clientNonce: String = Data(Crypto.randomBytes(24)).base64EncodedString()) {
+    public init(
+        mechanism: SaslMechanism, username: String, password: Secret,
+        clientNonce: String = Data(Crypto.randomBytes(24)).base64EncodedString()
+    ) {
         self.mechanism = mechanism
         self.username = username
         self.password = password
@@ -37,7 +39,9 @@ public struct SaslClientSession: Sendable {
     /// SCRAM: the client-final message for the server-first `challenge`. PLAIN: nil.
     public mutating func respond(to challenge: [UInt8]) throws -> [UInt8]? {
         guard let scram = mechanism.scram else { return nil }
-        guard let serverFirst = String(validating: challenge, as: UTF8.self) else { throw SaslClientError("server-first is not UTF-8") }
+        guard let serverFirst = String(validating: challenge, as: UTF8.self) else {
+            throw SaslClientError("server-first is not UTF-8")
+        }
         var nonce: String?, salt: [UInt8]?, iterations: Int?
         for attribute in serverFirst.split(separator: ",") {
             let value = String(attribute.dropFirst(2))
@@ -52,7 +56,9 @@ public struct SaslClientSession: Sendable {
         guard let nonce, nonce.hasPrefix(clientNonce), nonce.count > clientNonce.count else {
             throw SaslClientError("the server's nonce does not extend ours")
         }
-        guard let salt, let iterations, iterations >= 1 else { throw SaslClientError("server-first lacks salt or iterations") }
+        guard let salt, let iterations, iterations >= 1 else {
+            throw SaslClientError("server-first lacks salt or iterations")
+        }
         let hash = scram.hash
         let salted = Crypto.pbkdf2(hash, password: Array(password.reveal().utf8), salt: salt, iterations: iterations)
         let clientKey = Crypto.hmac(hash, key: salted, Array("Client Key".utf8))
@@ -69,10 +75,13 @@ public struct SaslClientSession: Sendable {
     /// SCRAM: checks the server-final message (the server proves it knows the credential).
     public func finish(with serverFinal: [UInt8]) throws {
         guard mechanism.scram != nil else { return }
-        guard let text = String(validating: serverFinal, as: UTF8.self) else { throw SaslClientError("server-final is not UTF-8") }
+        guard let text = String(validating: serverFinal, as: UTF8.self) else {
+            throw SaslClientError("server-final is not UTF-8")
+        }
         if text.hasPrefix("e=") { throw SaslClientError("the server refused: \(text.dropFirst(2))") }
         guard text.hasPrefix("v="), let signature = Data(base64Encoded: String(text.dropFirst(2))),
-              let expected = expectedServerSignature, Crypto.constantTimeEquals(Array(signature), expected) else {
+            let expected = expectedServerSignature, Crypto.constantTimeEquals(Array(signature), expected)
+        else {
             throw SaslClientError("the server's signature does not match: it does not know this user's credential")
         }
     }

@@ -25,7 +25,8 @@ public struct KafkaPrincipal: Sendable, Hashable, Codable, CustomStringConvertib
     public init(from decoder: any Decoder) throws {
         let s = try decoder.singleValueContainer().decode(String.self)
         guard let p = KafkaPrincipal(parsing: s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad principal \(s)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "bad principal \(s)"))
         }
         self = p
     }
@@ -69,10 +70,12 @@ public struct SaslServerConfiguration: Sendable {
     /// The server's half of the SCRAM nonce: printable ASCII without `,`. Injected for tests.
     public var makeServerNonce: @Sendable () -> String
 
-    public init(enabledMechanisms: [SaslMechanism],
-                scramCredentials: (any ScramCredentialStore)? = nil,
-                plainCredentials: PlainCredentialStore? = nil,
-                makeServerNonce: @escaping @Sendable () -> String = SaslServerConfiguration.randomNonce) {
+    public init(
+        enabledMechanisms: [SaslMechanism],
+        scramCredentials: (any ScramCredentialStore)? = nil,
+        plainCredentials: PlainCredentialStore? = nil,
+        makeServerNonce: @escaping @Sendable () -> String = SaslServerConfiguration.randomNonce
+    ) {
         self.enabledMechanisms = enabledMechanisms
         self.scramCredentials = scramCredentials
         self.plainCredentials = plainCredentials
@@ -224,7 +227,9 @@ public struct SaslServerSession: Sendable {
         case .awaitingHandshake, .authenticated:
             guard let mech = SaslMechanism(rawValue: name), configuration.enabledMechanisms.contains(mech) else {
                 // The client may retry with another mechanism, so the state does not change.
-                return .rejected(SaslError(.unsupportedSaslMechanism, "Unsupported SASL mechanism \(name)"), enabledMechanisms: enabled)
+                return .rejected(
+                    SaslError(.unsupportedSaslMechanism, "Unsupported SASL mechanism \(name)"),
+                    enabledMechanisms: enabled)
             }
             // A re-authentication with another (enabled) mechanism is accepted here and refused at
             // its first token, as Kafka does, so the client gets the reason in a SaslAuthenticate.
@@ -233,7 +238,9 @@ public struct SaslServerSession: Sendable {
             return .accepted(mech, enabledMechanisms: enabled)
         case .awaitingInitial, .awaitingClientFinal, .failed:
             state = .failed
-            return .rejected(SaslError(.illegalSaslState, "Unexpected SaslHandshake request in the middle of an exchange"), enabledMechanisms: enabled)
+            return .rejected(
+                SaslError(.illegalSaslState, "Unexpected SaslHandshake request in the middle of an exchange"),
+                enabledMechanisms: enabled)
         }
     }
 
@@ -241,10 +248,13 @@ public struct SaslServerSession: Sendable {
         switch state {
         case .awaitingHandshake, .authenticated, .failed:
             state = .failed
-            return .failure(SaslError(.illegalSaslState, "Unexpected SaslAuthenticate request: no SASL exchange in progress"))
+            return .failure(
+                SaslError(.illegalSaslState, "Unexpected SaslAuthenticate request: no SASL exchange in progress"))
         case let .awaitingInitial(mech, previous):
             if let previous, previous.mechanism != mech {
-                return fail("SASL mechanism '\(mech.rawValue)' requested by client is not supported for re-authentication of mechanism '\(previous.mechanism.rawValue)'")
+                return fail(
+                    "SASL mechanism '\(mech.rawValue)' requested by client is not supported for re-authentication of mechanism '\(previous.mechanism.rawValue)'"
+                )
             }
             guard bytes.count <= Self.maxTokenSize else { return fail("SASL token too large") }
             switch mech {
@@ -265,8 +275,10 @@ public struct SaslServerSession: Sendable {
     }
 
     /// The exchange proved `principal`; a re-authentication must prove the principal it renews.
-    private mutating func succeed(_ principal: KafkaPrincipal, _ mechanism: SaslMechanism, previous: SaslSession?,
-                                  finalBytes: [UInt8]) -> SaslAuthenticateResult {
+    private mutating func succeed(
+        _ principal: KafkaPrincipal, _ mechanism: SaslMechanism, previous: SaslSession?,
+        finalBytes: [UInt8]
+    ) -> SaslAuthenticateResult {
         if let previous, previous.principal != principal {
             return fail("Cannot change principals during re-authentication from \(previous.principal) to \(principal)")
         }
@@ -282,7 +294,8 @@ public struct SaslServerSession: Sendable {
             return fail("Invalid SASL/PLAIN message: expected authzid NUL username NUL password")
         }
         guard let authzid = String(validating: parts[0], as: UTF8.self),
-              let user = String(validating: parts[1], as: UTF8.self) else {
+            let user = String(validating: parts[1], as: UTF8.self)
+        else {
             return fail("Invalid SASL/PLAIN message: names are not UTF-8")
         }
         let password = Array(parts[2])
@@ -300,8 +313,12 @@ public struct SaslServerSession: Sendable {
 
     // MARK: SCRAM (RFC 5802)
 
-    private mutating func scramClientFirst(_ bytes: [UInt8], mechanism: ScramMechanism, previous: SaslSession?) -> SaslAuthenticateResult {
-        guard let message = String(validating: bytes, as: UTF8.self) else { return fail("Invalid SCRAM client-first message: not UTF-8") }
+    private mutating func scramClientFirst(_ bytes: [UInt8], mechanism: ScramMechanism, previous: SaslSession?)
+        -> SaslAuthenticateResult
+    {
+        guard let message = String(validating: bytes, as: UTF8.self) else {
+            return fail("Invalid SCRAM client-first message: not UTF-8")
+        }
         let parsed: ClientFirst
         switch ClientFirst.parse(message) {
         case let .success(p): parsed = p
@@ -312,19 +329,24 @@ public struct SaslServerSession: Sendable {
         let salt = credential?.salt ?? Self.fakeSalt(user: parsed.user, mechanism: mechanism)
         let iterations = credential?.iterations ?? ScramMechanism.minIterations
         let serverNonce = configuration.makeServerNonce()
-        guard !serverNonce.isEmpty, serverNonce.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E && $0 != UInt8(ascii: ",") }) else {
+        guard !serverNonce.isEmpty, serverNonce.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E && $0 != UInt8(ascii: ",") })
+        else {
             preconditionFailure("server nonce must be printable ASCII without ','")
         }
         let nonce = parsed.nonce + serverNonce
         let serverFirst = "r=\(nonce),s=\(salt.base64),i=\(iterations)"
-        state = .awaitingClientFinal(ScramExchange(previous: previous, mechanism: mechanism, user: parsed.user, credential: credential,
-                                                   gs2Header: parsed.gs2Header, clientFirstBare: parsed.bare,
-                                                   serverFirst: serverFirst, nonce: nonce))
+        state = .awaitingClientFinal(
+            ScramExchange(
+                previous: previous, mechanism: mechanism, user: parsed.user, credential: credential,
+                gs2Header: parsed.gs2Header, clientFirstBare: parsed.bare,
+                serverFirst: serverFirst, nonce: nonce))
         return .challenge(Array(serverFirst.utf8))
     }
 
     private mutating func scramClientFinal(_ bytes: [UInt8], _ ex: ScramExchange) -> SaslAuthenticateResult {
-        guard let message = String(validating: bytes, as: UTF8.self) else { return fail("Invalid SCRAM client-final message: not UTF-8") }
+        guard let message = String(validating: bytes, as: UTF8.self) else {
+            return fail("Invalid SCRAM client-final message: not UTF-8")
+        }
         guard let proofRange = message.range(of: ",p=", options: .backwards) else {
             return fail("Invalid SCRAM client-final message: missing proof")
         }
@@ -356,8 +378,9 @@ public struct SaslServerSession: Sendable {
             return fail("Authentication failed: Invalid user credentials")
         }
         let serverSignature = Crypto.hmac(hash, key: credential.serverKey, authMessage)
-        return succeed(.user(ex.user), ex.mechanism.saslMechanism, previous: ex.previous,
-                       finalBytes: Array("v=\(serverSignature.base64)".utf8))
+        return succeed(
+            .user(ex.user), ex.mechanism.saslMechanism, previous: ex.previous,
+            finalBytes: Array("v=\(serverSignature.base64)".utf8))
     }
 
     /// A per-process key so that fake salts are stable per user (a prober sees the same salt twice).
@@ -416,7 +439,9 @@ struct ClientFirst: Equatable {
             guard let eq = ext.firstIndex(of: "="), eq != ext.startIndex else {
                 return .failure(.init(message: "malformed extension"))
             }
-            if ext[..<eq] == "tokenauth" { return .failure(.init(message: "delegation token authentication is not supported")) }
+            if ext[..<eq] == "tokenauth" {
+                return .failure(.init(message: "delegation token authentication is not supported"))
+            }
         }
         if let authzid, authzid != user {
             return .failure(.init(message: "authorization id \(authzid) differs from user name"))

@@ -60,9 +60,13 @@ public struct ScramCredential: Sendable, Equatable, Codable, CustomStringConvert
     }
 
     /// From a password (tools and tests); a random 32-byte salt when none is given.
-    public init(mechanism: ScramMechanism, password: Secret, salt: [UInt8]? = nil, iterations: Int = ScramMechanism.minIterations) {
+    public init(
+        mechanism: ScramMechanism, password: Secret, salt: [UInt8]? = nil,
+        iterations: Int = ScramMechanism.minIterations
+    ) {
         let salt = salt ?? Crypto.randomBytes(32)
-        let salted = Crypto.pbkdf2(mechanism.hash, password: Array(password.reveal().utf8), salt: salt, iterations: iterations)
+        let salted = Crypto.pbkdf2(
+            mechanism.hash, password: Array(password.reveal().utf8), salt: salt, iterations: iterations)
         self.init(mechanism: mechanism, salt: salt, iterations: iterations, saltedPassword: salted)
     }
 

@@ -2,7 +2,8 @@
 /// it, logging it, `dump`ing it or printing a value that holds it shows `<redacted>`; only
 /// `reveal()` gives the value, at the point where it is used (a SASL exchange, a hash).
 public struct Secret: Sendable, Equatable, ExpressibleByStringLiteral,
-                      CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable
+{
     private let value: String
 
     public init(_ value: String) { self.value = value }

@@ -1,9 +1,9 @@
 import DurableFile
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The stores' JSON files: read whole, and replaced with DurableFile's `AtomicFile` (owner-only
@@ -13,7 +13,8 @@ enum StoreFile {
     static func write(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let temporary = directory.appendingPathComponent(
+            ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do throws(AtomicFileError) {
             try AtomicFile.write(Array(data), to: url.path, temporaryPath: temporary.path, permissions: 0o600)
         } catch {

@@ -78,7 +78,9 @@ final class CiphertextBuffers {
 
     /// One BIO_METHOD for the process (OpenSSL never changes it after setup).
     nonisolated(unsafe) private static let method: OpaquePointer? = {
-        guard let method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "strait-bytebuffer") else { return nil }
+        guard let method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "strait-bytebuffer") else {
+            return nil
+        }
         BIO_meth_set_read(method) { bio, data, length in
             guard let bio, let data, length > 0 else { return 0 }
             strait_BIO_clear_retry_flags(bio)

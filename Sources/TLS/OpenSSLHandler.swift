@@ -2,9 +2,9 @@ import COpenSSL
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Fired down the pipeline (`fireUserInboundEventTriggered`) when the handshake completes.
@@ -113,8 +113,10 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
                 if isIPAddress(name) {
                     // No SNI for addresses (RFC 6066); verify against the certificate's IP SANs.
                     if configuration.verifyHostname,
-                       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) != 1 {
-                        throw TLSError.openSSL(operation: "setting the IP address to verify (\(name))", reason: drainOpenSSLErrors())
+                        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) != 1
+                    {
+                        throw TLSError.openSSL(
+                            operation: "setting the IP address to verify (\(name))", reason: drainOpenSSLErrors())
                     }
                 } else {
                     guard strait_SSL_set_tlsext_host_name(ssl, name) == 1 else {
@@ -123,7 +125,8 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
                     if configuration.verifyHostname {
                         SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
                         guard SSL_set1_host(ssl, name) == 1 else {
-                            throw TLSError.openSSL(operation: "setting the host name to verify (\(name))", reason: drainOpenSSLErrors())
+                            throw TLSError.openSSL(
+                                operation: "setting the host name to verify (\(name))", reason: drainOpenSSLErrors())
                         }
                     }
                 }
@@ -254,7 +257,10 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
             default:
                 decrypted = plaintext
                 passOnDecrypted(context: context)
-                fail(context: context, error: TLSError.protocolError(reason: drainOpenSSLErrors(fallback: "SSL_read failed (SSL error \(code))")))
+                fail(
+                    context: context,
+                    error: TLSError.protocolError(
+                        reason: drainOpenSSLErrors(fallback: "SSL_read failed (SSL error \(code))")))
                 return
             }
         }
@@ -329,7 +335,8 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
                 SSL_write(ssl, bytes.baseAddress, Int32(min(bytes.count, 1 << 30)))
             }
             guard rc > 0 else {
-                let error = TLSError.protocolError(reason: drainOpenSSLErrors(fallback: "SSL_write failed (SSL error \(SSL_get_error(ssl, rc)))"))
+                let error = TLSError.protocolError(
+                    reason: drainOpenSSLErrors(fallback: "SSL_write failed (SSL error \(SSL_get_error(ssl, rc)))"))
                 promise?.fail(error)
                 fail(context: context, error: error)
                 return
@@ -352,7 +359,8 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         if flush { context.flush() }
     }
 
-    private func combined(_ promises: [EventLoopPromise<Void>], on eventLoop: any EventLoop) -> EventLoopPromise<Void>? {
+    private func combined(_ promises: [EventLoopPromise<Void>], on eventLoop: any EventLoop) -> EventLoopPromise<Void>?
+    {
         switch promises.count {
         case 0: return nil
         case 1: return promises[0]
@@ -377,7 +385,9 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// to report is fired after the alert is written and before the close: a handler after this
     /// one may close the channel as soon as it sees the error, and the peer should get the alert
     /// (e.g. "certificate expired") rather than a bare end of the connection.
-    private func closeAfterSending(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?, reporting error: TLSError? = nil) {
+    private func closeAfterSending(
+        context: ChannelHandlerContext, promise: EventLoopPromise<Void>?, reporting error: TLSError? = nil
+    ) {
         state = .closed
         failPendingWrites(ChannelError.ioOnClosedChannel)
         let promises = encryptedWritePromises
@@ -434,7 +444,8 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .client:
             serverName = requestedServerName
         }
-        return TLSHandshakeCompleted(peerSubject: subject, protocolVersion: version, cipher: cipher, serverName: serverName)
+        return TLSHandshakeCompleted(
+            peerSubject: subject, protocolVersion: version, cipher: cipher, serverName: serverName)
     }
 }
 

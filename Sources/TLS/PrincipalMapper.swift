@@ -30,7 +30,8 @@ public struct PrincipalMapper: Sendable {
         public var description: String {
             switch self {
             case .invalidRule(let text): return "invalid ssl.principal.mapping.rules entry: \(text)"
-            case .invalidPattern(let pattern, let reason): return "invalid principal mapping pattern \(pattern): \(reason)"
+            case .invalidPattern(let pattern, let reason):
+                return "invalid principal mapping pattern \(pattern): \(reason)"
             }
         }
     }

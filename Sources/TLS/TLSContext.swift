@@ -4,9 +4,9 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An OpenSSL `SSL_CTX` owned by Swift. `SSL_new` takes its own reference, so a connection
@@ -56,7 +56,8 @@ public final class TLSContext: Sendable {
     public var certificateValidityProblem: String? {
         let box = current
         guard let file = configuration.certificateChainFile,
-              let certificate = SSL_CTX_get0_certificate(box.pointer) else { return nil }
+            let certificate = SSL_CTX_get0_certificate(box.pointer)
+        else { return nil }
         return withExtendedLifetime(box) {
             if let notAfter = X509_get0_notAfter(certificate), X509_cmp_current_time(notAfter) < 0 {
                 return "certificate \(file) expired on \(asn1TimeText(notAfter))"
@@ -101,7 +102,9 @@ public final class TLSContext: Sendable {
             let before = state.withLockedValue { $0.fingerprint }
             do {
                 if try reloadIfFilesChanged() {
-                    logger.info("TLS context reloaded", metadata: ["role": "\(configuration.role.rawValue)", "files": "\(configuration.files)"])
+                    logger.info(
+                        "TLS context reloaded",
+                        metadata: ["role": "\(configuration.role.rawValue)", "files": "\(configuration.files)"])
                     if let problem = certificateValidityProblem {
                         logger.warning("TLS: the reloaded \(problem); peers will refuse it")
                     }
@@ -111,7 +114,8 @@ public final class TLSContext: Sendable {
                 // the next change to any file triggers another attempt.
                 let seen = configuration.files.map(FileFingerprint.init(path:))
                 state.withLockedValue { if $0.fingerprint == before { $0.fingerprint = seen } }
-                logger.error("TLS context reload failed; keeping the previous certificate", metadata: ["error": "\(error)"])
+                logger.error(
+                    "TLS context reload failed; keeping the previous certificate", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -128,7 +132,8 @@ public final class TLSContext: Sendable {
         let ctx = box.pointer
 
         if let max = configuration.maximumVersion, max < configuration.minimumVersion {
-            throw TLSError.invalidConfiguration("maximum version \(max.rawValue) is below minimum \(configuration.minimumVersion.rawValue)")
+            throw TLSError.invalidConfiguration(
+                "maximum version \(max.rawValue) is below minimum \(configuration.minimumVersion.rawValue)")
         }
         guard strait_SSL_CTX_set_min_proto_version(ctx, configuration.minimumVersion.openSSLValue) == 1 else {
             throw TLSError.openSSL(operation: "setting the minimum TLS version", reason: drainOpenSSLErrors())
@@ -162,7 +167,8 @@ public final class TLSContext: Sendable {
             }
         case (nil, nil):
             if configuration.role == .server {
-                throw TLSError.invalidConfiguration("a TLS server needs a certificate chain file and a private key file")
+                throw TLSError.invalidConfiguration(
+                    "a TLS server needs a certificate chain file and a private key file")
             }
         case (_?, nil):
             throw TLSError.invalidConfiguration("a certificate chain file is configured without its private key file")
@@ -186,14 +192,17 @@ public final class TLSContext: Sendable {
                 SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
             case .requested, .required:
                 guard let ca = configuration.caFile else {
-                    throw TLSError.invalidConfiguration("client authentication '\(configuration.clientAuth.rawValue)' needs a CA file to verify client certificates")
+                    throw TLSError.invalidConfiguration(
+                        "client authentication '\(configuration.clientAuth.rawValue)' needs a CA file to verify client certificates"
+                    )
                 }
                 try loadCA(ctx, ca)
                 // Tell clients which CAs we accept, so they pick the right certificate.
                 if let names = SSL_load_client_CA_file(ca) {
                     SSL_CTX_set_client_CA_list(ctx, names)
                 }
-                let mode = configuration.clientAuth == .required
+                let mode =
+                    configuration.clientAuth == .required
                     ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER
                 SSL_CTX_set_verify(ctx, mode, nil)
             }
@@ -208,7 +217,9 @@ public final class TLSContext: Sendable {
         let tls13 = names.filter { TLSConfiguration.tls13CipherSuiteNames.contains($0) }
         let tls12 = names.filter { !TLSConfiguration.tls13CipherSuiteNames.contains($0) }
         if let unknown = tls12.first(where: { $0.hasPrefix("TLS_") }) {
-            throw TLSError.invalidConfiguration("unknown cipher suite '\(unknown)'; TLS 1.3 suites are \(TLSConfiguration.tls13CipherSuiteNames.sorted().joined(separator: ", ")), TLS 1.2 ones take OpenSSL's names (openssl ciphers -v)")
+            throw TLSError.invalidConfiguration(
+                "unknown cipher suite '\(unknown)'; TLS 1.3 suites are \(TLSConfiguration.tls13CipherSuiteNames.sorted().joined(separator: ", ")), TLS 1.2 ones take OpenSSL's names (openssl ciphers -v)"
+            )
         }
         // An empty TLS 1.3 list turns TLS 1.3 off; a list with only TLS 1.3 suites keeps
         // OpenSSL's TLS 1.2 defaults.
@@ -218,7 +229,8 @@ public final class TLSContext: Sendable {
         if !tls12.isEmpty {
             for name in tls12 where SSL_CTX_set_cipher_list(ctx, name) != 1 {
                 _ = drainOpenSSLErrors()
-                throw TLSError.invalidConfiguration("unknown TLS 1.2 cipher '\(name)' (OpenSSL names, see openssl ciphers -v)")
+                throw TLSError.invalidConfiguration(
+                    "unknown TLS 1.2 cipher '\(name)' (OpenSSL names, see openssl ciphers -v)")
             }
             guard SSL_CTX_set_cipher_list(ctx, tls12.joined(separator: ":")) == 1 else {
                 throw TLSError.invalidConfiguration("TLS 1.2 ciphers \(tls12) were refused: \(drainOpenSSLErrors())")
@@ -267,11 +279,11 @@ struct FileFingerprint: Hashable, Sendable {
         if stat(path, &info) == 0 {
             exists = true
             #if canImport(Darwin)
-            seconds = Int(info.st_mtimespec.tv_sec)
-            nanoseconds = Int(info.st_mtimespec.tv_nsec)
+                seconds = Int(info.st_mtimespec.tv_sec)
+                nanoseconds = Int(info.st_mtimespec.tv_nsec)
             #else
-            seconds = Int(info.st_mtim.tv_sec)
-            nanoseconds = Int(info.st_mtim.tv_nsec)
+                seconds = Int(info.st_mtim.tv_sec)
+                nanoseconds = Int(info.st_mtim.tv_nsec)
             #endif
             size = Int64(info.st_size)
             inode = UInt64(info.st_ino)

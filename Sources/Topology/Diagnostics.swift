@@ -23,7 +23,9 @@ struct DiagnosticCollector {
     var diagnostics: [TopologyDiagnostic] = []
 
     mutating func report(_ node: Node?, _ message: String) {
-        diagnostics.append(TopologyDiagnostic(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: message))
+        diagnostics.append(
+            TopologyDiagnostic(
+                file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: message))
     }
 }
 

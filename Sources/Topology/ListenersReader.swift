@@ -33,15 +33,21 @@ public struct BrokerListenerSettings: Sendable, Equatable {
     /// comes back, at its position in `file`. `scope` names the section they are in for messages
     /// ("site east.broker"; nil: the top of a broker config file). With `fixedPortsBecause`, port 0
     /// (any free port) is refused for that reason.
-    public static func read(listeners: Node?, tls: Node?, plaintext: Plaintext, scope: String?, fixedPortsBecause: String? = nil,
-                            file: String) -> (settings: BrokerListenerSettings, diagnostics: [TopologyDiagnostic]) {
+    public static func read(
+        listeners: Node?, tls: Node?, plaintext: Plaintext, scope: String?, fixedPortsBecause: String? = nil,
+        file: String
+    ) -> (settings: BrokerListenerSettings, diagnostics: [TopologyDiagnostic]) {
         var diagnostics = DiagnosticCollector(file: file)
-        let settings = read(listeners: listeners, tls: tls, plaintext: plaintext, scope: scope, fixedPortsBecause: fixedPortsBecause, &diagnostics)
+        let settings = read(
+            listeners: listeners, tls: tls, plaintext: plaintext, scope: scope, fixedPortsBecause: fixedPortsBecause,
+            &diagnostics)
         return (settings, diagnostics.diagnostics)
     }
 
-    static func read(listeners listenersNode: Node?, tls tlsNode: Node?, plaintext: Plaintext, scope: String?,
-                     fixedPortsBecause: String?, _ diagnostics: inout DiagnosticCollector) -> BrokerListenerSettings {
+    static func read(
+        listeners listenersNode: Node?, tls tlsNode: Node?, plaintext: Plaintext, scope: String?,
+        fixedPortsBecause: String?, _ diagnostics: inout DiagnosticCollector
+    ) -> BrokerListenerSettings {
         var settings = BrokerListenerSettings()
         if let tlsNode {
             settings.tls = readTLS(tlsNode, context: scope.map { "\($0).tls" } ?? "tls", &diagnostics)
@@ -54,18 +60,28 @@ public struct BrokerListenerSettings: Sendable, Equatable {
         let context = scope.map { "a listener in \($0).listeners" } ?? "a listener"
         var taken: [(name: String, host: String, port: Int)] = [(plaintext.key, plaintext.host, plaintext.port)]
         for item in sequence {
-            guard let (spec, listenNode, protocolNode) = readListener(item, context: context, plaintext: plaintext,
-                                                                       names: settings.listeners.map(\.name), &diagnostics) else { continue }
+            guard
+                let (spec, listenNode, protocolNode) = readListener(
+                    item, context: context, plaintext: plaintext,
+                    names: settings.listeners.map(\.name), &diagnostics)
+            else { continue }
             if spec.port == 0, let reason = fixedPortsBecause {
                 diagnostics.report(listenNode, "listener \(spec.name) needs a port from 1 to 65535 (\(reason))")
             }
-            if spec.port != 0, let clash = taken.first(where: { $0.port == spec.port && hostsOverlap($0.host, spec.host) }) {
-                diagnostics.report(listenNode, "listener \(spec.name) and \(clash.name) both listen on port \(spec.port): give each listener its own port")
+            if spec.port != 0,
+                let clash = taken.first(where: { $0.port == spec.port && hostsOverlap($0.host, spec.host) })
+            {
+                diagnostics.report(
+                    listenNode,
+                    "listener \(spec.name) and \(clash.name) both listen on port \(spec.port): give each listener its own port"
+                )
             }
             taken.append((spec.name, spec.host, spec.port))
             if spec.securityProtocol.usesTLS, tlsNode == nil {
-                diagnostics.report(protocolNode ?? item, "listener \(spec.name) uses \(spec.securityProtocol.rawValue), which needs "
-                    + "\(scope.map { "tls: in \($0)" } ?? "a tls: section") (cert-file, key-file)")
+                diagnostics.report(
+                    protocolNode ?? item,
+                    "listener \(spec.name) uses \(spec.securityProtocol.rawValue), which needs "
+                        + "\(scope.map { "tls: in \($0)" } ?? "a tls: section") (cert-file, key-file)")
             }
             settings.listeners.append(spec)
         }
@@ -79,8 +95,10 @@ public struct BrokerListenerSettings: Sendable, Equatable {
 
     /// `{name: SSL, listen: HOST:PORT, protocol: ssl, advertised: HOST:PORT, connections-max-reauth-ms: N}`,
     /// with the nodes of its `listen` and `protocol` for later checks; nil when unusable.
-    private static func readListener(_ item: Node, context: String, plaintext: Plaintext, names: [String],
-                                     _ diagnostics: inout DiagnosticCollector) -> (ListenerSpec, Node, Node?)? {
+    private static func readListener(
+        _ item: Node, context: String, plaintext: Plaintext, names: [String],
+        _ diagnostics: inout DiagnosticCollector
+    ) -> (ListenerSpec, Node, Node?)? {
         guard var reader = MappingReader(item, context: context, diagnostics: &diagnostics) else { return nil }
         defer { reader.finish(&diagnostics) }
         let name = reader.string("name", &diagnostics)
@@ -93,7 +111,8 @@ public struct BrokerListenerSettings: Sendable, Equatable {
             return nil
         }
         if names.contains(name) || name == "PLAINTEXT" {
-            diagnostics.report(reader.value("name"), "listener name \(name) is used twice (PLAINTEXT is the \(plaintext.key) one)")
+            diagnostics.report(
+                reader.value("name"), "listener name \(name) is used twice (PLAINTEXT is the \(plaintext.key) one)")
         }
         var securityProtocol = SecurityProtocol.plaintext
         if let protocolText {
@@ -101,8 +120,11 @@ public struct BrokerListenerSettings: Sendable, Equatable {
                 securityProtocol = parsed
             } else {
                 let names = SecurityProtocol.allCases.map(\.rawValue)
-                let hint = nearestName(to: protocolText.lowercased(), in: names).map { " (did you mean '\($0)'?)" } ?? ""
-                diagnostics.report(reader.value("protocol"), "protocol must be one of \(names.joined(separator: ", ")), got '\(protocolText)'\(hint)")
+                let hint =
+                    nearestName(to: protocolText.lowercased(), in: names).map { " (did you mean '\($0)'?)" } ?? ""
+                diagnostics.report(
+                    reader.value("protocol"),
+                    "protocol must be one of \(names.joined(separator: ", ")), got '\(protocolText)'\(hint)")
             }
         }
         guard let listen, let listenNode = reader.value("listen") else {
@@ -124,10 +146,14 @@ public struct BrokerListenerSettings: Sendable, Equatable {
         }
         if let reauth {
             if reauth < 0 {
-                diagnostics.report(reader.value("connections-max-reauth-ms"), "connections-max-reauth-ms must be an integer of at least 0, got '\(reauth)'")
+                diagnostics.report(
+                    reader.value("connections-max-reauth-ms"),
+                    "connections-max-reauth-ms must be an integer of at least 0, got '\(reauth)'")
             } else if !securityProtocol.usesSASL {
-                diagnostics.report(reader.value("connections-max-reauth-ms"),
-                                   "connections-max-reauth-ms applies to SASL sessions, but listener \(name) is \(securityProtocol.rawValue)")
+                diagnostics.report(
+                    reader.value("connections-max-reauth-ms"),
+                    "connections-max-reauth-ms applies to SASL sessions, but listener \(name) is \(securityProtocol.rawValue)"
+                )
             } else {
                 spec.connectionsMaxReauthMs = reauth
             }
@@ -138,7 +164,9 @@ public struct BrokerListenerSettings: Sendable, Equatable {
     /// `{cert-file, key-file, ca-file, client-auth, principal-mapping-rules, cipher-suites}`. The
     /// files must be readable now; whether they hold a usable certificate and key is found when
     /// the broker builds its TLS context.
-    private static func readTLS(_ node: Node, context: String, _ diagnostics: inout DiagnosticCollector) -> BrokerTLSSettings? {
+    private static func readTLS(_ node: Node, context: String, _ diagnostics: inout DiagnosticCollector)
+        -> BrokerTLSSettings?
+    {
         guard var reader = MappingReader(node, context: context, diagnostics: &diagnostics) else { return nil }
         defer { reader.finish(&diagnostics) }
         let cert = reader.string("cert-file", &diagnostics)
@@ -156,18 +184,25 @@ public struct BrokerListenerSettings: Sendable, Equatable {
                 diagnostics.report(reader.value(key), "\(context).\(key) \(path): not a readable file")
             }
         }
-        if cert == nil, reader.value("cert-file") == nil { diagnostics.report(node, "\(context) needs cert-file (PEM certificate chain)") }
-        if key == nil, reader.value("key-file") == nil { diagnostics.report(node, "\(context) needs key-file (PEM private key)") }
+        if cert == nil, reader.value("cert-file") == nil {
+            diagnostics.report(node, "\(context) needs cert-file (PEM certificate chain)")
+        }
+        if key == nil, reader.value("key-file") == nil {
+            diagnostics.report(node, "\(context) needs key-file (PEM private key)")
+        }
         var clientAuth = BrokerTLSSettings.ClientAuth.none
         if let clientAuthText {
             if let parsed = BrokerTLSSettings.ClientAuth(rawValue: clientAuthText) {
                 clientAuth = parsed
             } else {
-                diagnostics.report(reader.value("client-auth"), "client-auth must be none, requested or required, got '\(clientAuthText)'")
+                diagnostics.report(
+                    reader.value("client-auth"),
+                    "client-auth must be none, requested or required, got '\(clientAuthText)'")
             }
         }
         if clientAuth != .none, ca == nil {
-            diagnostics.report(node, "client-auth \(clientAuth.rawValue) needs ca-file (the CA client certificates chain to)")
+            diagnostics.report(
+                node, "client-auth \(clientAuth.rawValue) needs ca-file (the CA client certificates chain to)")
         }
         guard let cert, let key else { return nil }
         var settings = BrokerTLSSettings(certificateFile: cert, keyFile: key, caFile: ca, clientAuth: clientAuth)

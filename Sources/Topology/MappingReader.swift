@@ -90,7 +90,8 @@ struct MappingReader {
                 var valid: [String] = []
                 for name in known where !valid.contains(name) { valid.append(name) }
                 let hint = nearestName(to: name, in: valid).map { " (did you mean '\($0)'?)" } ?? ""
-                diagnostics.report(key, "unknown key '\(name)' in \(context)\(hint); valid keys: \(valid.joined(separator: ", "))")
+                diagnostics.report(
+                    key, "unknown key '\(name)' in \(context)\(hint); valid keys: \(valid.joined(separator: ", "))")
             }
         }
     }

@@ -28,10 +28,13 @@ public struct SecuritySettings: Sendable, Equatable {
 
     /// What the settings are called where they were written, for messages.
     public struct Names: Sendable {
-        public var securityProtocol, caFile, certificateFile, keyFile, saslMechanism, username, passwordFile, passwordEnv: String
+        public var securityProtocol, caFile, certificateFile, keyFile, saslMechanism, username, passwordFile,
+            passwordEnv: String
 
-        public init(securityProtocol: String, caFile: String, certificateFile: String, keyFile: String,
-                    saslMechanism: String, username: String, passwordFile: String, passwordEnv: String) {
+        public init(
+            securityProtocol: String, caFile: String, certificateFile: String, keyFile: String,
+            saslMechanism: String, username: String, passwordFile: String, passwordEnv: String
+        ) {
             self.securityProtocol = securityProtocol
             self.caFile = caFile
             self.certificateFile = certificateFile
@@ -43,9 +46,10 @@ public struct SecuritySettings: Sendable, Equatable {
         }
 
         /// The keys of a topology file's `security:` section.
-        public static let topology = Names(securityProtocol: "protocol", caFile: "ca-file", certificateFile: "cert-file",
-                                           keyFile: "key-file", saslMechanism: "sasl-mechanism", username: "username",
-                                           passwordFile: "password-file", passwordEnv: "password-env")
+        public static let topology = Names(
+            securityProtocol: "protocol", caFile: "ca-file", certificateFile: "cert-file",
+            keyFile: "key-file", saslMechanism: "sasl-mechanism", username: "username",
+            passwordFile: "password-file", passwordEnv: "password-env")
     }
 
     /// Settings that do not fit together (TLS files without TLS, SASL settings without SASL or
@@ -54,17 +58,22 @@ public struct SecuritySettings: Sendable, Equatable {
         var problems: [String] = []
         let name = securityProtocol.rawValue
         if !securityProtocol.usesTLS, caFile != nil || certificateFile != nil || keyFile != nil {
-            problems.append("\(context) names TLS files but protocol is \(name): use \(names.securityProtocol) ssl or sasl_ssl")
+            problems.append(
+                "\(context) names TLS files but protocol is \(name): use \(names.securityProtocol) ssl or sasl_ssl")
         }
         if (certificateFile == nil) != (keyFile == nil) {
             problems.append("\(context) needs \(names.certificateFile) and \(names.keyFile) together (mutual TLS)")
         }
         if securityProtocol.usesSASL {
             if saslMechanism == nil || username == nil || password == nil {
-                problems.append("\(context) with protocol \(name) needs \(names.saslMechanism), \(names.username), and \(names.passwordFile) or \(names.passwordEnv)")
+                problems.append(
+                    "\(context) with protocol \(name) needs \(names.saslMechanism), \(names.username), and \(names.passwordFile) or \(names.passwordEnv)"
+                )
             }
         } else if saslMechanism != nil || username != nil || password != nil {
-            problems.append("\(context) has SASL settings but protocol is \(name): use \(names.securityProtocol) sasl_plaintext or sasl_ssl")
+            problems.append(
+                "\(context) has SASL settings but protocol is \(name): use \(names.securityProtocol) sasl_plaintext or sasl_ssl"
+            )
         }
         return problems
     }
@@ -95,7 +104,8 @@ public struct SecretReference: Sendable, Equatable, CustomStringConvertible {
         switch source {
         case let .file(path):
             guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-                  let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty else {
+                let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty
+            else {
                 throw SecretError(message: "cannot read a secret from the file \(path)")
             }
             return String(line)

@@ -12,7 +12,9 @@ public enum TopologyLoader {
 
     public static func load(file path: String) throws(TopologyError) -> Topology {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw TopologyError(diagnostics: [TopologyDiagnostic(file: path, line: 1, column: 1, message: "cannot read the topology file")])
+            throw TopologyError(diagnostics: [
+                TopologyDiagnostic(file: path, line: 1, column: 1, message: "cannot read the topology file")
+            ])
         }
         return try parse(text, file: path)
     }
@@ -25,7 +27,9 @@ public enum TopologyLoader {
         } catch let error as YamlError {
             throw TopologyError(diagnostics: [syntaxDiagnostic(error, file: file)])
         } catch {
-            throw TopologyError(diagnostics: [TopologyDiagnostic(file: file, line: 1, column: 1, message: "invalid YAML: \(error)")])
+            throw TopologyError(diagnostics: [
+                TopologyDiagnostic(file: file, line: 1, column: 1, message: "invalid YAML: \(error)")
+            ])
         }
         guard let root, var top = MappingReader(root, context: "the topology", diagnostics: &diagnostics) else {
             if diagnostics.diagnostics.isEmpty { diagnostics.report(nil, "the topology file is empty") }
@@ -41,7 +45,10 @@ public enum TopologyLoader {
                 mode = parsed
             } else {
                 let hint = modeNode.string.flatMap { nearestName(to: $0, in: Topology.Mode.allCases.map(\.rawValue)) }
-                diagnostics.report(modeNode, "mode must be active-passive, active-active or custom\(hint.map { " (did you mean '\($0)'?)" } ?? "")")
+                diagnostics.report(
+                    modeNode,
+                    "mode must be active-passive, active-active or custom\(hint.map { " (did you mean '\($0)'?)" } ?? "")"
+                )
             }
         }
         let primaryNode = top.value("primary")
@@ -50,7 +57,9 @@ public enum TopologyLoader {
         if let sitesNode = top.required("sites", &diagnostics) {
             if let mapping = sitesNode.mapping {
                 for (keyNode, siteNode) in mapping {
-                    guard let siteName = keyNode.string else { diagnostics.report(keyNode, "site names must be strings"); continue }
+                    guard let siteName = keyNode.string else {
+                        diagnostics.report(keyNode, "site names must be strings"); continue
+                    }
                     if let site = readSite(siteName, keyNode, siteNode, baseDirectory: baseDirectory, &diagnostics) {
                         sites.append((site, keyNode))
                     }
@@ -66,7 +75,9 @@ public enum TopologyLoader {
         if let linksNode = top.value("links") {
             if let sequence = linksNode.sequence {
                 for linkNode in sequence {
-                    if let link = readLink(linkNode, siteNames: siteNames, &diagnostics) { links.append((link, linkNode)) }
+                    if let link = readLink(linkNode, siteNames: siteNames, &diagnostics) {
+                        links.append((link, linkNode))
+                    }
                 }
             } else {
                 diagnostics.report(linksNode, "links must be a list of links")
@@ -79,7 +90,10 @@ public enum TopologyLoader {
             if let text = statusNode.string, let (host, port) = parseHostPort(text) {
                 statusAddress = Topology.StatusAddress(host: host, port: port)
             } else {
-                diagnostics.report(statusNode, "status must be HOST:PORT (where /metrics and /status are served), got '\(statusNode.string ?? "")'")
+                diagnostics.report(
+                    statusNode,
+                    "status must be HOST:PORT (where /metrics and /status are served), got '\(statusNode.string ?? "")'"
+                )
             }
         }
         top.finish(&diagnostics)
@@ -87,16 +101,21 @@ public enum TopologyLoader {
         checkEmbeddedClashes(sites, &diagnostics)
         checkLinks(links, mode: mode, &diagnostics)
 
-        guard diagnostics.diagnostics.isEmpty, let name else { throw TopologyError(diagnostics: diagnostics.diagnostics) }
-        return Topology(name: name, mode: mode, sites: sites.map(\.0), links: links.map(\.0), file: file,
-                        statusAddress: statusAddress)
+        guard diagnostics.diagnostics.isEmpty, let name else {
+            throw TopologyError(diagnostics: diagnostics.diagnostics)
+        }
+        return Topology(
+            name: name, mode: mode, sites: sites.map(\.0), links: links.map(\.0), file: file,
+            statusAddress: statusAddress)
     }
 
     private static func syntaxDiagnostic(_ error: YamlError, file: String) -> TopologyDiagnostic {
         switch error {
-        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
+            let .composer(context, problem, mark, _):
             let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
-            return TopologyDiagnostic(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(what)")
+            return TopologyDiagnostic(
+                file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(what)")
         default:
             return TopologyDiagnostic(file: file, line: 1, column: 1, message: "invalid YAML: \(error)")
         }
@@ -104,10 +123,18 @@ public enum TopologyLoader {
 
     // MARK: Sites
 
-    private static func readSite(_ name: String, _ keyNode: Node, _ node: Node, baseDirectory: URL,
-                                 _ diagnostics: inout DiagnosticCollector) -> Site? {
-        if name.isEmpty || name.unicodeScalars.contains(where: { !(CharacterSet.alphanumerics.contains($0) && $0.isASCII) && $0 != "-" && $0 != "_" }) {
-            diagnostics.report(keyNode, "site name '\(name)' may use only ASCII letters, digits, '-' and '_' (it prefixes remote topic names)")
+    private static func readSite(
+        _ name: String, _ keyNode: Node, _ node: Node, baseDirectory: URL,
+        _ diagnostics: inout DiagnosticCollector
+    ) -> Site? {
+        if name.isEmpty
+            || name.unicodeScalars.contains(where: {
+                !(CharacterSet.alphanumerics.contains($0) && $0.isASCII) && $0 != "-" && $0 != "_"
+            })
+        {
+            diagnostics.report(
+                keyNode,
+                "site name '\(name)' may use only ASCII letters, digits, '-' and '_' (it prefixes remote topic names)")
         }
         guard var reader = MappingReader(node, context: "site \(name)", diagnostics: &diagnostics) else { return nil }
         let brokerNode = reader.value("broker")
@@ -115,11 +142,17 @@ public enum TopologyLoader {
         reader.finish(&diagnostics)
         switch (brokerNode, kafkaNode) {
         case let (brokerNode?, nil):
-            return readEmbedded(name, brokerNode, baseDirectory: baseDirectory, &diagnostics).map { Site(name: name, kind: .embedded($0)) }
+            return readEmbedded(name, brokerNode, baseDirectory: baseDirectory, &diagnostics).map {
+                Site(name: name, kind: .embedded($0))
+            }
         case let (nil, kafkaNode?):
-            guard var kafka = MappingReader(kafkaNode, context: "site \(name).kafka", diagnostics: &diagnostics) else { return nil }
+            guard var kafka = MappingReader(kafkaNode, context: "site \(name).kafka", diagnostics: &diagnostics) else {
+                return nil
+            }
             let servers = kafka.strings("bootstrap", &diagnostics) ?? []
-            if kafka.value("bootstrap") == nil { diagnostics.report(kafkaNode, "site \(name).kafka is missing 'bootstrap' (a list of HOST:PORT)") }
+            if kafka.value("bootstrap") == nil {
+                diagnostics.report(kafkaNode, "site \(name).kafka is missing 'bootstrap' (a list of HOST:PORT)")
+            }
             for (server, serverNode) in servers where parseHostPort(server) == nil {
                 diagnostics.report(serverNode, "bootstrap server '\(server)' must be HOST:PORT")
             }
@@ -128,17 +161,22 @@ public enum TopologyLoader {
                 security = readSecurity(securityNode, context: "site \(name).kafka.security", &diagnostics)
             }
             kafka.finish(&diagnostics)
-            return Site(name: name, kind: .external(ExternalCluster(bootstrapServers: servers.map(\.0), security: security)))
+            return Site(
+                name: name, kind: .external(ExternalCluster(bootstrapServers: servers.map(\.0), security: security)))
         case (.some, .some):
             diagnostics.report(node, "site \(name) has both 'broker' (embedded) and 'kafka' (external): keep one")
             return nil
         case (nil, nil):
-            diagnostics.report(node, "site \(name) needs 'broker' (a Strait broker run by `strait up`) or 'kafka' (an external cluster)")
+            diagnostics.report(
+                node,
+                "site \(name) needs 'broker' (a Strait broker run by `strait up`) or 'kafka' (an external cluster)")
             return nil
         }
     }
 
-    private static func readSecurity(_ node: Node, context: String, _ diagnostics: inout DiagnosticCollector) -> SecuritySettings {
+    private static func readSecurity(_ node: Node, context: String, _ diagnostics: inout DiagnosticCollector)
+        -> SecuritySettings
+    {
         var settings = SecuritySettings()
         guard var reader = MappingReader(node, context: context, diagnostics: &diagnostics) else { return settings }
         if let protocolName = reader.string("protocol", &diagnostics) {
@@ -146,8 +184,11 @@ public enum TopologyLoader {
                 settings.securityProtocol = parsed
             } else {
                 let names = SecuritySettings.SecurityProtocol.allCases.map(\.rawValue)
-                let hint = nearestName(to: protocolName.lowercased(), in: names).map { " (did you mean '\($0)'?)" } ?? ""
-                diagnostics.report(reader.value("protocol"), "\(context).protocol must be one of \(names.joined(separator: ", "))\(hint)")
+                let hint =
+                    nearestName(to: protocolName.lowercased(), in: names).map { " (did you mean '\($0)'?)" } ?? ""
+                diagnostics.report(
+                    reader.value("protocol"),
+                    "\(context).protocol must be one of \(names.joined(separator: ", "))\(hint)")
             }
         }
         settings.caFile = reader.string("ca-file", &diagnostics)
@@ -157,14 +198,19 @@ public enum TopologyLoader {
             settings.saslMechanism = SecuritySettings.SASLMechanism(rawValue: mechanism.uppercased())
             if settings.saslMechanism == nil {
                 let names = SecuritySettings.SASLMechanism.allCases.map(\.rawValue)
-                diagnostics.report(reader.value("sasl-mechanism"), "\(context).sasl-mechanism must be one of \(names.joined(separator: ", "))")
+                diagnostics.report(
+                    reader.value("sasl-mechanism"),
+                    "\(context).sasl-mechanism must be one of \(names.joined(separator: ", "))")
             }
         }
         settings.username = reader.string("username", &diagnostics)
         let passwordFile = reader.string("password-file", &diagnostics)
         let passwordEnv = reader.string("password-env", &diagnostics)
         if reader.value("password") != nil {
-            diagnostics.report(reader.value("password"), "\(context): write no password in the topology file; use password-file (a file holding it) or password-env (an environment variable)")
+            diagnostics.report(
+                reader.value("password"),
+                "\(context): write no password in the topology file; use password-file (a file holding it) or password-env (an environment variable)"
+            )
         }
         reader.finish(&diagnostics)
         switch (passwordFile, passwordEnv) {
@@ -179,9 +225,13 @@ public enum TopologyLoader {
         return settings
     }
 
-    private static func readEmbedded(_ name: String, _ node: Node, baseDirectory: URL,
-                                     _ diagnostics: inout DiagnosticCollector) -> EmbeddedBroker? {
-        guard var reader = MappingReader(node, context: "site \(name).broker", diagnostics: &diagnostics) else { return nil }
+    private static func readEmbedded(
+        _ name: String, _ node: Node, baseDirectory: URL,
+        _ diagnostics: inout DiagnosticCollector
+    ) -> EmbeddedBroker? {
+        guard var reader = MappingReader(node, context: "site \(name).broker", diagnostics: &diagnostics) else {
+            return nil
+        }
         let listenNode = reader.required("listen", &diagnostics)
         let listen = reader.string("listen", &diagnostics)
         let dataDirNode = reader.required("data-dir", &diagnostics)
@@ -195,14 +245,20 @@ public enum TopologyLoader {
                         continue
                     }
                     guard BrokerConfig.settingNames.contains(key) else {
-                        let hint = nearestName(to: key, in: BrokerConfig.settingNames).map { " (did you mean '\($0)'?)" } ?? ""
-                        diagnostics.report(keyNode, "unknown broker setting '\(key)' in site \(name).broker.settings\(hint)")
+                        let hint =
+                            nearestName(to: key, in: BrokerConfig.settingNames).map { " (did you mean '\($0)'?)" } ?? ""
+                        diagnostics.report(
+                            keyNode, "unknown broker setting '\(key)' in site \(name).broker.settings\(hint)")
                         continue
                     }
-                    if let problem = config.apply(setting: key, value: scalar.string) { diagnostics.report(value, problem) }
+                    if let problem = config.apply(setting: key, value: scalar.string) {
+                        diagnostics.report(value, problem)
+                    }
                 }
             } else {
-                diagnostics.report(settingsNode, "site \(name).broker.settings must be a mapping of broker config keys (docs/broker.md)")
+                diagnostics.report(
+                    settingsNode,
+                    "site \(name).broker.settings must be a mapping of broker config keys (docs/broker.md)")
             }
         }
         let listenersNode = reader.value("listeners")
@@ -215,26 +271,33 @@ public enum TopologyLoader {
             return nil
         }
         let context = "site \(name).broker"
-        let listeners = BrokerListenerSettings.read(listeners: listenersNode, tls: tlsNode, plaintext: .init(key: "listen", host: host, port: port),
-                                                    scope: context, fixedPortsBecause: "links and clients are told it", &diagnostics)
+        let listeners = BrokerListenerSettings.read(
+            listeners: listenersNode, tls: tlsNode, plaintext: .init(key: "listen", host: host, port: port),
+            scope: context, fixedPortsBecause: "links and clients are told it", &diagnostics)
         var security = SecuritySettings()
         if let securityNode {
             security = readSecurity(securityNode, context: "\(context).security", &diagnostics)
             let wanted = security.securityProtocol
             if wanted != .plaintext, !listeners.listeners.contains(where: { $0.securityProtocol == wanted }) {
-                diagnostics.report(securityNode, "\(context).security has protocol \(wanted.rawValue), but no listener of site \(name) "
-                    + "uses \(wanted.rawValue): add one to \(context).listeners, or connect with another protocol")
+                diagnostics.report(
+                    securityNode,
+                    "\(context).security has protocol \(wanted.rawValue), but no listener of site \(name) "
+                        + "uses \(wanted.rawValue): add one to \(context).listeners, or connect with another protocol")
             }
         }
         guard let dataDir, dataDirNode != nil else { return nil }
-        let resolved = dataDir.hasPrefix("/") ? dataDir : baseDirectory.appendingPathComponent(dataDir).standardizedFileURL.path
+        let resolved =
+            dataDir.hasPrefix("/") ? dataDir : baseDirectory.appendingPathComponent(dataDir).standardizedFileURL.path
         config.advertisedHost = ListenerSpec.reachableHost(host)
         if config.advertisedPort == BrokerConfig().advertisedPort { config.advertisedPort = Int32(port) }
-        return EmbeddedBroker(host: host, port: port, dataDirectory: resolved, config: config, listeners: listeners, security: security)
+        return EmbeddedBroker(
+            host: host, port: port, dataDirectory: resolved, config: config, listeners: listeners, security: security)
     }
 
     static func parseHostPort(_ text: String) -> (String, Int)? {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
         let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         return host.isEmpty ? nil : (host, port)
     }
@@ -252,14 +315,18 @@ public enum TopologyLoader {
         var naming = Link.Naming.prefix(separator: ".")
         let separator = reader.string("separator", &diagnostics) ?? "."
         if separator.isEmpty || separator.unicodeScalars.contains(where: { !".-_".unicodeScalars.contains($0) }) {
-            diagnostics.report(reader.value("separator"), "separator must be made of '.', '-' or '_' (it goes into topic names)")
+            diagnostics.report(
+                reader.value("separator"), "separator must be made of '.', '-' or '_' (it goes into topic names)")
         }
         if let namingNode = reader.value("naming") {
             switch namingNode.string {
             case "prefix": naming = .prefix(separator: separator)
             case "identity": naming = .identity
             default:
-                let hint = namingNode.string.flatMap { nearestName(to: $0, in: ["prefix", "identity"]) }.map { " (did you mean '\($0)'?)" } ?? ""
+                let hint =
+                    namingNode.string.flatMap { nearestName(to: $0, in: ["prefix", "identity"]) }.map {
+                        " (did you mean '\($0)'?)"
+                    } ?? ""
                 diagnostics.report(namingNode, "naming must be prefix or identity\(hint)")
             }
         } else {
@@ -268,7 +335,9 @@ public enum TopologyLoader {
         let compression = reader.string("compression", &diagnostics) ?? "source"
         if !compressions.contains(compression) {
             let hint = nearestName(to: compression, in: compressions).map { " (did you mean '\($0)'?)" } ?? ""
-            diagnostics.report(reader.value("compression"), "compression must be one of \(compressions.joined(separator: ", "))\(hint)")
+            diagnostics.report(
+                reader.value("compression"), "compression must be one of \(compressions.joined(separator: ", "))\(hint)"
+            )
         }
         let provenance = reader.bool("provenance-header", &diagnostics) ?? false
         var offsets = Link.OffsetMode.auto
@@ -277,18 +346,22 @@ public enum TopologyLoader {
             if let text = offsetsNode.string, let mode = Link.OffsetMode(rawValue: text) {
                 offsets = mode
             } else {
-                let hint = offsetsNode.string.flatMap { nearestName(to: $0, in: names) }.map { " (did you mean '\($0)'?)" } ?? ""
+                let hint =
+                    offsetsNode.string.flatMap { nearestName(to: $0, in: names) }.map { " (did you mean '\($0)'?)" }
+                    ?? ""
                 diagnostics.report(offsetsNode, "offsets must be one of \(names.joined(separator: ", "))\(hint)")
             }
         }
         let syncDeletion = reader.bool("sync-topic-deletion", &diagnostics) ?? false
         let socketBuffer = reader.int("socket-buffer-bytes", &diagnostics)
         if let socketBuffer, !(4096...(1 << 30)).contains(socketBuffer) {
-            diagnostics.report(reader.value("socket-buffer-bytes"), "socket-buffer-bytes must be from 4096 to 1073741824")
+            diagnostics.report(
+                reader.value("socket-buffer-bytes"), "socket-buffer-bytes must be from 4096 to 1073741824")
         }
         let refresh = reader.int("refresh-interval-ms", &diagnostics) ?? defaultRefreshIntervalMs
         let checkpoint = reader.int("checkpoint-interval-ms", &diagnostics) ?? defaultCheckpointIntervalMs
-        for (key, value) in [("refresh-interval-ms", refresh), ("checkpoint-interval-ms", checkpoint)] where value < 100 {
+        for (key, value) in [("refresh-interval-ms", refresh), ("checkpoint-interval-ms", checkpoint)] where value < 100
+        {
             diagnostics.report(reader.value(key), "\(key) must be at least 100")
         }
         reader.finish(&diagnostics)
@@ -296,21 +369,28 @@ public enum TopologyLoader {
         for (siteName, siteNode) in [(from, fromNode), (to, toNode)] {
             if let siteName, !siteNames.contains(siteName) {
                 let hint = nearestName(to: siteName, in: siteNames).map { " (did you mean '\($0)'?)" } ?? ""
-                diagnostics.report(siteNode, "unknown site '\(siteName)'\(hint); sites are: \(siteNames.joined(separator: ", "))")
+                diagnostics.report(
+                    siteNode, "unknown site '\(siteName)'\(hint); sites are: \(siteNames.joined(separator: ", "))")
             }
         }
         if offsets == .preserve && naming == .identity {
-            diagnostics.report(reader.value("offsets") ?? node, "offsets: preserve needs naming: prefix (an identity-named topic is also written by the target's own producers, and a mirror topic refuses them)")
+            diagnostics.report(
+                reader.value("offsets") ?? node,
+                "offsets: preserve needs naming: prefix (an identity-named topic is also written by the target's own producers, and a mirror topic refuses them)"
+            )
         }
         guard let from, let to, let topics, let groups else { return nil }
         if from == to { diagnostics.report(toNode, "link from \(from) to itself: a link needs two different sites") }
-        return Link(source: from, target: to, topics: topics, groups: groups, naming: naming, compression: compression,
-                    provenanceHeader: provenance, refreshIntervalMs: refresh, checkpointIntervalMs: checkpoint,
-                    offsets: offsets, socketBufferBytes: socketBuffer.map { Int($0) }, syncTopicDeletion: syncDeletion)
+        return Link(
+            source: from, target: to, topics: topics, groups: groups, naming: naming, compression: compression,
+            provenanceHeader: provenance, refreshIntervalMs: refresh, checkpointIntervalMs: checkpoint,
+            offsets: offsets, socketBufferBytes: socketBuffer.map { Int($0) }, syncTopicDeletion: syncDeletion)
     }
 
     /// `{include: [...], exclude: [...]}`; include defaults to everything (".*").
-    private static func readFilter(_ node: Node?, context: String, _ diagnostics: inout DiagnosticCollector) -> TopicFilter? {
+    private static func readFilter(_ node: Node?, context: String, _ diagnostics: inout DiagnosticCollector)
+        -> TopicFilter?
+    {
         guard let node else { return TopicFilter(include: [".*"], exclude: []) }
         guard var reader = MappingReader(node, context: context, diagnostics: &diagnostics) else { return nil }
         let include = reader.strings("include", &diagnostics) ?? [(".*", node)]
@@ -328,24 +408,38 @@ public enum TopologyLoader {
 
     /// Without a `links` list, two sites and a mode expand to the usual links: active-passive
     /// from `primary` to the other site, active-active both ways; prefix naming.
-    private static func expandLinks(mode: Topology.Mode, primary: Node?, sites: [Site], root: Node,
-                                    _ diagnostics: inout DiagnosticCollector) -> [(Link, Node)] {
+    private static func expandLinks(
+        mode: Topology.Mode, primary: Node?, sites: [Site], root: Node,
+        _ diagnostics: inout DiagnosticCollector
+    ) -> [(Link, Node)] {
         func link(_ from: String, _ to: String) -> (Link, Node) {
-            (Link(source: from, target: to, topics: TopicFilter(include: [".*"], exclude: []), groups: TopicFilter(include: [".*"], exclude: []),
-                  naming: .prefix(separator: "."), compression: "source", provenanceHeader: false,
-                  refreshIntervalMs: defaultRefreshIntervalMs, checkpointIntervalMs: defaultCheckpointIntervalMs), root)
+            (
+                Link(
+                    source: from, target: to, topics: TopicFilter(include: [".*"], exclude: []),
+                    groups: TopicFilter(include: [".*"], exclude: []),
+                    naming: .prefix(separator: "."), compression: "source", provenanceHeader: false,
+                    refreshIntervalMs: defaultRefreshIntervalMs, checkpointIntervalMs: defaultCheckpointIntervalMs),
+                root
+            )
         }
         switch mode {
         case .custom:
             return []
         case .activePassive, .activeActive:
             guard sites.count == 2 else {
-                diagnostics.report(root, "without 'links', mode \(mode.rawValue) needs exactly two sites; list the links for \(sites.count) sites")
+                diagnostics.report(
+                    root,
+                    "without 'links', mode \(mode.rawValue) needs exactly two sites; list the links for \(sites.count) sites"
+                )
                 return []
             }
             if mode == .activeActive { return [link(sites[0].name, sites[1].name), link(sites[1].name, sites[0].name)] }
-            guard let primary, let primaryName = primary.string, let source = sites.first(where: { $0.name == primaryName }) else {
-                diagnostics.report(primary ?? root, "without 'links', active-passive needs 'primary: SITE' naming one of the two sites")
+            guard let primary, let primaryName = primary.string,
+                let source = sites.first(where: { $0.name == primaryName })
+            else {
+                diagnostics.report(
+                    primary ?? root, "without 'links', active-passive needs 'primary: SITE' naming one of the two sites"
+                )
                 return []
             }
             let other = sites.first { $0.name != source.name }!
@@ -362,43 +456,69 @@ public enum TopologyLoader {
             for (otherName, other) in seen {
                 let ports = [(broker.host, broker.port)] + broker.listeners.listeners.map { ($0.host, $0.port) }
                 let otherPorts = [(other.host, other.port)] + other.listeners.listeners.map { ($0.host, $0.port) }
-                for (host, port) in ports where otherPorts.contains(where: { $0.1 == port && BrokerListenerSettings.hostsOverlap($0.0, host) }) {
-                    diagnostics.report(node, "sites \(otherName) and \(site.name) both listen on port \(port): give each embedded broker its own port")
+                for (host, port) in ports
+                where otherPorts.contains(where: { $0.1 == port && BrokerListenerSettings.hostsOverlap($0.0, host) }) {
+                    diagnostics.report(
+                        node,
+                        "sites \(otherName) and \(site.name) both listen on port \(port): give each embedded broker its own port"
+                    )
                 }
                 let a = broker.dataDirectory + "/", b = other.dataDirectory + "/"
                 if a.hasPrefix(b) || b.hasPrefix(a) {
-                    diagnostics.report(node, "sites \(otherName) and \(site.name) share the data directory \(other.dataDirectory): give each embedded broker its own")
+                    diagnostics.report(
+                        node,
+                        "sites \(otherName) and \(site.name) share the data directory \(other.dataDirectory): give each embedded broker its own"
+                    )
                 }
             }
             seen.append((site.name, broker))
         }
     }
 
-    private static func checkLinks(_ links: [(Link, Node)], mode: Topology.Mode, _ diagnostics: inout DiagnosticCollector) {
+    private static func checkLinks(
+        _ links: [(Link, Node)], mode: Topology.Mode, _ diagnostics: inout DiagnosticCollector
+    ) {
         for (index, (link, node)) in links.enumerated() {
             for (other, _) in links[..<index] {
                 if other.source == link.source && other.target == link.target {
-                    diagnostics.report(node, "a second link from \(link.source) to \(link.target): both would write the same remote topics; merge their topic patterns into one link")
+                    diagnostics.report(
+                        node,
+                        "a second link from \(link.source) to \(link.target): both would write the same remote topics; merge their topic patterns into one link"
+                    )
                 } else if other.target == link.target && other.naming == .identity && link.naming == .identity {
-                    diagnostics.report(node, "links \(other.source) → \(link.target) and \(link.source) → \(link.target) both use identity naming: a topic with the same name at both sources would be written to one remote topic at \(link.target); use naming: prefix on one of them")
+                    diagnostics.report(
+                        node,
+                        "links \(other.source) → \(link.target) and \(link.source) → \(link.target) both use identity naming: a topic with the same name at both sources would be written to one remote topic at \(link.target); use naming: prefix on one of them"
+                    )
                 }
             }
             let reverse = links.first { $0.0.source == link.target && $0.0.target == link.source }?.0
             switch mode {
             case .activePassive:
                 if reverse != nil, link.source > link.target {
-                    diagnostics.report(node, "active-passive topology has links both ways between \(link.target) and \(link.source): use mode: active-active, or remove one")
+                    diagnostics.report(
+                        node,
+                        "active-passive topology has links both ways between \(link.target) and \(link.source): use mode: active-active, or remove one"
+                    )
                 }
             case .activeActive:
                 if reverse == nil {
-                    diagnostics.report(node, "active-active: link \(link.source) → \(link.target) has no reverse link \(link.target) → \(link.source); add it, or use mode: active-passive")
+                    diagnostics.report(
+                        node,
+                        "active-active: link \(link.source) → \(link.target) has no reverse link \(link.target) → \(link.source); add it, or use mode: active-passive"
+                    )
                 }
             case .custom:
                 break
             }
-            if let reverse, link.naming == .identity, reverse.naming == .identity, !(link.provenanceHeader && reverse.provenanceHeader),
-               link.source < link.target {
-                diagnostics.report(node, "\(link.source) and \(link.target) mirror each other with identity naming and no loop protection: records would loop forever; set provenance-header: true on both links, or use naming: prefix")
+            if let reverse, link.naming == .identity, reverse.naming == .identity,
+                !(link.provenanceHeader && reverse.provenanceHeader),
+                link.source < link.target
+            {
+                diagnostics.report(
+                    node,
+                    "\(link.source) and \(link.target) mirror each other with identity naming and no loop protection: records would loop forever; set provenance-header: true on both links, or use naming: prefix"
+                )
             }
         }
     }

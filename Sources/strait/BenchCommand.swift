@@ -9,7 +9,8 @@ import TLS
 /// real clients; these measure one function in-process.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Micro-benchmarks of Strait's building blocks.", subcommands: [CRCBench.self, TLSBench.self])
+        commandName: "bench", abstract: "Micro-benchmarks of Strait's building blocks.",
+        subcommands: [CRCBench.self, TLSBench.self])
 }
 
 struct CRCBench: ParsableCommand {
@@ -21,7 +22,9 @@ struct CRCBench: ParsableCommand {
     @Option(help: "Measurements per implementation; the median is reported.") var runs: Int = 5
 
     func validate() throws {
-        guard chunk > 0, megabytes > 0, runs > 0 else { throw ValidationError("chunk, megabytes and runs must be positive") }
+        guard chunk > 0, megabytes > 0, runs > 0 else {
+            throw ValidationError("chunk, megabytes and runs must be positive")
+        }
     }
 
     func run() throws {
@@ -39,13 +42,15 @@ struct CRCBench: ParsableCommand {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 timings.append(Double(calls * chunk) / seconds / 1e9)
             }
-            if sink == 42 { print("") } // keeps the loop from being optimised away
+            if sink == 42 { print("") }  // keeps the loop from being optimised away
             return timings.sorted()[timings.count / 2]
         }
         let hardware = measure { CRC32C.checksum($0) }
         let table = measure { CRC32C.tableChecksum($0) }
         print("CRC-32C, \(chunk)-byte chunks, median of \(runs) runs of \(megabytes) MiB")
-        print(String(format: "  dispatching (%@): %.2f GB/s", CRC32C.usesHardware ? "crc32 instruction" : "table", hardware))
+        print(
+            String(
+                format: "  dispatching (%@): %.2f GB/s", CRC32C.usesHardware ? "crc32 instruction" : "table", hardware))
         print(String(format: "  table (slicing-by-8): %.2f GB/s", table))
         print(String(format: "  ratio: %.1fx", hardware / table))
     }
@@ -63,7 +68,8 @@ struct TLSBench: ParsableCommand {
     @Option(help: "Server private key (PEM).") var keyFile: String
     @Option(help: "CA that signed the server certificate (PEM).") var caFile: String
     @Option(help: "Server name the certificate is for.") var serverName: String = "localhost"
-    @Option(parsing: .upToNextOption, help: "Bytes per write (a produce request or fetch response).") var messageBytes: [Int] = [16 * 1024, 1024 * 1024]
+    @Option(parsing: .upToNextOption, help: "Bytes per write (a produce request or fetch response).") var messageBytes:
+        [Int] = [16 * 1024, 1024 * 1024]
     @Option(help: "Megabytes sent per measurement.") var megabytes: Int = 512
     @Option(help: "Measurements per figure; the median is reported.") var runs: Int = 5
 
@@ -87,12 +93,16 @@ struct TLSBench: ParsableCommand {
                 cipherName = pair.cipher
                 handlerRates.append(try pair.send(totalBytes: total, messageBytes: size))
                 pair.close()
-                let cipher: CipherSpeed.Cipher = cipherName.contains("AES_128") || cipherName.contains("AES128") ? .aes128GCM : .aes256GCM
+                let cipher: CipherSpeed.Cipher =
+                    cipherName.contains("AES_128") || cipherName.contains("AES128") ? .aes128GCM : .aes256GCM
                 cipherRates.append(CipherSpeed.sealAndOpen(cipher, totalBytes: total))
             }
             let handler = median(handlerRates), bare = median(cipherRates)
-            print(String(format: "  %8d-byte writes, %@: handlers %.2f GB/s, bare cipher %.2f GB/s, handlers at %.0f%% of the cipher",
-                         size, cipherName, handler / 1e9, bare / 1e9, 100 * handler / bare))
+            print(
+                String(
+                    format:
+                        "  %8d-byte writes, %@: handlers %.2f GB/s, bare cipher %.2f GB/s, handlers at %.0f%% of the cipher",
+                    size, cipherName, handler / 1e9, bare / 1e9, 100 * handler / bare))
         }
     }
 
@@ -168,7 +178,9 @@ private final class HandlerPair {
         var ciphertext = ciphertext
         while ciphertext.readableBytes > 0 {
             for _ in 0..<16 {
-                guard let read = ciphertext.readSlice(length: min(ciphertext.readableBytes, 64 * 1024)), read.readableBytes > 0 else { break }
+                guard let read = ciphertext.readSlice(length: min(ciphertext.readableBytes, 64 * 1024)),
+                    read.readableBytes > 0
+                else { break }
                 channel.pipeline.fireChannelRead(read)
             }
             channel.pipeline.fireChannelReadComplete()

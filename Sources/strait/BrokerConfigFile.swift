@@ -18,17 +18,22 @@ struct ConfigFileError: Error, CustomStringConvertible {
 /// problem in the file is thrown. `listeners:` and `tls:` are read by the reader topology sites
 /// share (`BrokerListenerSettings`), checked against the `--listen` listener `plaintext`.
 enum BrokerConfigFile {
-    static func apply(file path: String, to config: inout BrokerConfig, plaintext: BrokerListenerSettings.Plaintext) throws {
+    static func apply(file path: String, to config: inout BrokerConfig, plaintext: BrokerListenerSettings.Plaintext)
+        throws
+    {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw ConfigFileError(file: path, line: 1, column: 1, message: "cannot read the config file: \(error.localizedDescription)")
+            throw ConfigFileError(
+                file: path, line: 1, column: 1, message: "cannot read the config file: \(error.localizedDescription)")
         }
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
             throw ConfigFileError(file: path, line: 1, column: 1, message: "invalid YAML: \(error)")
         }
         guard let root else { return }
-        guard let mapping = root.mapping else { throw error(path, root, "the config file must be a mapping of keys to values") }
+        guard let mapping = root.mapping else {
+            throw error(path, root, "the config file must be a mapping of keys to values")
+        }
         var listenersNode: Node?, tlsNode: Node?
         var problems: [ConfigFileError] = []
         for (keyNode, value) in mapping {
@@ -44,7 +49,10 @@ enum BrokerConfigFile {
                 break
             }
             guard BrokerConfig.settingNames.contains(key) else {
-                let hint = nearestName(to: key, in: BrokerConfig.settingNames + ["listeners", "tls"]).map { " (did you mean '\($0)'?)" } ?? ""
+                let hint =
+                    nearestName(to: key, in: BrokerConfig.settingNames + ["listeners", "tls"]).map {
+                        " (did you mean '\($0)'?)"
+                    } ?? ""
                 problems.append(error(path, keyNode, "unknown key '\(key)'\(hint)"))
                 continue
             }
@@ -56,9 +64,12 @@ enum BrokerConfigFile {
                 problems.append(error(path, value, problem))
             }
         }
-        let (listeners, diagnostics) = BrokerListenerSettings.read(listeners: listenersNode, tls: tlsNode, plaintext: plaintext,
-                                                                   scope: nil, file: path)
-        problems += diagnostics.map { ConfigFileError(file: $0.file, line: $0.line, column: $0.column, message: $0.message) }
+        let (listeners, diagnostics) = BrokerListenerSettings.read(
+            listeners: listenersNode, tls: tlsNode, plaintext: plaintext,
+            scope: nil, file: path)
+        problems += diagnostics.map {
+            ConfigFileError(file: $0.file, line: $0.line, column: $0.column, message: $0.message)
+        }
         if let first = problems.min(by: { ($0.line, $0.column) < ($1.line, $1.column) }) { throw first }
         config.listeners = listeners.listeners
         config.tls = listeners.tls

@@ -9,11 +9,13 @@ import Topology
 /// come from a file or an environment variable, never from the command line, and are never
 /// printed. Both ways end in the mapping the replicator uses (`applySecurity`).
 struct ClientSecurityOptions: ParsableArguments {
-    @Option(name: .customLong("security-protocol"),
-            help: "plaintext, ssl, sasl_plaintext or sasl_ssl (Kafka's security.protocol; any case).")
+    @Option(
+        name: .customLong("security-protocol"),
+        help: "plaintext, ssl, sasl_plaintext or sasl_ssl (Kafka's security.protocol; any case).")
     var securityProtocol: String?
-    @Option(name: .customLong("ca-file"),
-            help: "PEM CA bundle to verify the brokers' certificates (default: the system's trust store).")
+    @Option(
+        name: .customLong("ca-file"),
+        help: "PEM CA bundle to verify the brokers' certificates (default: the system's trust store).")
     var caFile: String?
     @Option(name: .customLong("cert-file"), help: "PEM client certificate (mutual TLS), with --key-file.")
     var certFile: String?
@@ -33,23 +35,27 @@ struct ClientSecurityOptions: ParsableArguments {
     var site: String?
 
     static let names = SecuritySettings.Names(
-        securityProtocol: "--security-protocol", caFile: "--ca-file", certificateFile: "--cert-file", keyFile: "--key-file",
+        securityProtocol: "--security-protocol", caFile: "--ca-file", certificateFile: "--cert-file",
+        keyFile: "--key-file",
         saslMechanism: "--sasl-mechanism", username: "--username", passwordFile: "--password-file",
         passwordEnv: "--password-env")
 
     /// The security options given on the command line, by name (for "drop ..." messages).
     private var given: [String] {
-        [("--security-protocol", securityProtocol), ("--ca-file", caFile), ("--cert-file", certFile),
-         ("--key-file", keyFile), ("--sasl-mechanism", saslMechanism), ("--username", username),
-         ("--password-file", passwordFile), ("--password-env", passwordEnv)]
-            .compactMap { $0.1 == nil ? nil : $0.0 }
+        [
+            ("--security-protocol", securityProtocol), ("--ca-file", caFile), ("--cert-file", certFile),
+            ("--key-file", keyFile), ("--sasl-mechanism", saslMechanism), ("--username", username),
+            ("--password-file", passwordFile), ("--password-env", passwordEnv)
+        ]
+        .compactMap { $0.1 == nil ? nil : $0.0 }
     }
 
     func validate() throws {
         if topology != nil || site != nil {
             guard topology != nil, site != nil else { throw ValidationError("--topology and --site go together") }
             guard given.isEmpty else {
-                throw ValidationError("--topology takes the security settings from the site: drop \(given.joined(separator: ", "))")
+                throw ValidationError(
+                    "--topology takes the security settings from the site: drop \(given.joined(separator: ", "))")
             }
             return
         }
@@ -103,7 +109,8 @@ struct ClientSecurityOptions: ParsableArguments {
         if let topology, let site {
             let loaded = try loadOrReport(topology)
             guard let chosen = loaded.site(named: site) else {
-                throw CLIError("\(topology) has no site '\(site)' (sites: \(loaded.sites.map(\.name).joined(separator: ", ")))")
+                throw CLIError(
+                    "\(topology) has no site '\(site)' (sites: \(loaded.sites.map(\.name).joined(separator: ", ")))")
             }
             do {
                 return (chosen.bootstrapServers.joined(separator: ","), try loaded.clientConfiguration(for: chosen))

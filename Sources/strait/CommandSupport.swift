@@ -48,6 +48,7 @@ func announce(_ link: LinkService) {
 /// NIOAsyncWriter without calling finish()", swift-nio#2637); a graceful shutdown closes the
 /// listeners and serves what was accepted. The failure is still what `run()` throws.
 func drainingService(_ service: some Service) -> ServiceGroupConfiguration.ServiceConfiguration {
-    .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
-          failureTerminationBehavior: .gracefullyShutdownGroup)
+    .init(
+        service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+        failureTerminationBehavior: .gracefullyShutdownGroup)
 }

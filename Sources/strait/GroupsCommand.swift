@@ -15,8 +15,9 @@ struct GroupsCommand: AsyncParsableCommand {
     }
 
     struct ClusterOptions: ParsableArguments {
-        @Option(name: .customLong("bootstrap-server"),
-                help: "Comma-separated HOST:PORT list of brokers to bootstrap from (default: localhost:9092).")
+        @Option(
+            name: .customLong("bootstrap-server"),
+            help: "Comma-separated HOST:PORT list of brokers to bootstrap from (default: localhost:9092).")
         var bootstrapServer: String?
         @OptionGroup(title: "Security") var security: ClientSecurityOptions
         @Option(help: "Give up after this many seconds.") var timeout: Double = 30
@@ -26,11 +27,16 @@ struct GroupsCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
-            guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+            guard Logger.Level(rawValue: logLevel) != nil else {
+                throw ValidationError("unknown --log-level '\(logLevel)'")
+            }
             if let bootstrapServer {
-                do { _ = try BrokerAddress.parseList(bootstrapServer) } catch { throw ValidationError("--bootstrap-server: \(error)") }
+                do { _ = try BrokerAddress.parseList(bootstrapServer) } catch {
+                    throw ValidationError("--bootstrap-server: \(error)")
+                }
                 if security.topology != nil {
-                    throw ValidationError("--topology takes the bootstrap servers from the site: drop --bootstrap-server")
+                    throw ValidationError(
+                        "--topology takes the bootstrap servers from the site: drop --bootstrap-server")
                 }
             }
         }
@@ -46,8 +52,9 @@ struct GroupsCommand: AsyncParsableCommand {
             let limit = Duration.milliseconds(Int64(timeout * 1000))
             configuration.connectTimeout = min(limit, .seconds(10))
             configuration.requestTimeout = limit
-            let cluster = try KafkaCluster(bootstrap: bootstrap, configuration: configuration,
-                                           logger: Logger(label: "strait.groups"))
+            let cluster = try KafkaCluster(
+                bootstrap: bootstrap, configuration: configuration,
+                logger: Logger(label: "strait.groups"))
             do {
                 let result = try await withThrowingTaskGroup(of: T?.self) { tasks in
                     tasks.addTask { try await body(cluster) }
@@ -83,7 +90,8 @@ struct GroupsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the groups of every broker: group id, state, protocol type.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the groups of every broker: group id, state, protocol type.")
         @OptionGroup var options: ClusterOptions
 
         func run() async throws {
@@ -102,21 +110,29 @@ struct GroupsCommand: AsyncParsableCommand {
             }
             switch format {
             case .json:
-                printJSON(["groups": groups.map { group -> [String: Any] in
-                    ["group": group.groupId, "state": group.state ?? NSNull(), "protocol_type": group.protocolType,
-                     "coordinator": Int(group.coordinator)]
-                }])
+                printJSON([
+                    "groups": groups.map { group -> [String: Any] in
+                        [
+                            "group": group.groupId, "state": group.state ?? NSNull(),
+                            "protocol_type": group.protocolType,
+                            "coordinator": Int(group.coordinator)
+                        ]
+                    }
+                ])
             case .text:
-                printTable(header: ["GROUP", "STATE", "PROTOCOL-TYPE"], rows: groups.map {
-                    [$0.groupId, $0.state ?? "-", $0.protocolType.isEmpty ? "-" : $0.protocolType]
-                })
+                printTable(
+                    header: ["GROUP", "STATE", "PROTOCOL-TYPE"],
+                    rows: groups.map {
+                        [$0.groupId, $0.state ?? "-", $0.protocolType.isEmpty ? "-" : $0.protocolType]
+                    })
             }
         }
     }
 
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Describe a group: state, members, and per partition the committed offset, log end offset and lag.")
+            abstract:
+                "Describe a group: state, members, and per partition the committed offset, log end offset and lag.")
         @Argument(help: "The group id.") var group: String
         @OptionGroup var options: ClusterOptions
 
@@ -142,20 +158,29 @@ struct GroupsCommand: AsyncParsableCommand {
         private func printText(_ description: GroupDescription, _ report: GroupOffsetsReport) {
             let protocolType = description.protocolType.isEmpty ? "-" : description.protocolType
             let protocolName = description.protocolName.isEmpty ? "-" : description.protocolName
-            print("GROUP \(description.groupId): state \(description.state), protocol type \(protocolType), "
-                + "protocol \(protocolName), coordinator \(description.coordinator), "
-                + "\(description.members.count) member\(description.members.count == 1 ? "" : "s")")
+            print(
+                "GROUP \(description.groupId): state \(description.state), protocol type \(protocolType), "
+                    + "protocol \(protocolName), coordinator \(description.coordinator), "
+                    + "\(description.members.count) member\(description.members.count == 1 ? "" : "s")")
             print("")
             var rows = report.rows.map { row -> [String] in
-                [row.partition.topic, "\(row.partition.partition)", row.committedOffset.map(String.init) ?? "-",
-                 row.logEndOffset.map(String.init) ?? "-", row.lag.map(String.init) ?? "-",
-                 row.memberId ?? "-", row.clientHost ?? "-", row.clientId ?? "-"]
+                [
+                    row.partition.topic, "\(row.partition.partition)", row.committedOffset.map(String.init) ?? "-",
+                    row.logEndOffset.map(String.init) ?? "-", row.lag.map(String.init) ?? "-",
+                    row.memberId ?? "-", row.clientHost ?? "-", row.clientId ?? "-"
+                ]
             }
-            rows += report.membersWithoutPartitions.map { ["-", "-", "-", "-", "-", $0.memberId, $0.clientHost, $0.clientId] }
-            printTable(header: ["TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"],
-                       rows: rows)
+            rows += report.membersWithoutPartitions.map {
+                ["-", "-", "-", "-", "-", $0.memberId, $0.clientHost, $0.clientId]
+            }
+            printTable(
+                header: [
+                    "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"
+                ],
+                rows: rows)
             for row in report.rows where row.logEndError != nil {
-                FileHandle.standardError.write(Data("warning: no log end offset for \(row.partition): \(row.logEndError!)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("warning: no log end offset for \(row.partition): \(row.logEndError!)\n".utf8))
             }
         }
 
@@ -166,13 +191,16 @@ struct GroupsCommand: AsyncParsableCommand {
                 "state": description.state,
                 "protocol_type": description.protocolType,
                 "protocol": description.protocolName,
-                "coordinator": ["id": Int(description.coordinator.nodeId), "host": description.coordinator.host,
-                                "port": Int(description.coordinator.port)],
+                "coordinator": [
+                    "id": Int(description.coordinator.nodeId), "host": description.coordinator.host,
+                    "port": Int(description.coordinator.port)
+                ],
                 "members": description.members.map { member -> [String: Any] in
                     [
                         "member_id": member.memberId, "group_instance_id": orNull(member.groupInstanceId),
                         "client_id": member.clientId, "host": member.clientHost,
-                        "assignment": orNull(member.assignment?.map { ["topic": $0.topic, "partition": Int($0.partition)] }),
+                        "assignment": orNull(
+                            member.assignment?.map { ["topic": $0.topic, "partition": Int($0.partition)] })
                     ]
                 },
                 "partitions": report.rows.map { row -> [String: Any] in
@@ -180,10 +208,10 @@ struct GroupsCommand: AsyncParsableCommand {
                         "topic": row.partition.topic, "partition": Int(row.partition.partition),
                         "current_offset": orNull(row.committedOffset), "log_end_offset": orNull(row.logEndOffset),
                         "lag": orNull(row.lag), "consumer_id": orNull(row.memberId), "host": orNull(row.clientHost),
-                        "client_id": orNull(row.clientId),
+                        "client_id": orNull(row.clientId)
                     ]
                 },
-                "total_lag": report.totalLag,
+                "total_lag": report.totalLag
             ]
         }
     }
@@ -201,7 +229,8 @@ func printTable(header: [String], rows: [[String]]) {
 }
 
 func printJSON(_ object: Any) {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
+    let data =
+        (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
     FileHandle.standardOutput.write(data)
     FileHandle.standardOutput.write(Data("\n".utf8))
 }

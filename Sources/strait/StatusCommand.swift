@@ -2,7 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import Observability
 import Replicator
@@ -27,7 +27,9 @@ struct StatusCommand: AsyncParsableCommand {
     var output: GroupsCommand.OutputFormat = .text
     @Option(name: .customLong("max-lag-records"), help: "Exit 3 when a partition lags more records than this.")
     var maxLagRecords: Int64?
-    @Option(name: .customLong("max-lag-seconds"), help: "Exit 3 when a partition's oldest unmirrored record is older than this.")
+    @Option(
+        name: .customLong("max-lag-seconds"),
+        help: "Exit 3 when a partition's oldest unmirrored record is older than this.")
     var maxLagSeconds: Double?
     @Flag(help: "Redraw every --interval seconds until Ctrl-C or SIGTERM.") var watch = false
     @Option(help: "Seconds between snapshots with --watch.") var interval: Double = 2
@@ -54,9 +56,11 @@ struct StatusCommand: AsyncParsableCommand {
         let probe = StatusProbe(
             url: url, file: file, timeout: timeout,
             expected: topology.links.map {
-                LinkHealth.ExpectedLink(source: $0.source, target: $0.target, checkpointIntervalMs: $0.checkpointIntervalMs)
+                LinkHealth.ExpectedLink(
+                    source: $0.source, target: $0.target, checkpointIntervalMs: $0.checkpointIntervalMs)
             },
-            bounds: LinkHealth.Bounds(maxLagRecords: maxLagRecords, maxLagMs: maxLagSeconds.map { Int64(($0 * 1000).rounded()) }))
+            bounds: LinkHealth.Bounds(
+                maxLagRecords: maxLagRecords, maxLagMs: maxLagSeconds.map { Int64(($0 * 1000).rounded()) }))
         let status: LinkHealth.ExitStatus
         if watch {
             status = await watchUntilStopped(probe)
@@ -85,7 +89,9 @@ struct StatusCommand: AsyncParsableCommand {
                     let snapshot = try await probe.take(previous: previous)
                     previous = snapshot.links
                     last = snapshot.exitStatus
-                    write(output == .json ? snapshot.output(.json) : screen.frame(snapshot.report, header: header, index: index))
+                    write(
+                        output == .json
+                            ? snapshot.output(.json) : screen.frame(snapshot.report, header: header, index: index))
                 } catch {
                     if Task.isCancelled { break }  // the request was cut short by the signal
                     previous = nil
@@ -153,8 +159,9 @@ struct StatusProbe: Sendable {
         do {
             (data, _) = try await URLSession.shared.data(for: request)
         } catch {
-            throw CLIError("no replicator answers at \(url) (is `strait replicator \(file)` or `strait up \(file)` "
-                + "running?): \(error.localizedDescription)")
+            throw CLIError(
+                "no replicator answers at \(url) (is `strait replicator \(file)` or `strait up \(file)` "
+                    + "running?): \(error.localizedDescription)")
         }
         let links: [LinkStatus.Snapshot]
         do {
@@ -163,8 +170,9 @@ struct StatusProbe: Sendable {
             throw CLIError("the answer at \(url) is not Strait's status JSON: \(error)")
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        return Snapshot(json: data, links: links,
-                        verdicts: LinkHealth.assess(links, previous: previous, expected: expected, bounds: bounds, now: now),
-                        now: now)
+        return Snapshot(
+            json: data, links: links,
+            verdicts: LinkHealth.assess(links, previous: previous, expected: expected, bounds: bounds, now: now),
+            now: now)
     }
 }

@@ -6,9 +6,11 @@ struct Strait: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strait",
         abstract: "Kafka-protocol broker and multi-datacenter replicator.",
-        subcommands: [BrokerCommand.self, UpCommand.self, TopologyCommand.self, GroupsCommand.self,
-                      ReplicatorCommand.self, StatusCommand.self, UsersCommand.self, DelayLinkCommand.self,
-                      BenchCommand.self])
+        subcommands: [
+            BrokerCommand.self, UpCommand.self, TopologyCommand.self, GroupsCommand.self,
+            ReplicatorCommand.self, StatusCommand.self, UsersCommand.self, DelayLinkCommand.self,
+            BenchCommand.self
+        ])
 
     /// ArgumentParser's `main`, with one difference: an error thrown by a command's `run()` is a
     /// runtime failure (nothing answers, a file is unreadable, a port is taken), printed as one
@@ -30,7 +32,7 @@ struct Strait: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch where builtIn || error is ExitCode || error is CleanExit {
+        } catch  where builtIn || error is ExitCode || error is CleanExit {
             exit(withError: error)
         } catch {
             FileHandle.standardError.write(Data("error: \(runtimeErrorMessage(error))\n".utf8))

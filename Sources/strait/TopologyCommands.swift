@@ -20,12 +20,15 @@ struct TopologyCommand: ParsableCommand {
 
         func run() throws {
             let topology = try loadOrReport(file)
-            print("\(file): ok: topology \(topology.name) (\(topology.mode.rawValue)), \(plural(topology.sites.count, "site")), \(plural(topology.links.count, "link"))")
+            print(
+                "\(file): ok: topology \(topology.name) (\(topology.mode.rawValue)), \(plural(topology.sites.count, "site")), \(plural(topology.links.count, "link"))"
+            )
         }
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the expanded topology: sites, links and their remote topic naming.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show the expanded topology: sites, links and their remote topic naming.")
         @Argument(help: "Topology file.") var file: String
 
         func run() throws {
@@ -52,22 +55,27 @@ func describe(_ topology: Topology) -> String {
         let indent = "  \(String(repeating: " ", count: width))  "
         switch site.kind {
         case let .embedded(broker):
-            lines.append("  \(padded)  embedded Strait broker on \(broker.host):\(broker.port), data in \(broker.dataDirectory)")
+            lines.append(
+                "  \(padded)  embedded Strait broker on \(broker.host):\(broker.port), data in \(broker.dataDirectory)")
             for listener in broker.listeners.listeners {
                 let advertised = listener.advertisedAddress
-                lines.append("\(indent)listener \(listener.name): \(listener.securityProtocol.rawValue) on \(listener.host):\(listener.port)"
-                    + ", advertised as \(advertised.host):\(advertised.port)")
+                lines.append(
+                    "\(indent)listener \(listener.name): \(listener.securityProtocol.rawValue) on \(listener.host):\(listener.port)"
+                        + ", advertised as \(advertised.host):\(advertised.port)")
             }
             if let tls = broker.listeners.tls {
-                lines.append("\(indent)tls: certificate \(tls.certificateFile), client-auth \(tls.clientAuth.rawValue)"
-                    + (tls.caFile.map { ", client CA \($0)" } ?? ""))
+                lines.append(
+                    "\(indent)tls: certificate \(tls.certificateFile), client-auth \(tls.clientAuth.rawValue)"
+                        + (tls.caFile.map { ", client CA \($0)" } ?? ""))
             }
             if broker.security.securityProtocol != .plaintext {
-                lines.append("\(indent)links connect to \(site.bootstrapServers.joined(separator: ","))"
-                    + " (listener \(broker.clientListener?.name ?? BrokerListeners.plaintextName))")
+                lines.append(
+                    "\(indent)links connect to \(site.bootstrapServers.joined(separator: ","))"
+                        + " (listener \(broker.clientListener?.name ?? BrokerListeners.plaintextName))")
             }
         case let .external(cluster):
-            lines.append("  \(padded)  external Kafka-protocol cluster at \(cluster.bootstrapServers.joined(separator: ","))")
+            lines.append(
+                "  \(padded)  external Kafka-protocol cluster at \(cluster.bootstrapServers.joined(separator: ","))")
         }
         let security = site.security
         if security.securityProtocol != .plaintext {
@@ -83,19 +91,25 @@ func describe(_ topology: Topology) -> String {
     lines.append(topology.links.isEmpty ? "links: none" : "links:")
     for link in topology.links {
         lines.append("  \(link.source) → \(link.target)")
-        lines.append("    topics: include \(link.topics.include.joined(separator: ", "))"
-            + (link.topics.exclude.isEmpty ? "" : "; exclude \(link.topics.exclude.joined(separator: ", "))"))
-        lines.append("    groups: include \(link.groups.include.joined(separator: ", "))"
-            + (link.groups.exclude.isEmpty ? "" : "; exclude \(link.groups.exclude.joined(separator: ", "))"))
+        lines.append(
+            "    topics: include \(link.topics.include.joined(separator: ", "))"
+                + (link.topics.exclude.isEmpty ? "" : "; exclude \(link.topics.exclude.joined(separator: ", "))"))
+        lines.append(
+            "    groups: include \(link.groups.include.joined(separator: ", "))"
+                + (link.groups.exclude.isEmpty ? "" : "; exclude \(link.groups.exclude.joined(separator: ", "))"))
         switch link.naming {
         case let .prefix(separator):
-            lines.append("    naming: prefix \"\(separator)\": <topic> at \(link.source) → \(link.remoteTopic(for: "<topic>")) at \(link.target)")
+            lines.append(
+                "    naming: prefix \"\(separator)\": <topic> at \(link.source) → \(link.remoteTopic(for: "<topic>")) at \(link.target)"
+            )
         case .identity:
-            lines.append("    naming: identity: <topic> at \(link.source) → <topic> at \(link.target)"
-                + (link.provenanceHeader ? " (provenance header cuts loops)" : ""))
+            lines.append(
+                "    naming: identity: <topic> at \(link.source) → <topic> at \(link.target)"
+                    + (link.provenanceHeader ? " (provenance header cuts loops)" : ""))
         }
         // Literal names among the include patterns make the naming concrete.
-        for pattern in link.topics.include where pattern.allSatisfy({ $0.isLetter || $0.isNumber || "-_".contains($0) }) {
+        for pattern in link.topics.include where pattern.allSatisfy({ $0.isLetter || $0.isNumber || "-_".contains($0) })
+        {
             lines.append("      \(pattern) at \(link.source) → \(link.remoteTopic(for: pattern)) at \(link.target)")
         }
         // A pattern "name.*" also matches "name" itself: show that as the example.
@@ -105,7 +119,9 @@ func describe(_ topology: Topology) -> String {
                 lines.append("      \(topic) at \(link.source) → \(link.remoteTopic(for: topic)) at \(link.target)")
             }
         }
-        lines.append("    compression: \(link.compression); refresh every \(link.refreshIntervalMs) ms; checkpoints every \(link.checkpointIntervalMs) ms")
+        lines.append(
+            "    compression: \(link.compression); refresh every \(link.refreshIntervalMs) ms; checkpoints every \(link.checkpointIntervalMs) ms"
+        )
     }
     return lines.joined(separator: "\n")
 }
@@ -116,7 +132,8 @@ struct UpCommand: AsyncParsableCommand {
         commandName: "up", abstract: "Bring up a topology: every embedded site's broker and every link.")
 
     @Argument(help: "Topology file.") var file: String
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
 
     func validate() throws { try checkLogLevel(logLevel) }
 
@@ -138,24 +155,33 @@ struct UpCommand: AsyncParsableCommand {
             }
             let listeners: [BrokerService.Listener]
             do {
-                listeners = try BrokerListeners.make(plaintextHost: embedded.host, plaintextPort: embedded.port, config: config, logger: logger)
+                listeners = try BrokerListeners.make(
+                    plaintextHost: embedded.host, plaintextPort: embedded.port, config: config, logger: logger)
             } catch {
                 throw CLIError("site \(site.name): \(error)")
             }
             let name = site.name
-            let service = BrokerService(broker: broker, listeners: listeners, logger: logger, onListening: { address in
-                let line = "site \(name): strait broker listening on \(embedded.host):\(address.port ?? embedded.port) (node \(embedded.config.nodeId), cluster \(broker.clusterId), data dir \(embedded.dataDirectory))\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
-            }, onListenerBound: { listener, address in
-                guard listener.name != BrokerListeners.plaintextName else { return }
-                let line = "site \(name): listener \(listener.name) on \(listener.host):\(address.port ?? listener.port)\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
-            })
+            let service = BrokerService(
+                broker: broker, listeners: listeners, logger: logger,
+                onListening: { address in
+                    let line =
+                        "site \(name): strait broker listening on \(embedded.host):\(address.port ?? embedded.port) (node \(embedded.config.nodeId), cluster \(broker.clusterId), data dir \(embedded.dataDirectory))\n"
+                    FileHandle.standardOutput.write(Data(line.utf8))
+                },
+                onListenerBound: { listener, address in
+                    guard listener.name != BrokerListeners.plaintextName else { return }
+                    let line =
+                        "site \(name): listener \(listener.name) on \(listener.host):\(address.port ?? listener.port)\n"
+                    FileHandle.standardOutput.write(Data(line.utf8))
+                })
             services.append(drainingService(service))
         }
         for site in topology.sites {
             if case let .external(cluster) = site.kind {
-                FileHandle.standardOutput.write(Data("site \(site.name): external cluster at \(cluster.bootstrapServers.joined(separator: ",")) (not started here)\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data(
+                        "site \(site.name): external cluster at \(cluster.bootstrapServers.joined(separator: ",")) (not started here)\n"
+                            .utf8))
             }
         }
         let links = try topology.linkServices(logger: Logger(label: "strait.replicator"))
@@ -167,8 +193,10 @@ struct UpCommand: AsyncParsableCommand {
         guard !services.isEmpty else {
             throw CLIError("\(file) has no embedded sites and no links to run")
         }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
-                                                      logger: Logger(label: "strait.up")))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: Logger(label: "strait.up")))
         try await group.run()
     }
 }
@@ -181,7 +209,8 @@ struct ReplicatorCommand: AsyncParsableCommand {
         commandName: "replicator", abstract: "Run a topology's links (the sites' clusters run elsewhere).")
 
     @Argument(help: "Topology file.") var file: String
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
 
     func validate() throws { try checkLogLevel(logLevel) }
 
@@ -193,9 +222,11 @@ struct ReplicatorCommand: AsyncParsableCommand {
         for link in links {
             announce(link)
         }
-        let group = ServiceGroup(configuration: .init(services: links.map { drainingService($0) } + [drainingService(statusServer(topology, links))],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint],
-                                                      logger: Logger(label: "strait.replicator")))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: links.map { drainingService($0) } + [drainingService(statusServer(topology, links))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: Logger(label: "strait.replicator")))
         try await group.run()
     }
 }
@@ -203,8 +234,10 @@ struct ReplicatorCommand: AsyncParsableCommand {
 /// The /metrics and /status endpoint of a process running links; prints where it listens.
 func statusServer(_ topology: Topology, _ links: [LinkService]) -> StatusServer {
     let address = topology.statusAddress
-    return StatusServer(host: address.host, port: address.port, links: links.map(\.status),
-                        logger: Logger(label: "strait.status")) { bound in
+    return StatusServer(
+        host: address.host, port: address.port, links: links.map(\.status),
+        logger: Logger(label: "strait.status")
+    ) { bound in
         let line = "status: http://\(address.host):\(bound.port ?? address.port)/metrics and /status\n"
         FileHandle.standardOutput.write(Data(line.utf8))
     }

@@ -17,7 +17,8 @@ struct UsersCommand: AsyncParsableCommand {
 
         func authentication() throws -> BrokerAuthentication {
             try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-            return try BrokerAuthentication.open(directory: URL(fileURLWithPath: dataDir), mechanisms: SaslMechanism.allCases)
+            return try BrokerAuthentication.open(
+                directory: URL(fileURLWithPath: dataDir), mechanisms: SaslMechanism.allCases)
         }
     }
 
@@ -25,15 +26,18 @@ struct UsersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user, or set its password.")
         @Argument(help: "User name.") var user: String
         @Option(help: "SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN.") var mechanism: String = "SCRAM-SHA-512"
-        @Option(name: .customLong("password-env"), help: "Environment variable holding the password.") var passwordEnv: String?
-        @Option(name: .customLong("password-file"), help: "File holding the password (first line).") var passwordFile: String?
+        @Option(name: .customLong("password-env"), help: "Environment variable holding the password.") var passwordEnv:
+            String?
+        @Option(name: .customLong("password-file"), help: "File holding the password (first line).") var passwordFile:
+            String?
         @Option(help: "SCRAM iterations (4096 to 16384).") var iterations: Int = 8192
         @OptionGroup var location: Location
 
         func validate() throws {
             guard (passwordEnv == nil) != (passwordFile == nil) else {
-                throw ValidationError("give the password with exactly one of --password-env or --password-file "
-                    + "(never on the command line)")
+                throw ValidationError(
+                    "give the password with exactly one of --password-env or --password-file "
+                        + "(never on the command line)")
             }
             _ = try parseMechanism(mechanism)
         }
@@ -48,7 +52,8 @@ struct UsersCommand: AsyncParsableCommand {
             } else {
                 let path = passwordFile ?? ""
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-                      let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty else {
+                    let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty
+                else {
                     throw CLIError("cannot read a password from \(path)")
                 }
                 password = Secret(String(line))
@@ -96,7 +101,11 @@ struct UsersCommand: AsyncParsableCommand {
         func run() async throws {
             let stores = try location.authentication()
             for (user, credentials) in stores.scram.allCredentials().sorted(by: { $0.key < $1.key }) {
-                for info in credentials { print("\(user)  \(info.mechanism == .sha256 ? "SCRAM-SHA-256" : "SCRAM-SHA-512")  iterations \(info.iterations)") }
+                for info in credentials {
+                    print(
+                        "\(user)  \(info.mechanism == .sha256 ? "SCRAM-SHA-256" : "SCRAM-SHA-512")  iterations \(info.iterations)"
+                    )
+                }
             }
             for user in stores.plain.userNames { print("\(user)  PLAIN") }
         }

@@ -10,9 +10,11 @@ import XCTest
 final class ApiVersionsTests: XCTestCase {
     func testAdvertisesTheImplementedApis() async throws {
         let client = try BrokerHarness()
-        let response = try await client.send(ApiVersionsRequest(clientSoftwareName: "test", clientSoftwareVersion: "1"), version: 3)
+        let response = try await client.send(
+            ApiVersionsRequest(clientSoftwareName: "test", clientSoftwareVersion: "1"), version: 3)
         XCTAssertEqual(response.errorCode, 0)
-        let ranges = Dictionary(uniqueKeysWithValues: response.apiKeys.map { ($0.apiKey, $0.minVersion...$0.maxVersion) })
+        let ranges = Dictionary(
+            uniqueKeysWithValues: response.apiKeys.map { ($0.apiKey, $0.minVersion...$0.maxVersion) })
         XCTAssertEqual(ranges[APIKey.produce.rawValue], 0...11)
         XCTAssertEqual(ranges[APIKey.fetch.rawValue], 4...12)
         XCTAssertEqual(ranges[APIKey.apiVersions.rawValue], 0...4)
@@ -25,8 +27,11 @@ final class ApiVersionsTests: XCTestCase {
         let client = try BrokerHarness()
         var frame = ByteBuffer()
         RequestHeader(apiKey: 18, apiVersion: 99, correlationId: 7, clientId: "future").encode(into: &frame)
-        frame.writeBytes([0xDE, 0xAD]) // a body we must not try to parse
-        guard case var .respond(response) = await client.broker.handle(frame: frame, connection: .init(id: 1, remoteAddress: "t")) else {
+        frame.writeBytes([0xDE, 0xAD])  // a body we must not try to parse
+        guard
+            case var .respond(response) = await client.broker.handle(
+                frame: frame, connection: .init(id: 1, remoteAddress: "t"))
+        else {
             return XCTFail("expected a response")
         }
         _ = response.readInteger(as: Int32.self)
@@ -41,7 +46,10 @@ final class ApiVersionsTests: XCTestCase {
         let client = try BrokerHarness()
         var frame = ByteBuffer()
         RequestHeader(apiKey: 9999, apiVersion: 0, correlationId: 1, clientId: nil).encode(into: &frame)
-        guard case .closeConnection = await client.broker.handle(frame: frame, connection: .init(id: 1, remoteAddress: "t")) else {
+        guard
+            case .closeConnection = await client.broker.handle(
+                frame: frame, connection: .init(id: 1, remoteAddress: "t"))
+        else {
             return XCTFail("expected the connection to be closed")
         }
     }
@@ -50,7 +58,10 @@ final class ApiVersionsTests: XCTestCase {
         let client = try BrokerHarness()
         var frame = try client.frame(MetadataRequest(topics: [.init(name: "orders")]), version: 9, correlationId: 1)
         frame.moveWriterIndex(to: frame.writerIndex - 3)
-        guard case .closeConnection = await client.broker.handle(frame: frame, connection: .init(id: 1, remoteAddress: "t")) else {
+        guard
+            case .closeConnection = await client.broker.handle(
+                frame: frame, connection: .init(id: 1, remoteAddress: "t"))
+        else {
             return XCTFail("expected the connection to be closed")
         }
     }
@@ -59,13 +70,15 @@ final class ApiVersionsTests: XCTestCase {
 final class ProduceFetchTests: XCTestCase {
     func testMetadataAutoCreatesATopicAndKeepsItsId() async throws {
         let client = try BrokerHarness()
-        let first = try await client.send(MetadataRequest(topics: [.init(name: "orders")], allowAutoTopicCreation: true), version: 12)
+        let first = try await client.send(
+            MetadataRequest(topics: [.init(name: "orders")], allowAutoTopicCreation: true), version: 12)
         XCTAssertEqual(first.topics.first?.errorCode, 0)
         XCTAssertEqual(first.topics.first?.partitions.count, 1)
         XCTAssertNotEqual(first.topics.first?.topicId, KafkaUUID.zero)
         let again = try await client.send(MetadataRequest(topics: nil), version: 12)
         XCTAssertEqual(again.userTopics.map(\.name), ["orders"])
-        XCTAssertEqual(again.topics.first { $0.isInternal }?.name, "__strait_groups", "internal topics are listed, flagged")
+        XCTAssertEqual(
+            again.topics.first { $0.isInternal }?.name, "__strait_groups", "internal topics are listed, flagged")
         XCTAssertEqual(again.userTopics.first?.topicId, first.topics.first?.topicId)
         XCTAssertEqual(again.brokers.first?.port, 9092)
     }
@@ -92,7 +105,8 @@ final class ProduceFetchTests: XCTestCase {
         XCTAssertEqual(strings(try client.records(in: fetched.records)), ["a", "b", "c", "d", "e"])
 
         let fromMiddle = try await client.fetch("orders", offset: 4)
-        XCTAssertEqual(try client.records(in: fromMiddle.records).map(\.offset), [3, 4], "the whole containing batch comes back")
+        XCTAssertEqual(
+            try client.records(in: fromMiddle.records).map(\.offset), [3, 4], "the whole containing batch comes back")
         let outOfRange = try await client.fetch("orders", offset: 6)
         XCTAssertEqual(outOfRange.errorCode, 1)
     }
@@ -112,9 +126,12 @@ final class ProduceFetchTests: XCTestCase {
 
     func testAcksZeroGetsNoResponseButIsWritten() async throws {
         let client = try BrokerHarness()
-        let request = ProduceRequest(acks: 0, timeoutMs: 1000,
-                                     topicData: [.init(name: "fire", partitionData: [.init(index: 0, records: try batch(["x"]).bytes)])])
-        guard case .noResponse = try await client.outcome(request, version: 9) else { return XCTFail("acks=0 must not be answered") }
+        let request = ProduceRequest(
+            acks: 0, timeoutMs: 1000,
+            topicData: [.init(name: "fire", partitionData: [.init(index: 0, records: try batch(["x"]).bytes)])])
+        guard case .noResponse = try await client.outcome(request, version: 9) else {
+            return XCTFail("acks=0 must not be answered")
+        }
         let latest = try await client.listOffset("fire", timestamp: -1)
         XCTAssertEqual(latest.offset, 1)
     }
@@ -166,8 +183,8 @@ final class ProduceFetchTests: XCTestCase {
 
     func testListOffsetsByTimestamp() async throws {
         let client = try BrokerHarness()
-        _ = try await client.produce("t", batch: try batch(["a", "b", "c"], timestamp: 1000))   // 1000, 1001, 1002
-        _ = try await client.produce("t", batch: try batch(["d", "e"], timestamp: 2000))        // 2000, 2001
+        _ = try await client.produce("t", batch: try batch(["a", "b", "c"], timestamp: 1000))  // 1000, 1001, 1002
+        _ = try await client.produce("t", batch: try batch(["d", "e"], timestamp: 2000))  // 2000, 2001
         let exact = try await client.listOffset("t", timestamp: 1001)
         XCTAssertEqual([exact.offset, exact.timestamp], [1, 1001])
         let between = try await client.listOffset("t", timestamp: 1500)
@@ -184,7 +201,8 @@ final class ProduceFetchTests: XCTestCase {
 final class IdempotentProduceTests: XCTestCase {
     func testRetriedBatchIsAnsweredWithItsFirstOffsetAndNotWrittenTwice() async throws {
         let client = try BrokerHarness()
-        let ids = try await client.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60000), version: 4)
+        let ids = try await client.send(
+            InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60000), version: 4)
         XCTAssertEqual(ids.errorCode, 0)
         let pid = ids.producerId
         let first = try batch(["a", "b"], producerId: pid, producerEpoch: ids.producerEpoch, baseSequence: 0)
@@ -209,9 +227,11 @@ final class IdempotentProduceTests: XCTestCase {
     func testProducerIdsAreNeverReusedAcrossRestarts() async throws {
         let storage = InMemoryBrokerStorage()
         let before = try BrokerHarness(storage: storage)
-        let a = try await before.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 1), version: 4).producerId
+        let a = try await before.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 1), version: 4)
+            .producerId
         let after = try BrokerHarness(storage: storage)
-        let b = try await after.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 1), version: 4).producerId
+        let b = try await after.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 1), version: 4)
+            .producerId
         XCTAssertGreaterThan(b, a)
     }
 }
@@ -231,8 +251,9 @@ final class AdminTests: XCTestCase {
         XCTAssertEqual(result5.errorCode, 40, "INVALID_CONFIG")
         let result6 = try await client.createTopic("neg", configs: ["retention.ms": "-7"])
         XCTAssertEqual(result6.errorCode, 40)
-        let replicated = try await client.send(CreateTopicsRequest(
-            topics: [.init(name: "rf3", numPartitions: 1, replicationFactor: 3)], timeoutMs: 1000), version: 7)
+        let replicated = try await client.send(
+            CreateTopicsRequest(
+                topics: [.init(name: "rf3", numPartitions: 1, replicationFactor: 3)], timeoutMs: 1000), version: 7)
         XCTAssertEqual(replicated.topics[0].errorCode, 38, "INVALID_REPLICATION_FACTOR")
         let metadata = try await client.send(MetadataRequest(topics: nil), version: 12)
         XCTAssertEqual(metadata.userTopics.map(\.name), ["orders"])
@@ -243,7 +264,9 @@ final class AdminTests: XCTestCase {
         let client = try BrokerHarness()
         _ = try await client.createTopic("cfg", configs: ["retention.ms": "60000"])
         func describe() async throws -> [String: DescribeConfigsResponse.DescribeConfigsResourceResult] {
-            let response = try await client.send(DescribeConfigsRequest(resources: [.init(resourceType: 2, resourceName: "cfg", configurationKeys: nil)]), version: 4)
+            let response = try await client.send(
+                DescribeConfigsRequest(resources: [.init(resourceType: 2, resourceName: "cfg", configurationKeys: nil)]
+                ), version: 4)
             XCTAssertEqual(response.results[0].errorCode, 0)
             return Dictionary(uniqueKeysWithValues: response.results[0].configs.map { ($0.name, $0) })
         }
@@ -253,23 +276,39 @@ final class AdminTests: XCTestCase {
         XCTAssertEqual(configs["cleanup.policy"]?.value, "delete")
         XCTAssertEqual(configs["cleanup.policy"]?.configSource, 5)
 
-        let incremental = try await client.send(IncrementalAlterConfigsRequest(resources: [.init(
-            resourceType: 2, resourceName: "cfg",
-            configs: [.init(name: "segment.bytes", configOperation: 0, value: "1048576"),
-                      .init(name: "retention.ms", configOperation: 1, value: nil)])], validateOnly: false), version: 1)
+        let incremental = try await client.send(
+            IncrementalAlterConfigsRequest(
+                resources: [
+                    .init(
+                        resourceType: 2, resourceName: "cfg",
+                        configs: [
+                            .init(name: "segment.bytes", configOperation: 0, value: "1048576"),
+                            .init(name: "retention.ms", configOperation: 1, value: nil)
+                        ])
+                ], validateOnly: false), version: 1)
         XCTAssertEqual(incremental.responses[0].errorCode, 0)
         configs = try await describe()
         XCTAssertEqual(configs["segment.bytes"]?.value, "1048576")
         XCTAssertEqual(configs["retention.ms"]?.configSource, 5, "deleted override falls back to the default")
 
-        let bad = try await client.send(IncrementalAlterConfigsRequest(resources: [.init(
-            resourceType: 2, resourceName: "cfg", configs: [.init(name: "compression.type", configOperation: 0, value: "gzip")])],
-            validateOnly: false), version: 1)
+        let bad = try await client.send(
+            IncrementalAlterConfigsRequest(
+                resources: [
+                    .init(
+                        resourceType: 2, resourceName: "cfg",
+                        configs: [.init(name: "compression.type", configOperation: 0, value: "gzip")])
+                ],
+                validateOnly: false), version: 1)
         XCTAssertEqual(bad.responses[0].errorCode, 40)
         XCTAssertNotNil(bad.responses[0].errorMessage)
 
-        let replace = try await client.send(AlterConfigsRequest(resources: [.init(
-            resourceType: 2, resourceName: "cfg", configs: [.init(name: "cleanup.policy", value: "compact")])], validateOnly: false), version: 1)
+        let replace = try await client.send(
+            AlterConfigsRequest(
+                resources: [
+                    .init(
+                        resourceType: 2, resourceName: "cfg", configs: [.init(name: "cleanup.policy", value: "compact")]
+                    )
+                ], validateOnly: false), version: 1)
         XCTAssertEqual(replace.responses[0].errorCode, 0)
         configs = try await describe()
         XCTAssertEqual(configs["cleanup.policy"]?.value, "compact")
@@ -280,30 +319,41 @@ final class AdminTests: XCTestCase {
         let client = try BrokerHarness()
         _ = try await client.produce("trim", batch: try batch(["a", "b"]))
         _ = try await client.produce("trim", batch: try batch(["c", "d"]))
-        let response = try await client.send(DeleteRecordsRequest(
-            topics: [.init(name: "trim", partitions: [.init(partitionIndex: 0, offset: 2)])], timeoutMs: 1000), version: 2)
+        let response = try await client.send(
+            DeleteRecordsRequest(
+                topics: [.init(name: "trim", partitions: [.init(partitionIndex: 0, offset: 2)])], timeoutMs: 1000),
+            version: 2)
         XCTAssertEqual(response.topics[0].partitions[0].errorCode, 0)
         XCTAssertEqual(response.topics[0].partitions[0].lowWatermark, 2)
         let earliest = try await client.listOffset("trim", timestamp: -2)
         XCTAssertEqual(earliest.offset, 2)
         let below = try await client.fetch("trim", offset: 0)
         XCTAssertEqual(below.errorCode, 1, "OFFSET_OUT_OF_RANGE below the log start")
-        let tooFar = try await client.send(DeleteRecordsRequest(
-            topics: [.init(name: "trim", partitions: [.init(partitionIndex: 0, offset: 99)])], timeoutMs: 1000), version: 2)
+        let tooFar = try await client.send(
+            DeleteRecordsRequest(
+                topics: [.init(name: "trim", partitions: [.init(partitionIndex: 0, offset: 99)])], timeoutMs: 1000),
+            version: 2)
         XCTAssertEqual(tooFar.topics[0].partitions[0].errorCode, 1)
     }
 
     func testCreatePartitionsAndDeleteTopics() async throws {
         let client = try BrokerHarness()
         _ = try await client.createTopic("grow")
-        let grown = try await client.send(CreatePartitionsRequest(topics: [.init(name: "grow", count: 3, assignments: nil)], timeoutMs: 1000, validateOnly: false), version: 3)
+        let grown = try await client.send(
+            CreatePartitionsRequest(
+                topics: [.init(name: "grow", count: 3, assignments: nil)], timeoutMs: 1000, validateOnly: false),
+            version: 3)
         XCTAssertEqual(grown.results[0].errorCode, 0)
-        let shrink = try await client.send(CreatePartitionsRequest(topics: [.init(name: "grow", count: 2, assignments: nil)], timeoutMs: 1000, validateOnly: false), version: 3)
+        let shrink = try await client.send(
+            CreatePartitionsRequest(
+                topics: [.init(name: "grow", count: 2, assignments: nil)], timeoutMs: 1000, validateOnly: false),
+            version: 3)
         XCTAssertEqual(shrink.results[0].errorCode, 37)
         let produced = try await client.produce("grow", partition: 2, batch: try batch(["p2"]))
         XCTAssertEqual(produced.errorCode, 0)
 
-        let deleted = try await client.send(DeleteTopicsRequest(topicNames: ["grow", "missing"], timeoutMs: 1000), version: 5)
+        let deleted = try await client.send(
+            DeleteTopicsRequest(topicNames: ["grow", "missing"], timeoutMs: 1000), version: 5)
         XCTAssertEqual(deleted.responses.map(\.errorCode), [0, 3])
         let metadata = try await client.send(MetadataRequest(topics: nil), version: 12)
         XCTAssertTrue(metadata.userTopics.isEmpty)
@@ -311,7 +361,8 @@ final class AdminTests: XCTestCase {
 
     func testDescribeCluster() async throws {
         let client = try BrokerHarness()
-        let response = try await client.send(DescribeClusterRequest(includeClusterAuthorizedOperations: false), version: 1)
+        let response = try await client.send(
+            DescribeClusterRequest(includeClusterAuthorizedOperations: false), version: 1)
         XCTAssertEqual(response.clusterId, client.broker.clusterId)
         XCTAssertEqual(response.brokers.map(\.brokerId), [0])
     }
@@ -319,7 +370,9 @@ final class AdminTests: XCTestCase {
 
 final class RestartTests: XCTestCase {
     func testTopicsRecordsAndProducerStateSurviveARestart() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strait-restart-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strait-restart-\(UUID().uuidString)"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var logger = Logger(label: "test")
         logger.logLevel = .critical

@@ -8,7 +8,8 @@ final class BrokerCompactionTests: XCTestCase {
     /// Produces `value` under `key`, one segment per call (the clock passes segment.ms first).
     private func put(_ client: BrokerHarness, _ topic: String, _ key: String, _ value: String) async throws {
         client.clock.advance(by: 10)
-        let response = try await client.produce(topic, batch: try batch([value], key: key, timestamp: client.clock.milliseconds))
+        let response = try await client.produce(
+            topic, batch: try batch([value], key: key, timestamp: client.clock.milliseconds))
         XCTAssertEqual(response.errorCode, 0)
     }
 
@@ -18,7 +19,9 @@ final class BrokerCompactionTests: XCTestCase {
         var next: Int64 = 0
         for _ in 0..<100 {
             let fetched = try await client.fetch(topic, offset: next)
-            guard let last = try RecordBatches.split(fetched.records ?? ByteBuffer(), verifyCRC: true).last else { break }
+            guard let last = try RecordBatches.split(fetched.records ?? ByteBuffer(), verifyCRC: true).last else {
+                break
+            }
             records += try client.records(in: fetched.records)
             next = last.header.nextOffset
         }
@@ -28,7 +31,8 @@ final class BrokerCompactionTests: XCTestCase {
     func testTheCleanerCompactsOnlyCompactedTopicsAndOnlyWhenThereIsSomethingNew() async throws {
         let client = try BrokerHarness()
         for (topic, policy) in [("latest", "compact"), ("history", "delete")] {
-            let created = try await client.createTopic(topic, configs: ["cleanup.policy": policy, "segment.ms": "1", "min.cleanable.dirty.ratio": "0.1"])
+            let created = try await client.createTopic(
+                topic, configs: ["cleanup.policy": policy, "segment.ms": "1", "min.cleanable.dirty.ratio": "0.1"])
             XCTAssertEqual(created.errorCode, 0)
             for (key, value) in [("a", "a1"), ("b", "b1"), ("a", "a2"), ("b", "b2"), ("c", "c1")] {
                 try await put(client, topic, key, value)
@@ -52,12 +56,18 @@ final class BrokerCompactionTests: XCTestCase {
 
     func testCompactionConfigsAreValidatedAndMapToOptions() async throws {
         let client = try BrokerHarness()
-        let bad = try await client.createTopic("bad", configs: ["cleanup.policy": "compact", "min.cleanable.dirty.ratio": "1.5"])
-        XCTAssertEqual(bad.errorCode, 40) // INVALID_CONFIG
-        let configs = TopicConfigs(overrides: ["delete.retention.ms": "5", "min.compaction.lag.ms": "7",
-                                               "min.cleanable.dirty.ratio": "0.25"])
-        XCTAssertEqual(configs.compactionOptions(broker: BrokerConfig()),
-                       CompactionOptions(deleteRetentionMs: 5, minCompactionLagMs: 7, maxCompactionLagMs: Int64.max, minCleanableDirtyRatio: 0.25))
+        let bad = try await client.createTopic(
+            "bad", configs: ["cleanup.policy": "compact", "min.cleanable.dirty.ratio": "1.5"])
+        XCTAssertEqual(bad.errorCode, 40)  // INVALID_CONFIG
+        let configs = TopicConfigs(overrides: [
+            "delete.retention.ms": "5", "min.compaction.lag.ms": "7",
+            "min.cleanable.dirty.ratio": "0.25"
+        ])
+        XCTAssertEqual(
+            configs.compactionOptions(broker: BrokerConfig()),
+            CompactionOptions(
+                deleteRetentionMs: 5, minCompactionLagMs: 7, maxCompactionLagMs: Int64.max, minCleanableDirtyRatio: 0.25
+            ))
         XCTAssertEqual(TopicConfigs().compactionOptions(broker: BrokerConfig()), CompactionOptions())
     }
 }

@@ -7,12 +7,15 @@ import NIOCore
 import XCTest
 
 /// A batch as a source broker stores it: at `offset`, with the source's leader epoch.
-func sourceBatch(_ values: [String], at offset: Int64, codec: CompressionCodec = .none, epoch: Int32 = 7,
-                 producerId: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1,
-                 transactional: Bool = false, control: Bool = false) throws -> StoredBatch {
-    var builder = RecordBatchBuilder(baseOffset: offset, codec: codec, partitionLeaderEpoch: epoch, producerId: producerId,
-                                     producerEpoch: producerEpoch, baseSequence: baseSequence,
-                                     isTransactional: transactional, isControl: control)
+func sourceBatch(
+    _ values: [String], at offset: Int64, codec: CompressionCodec = .none, epoch: Int32 = 7,
+    producerId: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1,
+    transactional: Bool = false, control: Bool = false
+) throws -> StoredBatch {
+    var builder = RecordBatchBuilder(
+        baseOffset: offset, codec: codec, partitionLeaderEpoch: epoch, producerId: producerId,
+        producerEpoch: producerEpoch, baseSequence: baseSequence,
+        isTransactional: transactional, isControl: control)
     for (i, value) in values.enumerated() {
         builder.append(key: Array("k\(i)".utf8), value: Array(value.utf8), timestamp: 1_700_000_000_000 + Int64(i))
     }
@@ -31,31 +34,50 @@ func bytes(_ buffer: ByteBuffer?) -> [UInt8] {
 }
 
 extension BrokerHarness {
-    func mirrorAppend(_ topic: String, partition: Int32 = 0, _ batches: [StoredBatch], sourceLogStartOffset: Int64 = -1,
-                      file: StaticString = #filePath, line: UInt = #line) async throws -> StraitMirrorAppendResponse.MirrorAppendPartitionResponse {
-        let response = try await send(StraitMirrorAppendRequest(timeoutMs: 1000, topics: [.init(name: topic, partitions: [
-            .init(partitionIndex: partition, sourceLogStartOffset: sourceLogStartOffset,
-                  records: batches.isEmpty ? nil : concatenated(batches)),
-        ])]), version: 0, file: file, line: line)
+    func mirrorAppend(
+        _ topic: String, partition: Int32 = 0, _ batches: [StoredBatch], sourceLogStartOffset: Int64 = -1,
+        file: StaticString = #filePath, line: UInt = #line
+    ) async throws -> StraitMirrorAppendResponse.MirrorAppendPartitionResponse {
+        let response = try await send(
+            StraitMirrorAppendRequest(
+                timeoutMs: 1000,
+                topics: [
+                    .init(
+                        name: topic,
+                        partitions: [
+                            .init(
+                                partitionIndex: partition, sourceLogStartOffset: sourceLogStartOffset,
+                                records: batches.isEmpty ? nil : concatenated(batches))
+                        ])
+                ]), version: 0, file: file, line: line)
         XCTAssertEqual(response.topics.map(\.name), [topic], file: file, line: line)
         return response.topics[0].partitions[0]
     }
 
-    func createMirror(_ name: String, source: String = "east", partitions: Int32 = 1, configs: [String: String] = [:]) async throws {
+    func createMirror(_ name: String, source: String = "east", partitions: Int32 = 1, configs: [String: String] = [:])
+        async throws
+    {
         var configs = configs
         configs["strait.mirror.source"] = source
         let created = try await createTopic(name, partitions: partitions, configs: configs)
         XCTAssertEqual(created.errorCode, 0, created.errorMessage ?? "")
     }
 
-    func setConfig(_ topic: String, _ name: String, _ value: String?) async throws -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse {
-        let response = try await send(IncrementalAlterConfigsRequest(resources: [.init(
-            resourceType: 2, resourceName: topic,
-            configs: [.init(name: name, configOperation: value == nil ? 1 : 0, value: value)])], validateOnly: false), version: 1)
+    func setConfig(_ topic: String, _ name: String, _ value: String?) async throws
+        -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
+    {
+        let response = try await send(
+            IncrementalAlterConfigsRequest(
+                resources: [
+                    .init(
+                        resourceType: 2, resourceName: topic,
+                        configs: [.init(name: name, configOperation: value == nil ? 1 : 0, value: value)])
+                ], validateOnly: false), version: 1)
         return response.responses[0]
     }
 
-    func fetchAll(_ topic: String, partition: Int32 = 0, from offset: Int64) async throws -> FetchResponse.PartitionData {
+    func fetchAll(_ topic: String, partition: Int32 = 0, from offset: Int64) async throws -> FetchResponse.PartitionData
+    {
         try await fetch(topic, partition: partition, offset: offset, maxBytes: 64 << 20)
     }
 }
@@ -63,7 +85,8 @@ extension BrokerHarness {
 final class MirrorTopicTests: XCTestCase {
     func testTheApiIsAdvertisedAtVersionZeroOnly() async throws {
         let client = try BrokerHarness()
-        let response = try await client.send(ApiVersionsRequest(clientSoftwareName: "test", clientSoftwareVersion: "1"), version: 3)
+        let response = try await client.send(
+            ApiVersionsRequest(clientSoftwareName: "test", clientSoftwareVersion: "1"), version: 3)
         let mirror = response.apiKeys.first { $0.apiKey == 20000 }
         XCTAssertEqual(mirror.map { $0.minVersion...$0.maxVersion }, 0...0)
         XCTAssertEqual(APIKey.straitMirrorAppend.rawValue, 20000)
@@ -72,8 +95,10 @@ final class MirrorTopicTests: XCTestCase {
     func testBatchesKeepTheirSourceOffsetsAndBytes() async throws {
         let client = try BrokerHarness()
         try await client.createMirror("orders.east")
-        let batches = [try sourceBatch(["a", "b", "c"], at: 0), try sourceBatch(["d", "e"], at: 3, codec: .lz4),
-                       try sourceBatch(["f"], at: 5, codec: .zstd, epoch: 9)]
+        let batches = [
+            try sourceBatch(["a", "b", "c"], at: 0), try sourceBatch(["d", "e"], at: 3, codec: .lz4),
+            try sourceBatch(["f"], at: 5, codec: .zstd, epoch: 9)
+        ]
         let result = try await client.mirrorAppend("orders.east", batches)
         XCTAssertEqual(result.errorCode, 0, result.errorMessage ?? "")
         XCTAssertEqual(result.appendedBatches, 3)
@@ -101,7 +126,8 @@ final class MirrorTopicTests: XCTestCase {
         XCTAssertEqual(again.appendedBatches, 1)
         XCTAssertEqual(again.logEndOffset, 6)
         let fetched = try await client.fetchAll("m", from: 0)
-        XCTAssertEqual(strings(try client.records(in: fetched.records)), ["a", "b", "c", "d", "e", "f"], "nothing duplicated")
+        XCTAssertEqual(
+            strings(try client.records(in: fetched.records)), ["a", "b", "c", "d", "e", "f"], "nothing duplicated")
 
         let other = try await client.mirrorAppend("m", [try sourceBatch(["D", "E"], at: 3)])
         XCTAssertEqual(other.errorCode, KafkaErrorCode.offsetOutOfRange)
@@ -116,8 +142,10 @@ final class MirrorTopicTests: XCTestCase {
         _ = try await client.mirrorAppend("m", [try sourceBatch(["a", "b", "c", "d", "e"], at: 0)])
         let straddling = try await client.mirrorAppend("m", [try sourceBatch(["x", "y", "z", "w"], at: 3)])
         XCTAssertEqual(straddling.errorCode, KafkaErrorCode.offsetOutOfRange)
-        XCTAssertEqual(straddling.errorMessage,
-                       "batch at offsets 3...6 straddles the log end offset 5 of m-0: offsets 3...4 are already present; the mirror and its source diverge")
+        XCTAssertEqual(
+            straddling.errorMessage,
+            "batch at offsets 3...6 straddles the log end offset 5 of m-0: offsets 3...4 are already present; the mirror and its source diverge"
+        )
         XCTAssertEqual(straddling.logEndOffset, 5)
         XCTAssertEqual(straddling.appendedBatches, 0)
     }
@@ -138,7 +166,8 @@ final class MirrorTopicTests: XCTestCase {
         XCTAssertEqual(bytes(all.records), bytes(concatenated(batches)))
         XCTAssertEqual(try client.records(in: all.records).map(\.offset), [0, 1, 2, 10, 12, 20])
         let fromGap = try await client.fetchAll("compacted", from: 5)
-        XCTAssertEqual(try client.records(in: fromGap.records).map(\.offset), [10, 12, 20], "a fetch in a gap gets the next batch")
+        XCTAssertEqual(
+            try client.records(in: fromGap.records).map(\.offset), [10, 12, 20], "a fetch in a gap gets the next batch")
     }
 
     func testTheFirstBatchOfAnEmptyMirrorMayStartAt1000() async throws {
@@ -184,7 +213,7 @@ final class MirrorTopicTests: XCTestCase {
             try sourceBatch(["t1", "t2"], at: 0, producerId: 4, producerEpoch: 0, baseSequence: 0, transactional: true),
             try sourceBatch(["marker"], at: 2, producerId: 4, producerEpoch: 0, transactional: true, control: true),
             // Out of sequence for an idempotent producer check (sequence 9 after 1): not checked.
-            try sourceBatch(["u"], at: 3, producerId: 4, producerEpoch: 0, baseSequence: 9),
+            try sourceBatch(["u"], at: 3, producerId: 4, producerEpoch: 0, baseSequence: 9)
         ]
         let result = try await client.mirrorAppend("txn", batches)
         XCTAssertEqual(result.errorCode, 0, result.errorMessage ?? "")
@@ -200,7 +229,8 @@ final class MirrorTopicTests: XCTestCase {
         corrupt.bytes.setInteger(UInt8(0xFF), at: corrupt.bytes.writerIndex - 1)
         let crc = try await client.mirrorAppend("m", [corrupt])
         XCTAssertEqual(crc.errorCode, KafkaErrorCode.corruptMessage)
-        let backwards = try await client.mirrorAppend("m", [try sourceBatch(["a"], at: 5), try sourceBatch(["b"], at: 2)])
+        let backwards = try await client.mirrorAppend(
+            "m", [try sourceBatch(["a"], at: 5), try sourceBatch(["b"], at: 2)])
         XCTAssertEqual(backwards.errorCode, KafkaErrorCode.invalidRecord)
         XCTAssertEqual(backwards.logEndOffset, 0, "a request that fails validation writes nothing")
     }
@@ -233,8 +263,9 @@ final class MirrorTopicTests: XCTestCase {
 
         let refused = try await client.produce("orders.east", batch: try batch(["local"]))
         XCTAssertEqual(refused.errorCode, KafkaErrorCode.invalidTopicException)
-        XCTAssertEqual(refused.errorMessage,
-                       "topic orders.east is a mirror of east; promote it first (delete its strait.mirror.source config)")
+        XCTAssertEqual(
+            refused.errorMessage,
+            "topic orders.east is a mirror of east; promote it first (delete its strait.mirror.source config)")
 
         let promoted = try await client.setConfig("orders.east", "strait.mirror.source", nil)
         XCTAssertEqual(promoted.errorCode, 0, promoted.errorMessage ?? "")
@@ -242,12 +273,17 @@ final class MirrorTopicTests: XCTestCase {
         XCTAssertEqual(accepted.errorCode, 0, accepted.errorMessage ?? "")
         XCTAssertEqual(accepted.baseOffset, 43, "producers write at the next offset")
         let late = try await client.mirrorAppend("orders.east", [try sourceBatch(["d"], at: 43)])
-        XCTAssertEqual(late.errorCode, KafkaErrorCode.invalidTopicException, "after promotion the mirror API is refused")
+        XCTAssertEqual(
+            late.errorCode, KafkaErrorCode.invalidTopicException, "after promotion the mirror API is refused")
 
         // AlterConfigs without the key promotes as well.
         try await client.createMirror("other")
-        let replaced = try await client.send(AlterConfigsRequest(resources: [.init(
-            resourceType: 2, resourceName: "other", configs: [.init(name: "retention.ms", value: "-1")])], validateOnly: false), version: 1)
+        let replaced = try await client.send(
+            AlterConfigsRequest(
+                resources: [
+                    .init(
+                        resourceType: 2, resourceName: "other", configs: [.init(name: "retention.ms", value: "-1")])
+                ], validateOnly: false), version: 1)
         XCTAssertEqual(replaced.responses[0].errorCode, 0)
         let produced = try await client.produce("other", batch: try batch(["x"]))
         XCTAssertEqual(produced.errorCode, 0)
@@ -281,9 +317,12 @@ final class MirrorTopicTests: XCTestCase {
         try await client.createMirror("m", source: "west")
         _ = try await client.createTopic("plain")
         func describe(_ topic: String) async throws -> DescribeConfigsResponse.DescribeConfigsResourceResult? {
-            let response = try await client.send(DescribeConfigsRequest(
-                resources: [.init(resourceType: 2, resourceName: topic, configurationKeys: ["strait.mirror.source"])],
-                includeDocumentation: true), version: 4)
+            let response = try await client.send(
+                DescribeConfigsRequest(
+                    resources: [
+                        .init(resourceType: 2, resourceName: topic, configurationKeys: ["strait.mirror.source"])
+                    ],
+                    includeDocumentation: true), version: 4)
             return response.results[0].configs.first
         }
         let mirror = try await describe("m")
@@ -307,17 +346,23 @@ final class MirrorTopicTests: XCTestCase {
     }
 
     func testARestartKeepsMirroredDataTheMirrorFlagAndTheProducerStateBoundary() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strait-mirror-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strait-mirror-\(UUID().uuidString)"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        func open() throws -> BrokerHarness { try BrokerHarness(storage: try FileBrokerStorage(directory: directory, logger: logger)) }
+        func open() throws -> BrokerHarness {
+            try BrokerHarness(storage: try FileBrokerStorage(directory: directory, logger: logger))
+        }
 
         let first = try open()
         try await first.createMirror("m", source: "east")
         // The source's producer 0 (epoch 0) wrote sequences 0...2; ids collide across clusters.
-        let batches = [try sourceBatch(["a", "b", "c"], at: 1000, producerId: 0, producerEpoch: 0, baseSequence: 0),
-                       try RecordBatchRecords(try sourceBatch(["d", "e", "f"], at: 1010)).rebuilt(keeping: [1])]
+        let batches = [
+            try sourceBatch(["a", "b", "c"], at: 1000, producerId: 0, producerEpoch: 0, baseSequence: 0),
+            try RecordBatchRecords(try sourceBatch(["d", "e", "f"], at: 1010)).rebuilt(keeping: [1])
+        ]
         _ = try await first.mirrorAppend("m", batches)
         first.broker.shutdown()
 
@@ -334,7 +379,8 @@ final class MirrorTopicTests: XCTestCase {
 
         let third = try open()
         // This broker's own producer 0 (epoch 0) starts at sequence 0: not a duplicate of the source's.
-        let local = try await third.produce("m", batch: try batch(["mine"], producerId: 0, producerEpoch: 0, baseSequence: 0))
+        let local = try await third.produce(
+            "m", batch: try batch(["mine"], producerId: 0, producerEpoch: 0, baseSequence: 0))
         XCTAssertEqual(local.errorCode, 0, local.errorMessage ?? "")
         XCTAssertEqual(local.baseOffset, 1013)
         let all = try await third.fetchAll("m", from: 1000)

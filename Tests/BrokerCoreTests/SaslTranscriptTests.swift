@@ -26,16 +26,21 @@ final class SaslTranscriptTests: XCTestCase {
         var config = BrokerConfig()
         config.saslMechanisms = [.plain, .scramSha256]
         config.connectionsMaxReauthMs = maxReauthMs
-        config.listeners = [ListenerSpec(name: "SASL", host: "127.0.0.1", port: 0, securityProtocol: .saslPlaintext,
-                                         connectionsMaxReauthMs: listenerMaxReauthMs)]
+        config.listeners = [
+            ListenerSpec(
+                name: "SASL", host: "127.0.0.1", port: 0, securityProtocol: .saslPlaintext,
+                connectionsMaxReauthMs: listenerMaxReauthMs)
+        ]
         config.auditLogFile = auditURL.path
         let client = try BrokerHarness(config: config)
-        client.connection = ConnectionContext(id: 7, remoteAddress: "10.0.0.5:40000", remoteHost: "10.0.0.5", listenerName: "SASL",
-                                              session: ConnectionSession(requiresSASL: true))
+        client.connection = ConnectionContext(
+            id: 7, remoteAddress: "10.0.0.5:40000", remoteHost: "10.0.0.5", listenerName: "SASL",
+            session: ConnectionSession(requiresSASL: true))
         let auth = client.broker.authentication
         try auth.plain.setPassword(user: "alice", password: "alice-secret")
         try auth.plain.setPassword(user: "bob", password: "bob-secret")
-        try auth.scram.upsert(user: "alice", mechanism: .sha256, credential: ScramCredential(mechanism: .sha256, password: "alice-scram"))
+        try auth.scram.upsert(
+            user: "alice", mechanism: .sha256, credential: ScramCredential(mechanism: .sha256, password: "alice-scram"))
         return client
     }
 
@@ -46,28 +51,36 @@ final class SaslTranscriptTests: XCTestCase {
     }
 
     /// Handshake + one SaslAuthenticate with PLAIN; the response must come back (not closed).
-    func plainLogin(_ client: BrokerHarness, _ user: String, _ password: String, version: Int16 = 2,
-                    file: StaticString = #filePath, line: UInt = #line) async throws -> SaslAuthenticateResponse {
+    func plainLogin(
+        _ client: BrokerHarness, _ user: String, _ password: String, version: Int16 = 2,
+        file: StaticString = #filePath, line: UInt = #line
+    ) async throws -> SaslAuthenticateResponse {
         let handshakeError = try await handshake(client, "PLAIN")
         XCTAssertEqual(handshakeError, 0, file: file, line: line)
-        return try await client.send(SaslAuthenticateRequest(authBytes: plainToken(user, password)), version: version, file: file, line: line)
+        return try await client.send(
+            SaslAuthenticateRequest(authBytes: plainToken(user, password)), version: version, file: file, line: line)
     }
 
     /// The response of a request after which the broker closes the connection.
-    func closingResponse<Request: KafkaRequestMessage>(_ client: BrokerHarness, _ request: Request, version: Int16,
-                                                       file: StaticString = #filePath, line: UInt = #line) async throws -> (Request.Response, String) {
+    func closingResponse<Request: KafkaRequestMessage>(
+        _ client: BrokerHarness, _ request: Request, version: Int16,
+        file: StaticString = #filePath, line: UInt = #line
+    ) async throws -> (Request.Response, String) {
         let outcome = try await client.outcome(request, version: version)
         guard case .respondAndClose(var frame, let reason) = outcome else {
             XCTFail("expected a response and a close, got \(outcome)", file: file, line: line)
             throw HarnessError.noResponse
         }
         _ = frame.readInteger(as: Int32.self)
-        _ = try ResponseHeader.decode(from: &frame, headerVersion: Request.apiKey.responseHeaderVersion(apiVersion: version))
+        _ = try ResponseHeader.decode(
+            from: &frame, headerVersion: Request.apiKey.responseHeaderVersion(apiVersion: version))
         return (try Request.Response(from: &frame, version: version), reason)
     }
 
-    func closeReason<Request: KafkaRequestMessage>(_ client: BrokerHarness, _ request: Request, version: Int16,
-                                                   file: StaticString = #filePath, line: UInt = #line) async throws -> String {
+    func closeReason<Request: KafkaRequestMessage>(
+        _ client: BrokerHarness, _ request: Request, version: Int16,
+        file: StaticString = #filePath, line: UInt = #line
+    ) async throws -> String {
         let outcome = try await client.outcome(request, version: version)
         guard case let .closeConnection(reason) = outcome else {
             XCTFail("expected the connection to close, got \(outcome)", file: file, line: line)
@@ -97,7 +110,8 @@ final class SaslTranscriptTests: XCTestCase {
         let first = try await client.send(SaslAuthenticateRequest(authBytes: scram.initialMessage()), version: 2)
         XCTAssertEqual(first.errorCode, 0)
         XCTAssertEqual(first.sessionLifetimeMs, 0, "no lifetime before the exchange completes")
-        let final = try await client.send(SaslAuthenticateRequest(authBytes: try XCTUnwrap(scram.respond(to: first.authBytes))), version: 2)
+        let final = try await client.send(
+            SaslAuthenticateRequest(authBytes: try XCTUnwrap(scram.respond(to: first.authBytes))), version: 2)
         XCTAssertEqual(final.errorCode, 0)
         XCTAssertEqual(final.sessionLifetimeMs, 10_000)
         try scram.finish(with: final.authBytes)
@@ -111,7 +125,8 @@ final class SaslTranscriptTests: XCTestCase {
         let reHandshake = try await handshake(client, "SCRAM-SHA-256")
         XCTAssertEqual(reHandshake, 0)
         let reFirst = try await client.send(SaslAuthenticateRequest(authBytes: again.initialMessage()), version: 2)
-        let reFinal = try await client.send(SaslAuthenticateRequest(authBytes: try XCTUnwrap(again.respond(to: reFirst.authBytes))), version: 2)
+        let reFinal = try await client.send(
+            SaslAuthenticateRequest(authBytes: try XCTUnwrap(again.respond(to: reFirst.authBytes))), version: 2)
         XCTAssertEqual(reFinal.errorCode, 0)
         XCTAssertEqual(reFinal.sessionLifetimeMs, 10_000)
 
@@ -149,9 +164,11 @@ final class SaslTranscriptTests: XCTestCase {
         client.clock.advance(by: 8_000)
         let handshakeError = try await handshake(client, "PLAIN")
         XCTAssertEqual(handshakeError, 0)
-        let (response, reason) = try await closingResponse(client, SaslAuthenticateRequest(authBytes: plainToken("bob", "bob-secret")), version: 2)
+        let (response, reason) = try await closingResponse(
+            client, SaslAuthenticateRequest(authBytes: plainToken("bob", "bob-secret")), version: 2)
         XCTAssertEqual(response.errorCode, KafkaErrorCode.saslAuthenticationFailed)
-        XCTAssertEqual(response.errorMessage, "Cannot change principals during re-authentication from User:alice to User:bob")
+        XCTAssertEqual(
+            response.errorMessage, "Cannot change principals during re-authentication from User:alice to User:bob")
         XCTAssertTrue(reason.contains("Cannot change principals"), reason)
         XCTAssertEqual(client.connection.session.principal, .user("alice"), "the principal is not replaced")
         let event = try XCTUnwrap(auditEvents().last)
@@ -159,7 +176,10 @@ final class SaslTranscriptTests: XCTestCase {
         XCTAssertEqual(event.principal, "User:bob", "the claimed user")
         XCTAssertEqual(event.operation, "PLAIN")
         XCTAssertEqual(event.api, "SaslAuthenticate")
-        XCTAssertEqual(event.detail, "re-authentication: Cannot change principals during re-authentication from User:alice to User:bob (listener SASL)")
+        XCTAssertEqual(
+            event.detail,
+            "re-authentication: Cannot change principals during re-authentication from User:alice to User:bob (listener SASL)"
+        )
     }
 
     func testReauthenticationWithAnotherMechanismIsRefused() async throws {
@@ -168,9 +188,11 @@ final class SaslTranscriptTests: XCTestCase {
         let handshakeError = try await handshake(client, "SCRAM-SHA-256")
         XCTAssertEqual(handshakeError, 0)
         var scram = SaslClientSession(mechanism: .scramSha256, username: "alice", password: "alice-scram")
-        let (response, _) = try await closingResponse(client, SaslAuthenticateRequest(authBytes: scram.initialMessage()), version: 2)
+        let (response, _) = try await closingResponse(
+            client, SaslAuthenticateRequest(authBytes: scram.initialMessage()), version: 2)
         XCTAssertEqual(response.errorCode, KafkaErrorCode.saslAuthenticationFailed)
-        XCTAssertTrue(response.errorMessage?.contains("not supported for re-authentication of mechanism 'PLAIN'") == true)
+        XCTAssertTrue(
+            response.errorMessage?.contains("not supported for re-authentication of mechanism 'PLAIN'") == true)
     }
 
     func testReauthenticationIsRefusedWhenOffOrWithinASecond() async throws {
@@ -242,9 +264,14 @@ final class SaslTranscriptTests: XCTestCase {
     func testDescribeConfigsShowsTheSaslSettings() async throws {
         let client = try saslClient(maxReauthMs: 3_600_000)
         _ = try await plainLogin(client, "alice", "alice-secret")
-        let answer = try await client.send(DescribeConfigsRequest(resources: [.init(
-            resourceType: 4, resourceName: "0",
-            configurationKeys: ["connections.max.reauth.ms", "sasl.server.max.receive.size", "sasl.enabled.mechanisms"])]), version: 4)
+        let answer = try await client.send(
+            DescribeConfigsRequest(resources: [
+                .init(
+                    resourceType: 4, resourceName: "0",
+                    configurationKeys: [
+                        "connections.max.reauth.ms", "sasl.server.max.receive.size", "sasl.enabled.mechanisms"
+                    ])
+            ]), version: 4)
         let values = Dictionary(uniqueKeysWithValues: (answer.results.first?.configs ?? []).map { ($0.name, $0.value) })
         XCTAssertEqual(values["connections.max.reauth.ms"], "3600000")
         XCTAssertEqual(values["sasl.server.max.receive.size"], "524288")
@@ -256,8 +283,9 @@ final class SaslTranscriptTests: XCTestCase {
         XCTAssertEqual(config.saslMaxReceiveBytes, 524_288, "Kafka's sasl.server.max.receive.size")
         XCTAssertNil(config.apply(setting: "sasl-max-receive-bytes", value: "65536"))
         XCTAssertEqual(config.saslMaxReceiveBytes, 65_536)
-        XCTAssertEqual(config.apply(setting: "sasl-max-receive-bytes", value: "100"),
-                       "sasl-max-receive-bytes must be an integer from 1024 to 2147483647, got '100'")
+        XCTAssertEqual(
+            config.apply(setting: "sasl-max-receive-bytes", value: "100"),
+            "sasl-max-receive-bytes must be an integer from 1024 to 2147483647, got '100'")
         XCTAssertTrue(BrokerConfig.settingNames.contains("sasl-max-receive-bytes"))
     }
 
@@ -266,11 +294,13 @@ final class SaslTranscriptTests: XCTestCase {
     func testAuthenticationLiftsTheFrameCapBeforeAuthentication() async throws {
         let client = try saslClient()
         let framing = RequestFraming(maxBytesBeforeAuthentication: 524_288)
-        client.connection = ConnectionContext(id: 9, remoteAddress: "10.0.0.5:40002", remoteHost: "10.0.0.5", listenerName: "SASL",
-                                              session: ConnectionSession(requiresSASL: true, framing: framing))
+        client.connection = ConnectionContext(
+            id: 9, remoteAddress: "10.0.0.5:40002", remoteHost: "10.0.0.5", listenerName: "SASL",
+            session: ConnectionSession(requiresSASL: true, framing: framing))
         _ = try await handshake(client, "PLAIN")
         XCTAssertEqual(framing.maxBytesBeforeAuthentication, 524_288, "still capped mid-exchange")
-        let answer = try await client.send(SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: 2)
+        let answer = try await client.send(
+            SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: 2)
         XCTAssertEqual(answer.errorCode, 0)
         XCTAssertNil(framing.maxBytesBeforeAuthentication)
     }
@@ -280,14 +310,16 @@ final class SaslTranscriptTests: XCTestCase {
     func testReauthenticationTokensAreCappedAgain() async throws {
         let client = try saslClient()
         let framing = RequestFraming(maxBytesBeforeAuthentication: 524_288)
-        client.connection = ConnectionContext(id: 11, remoteAddress: "10.0.0.5:40003", remoteHost: "10.0.0.5", listenerName: "SASL",
-                                              session: ConnectionSession(requiresSASL: true, framing: framing))
+        client.connection = ConnectionContext(
+            id: 11, remoteAddress: "10.0.0.5:40003", remoteHost: "10.0.0.5", listenerName: "SASL",
+            session: ConnectionSession(requiresSASL: true, framing: framing))
         _ = try await plainLogin(client, "alice", "alice-secret")
         XCTAssertNil(framing.maxBytesBeforeAuthentication)
         let handshakeError = try await handshake(client, "PLAIN")
         XCTAssertEqual(handshakeError, 0)
         XCTAssertEqual(framing.maxBytesBeforeAuthentication, 524_288, "capped during the re-authentication")
-        let answer = try await client.send(SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: 2)
+        let answer = try await client.send(
+            SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: 2)
         XCTAssertEqual(answer.errorCode, 0)
         XCTAssertNil(framing.maxBytesBeforeAuthentication, "lifted once it succeeded")
     }
@@ -297,7 +329,8 @@ final class SaslTranscriptTests: XCTestCase {
     func testSaslAuthenticateAfterLoginWithoutAHandshakeIsRefusedAndChangesNothing() async throws {
         let client = try saslClient()
         _ = try await plainLogin(client, "alice", "alice-secret")
-        let answer = try await client.send(SaslAuthenticateRequest(authBytes: plainToken("bob", "bob-secret")), version: 2)
+        let answer = try await client.send(
+            SaslAuthenticateRequest(authBytes: plainToken("bob", "bob-secret")), version: 2)
         XCTAssertEqual(answer.errorCode, KafkaErrorCode.illegalSaslState)
         XCTAssertEqual(answer.errorMessage, "SaslAuthenticate request received after successful authentication")
         XCTAssertEqual(client.connection.session.principal, .user("alice"))
@@ -307,14 +340,17 @@ final class SaslTranscriptTests: XCTestCase {
     func testTheBrokerAuditsAFrameRefusedBeforeAuthentication() throws {
         let client = try saslClient()
         client.broker.refusedFrameBeforeAuthentication(
-            client.connection, reason: "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 524288")
+            client.connection,
+            reason: "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 524288")
         let events = try auditEvents()
         XCTAssertEqual(events.map(\.kind), [.authenticationFailed])
         XCTAssertEqual(events.first?.principal, "User:ANONYMOUS")
         XCTAssertEqual(events.first?.host, "10.0.0.5")
         XCTAssertEqual(events.first?.api, "(frame not read)")
-        XCTAssertEqual(events.first?.detail,
-                       "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 524288 (listener SASL)")
+        XCTAssertEqual(
+            events.first?.detail,
+            "request frame of 1048576 bytes before SASL authentication exceeds sasl-max-receive-bytes 524288 (listener SASL)"
+        )
     }
 
     // MARK: SASL on listeners without SASL
@@ -327,8 +363,9 @@ final class SaslTranscriptTests: XCTestCase {
         for listener in ["PLAINTEXT", "SSL"] {
             let session = ConnectionSession(requiresSASL: false)
             session.identified(by: .user("carol"))
-            client.connection = ConnectionContext(id: 10, remoteAddress: "10.0.0.7:40000", remoteHost: "10.0.0.7", listenerName: listener,
-                                                  session: session)
+            client.connection = ConnectionContext(
+                id: 10, remoteAddress: "10.0.0.7:40000", remoteHost: "10.0.0.7", listenerName: listener,
+                session: session)
             for version: Int16 in [0, 1] {
                 let handshake = try await client.send(SaslHandshakeRequest(mechanism: "PLAIN"), version: version)
                 XCTAssertEqual(handshake.errorCode, KafkaErrorCode.illegalSaslState)
@@ -336,7 +373,8 @@ final class SaslTranscriptTests: XCTestCase {
                 XCTAssertFalse(session.framing.expectsRawSaslTokens, "v0: no raw tokens follow")
             }
             for version: Int16 in [0, 1, 2] {
-                let answer = try await client.send(SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: version)
+                let answer = try await client.send(
+                    SaslAuthenticateRequest(authBytes: plainToken("alice", "alice-secret")), version: version)
                 XCTAssertEqual(answer.errorCode, KafkaErrorCode.illegalSaslState)
                 XCTAssertEqual(answer.errorMessage, "SaslAuthenticate request received after successful authentication")
                 XCTAssertEqual(answer.sessionLifetimeMs, 0)
@@ -371,8 +409,9 @@ final class SaslTranscriptTests: XCTestCase {
         XCTAssertEqual(reply, [], "PLAIN's success is an empty token")
         XCTAssertFalse(client.connection.session.framing.expectsRawSaslTokens)
         XCTAssertEqual(client.connection.session.principal, .user("alice"))
-        XCTAssertEqual(client.connection.session.sessionExpiresAtMs, client.clock.milliseconds + 10_000,
-                       "raw-token clients get no lifetime but are closed at expiry")
+        XCTAssertEqual(
+            client.connection.session.sessionExpiresAtMs, client.clock.milliseconds + 10_000,
+            "raw-token clients get no lifetime but are closed at expiry")
         let response = try await client.send(metadata, version: 12)
         XCTAssertEqual(response.clusterId, client.broker.clusterId)
     }
@@ -395,12 +434,15 @@ final class SaslTranscriptTests: XCTestCase {
     func testHandshakeV0WithAWrongPasswordClosesWithoutAnswer() async throws {
         let client = try saslClient()
         _ = try await handshake(client, "PLAIN", version: 0)
-        guard case let .closeConnection(reason) = await client.raw(plainToken("alice", "nope")) else { return XCTFail("not closed") }
+        guard case let .closeConnection(reason) = await client.raw(plainToken("alice", "nope")) else {
+            return XCTFail("not closed")
+        }
         XCTAssertTrue(reason.contains("Invalid username or password"), reason)
         let event = try XCTUnwrap(auditEvents().last)
         XCTAssertEqual(event.principal, "User:alice")
         XCTAssertEqual(event.api, "SaslHandshake v0")
-        XCTAssertFalse(String(decoding: try Data(contentsOf: auditURL), as: UTF8.self).contains("nope"), "never the password")
+        XCTAssertFalse(
+            String(decoding: try Data(contentsOf: auditURL), as: UTF8.self).contains("nope"), "never the password")
     }
 
     // MARK: Audit of failures
@@ -412,15 +454,18 @@ final class SaslTranscriptTests: XCTestCase {
         XCTAssertEqual(unsupported, KafkaErrorCode.unsupportedSaslMechanism)
         // Wrong password: answered and closed.
         _ = try await handshake(client, "PLAIN")
-        let (wrong, _) = try await closingResponse(client, SaslAuthenticateRequest(authBytes: plainToken("alice", "hunter2")), version: 2)
+        let (wrong, _) = try await closingResponse(
+            client, SaslAuthenticateRequest(authBytes: plainToken("alice", "hunter2")), version: 2)
         XCTAssertEqual(wrong.errorCode, KafkaErrorCode.saslAuthenticationFailed)
         // Unknown SCRAM user, on a new connection.
-        client.connection = ConnectionContext(id: 8, remoteAddress: "10.0.0.6:40001", remoteHost: "10.0.0.6", listenerName: "SASL",
-                                              session: ConnectionSession(requiresSASL: true))
+        client.connection = ConnectionContext(
+            id: 8, remoteAddress: "10.0.0.6:40001", remoteHost: "10.0.0.6", listenerName: "SASL",
+            session: ConnectionSession(requiresSASL: true))
         _ = try await handshake(client, "SCRAM-SHA-256")
         var ghost = SaslClientSession(mechanism: .scramSha256, username: "ghost", password: "boo")
         let first = try await client.send(SaslAuthenticateRequest(authBytes: ghost.initialMessage()), version: 2)
-        _ = try await closingResponse(client, SaslAuthenticateRequest(authBytes: try XCTUnwrap(ghost.respond(to: first.authBytes))), version: 2)
+        _ = try await closingResponse(
+            client, SaslAuthenticateRequest(authBytes: try XCTUnwrap(ghost.respond(to: first.authBytes))), version: 2)
 
         let events = try auditEvents()
         XCTAssertEqual(events.count, 3)

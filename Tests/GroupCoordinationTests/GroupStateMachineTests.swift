@@ -22,7 +22,9 @@ final class GroupStateMachineTests: XCTestCase {
         group.advance(byMs: initialDelay)
         let ids = joins.map { group.joined($0)?.memberId ?? "?" }
         XCTAssertEqual(group.state, .completingRebalance)
-        for (client, id) in zip(clients, ids).dropFirst() { group.sync(memberId: id, generation: 1, instanceId: instanceIds[client]) }
+        for (client, id) in zip(clients, ids).dropFirst() {
+            group.sync(memberId: id, generation: 1, instanceId: instanceIds[client])
+        }
         group.sync(
             memberId: ids[0], generation: 1, instanceId: instanceIds[clients[0]],
             assignments: Dictionary(uniqueKeysWithValues: ids.map { ($0, Array($0.utf8)) }))
@@ -47,7 +49,9 @@ final class GroupStateMachineTests: XCTestCase {
         XCTAssertEqual(leaderView.protocolType, "consumer")
         XCTAssertEqual(leaderView.protocolName, "range")
         XCTAssertEqual(leaderView.members.map(\.memberId), [a.memberId, b.memberId, c.memberId])
-        XCTAssertEqual(leaderView.members.map(\.metadata), [subscription(["orders"]), subscription(["orders", "payments"]), subscription(["payments"])])
+        XCTAssertEqual(
+            leaderView.members.map(\.metadata),
+            [subscription(["orders"]), subscription(["orders", "payments"]), subscription(["payments"])])
         let followerView = try XCTUnwrap(group.joined(b.token))
         XCTAssertEqual(followerView.leader, a.memberId)
         XCTAssertEqual(followerView.generationId, 1)
@@ -57,7 +61,8 @@ final class GroupStateMachineTests: XCTestCase {
         let syncB = group.sync(memberId: b.memberId, generation: 1)
         let syncC = group.sync(memberId: c.memberId, generation: 1)
         XCTAssertNil(group.synced(syncB), "followers wait for the leader's assignment")
-        let syncA = group.sync(memberId: a.memberId, generation: 1, assignments: [a.memberId: [1], b.memberId: [2], c.memberId: [3]])
+        let syncA = group.sync(
+            memberId: a.memberId, generation: 1, assignments: [a.memberId: [1], b.memberId: [2], c.memberId: [3]])
         XCTAssertEqual(group.synced(syncA)?.assignment, [1])
         XCTAssertEqual(group.synced(syncB)?.assignment, [2])
         XCTAssertEqual(group.synced(syncC)?.assignment, [3])
@@ -68,7 +73,9 @@ final class GroupStateMachineTests: XCTestCase {
 
         for _ in 0..<6 {
             group.advance(byMs: 5_000)
-            for member in [a, b, c] { XCTAssertEqual(group.heartbeat(memberId: member.memberId, generation: 1), KafkaErrorCode.none) }
+            for member in [a, b, c] {
+                XCTAssertEqual(group.heartbeat(memberId: member.memberId, generation: 1), KafkaErrorCode.none)
+            }
         }
         XCTAssertEqual(group.state, .stable)
         XCTAssertEqual(group.machine.memberIds, [a.memberId, b.memberId, c.memberId])
@@ -178,9 +185,12 @@ final class GroupStateMachineTests: XCTestCase {
     func testAStaleInstanceIsFenced() throws {
         let (group, ids) = stableGroup(["a", "b"], instanceIds: ["a": "host-a", "b": "host-b"])
         let oldB = ids[1]
-        let newB = try XCTUnwrap(group.joined(group.join(client: "b", instanceId: "host-b", metadata: subscription(["orders"])))?.memberId)
-        XCTAssertEqual(group.joinError(group.join(client: "b", memberId: oldB, instanceId: "host-b")), .fencedInstanceId)
-        XCTAssertEqual(group.syncError(group.sync(memberId: oldB, generation: 1, instanceId: "host-b")), .fencedInstanceId)
+        let newB = try XCTUnwrap(
+            group.joined(group.join(client: "b", instanceId: "host-b", metadata: subscription(["orders"])))?.memberId)
+        XCTAssertEqual(
+            group.joinError(group.join(client: "b", memberId: oldB, instanceId: "host-b")), .fencedInstanceId)
+        XCTAssertEqual(
+            group.syncError(group.sync(memberId: oldB, generation: 1, instanceId: "host-b")), .fencedInstanceId)
         XCTAssertEqual(group.commitCheck(generation: 1, memberId: oldB, instanceId: "host-b"), .fencedInstanceId)
         XCTAssertEqual(group.leave([(oldB, "host-b")])?.members.map(\.errorCode), [KafkaErrorCode.fencedInstanceId])
         XCTAssertEqual(group.machine.memberId(forInstanceId: "host-b"), newB)
@@ -196,12 +206,14 @@ final class GroupStateMachineTests: XCTestCase {
 
     func testStaticLeaderRestartSkipsAssignmentFromV9AndActsAsFollowerBefore() throws {
         let (group, ids) = stableGroup(["a", "b"], instanceIds: ["a": "host-a", "b": "host-b"])
-        let v9 = try XCTUnwrap(group.joined(group.join(client: "a", instanceId: "host-a", metadata: subscription(["orders"]), version: 9)))
+        let v9 = try XCTUnwrap(
+            group.joined(group.join(client: "a", instanceId: "host-a", metadata: subscription(["orders"]), version: 9)))
         XCTAssertEqual(v9.leader, v9.memberId, "v9: told it leads...")
         XCTAssertTrue(v9.skipAssignment, "...but must not run the assignor")
         XCTAssertEqual(v9.members.map(\.memberId), [v9.memberId, ids[1]])
 
-        let v8 = try XCTUnwrap(group.joined(group.join(client: "a", instanceId: "host-a", metadata: subscription(["orders"]), version: 8)))
+        let v8 = try XCTUnwrap(
+            group.joined(group.join(client: "a", instanceId: "host-a", metadata: subscription(["orders"]), version: 8)))
         XCTAssertEqual(v8.leader, v9.memberId, "v8: sees the previous leader id, so acts as a follower")
         XCTAssertFalse(v8.skipAssignment)
         XCTAssertEqual(v8.members, [])
@@ -242,7 +254,8 @@ final class GroupStateMachineTests: XCTestCase {
         let rejoinB = group.join(client: "b", memberId: b, metadata: subscription(["orders"]))
         for _ in 0..<3 {
             group.advance(byMs: 5_000)
-            XCTAssertEqual(group.heartbeat(memberId: c, generation: 1), .rebalanceInProgress, "c is alive but never rejoins")
+            XCTAssertEqual(
+                group.heartbeat(memberId: c, generation: 1), .rebalanceInProgress, "c is alive but never rejoins")
             XCTAssertNil(group.joined(rejoinA))
         }
         group.advance(byMs: 5_000)  // 20 s rebalance timeout
@@ -284,8 +297,9 @@ final class GroupStateMachineTests: XCTestCase {
         _ = onlyCommon.joinNew(client: "b", protocols: ["range", "roundrobin"])
         onlyCommon.advance(byMs: initialDelay)
         XCTAssertEqual(onlyCommon.joined(a.token)?.protocolName, "range")
-        XCTAssertEqual(onlyCommon.joined(a.token)?.members.map(\.metadata), [Array("a:range".utf8), Array("b:range".utf8)],
-                       "the leader gets each member's metadata for the chosen protocol")
+        XCTAssertEqual(
+            onlyCommon.joined(a.token)?.members.map(\.metadata), [Array("a:range".utf8), Array("b:range".utf8)],
+            "the leader gets each member's metadata for the chosen protocol")
 
         let majority = GroupTranscript()
         let x = majority.joinNew(client: "x", protocols: ["roundrobin", "range"])
@@ -300,8 +314,11 @@ final class GroupStateMachineTests: XCTestCase {
         tie.advance(byMs: initialDelay)
         XCTAssertEqual(tie.joined(leader.token)?.protocolName, "roundrobin", "a tie goes to the leader's preference")
 
-        XCTAssertEqual(onlyCommon.joinError(onlyCommon.join(client: "d", protocols: ["sticky"])), .inconsistentGroupProtocol)
-        XCTAssertEqual(onlyCommon.joinError(onlyCommon.join(client: "e", protocols: ["range"], protocolType: "connect")), .inconsistentGroupProtocol)
+        XCTAssertEqual(
+            onlyCommon.joinError(onlyCommon.join(client: "d", protocols: ["sticky"])), .inconsistentGroupProtocol)
+        XCTAssertEqual(
+            onlyCommon.joinError(onlyCommon.join(client: "e", protocols: ["range"], protocolType: "connect")),
+            .inconsistentGroupProtocol)
         let empty = GroupTranscript()
         XCTAssertEqual(empty.joinError(empty.join(client: "f", protocols: [])), .inconsistentGroupProtocol)
         XCTAssertEqual(empty.joinError(empty.join(client: "f", protocolType: "")), .inconsistentGroupProtocol)
@@ -324,11 +341,20 @@ final class GroupStateMachineTests: XCTestCase {
 
     func testSyncWithAnotherProtocolIsInconsistent() {
         let (group, ids) = stableGroup(["a"])
-        XCTAssertEqual(group.syncError(group.sync(memberId: ids[0], generation: 1, protocolName: "roundrobin")), .inconsistentGroupProtocol)
-        XCTAssertEqual(group.syncError(group.sync(memberId: ids[0], generation: 1, protocolType: "connect")), .inconsistentGroupProtocol)
-        XCTAssertEqual(group.syncError(group.sync(memberId: ids[0], generation: 1, protocolType: "consumer", protocolName: "range")), KafkaErrorCode.none)
-        XCTAssertEqual(group.syncError(group.sync(memberId: ids[0], generation: 1, protocolName: "roundrobin", version: 4)), KafkaErrorCode.none,
-                       "before v5 there is nothing to check")
+        XCTAssertEqual(
+            group.syncError(group.sync(memberId: ids[0], generation: 1, protocolName: "roundrobin")),
+            .inconsistentGroupProtocol)
+        XCTAssertEqual(
+            group.syncError(group.sync(memberId: ids[0], generation: 1, protocolType: "connect")),
+            .inconsistentGroupProtocol)
+        XCTAssertEqual(
+            group.syncError(
+                group.sync(memberId: ids[0], generation: 1, protocolType: "consumer", protocolName: "range")),
+            KafkaErrorCode.none)
+        XCTAssertEqual(
+            group.syncError(group.sync(memberId: ids[0], generation: 1, protocolName: "roundrobin", version: 4)),
+            KafkaErrorCode.none,
+            "before v5 there is nothing to check")
     }
 
     func testInitialRebalanceDelayIsExtendedForNewcomersUpToTheRebalanceTimeout() {
@@ -352,24 +378,29 @@ final class GroupStateMachineTests: XCTestCase {
         capped.join(client: "d", version: 3, rebalanceTimeoutMs: 150)
         XCTAssertNil(capped.joined(first))
         capped.advance(byMs: 10)  // 150 ms: the rebalance timeout
-        XCTAssertEqual(capped.joined(first)?.members.count, 4, "newcomers cannot stall the group beyond the rebalance timeout")
+        XCTAssertEqual(
+            capped.joined(first)?.members.count, 4, "newcomers cannot stall the group beyond the rebalance timeout")
     }
 
     func testOffsetCommitChecksFollowTheGroupState() {
         let group = GroupTranscript()
-        XCTAssertEqual(group.commitCheck(generation: -1, memberId: ""), KafkaErrorCode.none, "simple commit to an empty group")
+        XCTAssertEqual(
+            group.commitCheck(generation: -1, memberId: ""), KafkaErrorCode.none, "simple commit to an empty group")
         let a = group.joinNew(client: "a")
         let b = group.joinNew(client: "b")
         group.advance(byMs: initialDelay)
-        XCTAssertEqual(group.commitCheck(generation: 1, memberId: a.memberId), .rebalanceInProgress, "no assignment yet")
+        XCTAssertEqual(
+            group.commitCheck(generation: 1, memberId: a.memberId), .rebalanceInProgress, "no assignment yet")
         group.sync(memberId: b.memberId, generation: 1)
         group.sync(memberId: a.memberId, generation: 1, assignments: [a.memberId: [1], b.memberId: [2]])
         XCTAssertEqual(group.commitCheck(generation: 1, memberId: a.memberId), KafkaErrorCode.none)
-        XCTAssertEqual(group.commitCheck(generation: -1, memberId: ""), .unknownMemberId, "only members commit to a live group")
+        XCTAssertEqual(
+            group.commitCheck(generation: -1, memberId: ""), .unknownMemberId, "only members commit to a live group")
         _ = group.join(client: "a", memberId: a.memberId)  // the leader rejoins: a rebalance starts
         XCTAssertEqual(group.state, .preparingRebalance)
-        XCTAssertEqual(group.commitCheck(generation: 1, memberId: b.memberId), KafkaErrorCode.none,
-                       "the old generation may still commit while revoking partitions")
+        XCTAssertEqual(
+            group.commitCheck(generation: 1, memberId: b.memberId), KafkaErrorCode.none,
+            "the old generation may still commit while revoking partitions")
     }
 
     func testDescribeShowsMetadataAndAssignmentsOnlyWhenStable() {

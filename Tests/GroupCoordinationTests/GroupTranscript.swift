@@ -42,9 +42,10 @@ final class GroupTranscript {
             groupId: machine.groupId, sessionTimeoutMs: sessionTimeoutMs, rebalanceTimeoutMs: rebalanceTimeoutMs,
             memberId: memberId, groupInstanceId: instanceId, protocolType: protocolType,
             protocols: protocols.map { .init(name: $0, metadata: metadata ?? Array("\(client):\($0)".utf8)) })
-        record(machine.join(
-            request, version: version, token: token, clientId: client, clientHost: "/10.0.0.1",
-            newMemberId: "\(client)-\(lastMemberNumber)", now: now))
+        record(
+            machine.join(
+                request, version: version, token: token, clientId: client, clientHost: "/10.0.0.1",
+                newMemberId: "\(client)-\(lastMemberNumber)", now: now))
         return token
     }
 
@@ -55,11 +56,15 @@ final class GroupTranscript {
         sessionTimeoutMs: Int32 = 10_000, rebalanceTimeoutMs: Int32 = 20_000,
         file: StaticString = #filePath, line: UInt = #line
     ) -> (memberId: String, token: RequestToken) {
-        let first = join(client: client, protocols: protocols, metadata: metadata, sessionTimeoutMs: sessionTimeoutMs, rebalanceTimeoutMs: rebalanceTimeoutMs)
+        let first = join(
+            client: client, protocols: protocols, metadata: metadata, sessionTimeoutMs: sessionTimeoutMs,
+            rebalanceTimeoutMs: rebalanceTimeoutMs)
         let required = joined(first)
         XCTAssertEqual(required?.errorCode, KafkaErrorCode.memberIdRequired, file: file, line: line)
         let memberId = required?.memberId ?? ""
-        let second = join(client: client, memberId: memberId, protocols: protocols, metadata: metadata, sessionTimeoutMs: sessionTimeoutMs, rebalanceTimeoutMs: rebalanceTimeoutMs)
+        let second = join(
+            client: client, memberId: memberId, protocols: protocols, metadata: metadata,
+            sessionTimeoutMs: sessionTimeoutMs, rebalanceTimeoutMs: rebalanceTimeoutMs)
         return (memberId, second)
     }
 
@@ -78,11 +83,15 @@ final class GroupTranscript {
     }
 
     /// Sends Heartbeat; returns its error code.
-    func heartbeat(memberId: String, generation: Int32, instanceId: String? = nil, version: Int16 = 4) -> KafkaErrorCode? {
+    func heartbeat(memberId: String, generation: Int32, instanceId: String? = nil, version: Int16 = 4)
+        -> KafkaErrorCode?
+    {
         let token = nextToken()
-        record(machine.heartbeat(
-            HeartbeatRequest(groupId: machine.groupId, generationId: generation, memberId: memberId, groupInstanceId: instanceId),
-            version: version, token: token, now: now))
+        record(
+            machine.heartbeat(
+                HeartbeatRequest(
+                    groupId: machine.groupId, generationId: generation, memberId: memberId, groupInstanceId: instanceId),
+                version: version, token: token, now: now))
         return heartbeatAnswers[token].map(\.errorCode)
     }
 
@@ -98,14 +107,17 @@ final class GroupTranscript {
     /// Sends LeaveGroup v0-2 for one member.
     func leaveV0(memberId: String) -> LeaveGroupResponse? {
         let token = nextToken()
-        record(machine.leave(LeaveGroupRequest(groupId: machine.groupId, memberId: memberId), version: 1, token: token, now: now))
+        record(
+            machine.leave(
+                LeaveGroupRequest(groupId: machine.groupId, memberId: memberId), version: 1, token: token, now: now))
         return leaveAnswers[token]
     }
 
     func commitCheck(generation: Int32, memberId: String, instanceId: String? = nil) -> KafkaErrorCode {
         var machine = self.machine
         defer { self.machine = machine }
-        return machine.validateOffsetCommit(generationId: generation, memberId: memberId, groupInstanceId: instanceId, now: now)
+        return machine.validateOffsetCommit(
+            generationId: generation, memberId: memberId, groupInstanceId: instanceId, now: now)
     }
 
     /// Moves the clock and lets the machine enforce its deadlines.

@@ -34,7 +34,9 @@ final class ConnectionStateMachineTests: XCTestCase {
         // A second answer to 1 is no longer expected at all.
         guard case let .closeConnection(reason) = machine.responseReceived(correlationId: 1) else { return XCTFail() }
         XCTAssertTrue(reason.contains("unknown correlation id 1"))
-        guard case let .failAll(waiters, .closed(reason: closeReason)) = machine.connectionClosed(reason: reason) else { return XCTFail() }
+        guard case let .failAll(waiters, .closed(reason: closeReason)) = machine.connectionClosed(reason: reason) else {
+            return XCTFail()
+        }
         XCTAssertEqual(waiters, ["b"])
         XCTAssertEqual(closeReason, reason)
     }
@@ -48,7 +50,8 @@ final class ConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(waiters, ["x"])
         guard case .none = machine.connectionClosed(reason: "again") else { return XCTFail() }
         XCTAssertFalse(machine.isOpen)
-        guard case let .fail(waiter, .closed(reason: reason)) = machine.sendRequested(correlationId: 8, pending("z")) else { return XCTFail() }
+        guard case let .fail(waiter, .closed(reason: reason)) = machine.sendRequested(correlationId: 8, pending("z"))
+        else { return XCTFail() }
         XCTAssertEqual(waiter, "z")
         XCTAssertEqual(reason, "peer reset")
         guard case .discard = machine.responseReceived(correlationId: 7) else { return XCTFail() }
@@ -57,7 +60,9 @@ final class ConnectionStateMachineTests: XCTestCase {
     func testDuplicateCorrelationIdIsRefused() {
         var machine = Machine()
         _ = machine.sendRequested(correlationId: 1, pending("a"))
-        guard case .fail("b", .duplicateCorrelationId(1)) = machine.sendRequested(correlationId: 1, pending("b")) else { return XCTFail() }
+        guard case .fail("b", .duplicateCorrelationId(1)) = machine.sendRequested(correlationId: 1, pending("b")) else {
+            return XCTFail()
+        }
         XCTAssertEqual(machine.inFlightCount, 1)
     }
 }

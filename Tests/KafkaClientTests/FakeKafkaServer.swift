@@ -40,11 +40,13 @@ final class FakeKafkaServer: Sendable {
 
     static let defaultAdvertised: [APIKey: ClosedRange<Int16>] = [
         .apiVersions: 0...4, .metadata: 0...12, .listOffsets: 0...9, .findCoordinator: 0...6,
-        .listGroups: 0...5, .describeGroups: 0...5, .offsetFetch: 0...9,
+        .listGroups: 0...5, .describeGroups: 0...5, .offsetFetch: 0...9
     ]
 
-    init(advertised: [APIKey: ClosedRange<Int16>] = FakeKafkaServer.defaultAdvertised, reverseBatch: Int = 1,
-         handler: @escaping Handler = { _, _ in nil }) {
+    init(
+        advertised: [APIKey: ClosedRange<Int16>] = FakeKafkaServer.defaultAdvertised, reverseBatch: Int = 1,
+        handler: @escaping Handler = { _, _ in nil }
+    ) {
         self.advertised = advertised
         self.handler = handler
         self.reverseBatch = reverseBatch
@@ -56,7 +58,8 @@ final class FakeKafkaServer: Sendable {
             .childChannelInitializer { child in
                 self.children.withLockedValue { $0.append(child) }
                 return child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 1 << 24)))
+                    try child.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 1 << 24)))
                     try child.pipeline.syncOperations.addHandler(FakeConnectionHandler(server: self))
                 }
             }
@@ -83,13 +86,18 @@ final class FakeKafkaServer: Sendable {
     func apiVersionsReply(_ header: RequestHeader) -> Reply {
         let range = advertised[.apiVersions] ?? 0...0
         if range.contains(header.apiVersion) {
-            return .respond(ApiVersionsResponse(errorCode: 0, apiKeys: advertised.map {
-                .init(apiKey: $0.key.rawValue, minVersion: $0.value.lowerBound, maxVersion: $0.value.upperBound)
-            }))
+            return .respond(
+                ApiVersionsResponse(
+                    errorCode: 0,
+                    apiKeys: advertised.map {
+                        .init(apiKey: $0.key.rawValue, minVersion: $0.value.lowerBound, maxVersion: $0.value.upperBound)
+                    }))
         }
         var body = ByteBuffer()
-        try! ApiVersionsResponse(errorCode: 35, apiKeys: [.init(apiKey: 18, minVersion: range.lowerBound, maxVersion: range.upperBound)])
-            .encode(into: &body, version: 0)
+        try! ApiVersionsResponse(
+            errorCode: 35, apiKeys: [.init(apiKey: 18, minVersion: range.lowerBound, maxVersion: range.upperBound)]
+        )
+        .encode(into: &body, version: 0)
         return .raw(body)
     }
 }

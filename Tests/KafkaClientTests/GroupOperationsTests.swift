@@ -17,54 +17,97 @@ final class GroupOperationsTests: XCTestCase {
     private func assignment(_ partitions: [String: [Int32]]) -> [UInt8] {
         var buffer = ByteBuffer()
         buffer.writeInteger(Int16(0))
-        try! ConsumerProtocolAssignment(assignedPartitions: partitions.sorted { $0.key < $1.key }.map { .init(topic: $0.key, partitions: $0.value) })
-            .encode(into: &buffer, version: 0)
+        try! ConsumerProtocolAssignment(
+            assignedPartitions: partitions.sorted { $0.key < $1.key }.map { .init(topic: $0.key, partitions: $0.value) }
+        )
+        .encode(into: &buffer, version: 0)
         return Array(buffer.readableBytesView)
     }
 
     /// One broker (node 0) that is the coordinator and the leader of t-0 and t-1.
-    private func singleBroker(advertised: [APIKey: ClosedRange<Int16>] = FakeKafkaServer.defaultAdvertised,
-                              describeErrors: NIOLockedValueBox<[KafkaErrorCode]> = NIOLockedValueBox([])) -> (FakeKafkaServer, NIOLockedValueBox<Int>) {
+    private func singleBroker(
+        advertised: [APIKey: ClosedRange<Int16>] = FakeKafkaServer.defaultAdvertised,
+        describeErrors: NIOLockedValueBox<[KafkaErrorCode]> = NIOLockedValueBox([])
+    ) -> (FakeKafkaServer, NIOLockedValueBox<Int>) {
         let port = NIOLockedValueBox(0)
         let member = assignment(["t": [0, 1]])
         let server = FakeKafkaServer(advertised: advertised) { header, body in
             let me = Int32(port.withLockedValue { $0 })
             switch APIKey(rawValue: header.apiKey)! {
             case .metadata:
-                return .respond(MetadataResponse(
-                    brokers: [.init(nodeId: 0, host: "127.0.0.1", port: me)], clusterId: "c", controllerId: 0,
-                    topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, leaderId: 0), .init(partitionIndex: 1, leaderId: 0)])]))
+                return .respond(
+                    MetadataResponse(
+                        brokers: [.init(nodeId: 0, host: "127.0.0.1", port: me)], clusterId: "c", controllerId: 0,
+                        topics: [
+                            .init(
+                                name: "t",
+                                partitions: [
+                                    .init(partitionIndex: 0, leaderId: 0), .init(partitionIndex: 1, leaderId: 0)
+                                ])
+                        ]))
             case .findCoordinator:
                 let request = decodeRequest(FindCoordinatorRequest.self, header, body)
-                return .respond(FindCoordinatorResponse(
-                    nodeId: 0, host: "127.0.0.1", port: me,
-                    coordinators: request.coordinatorKeys.map { .init(key: $0, nodeId: 0, host: "127.0.0.1", port: me) }))
+                return .respond(
+                    FindCoordinatorResponse(
+                        nodeId: 0, host: "127.0.0.1", port: me,
+                        coordinators: request.coordinatorKeys.map {
+                            .init(key: $0, nodeId: 0, host: "127.0.0.1", port: me)
+                        }))
             case .describeGroups:
                 let error = describeErrors.withLockedValue { $0.isEmpty ? 0 : $0.removeFirst() }
-                return .respond(DescribeGroupsResponse(groups: [.init(
-                    errorCode: error, groupId: "g", groupState: "Stable", protocolType: "consumer", protocolData: "range",
-                    members: [.init(memberId: "m-1", clientId: "c-1", clientHost: "/127.0.0.1", memberAssignment: member)])]))
+                return .respond(
+                    DescribeGroupsResponse(groups: [
+                        .init(
+                            errorCode: error, groupId: "g", groupState: "Stable", protocolType: "consumer",
+                            protocolData: "range",
+                            members: [
+                                .init(
+                                    memberId: "m-1", clientId: "c-1", clientHost: "/127.0.0.1", memberAssignment: member
+                                )
+                            ])
+                    ]))
             case .offsetFetch:
                 let request = decodeRequest(OffsetFetchRequest.self, header, body)
-                XCTAssertTrue(header.apiVersion >= 8 ? request.groups.first?.topics == nil : request.topics == nil, "all partitions")
+                XCTAssertTrue(
+                    header.apiVersion >= 8 ? request.groups.first?.topics == nil : request.topics == nil,
+                    "all partitions")
                 let partitions = [(Int32(0), Int64(5)), (1, -1)]
                 if header.apiVersion >= 8 {
-                    return .respond(OffsetFetchResponse(groups: [.init(groupId: "g", topics: [.init(name: "t", partitions: partitions.map {
-                        .init(partitionIndex: $0.0, committedOffset: $0.1)
-                    })])]))
+                    return .respond(
+                        OffsetFetchResponse(groups: [
+                            .init(
+                                groupId: "g",
+                                topics: [
+                                    .init(
+                                        name: "t",
+                                        partitions: partitions.map {
+                                            .init(partitionIndex: $0.0, committedOffset: $0.1)
+                                        })
+                                ])
+                        ]))
                 }
-                return .respond(OffsetFetchResponse(topics: [.init(name: "t", partitions: partitions.map {
-                    .init(partitionIndex: $0.0, committedOffset: $0.1)
-                })]))
+                return .respond(
+                    OffsetFetchResponse(topics: [
+                        .init(
+                            name: "t",
+                            partitions: partitions.map {
+                                .init(partitionIndex: $0.0, committedOffset: $0.1)
+                            })
+                    ]))
             case .listOffsets:
                 let request = decodeRequest(ListOffsetsRequest.self, header, body)
                 XCTAssertEqual(request.replicaId, -1, "a consumer, not a follower")
-                return .respond(ListOffsetsResponse(topics: request.topics.map { topic in
-                    .init(name: topic.name, partitions: topic.partitions.map {
-                        XCTAssertEqual($0.timestamp, -1, "latest")
-                        return .init(partitionIndex: $0.partitionIndex, offset: 10 + Int64($0.partitionIndex))
-                    })
-                }))
+                return .respond(
+                    ListOffsetsResponse(
+                        topics: request.topics.map { topic in
+                            .init(
+                                name: topic.name,
+                                partitions: topic.partitions.map {
+                                    XCTAssertEqual($0.timestamp, -1, "latest")
+                                    return .init(
+                                        partitionIndex: $0.partitionIndex, offset: 10 + Int64($0.partitionIndex))
+                                })
+                        }))
             default:
                 return nil
             }
@@ -156,15 +199,26 @@ final class GroupOperationsTests: XCTestCase {
                 let known = ports.withLockedValue { $0 }
                 switch APIKey(rawValue: header.apiKey)! {
                 case .metadata:
-                    return .respond(MetadataResponse(brokers: [.init(nodeId: 0, host: "127.0.0.1", port: Int32(known[0])),
-                                                               .init(nodeId: 1, host: "127.0.0.1", port: Int32(known[1]))]))
+                    return .respond(
+                        MetadataResponse(brokers: [
+                            .init(nodeId: 0, host: "127.0.0.1", port: Int32(known[0])),
+                            .init(nodeId: 1, host: "127.0.0.1", port: Int32(known[1]))
+                        ]))
                 case .listGroups:
                     // Broker 1 is still loading its groups the first time it is asked.
-                    if id == 1, loading.withLockedValue({ let was = $0; $0 = false; return was }) {
+                    if id == 1,
+                        loading.withLockedValue({
+                            let was = $0; $0 = false; return was
+                        })
+                    {
                         return .respond(ListGroupsResponse(errorCode: .coordinatorLoadInProgress))
                     }
-                    return .respond(ListGroupsResponse(groups: [.init(groupId: "group-on-\(id)", protocolType: "consumer",
-                                                                      groupState: "Empty")]))
+                    return .respond(
+                        ListGroupsResponse(groups: [
+                            .init(
+                                groupId: "group-on-\(id)", protocolType: "consumer",
+                                groupState: "Empty")
+                        ]))
                 default:
                     return nil
                 }
@@ -172,7 +226,11 @@ final class GroupOperationsTests: XCTestCase {
         }
         let b0 = try await broker(0).start(), b1 = try await broker(1).start()
         ports.withLockedValue { $0 = [b0.port, b1.port] }
-        defer { Task { await b0.stop(); await b1.stop() } }
+        defer {
+            Task {
+                await b0.stop(); await b1.stop()
+            }
+        }
         let cluster = try cluster(b0)
         let groups = try await cluster.listGroups()
         await cluster.close()

@@ -18,9 +18,11 @@ final class InProcessBroker: @unchecked Sendable {
     ///   - configure: changes to the default config (advertised host 127.0.0.1).
     ///   - listener: the one listener to run; nil for a PLAINTEXT listener.
     ///   - prepare: runs on the broker before it listens (users, topics).
-    static func start(configure: (inout BrokerConfig) -> Void = { _ in },
-                      listener: BrokerService.Listener? = nil,
-                      prepare: (Broker) throws -> Void = { _ in }) async throws -> InProcessBroker {
+    static func start(
+        configure: (inout BrokerConfig) -> Void = { _ in },
+        listener: BrokerService.Listener? = nil,
+        prepare: (Broker) throws -> Void = { _ in }
+    ) async throws -> InProcessBroker {
         var logger = Logger(label: "test.broker")
         logger.logLevel = .critical
         var config = BrokerConfig()
@@ -33,16 +35,18 @@ final class InProcessBroker: @unchecked Sendable {
             broker.setAdvertisedPort(Int32(address.port!))
             bound.continuation.yield(address.port!)
         }
-        let service = if let listener {
-            BrokerService(broker: broker, listeners: [listener], logger: logger, onListening: onBound)
-        } else {
-            BrokerService(broker: broker, host: "127.0.0.1", port: 0, logger: logger, onListening: onBound)
-        }
+        let service =
+            if let listener {
+                BrokerService(broker: broker, listeners: [listener], logger: logger, onListening: onBound)
+            } else {
+                BrokerService(broker: broker, host: "127.0.0.1", port: 0, logger: logger, onListening: onBound)
+            }
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
         let task = Task { try await group.run() }
         var ports = bound.stream.makeAsyncIterator()
         guard let port = await ports.next() else { throw XCTSkip("broker did not start") }
-        return InProcessBroker(broker: broker, address: BrokerAddress(host: "127.0.0.1", port: port), group: group, task: task)
+        return InProcessBroker(
+            broker: broker, address: BrokerAddress(host: "127.0.0.1", port: port), group: group, task: task)
     }
 
     private init(broker: Broker, address: BrokerAddress, group: ServiceGroup, task: Task<Void, any Error>) {

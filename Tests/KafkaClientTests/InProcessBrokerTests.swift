@@ -25,10 +25,15 @@ final class InProcessBrokerTests: XCTestCase {
 
     private func produce(_ connection: KafkaConnection, _ topic: String, _ partition: Int32, count: Int) async throws {
         var builder = RecordBatchBuilder()
-        for i in 0..<count { builder.append(key: nil, value: Array("v\(i)".utf8), timestamp: 1_700_000_000_000 + Int64(i)) }
-        let response = try await connection.send(ProduceRequest(
-            transactionalId: nil, acks: -1, timeoutMs: 1000,
-            topicData: [.init(name: topic, partitionData: [.init(index: partition, records: try builder.build().bytes)])]), version: 9)
+        for i in 0..<count {
+            builder.append(key: nil, value: Array("v\(i)".utf8), timestamp: 1_700_000_000_000 + Int64(i))
+        }
+        let response = try await connection.send(
+            ProduceRequest(
+                transactionalId: nil, acks: -1, timeoutMs: 1000,
+                topicData: [
+                    .init(name: topic, partitionData: [.init(index: partition, records: try builder.build().bytes)])
+                ]), version: 9)
         XCTAssertEqual(response.responses.first?.partitionResponses.first?.errorCode, 0)
     }
 
@@ -39,8 +44,9 @@ final class InProcessBrokerTests: XCTestCase {
         XCTAssertEqual(try connection.version(for: .metadata), 12)
         XCTAssertEqual(try connection.version(for: .apiVersions), 4)
 
-        let created = try await connection.send(CreateTopicsRequest(
-            topics: [.init(name: "orders", numPartitions: 2, replicationFactor: 1)], timeoutMs: 1000), version: 7)
+        let created = try await connection.send(
+            CreateTopicsRequest(
+                topics: [.init(name: "orders", numPartitions: 2, replicationFactor: 1)], timeoutMs: 1000), version: 7)
         XCTAssertEqual(created.topics.first?.errorCode, 0)
         let metadata = try await cluster.refreshMetadata(topics: ["orders"])
         XCTAssertEqual(metadata.topics["orders"]?.partitions.map(\.leader), [0, 0])
@@ -62,9 +68,16 @@ final class InProcessBrokerTests: XCTestCase {
 
         // A standalone (no members) commit, as an admin tool or MM2's checkpoint sync does.
         let coordinator = try await cluster.coordinatorConnection(for: "g")
-        let commit = try await coordinator.send(OffsetCommitRequest(
-            groupId: "g", generationIdOrMemberEpoch: -1, memberId: "",
-            topics: [.init(name: "orders", partitions: [.init(partitionIndex: 0, committedOffset: 1), .init(partitionIndex: 1, committedOffset: 5)])]),
+        let commit = try await coordinator.send(
+            OffsetCommitRequest(
+                groupId: "g", generationIdOrMemberEpoch: -1, memberId: "",
+                topics: [
+                    .init(
+                        name: "orders",
+                        partitions: [
+                            .init(partitionIndex: 0, committedOffset: 1), .init(partitionIndex: 1, committedOffset: 5)
+                        ])
+                ]),
             version: 8)
         XCTAssertEqual(commit.topics.flatMap(\.partitions).map(\.errorCode), [0, 0])
 
@@ -89,7 +102,7 @@ final class InProcessBrokerTests: XCTestCase {
         let cluster = try KafkaCluster(bootstrapServers: [address], configuration: configuration, sleep: { _ in })
         _ = try await cluster.refreshMetadata(topics: nil)
         let first = try await cluster.connection(to: 0)
-        await first.close()   // as if the broker dropped it
+        await first.close()  // as if the broker dropped it
         let second = try await cluster.connection(to: 0)
         XCTAssertFalse(first === second)
         XCTAssertTrue(second.isActive)

@@ -33,7 +33,8 @@ final class KafkaConnectionTests: XCTestCase {
         for (asked, answered) in answers { XCTAssertEqual(asked, answered) }
         // All 50 were sent before the first batch of answers came back: they were pipelined.
         XCTAssertEqual(server.requests(for: .findCoordinator).count, 50)
-        XCTAssertEqual(Set(server.requests(for: .findCoordinator).map(\.correlationId)).count, 50, "correlation ids are unique")
+        XCTAssertEqual(
+            Set(server.requests(for: .findCoordinator).map(\.correlationId)).count, 50, "correlation ids are unique")
     }
 
     func testRequestHeaderVersionAndClientIdFollowTheAPIVersion() async throws {
@@ -45,7 +46,7 @@ final class KafkaConnectionTests: XCTestCase {
         configuration.clientId = "client-under-test"
         let connection = try await KafkaConnection.connect(to: server.address, configuration: configuration)
         defer { Task { await connection.close() } }
-        _ = try await connection.send(MetadataRequest(topics: nil), version: 8)   // header v1
+        _ = try await connection.send(MetadataRequest(topics: nil), version: 8)  // header v1
         _ = try await connection.send(MetadataRequest(topics: nil), version: 12)  // header v2 (flexible)
         let headers = server.requests(for: .metadata)
         XCTAssertEqual(headers.map(\.apiVersion), [8, 12])
@@ -55,7 +56,7 @@ final class KafkaConnectionTests: XCTestCase {
     }
 
     func testConnectionDropFailsEveryPendingRequest() async throws {
-        let server = try await FakeKafkaServer().start()   // never answers anything but ApiVersions
+        let server = try await FakeKafkaServer().start()  // never answers anything but ApiVersions
         defer { Task { await server.stop() } }
         let connection = try await KafkaConnection.connect(to: server.address)
         let results = try await withThrowingTaskGroup(of: Result<MetadataResponse, KafkaClientError>.self) { group in
@@ -143,7 +144,8 @@ final class KafkaConnectionTests: XCTestCase {
         for proto in [SecurityProtocol.ssl, .saslPlaintext, .saslSSL] {
             configuration.securityProtocol = proto
             do {
-                _ = try await KafkaConnection.connect(to: BrokerAddress(host: "127.0.0.1", port: 1), configuration: configuration)
+                _ = try await KafkaConnection.connect(
+                    to: BrokerAddress(host: "127.0.0.1", port: 1), configuration: configuration)
                 XCTFail("\(proto) accepted")
             } catch let error as KafkaClientError {
                 XCTAssertEqual(error, .unsupportedSecurityProtocol(proto))
@@ -180,14 +182,20 @@ final class KafkaConnectionTests: XCTestCase {
         let connection = try await KafkaConnection.connect(to: server.address)
         defer { Task { await connection.close() } }
         XCTAssertThrowsError(try connection.version(for: .listGroups)) { error in
-            XCTAssertEqual(error as? KafkaClientError, .noCommonVersion(server.address, api: .listGroups, client: 0...5, broker: nil))
+            XCTAssertEqual(
+                error as? KafkaClientError,
+                .noCommonVersion(server.address, api: .listGroups, client: 0...5, broker: nil))
             XCTAssertTrue("\(error)".contains("no common ListGroups version"), "\(error)")
         }
         XCTAssertThrowsError(try connection.version(for: .offsetFetch, within: 2...9)) { error in
-            XCTAssertEqual(error as? KafkaClientError, .noCommonVersion(server.address, api: .offsetFetch, client: 2...9, broker: 0...1))
+            XCTAssertEqual(
+                error as? KafkaClientError,
+                .noCommonVersion(server.address, api: .offsetFetch, client: 2...9, broker: 0...1))
         }
         XCTAssertThrowsError(try connection.version(for: .produce)) { error in  // not implemented by the client yet
-            guard case .noCommonVersion(_, .produce, _, _)? = error as? KafkaClientError else { return XCTFail("\(error)") }
+            guard case .noCommonVersion(_, .produce, _, _)? = error as? KafkaClientError else {
+                return XCTFail("\(error)")
+            }
         }
     }
 }
@@ -206,13 +214,17 @@ final class KafkaChannelHandlerTests: XCTestCase {
         return channel
     }
 
-    private func send(_ channel: EmbeddedChannel, correlationId: Int32, api: APIKey = .metadata, version: Int16 = 1,
-                      timeout: TimeAmount = .seconds(30)) throws -> EventLoopFuture<ByteBuffer> {
+    private func send(
+        _ channel: EmbeddedChannel, correlationId: Int32, api: APIKey = .metadata, version: Int16 = 1,
+        timeout: TimeAmount = .seconds(30)
+    ) throws -> EventLoopFuture<ByteBuffer> {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         var frame = ByteBuffer()
         frame.writeInteger(Int32(0))
-        try channel.writeOutbound(OutgoingRequest(correlationId: correlationId, apiKey: api, apiVersion: version,
-                                                  frame: frame, timeout: timeout, promise: promise))
+        try channel.writeOutbound(
+            OutgoingRequest(
+                correlationId: correlationId, apiKey: api, apiVersion: version,
+                frame: frame, timeout: timeout, promise: promise))
         _ = try channel.readOutbound(as: ByteBuffer.self)
         return promise.futureResult
     }
@@ -262,7 +274,9 @@ final class KafkaChannelHandlerTests: XCTestCase {
         let channel = try makeChannel()
         let pending = try send(channel, correlationId: 1)
         _ = try? channel.writeInbound(response(correlationId: 42))
-        guard case .connectionClosed(_, let reason)? = failure(pending) else { return XCTFail("pending request not failed") }
+        guard case .connectionClosed(_, let reason)? = failure(pending) else {
+            return XCTFail("pending request not failed")
+        }
         XCTAssertTrue(reason.contains("unknown correlation id 42"), reason)
         XCTAssertFalse(channel.isActive)
     }
@@ -274,7 +288,9 @@ final class KafkaChannelHandlerTests: XCTestCase {
         huge.writeInteger(Int32(1_000_000))
         huge.writeInteger(Int32(1))
         _ = try? channel.writeInbound(huge)
-        guard case .connectionClosed(_, let reason)? = failure(pending) else { return XCTFail("pending request not failed") }
+        guard case .connectionClosed(_, let reason)? = failure(pending) else {
+            return XCTFail("pending request not failed")
+        }
         XCTAssertTrue(reason.contains("exceeds"), reason)
         XCTAssertFalse(channel.isActive)
     }
@@ -311,8 +327,9 @@ final class KafkaChannelHandlerTests: XCTestCase {
         }
         let channel = EmbeddedChannel()
         let shared = NIOLockedValueBox(ConnectionShared())
-        try KafkaConnection.addHandlers(to: channel, address: address, configuration: KafkaClientConfiguration(),
-                                        shared: shared)
+        try KafkaConnection.addHandlers(
+            to: channel, address: address, configuration: KafkaClientConfiguration(),
+            shared: shared)
         _ = channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 9092))
         channel.pipeline.fireErrorCaught(HandshakeFailed())
         XCTAssertFalse(channel.isActive)
@@ -323,8 +340,9 @@ final class KafkaChannelHandlerTests: XCTestCase {
     func testABrokerThatClosesFirstIsTheReasonKept() throws {
         let channel = EmbeddedChannel()
         let shared = NIOLockedValueBox(ConnectionShared())
-        try KafkaConnection.addHandlers(to: channel, address: address, configuration: KafkaClientConfiguration(),
-                                        shared: shared)
+        try KafkaConnection.addHandlers(
+            to: channel, address: address, configuration: KafkaClientConfiguration(),
+            shared: shared)
         _ = channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 9092))
         channel.pipeline.fireChannelInactive()
         XCTAssertEqual(shared.withLockedValue(\.closeReason), "closed by the broker")

@@ -22,39 +22,51 @@ final class VersionNegotiationTests: XCTestCase {
     }
 
     func testNormalAnswerIsDecodedAtTheSentVersion() throws {
-        let response = ApiVersionsResponse(errorCode: 0, apiKeys: [.init(apiKey: 3, minVersion: 0, maxVersion: 12),
-                                                                  .init(apiKey: 18, minVersion: 0, maxVersion: 4)])
-        let step = try ApiVersionsNegotiation.step(body: try body(response, version: 4), sentVersion: 4, clientRange: 0...4)
+        let response = ApiVersionsResponse(
+            errorCode: 0,
+            apiKeys: [
+                .init(apiKey: 3, minVersion: 0, maxVersion: 12),
+                .init(apiKey: 18, minVersion: 0, maxVersion: 4)
+            ])
+        let step = try ApiVersionsNegotiation.step(
+            body: try body(response, version: 4), sentVersion: 4, clientRange: 0...4)
         XCTAssertEqual(step, .done(BrokerAPIVersions(ranges: [3: 0...12, 18: 0...4], apiVersionsVersion: 4)))
     }
 
     func testUnsupportedVersionAnswerInTheV0LayoutLeadsToARetryWithTheBrokersMax() throws {
         // KIP-511: v0 layout, error 35, the broker's own ApiVersions range.
         let rejection = ApiVersionsResponse(errorCode: 35, apiKeys: [.init(apiKey: 18, minVersion: 0, maxVersion: 2)])
-        XCTAssertEqual(try ApiVersionsNegotiation.step(body: try body(rejection, version: 0), sentVersion: 4, clientRange: 0...4),
-                       .retry(version: 2))
+        XCTAssertEqual(
+            try ApiVersionsNegotiation.step(body: try body(rejection, version: 0), sentVersion: 4, clientRange: 0...4),
+            .retry(version: 2))
         // No usable range listed: v0 (the client's minimum), as librdkafka does.
         let bare = ApiVersionsResponse(errorCode: 35, apiKeys: [])
-        XCTAssertEqual(try ApiVersionsNegotiation.step(body: try body(bare, version: 0), sentVersion: 4, clientRange: 0...4),
-                       .retry(version: 0))
+        XCTAssertEqual(
+            try ApiVersionsNegotiation.step(body: try body(bare, version: 0), sentVersion: 4, clientRange: 0...4),
+            .retry(version: 0))
         // Rejected at v0 as well: give up instead of looping.
-        XCTAssertEqual(try ApiVersionsNegotiation.step(body: try body(bare, version: 0), sentVersion: 0, clientRange: 0...4),
-                       .failed(.unsupportedVersion))
+        XCTAssertEqual(
+            try ApiVersionsNegotiation.step(body: try body(bare, version: 0), sentVersion: 0, clientRange: 0...4),
+            .failed(.unsupportedVersion))
         // Just the error code and nothing else still parses.
         var onlyCode = ByteBuffer()
         onlyCode.writeInteger(Int16(35))
-        XCTAssertEqual(try ApiVersionsNegotiation.step(body: onlyCode, sentVersion: 3, clientRange: 0...4), .retry(version: 0))
+        XCTAssertEqual(
+            try ApiVersionsNegotiation.step(body: onlyCode, sentVersion: 3, clientRange: 0...4), .retry(version: 0))
     }
 
     func testOtherErrorsFail() throws {
         let response = ApiVersionsResponse(errorCode: .clusterAuthorizationFailed)
-        XCTAssertEqual(try ApiVersionsNegotiation.step(body: try body(response, version: 3), sentVersion: 3, clientRange: 0...4),
-                       .failed(.clusterAuthorizationFailed))
+        XCTAssertEqual(
+            try ApiVersionsNegotiation.step(body: try body(response, version: 3), sentVersion: 3, clientRange: 0...4),
+            .failed(.clusterAuthorizationFailed))
     }
 
     func testClientTableCoversEveryOperation() {
         let table = ClientAPIVersions.implemented
-        for api in [APIKey.apiVersions, .metadata, .listOffsets, .findCoordinator, .listGroups, .describeGroups, .offsetFetch] {
+        for api in [
+            APIKey.apiVersions, .metadata, .listOffsets, .findCoordinator, .listGroups, .describeGroups, .offsetFetch
+        ] {
             XCTAssertNotNil(table[api], "\(api)")
             XCTAssertTrue(api.requestType.validVersions.contains(table[api]!.upperBound), "\(api) beyond the schema")
         }
@@ -72,8 +84,9 @@ final class GroupOffsetsReportTests: XCTestCase {
     }
 
     private func member(_ id: String, _ partitions: [TopicPartition]) -> GroupMemberDescription {
-        GroupMemberDescription(memberId: id, groupInstanceId: nil, clientId: "client-\(id)", clientHost: "/10.0.0.\(id.count)",
-                               metadata: [], rawAssignment: [], assignment: partitions, assignmentError: nil)
+        GroupMemberDescription(
+            memberId: id, groupInstanceId: nil, clientId: "client-\(id)", clientHost: "/10.0.0.\(id.count)",
+            metadata: [], rawAssignment: [], assignment: partitions, assignmentError: nil)
     }
 
     func testRowsJoinCommittedAssignedAndLogEnd() {
@@ -84,11 +97,15 @@ final class GroupOffsetsReportTests: XCTestCase {
             authorizedOperations: Int32.min)
         let report = GroupOffsetsReport(
             description: description,
-            committed: [t0: CommittedOffset(offset: 3),
-                        u0: CommittedOffset(offset: 10)],
-            logEndOffsets: [t0: .success(ListedOffset(offset: 8, timestamp: -1, leaderEpoch: nil)),
-                            t1: .success(ListedOffset(offset: 4, timestamp: -1, leaderEpoch: nil)),
-                            u0: .failure(.broker(.leaderNotAvailable, message: nil, context: "ListOffsets"))],
+            committed: [
+                t0: CommittedOffset(offset: 3),
+                u0: CommittedOffset(offset: 10)
+            ],
+            logEndOffsets: [
+                t0: .success(ListedOffset(offset: 8, timestamp: -1, leaderEpoch: nil)),
+                t1: .success(ListedOffset(offset: 4, timestamp: -1, leaderEpoch: nil)),
+                u0: .failure(.broker(.leaderNotAvailable, message: nil, context: "ListOffsets"))
+            ],
             groupId: "g")
         XCTAssertEqual(report.rows.map(\.partition), [t0, t1, u0])
         XCTAssertEqual(report.rows.map(\.committedOffset), [3, nil, 10])
@@ -102,13 +119,16 @@ final class GroupOffsetsReportTests: XCTestCase {
     }
 
     func testConsumerAssignmentDecoding() throws {
-        let assignment = ConsumerProtocolAssignment(assignedPartitions: [.init(topic: "b", partitions: [2, 0]), .init(topic: "a", partitions: [1])])
+        let assignment = ConsumerProtocolAssignment(assignedPartitions: [
+            .init(topic: "b", partitions: [2, 0]), .init(topic: "a", partitions: [1])
+        ])
         for version: Int16 in [0, 1, 3] {
             var buffer = ByteBuffer()
             buffer.writeInteger(version)
             try assignment.encode(into: &buffer, version: version)
-            XCTAssertEqual(try decodeConsumerAssignment(Array(buffer.readableBytesView)),
-                           [TopicPartition("a", 1), TopicPartition("b", 0), TopicPartition("b", 2)])
+            XCTAssertEqual(
+                try decodeConsumerAssignment(Array(buffer.readableBytesView)),
+                [TopicPartition("a", 1), TopicPartition("b", 0), TopicPartition("b", 2)])
         }
         // A newer version than the schema knows is read as the newest one (fields are only appended).
         var future = ByteBuffer()
@@ -127,7 +147,10 @@ final class ClientSettingsTests: XCTestCase {
         XCTAssertEqual(try BrokerAddress(parsing: " localhost "), BrokerAddress(host: "localhost", port: 9092))
         XCTAssertEqual(try BrokerAddress(parsing: "[::1]:9094"), BrokerAddress(host: "::1", port: 9094))
         XCTAssertEqual(BrokerAddress(host: "::1", port: 9094).description, "[::1]:9094")
-        XCTAssertEqual(try BrokerAddress.parseList("a:1, b:2,,c"), [BrokerAddress(host: "a", port: 1), BrokerAddress(host: "b", port: 2), BrokerAddress(host: "c", port: 9092)])
+        XCTAssertEqual(
+            try BrokerAddress.parseList("a:1, b:2,,c"),
+            [BrokerAddress(host: "a", port: 1), BrokerAddress(host: "b", port: 2), BrokerAddress(host: "c", port: 9092)]
+        )
         for bad in ["", "a:", "a:0", "a:70000", "a:x", "::1:9092", "[::1", ":9092"] {
             XCTAssertThrowsError(try BrokerAddress(parsing: bad), bad)
         }
@@ -135,9 +158,11 @@ final class ClientSettingsTests: XCTestCase {
     }
 
     func testBackoffGrowsAndIsCapped() {
-        let policy = RetryPolicy(maxAttempts: 10, initialBackoff: .milliseconds(100), maxBackoff: .seconds(1), multiplier: 2)
-        XCTAssertEqual((1...6).map { policy.backoff(afterAttempt: $0) },
-                       [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1)])
+        let policy = RetryPolicy(
+            maxAttempts: 10, initialBackoff: .milliseconds(100), maxBackoff: .seconds(1), multiplier: 2)
+        XCTAssertEqual(
+            (1...6).map { policy.backoff(afterAttempt: $0) },
+            [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1)])
     }
 
     func testRetriableErrors() {
@@ -148,7 +173,8 @@ final class ClientSettingsTests: XCTestCase {
         XCTAssertTrue(KafkaClientError.broker(.notLeaderOrFollower, message: nil, context: "").isRetriable)
         XCTAssertTrue(KafkaClientError.connectionFailed(address, reason: "refused").isRetriable)
         XCTAssertFalse(KafkaClientError.broker(.groupAuthorizationFailed, message: nil, context: "").isRetriable)
-        XCTAssertFalse(KafkaClientError.noCommonVersion(address, api: .listGroups, client: 0...5, broker: nil).isRetriable)
+        XCTAssertFalse(
+            KafkaClientError.noCommonVersion(address, api: .listGroups, client: 0...5, broker: nil).isRetriable)
         XCTAssertEqual(KafkaErrorCode(16).name, "NOT_COORDINATOR")
         XCTAssertEqual(KafkaErrorCode(999).name, "error 999")
     }

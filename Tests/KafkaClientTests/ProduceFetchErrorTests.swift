@@ -19,14 +19,17 @@ final class ProduceFetchErrorTests: XCTestCase {
     }
 
     private static func metadata(port: Int, topicId: KafkaUUID = .zero) -> MetadataResponse {
-        MetadataResponse(brokers: [.init(nodeId: 0, host: "127.0.0.1", port: Int32(port))], clusterId: "c", controllerId: 0,
-                         topics: [.init(name: "t", topicId: topicId, partitions: [.init(partitionIndex: 0, leaderId: 0)])])
+        MetadataResponse(
+            brokers: [.init(nodeId: 0, host: "127.0.0.1", port: Int32(port))], clusterId: "c", controllerId: 0,
+            topics: [.init(name: "t", topicId: topicId, partitions: [.init(partitionIndex: 0, leaderId: 0)])])
     }
 
     private func batch(_ values: [String], baseOffset: Int64 = 0) throws -> StoredBatch {
         var builder = RecordBatchBuilder()
         builder.baseOffset = baseOffset
-        for (i, value) in values.enumerated() { builder.append(key: nil, value: Array(value.utf8), timestamp: 1_700_000_000_000 + Int64(i)) }
+        for (i, value) in values.enumerated() {
+            builder.append(key: nil, value: Array(value.utf8), timestamp: 1_700_000_000_000 + Int64(i))
+        }
         return try builder.build()
     }
 
@@ -41,20 +44,38 @@ final class ProduceFetchErrorTests: XCTestCase {
             case .produce:
                 let request = decodeRequest(ProduceRequest.self, header, body)
                 XCTAssertEqual(request.acks, -1)
-                let first = produceCalls.withLockedValue { $0 += 1; return $0 == 1 }
-                return .respond(ProduceResponse(responses: [.init(name: "t", partitionResponses: [
-                    .init(index: 0, errorCode: first ? 6 : 0, baseOffset: first ? -1 : 40, logStartOffset: 0),
-                ])]))
+                let first = produceCalls.withLockedValue {
+                    $0 += 1; return $0 == 1
+                }
+                return .respond(
+                    ProduceResponse(responses: [
+                        .init(
+                            name: "t",
+                            partitionResponses: [
+                                .init(
+                                    index: 0, errorCode: first ? 6 : 0, baseOffset: first ? -1 : 40, logStartOffset: 0)
+                            ])
+                    ]))
             case .fetch:
                 let request = decodeRequest(FetchRequest.self, header, body)
                 XCTAssertEqual(request.replicaId, -1)
                 XCTAssertEqual(request.sessionId, 0)
                 XCTAssertEqual(request.sessionEpoch, -1)
-                let first = fetchCalls.withLockedValue { $0 += 1; return $0 == 1 }
-                return .respond(FetchResponse(responses: [.init(topic: "t", partitions: [
-                    first ? .init(partitionIndex: 0, errorCode: 6, highWatermark: -1)
-                          : .init(partitionIndex: 0, highWatermark: 42, lastStableOffset: 42, logStartOffset: 0, records: stored.bytes),
-                ])]))
+                let first = fetchCalls.withLockedValue {
+                    $0 += 1; return $0 == 1
+                }
+                return .respond(
+                    FetchResponse(responses: [
+                        .init(
+                            topic: "t",
+                            partitions: [
+                                first
+                                    ? .init(partitionIndex: 0, errorCode: 6, highWatermark: -1)
+                                    : .init(
+                                        partitionIndex: 0, highWatermark: 42, lastStableOffset: 42, logStartOffset: 0,
+                                        records: stored.bytes)
+                            ])
+                    ]))
             default:
                 return nil
             }
@@ -96,7 +117,9 @@ final class ProduceFetchErrorTests: XCTestCase {
         let tp = TopicPartition("t", 0)
         let produced = try await cluster.produce([tp: try batch(["x"])])
         XCTAssertEqual(produced[tp]?.errorCode, .networkException)
-        guard case .connectionClosed? = produced[tp]?.clientError else { return XCTFail("\(String(describing: produced[tp]))") }
+        guard case .connectionClosed? = produced[tp]?.clientError else {
+            return XCTFail("\(String(describing: produced[tp]))")
+        }
         XCTAssertEqual(server.requests(for: .produce).count, 1, "sent once: it may have been appended")
         await cluster.close()
     }
@@ -105,7 +128,8 @@ final class ProduceFetchErrorTests: XCTestCase {
         let port = NIOLockedValueBox(0)
         let first = try batch(["a", "b"], baseOffset: 0), second = try batch(["c", "d", "e"], baseOffset: 2)
         var records = first.bytes
-        records.writeImmutableBuffer(second.bytes.getSlice(at: second.bytes.readerIndex, length: second.bytes.readableBytes - 5)!)
+        records.writeImmutableBuffer(
+            second.bytes.getSlice(at: second.bytes.readerIndex, length: second.bytes.readableBytes - 5)!)
         var corrupt = first.bytes
         var flipped = second.bytes
         let last = flipped.writerIndex - 1
@@ -118,10 +142,16 @@ final class ProduceFetchErrorTests: XCTestCase {
             case .fetch:
                 let request = decodeRequest(FetchRequest.self, header, body)
                 let offset = request.topics[0].partitions[0].fetchOffset
-                return .respond(FetchResponse(responses: [.init(topic: "t", partitions: [
-                    .init(partitionIndex: 0, highWatermark: 5, lastStableOffset: 5, logStartOffset: 0,
-                          records: offset == 0 ? truncatedRecords : corruptRecords),
-                ])]))
+                return .respond(
+                    FetchResponse(responses: [
+                        .init(
+                            topic: "t",
+                            partitions: [
+                                .init(
+                                    partitionIndex: 0, highWatermark: 5, lastStableOffset: 5, logStartOffset: 0,
+                                    records: offset == 0 ? truncatedRecords : corruptRecords)
+                            ])
+                    ]))
             default: return nil
             }
         }
@@ -139,7 +169,9 @@ final class ProduceFetchErrorTests: XCTestCase {
 
         let bad = try await cluster.fetch([tp: FetchPosition(offset: 1)], maxWaitMs: 0)
         XCTAssertEqual(bad[tp]?.errorCode, .corruptMessage)
-        guard case .malformedResponse? = bad[tp]?.clientError else { return XCTFail("\(String(describing: bad[tp]?.clientError))") }
+        guard case .malformedResponse? = bad[tp]?.clientError else {
+            return XCTFail("\(String(describing: bad[tp]?.clientError))")
+        }
         XCTAssertEqual(bad[tp]?.batches.map(\.header.baseOffset), [0], "the valid batch before the corrupt one")
         await cluster.close()
     }
@@ -156,9 +188,16 @@ final class ProduceFetchErrorTests: XCTestCase {
                 let request = decodeRequest(FetchRequest.self, header, body)
                 XCTAssertEqual(request.topics.map(\.topicId), [Self.topicId])
                 XCTAssertEqual(request.replicaState.replicaId, -1)
-                return .respond(FetchResponse(responses: [.init(topicId: Self.topicId, partitions: [
-                    .init(partitionIndex: 0, highWatermark: 1, lastStableOffset: 1, logStartOffset: 0, records: stored.bytes),
-                ])]))
+                return .respond(
+                    FetchResponse(responses: [
+                        .init(
+                            topicId: Self.topicId,
+                            partitions: [
+                                .init(
+                                    partitionIndex: 0, highWatermark: 1, lastStableOffset: 1, logStartOffset: 0,
+                                    records: stored.bytes)
+                            ])
+                    ]))
             default: return nil
             }
         }
@@ -199,8 +238,10 @@ final class ProduceFetchErrorTests: XCTestCase {
 
     func testClientTableCoversTheReplicatorOperations() {
         let table = ClientAPIVersions.implemented
-        for api in [APIKey.produce, .fetch, .offsetCommit, .createTopics, .deleteTopics, .createPartitions,
-                    .describeConfigs, .incrementalAlterConfigs] {
+        for api in [
+            APIKey.produce, .fetch, .offsetCommit, .createTopics, .deleteTopics, .createPartitions,
+            .describeConfigs, .incrementalAlterConfigs
+        ] {
             XCTAssertNotNil(table[api], "\(api)")
             XCTAssertTrue(api.requestType.validVersions.contains(table[api]!.upperBound), "\(api) beyond the schema")
         }

@@ -31,8 +31,10 @@ struct FakeSaslState: Sendable {
 /// `lifetimeMs`. Re-authentications are answered after `reauthenticationDelay`; the SaslAuthenticate
 /// numbered `refuse` (1-based) is refused and the connection closed after `refusalDelay`.
 /// FindCoordinator is answered with its key as host, except the key "never".
-func fakeSaslBroker(lifetimeMs: Int64, reauthenticationDelay: TimeAmount = .zero, refuse: Int? = nil,
-                    refusalDelay: TimeAmount = .zero, state: NIOLockedValueBox<FakeSaslState>) -> FakeKafkaServer {
+func fakeSaslBroker(
+    lifetimeMs: Int64, reauthenticationDelay: TimeAmount = .zero, refuse: Int? = nil,
+    refusalDelay: TimeAmount = .zero, state: NIOLockedValueBox<FakeSaslState>
+) -> FakeKafkaServer {
     var advertised = FakeKafkaServer.defaultAdvertised
     advertised[.saslHandshake] = 0...1
     advertised[.saslAuthenticate] = 0...2
@@ -43,14 +45,20 @@ func fakeSaslBroker(lifetimeMs: Int64, reauthenticationDelay: TimeAmount = .zero
         case .apiVersions?:
             return nil
         case .saslHandshake?:
-            state.withLockedValue { $0.handshakes += 1; $0.inExchange = true }
+            state.withLockedValue {
+                $0.handshakes += 1; $0.inExchange = true
+            }
             return .respond(SaslHandshakeResponse(errorCode: 0, mechanisms: ["PLAIN"]))
         case .saslAuthenticate?:
             let request = try! SaslAuthenticateRequest(from: &body, version: header.apiVersion)
-            let number = state.withLockedValue { $0.authentications += 1; return $0.authentications }
+            let number = state.withLockedValue {
+                $0.authentications += 1; return $0.authentications
+            }
             if number == refuse || request.authBytes != Array("\0alice\0secret".utf8) {
-                return .respondAndClose(SaslAuthenticateResponse(errorCode: 58, errorMessage: "Authentication failed: Invalid username or password",
-                                                                 authBytes: [], sessionLifetimeMs: 0), after: refusalDelay)
+                return .respondAndClose(
+                    SaslAuthenticateResponse(
+                        errorCode: 58, errorMessage: "Authentication failed: Invalid username or password",
+                        authBytes: [], sessionLifetimeMs: 0), after: refusalDelay)
             }
             let delay = number > 1 ? reauthenticationDelay : .zero
             state.withLockedValue { state in
@@ -58,7 +66,8 @@ func fakeSaslBroker(lifetimeMs: Int64, reauthenticationDelay: TimeAmount = .zero
                 state.answerSentAt = now + delay
                 state.sessionEndsAt = now + .milliseconds(lifetimeMs)
             }
-            let answer = SaslAuthenticateResponse(errorCode: 0, errorMessage: nil, authBytes: [], sessionLifetimeMs: lifetimeMs)
+            let answer = SaslAuthenticateResponse(
+                errorCode: 0, errorMessage: nil, authBytes: [], sessionLifetimeMs: lifetimeMs)
             return delay == .zero ? .respond(answer) : .delayed(answer, delay)
         default:
             var key = "?"
@@ -105,14 +114,19 @@ func eventually(within seconds: Double = 5, _ condition: () -> Bool) async throw
 /// same connection before it ends, requests held meanwhile and sent in order afterwards.
 final class ReauthenticationTests: XCTestCase {
     func testTheDelayIsAFractionOfTheLifetimeButAtLeastTheMinimumInterval() {
-        XCTAssertEqual(KafkaConnection.reauthenticationDelay(lifetimeMs: 10_000, fraction: 0.85, minimumInterval: .seconds(1)),
-                       .milliseconds(8_500))
-        XCTAssertEqual(KafkaConnection.reauthenticationDelay(lifetimeMs: 1_000, fraction: 0.9, minimumInterval: .seconds(1)),
-                       .milliseconds(1_000), "Kafka refuses re-authentication within a second of the previous one")
-        XCTAssertEqual(KafkaConnection.reauthenticationDelay(lifetimeMs: 300, fraction: 0.5, minimumInterval: .zero), .milliseconds(150))
+        XCTAssertEqual(
+            KafkaConnection.reauthenticationDelay(lifetimeMs: 10_000, fraction: 0.85, minimumInterval: .seconds(1)),
+            .milliseconds(8_500))
+        XCTAssertEqual(
+            KafkaConnection.reauthenticationDelay(lifetimeMs: 1_000, fraction: 0.9, minimumInterval: .seconds(1)),
+            .milliseconds(1_000), "Kafka refuses re-authentication within a second of the previous one")
+        XCTAssertEqual(
+            KafkaConnection.reauthenticationDelay(lifetimeMs: 300, fraction: 0.5, minimumInterval: .zero),
+            .milliseconds(150))
         // An absurd lifetime is simply far away (no overflow).
-        XCTAssertGreaterThan(KafkaConnection.reauthenticationDelay(lifetimeMs: .max, fraction: 0.95, minimumInterval: .seconds(1)),
-                             .hours(24 * 365 * 100))
+        XCTAssertGreaterThan(
+            KafkaConnection.reauthenticationDelay(lifetimeMs: .max, fraction: 0.95, minimumInterval: .seconds(1)),
+            .hours(24 * 365 * 100))
         let window = KafkaClientConfiguration().reauthenticationWindow
         XCTAssertEqual(window, 0.85...0.95, "Java's client window")
     }
@@ -121,7 +135,8 @@ final class ReauthenticationTests: XCTestCase {
         let state = NIOLockedValueBox(FakeSaslState())
         // Sessions of 300 ms, renewed at 150 ms; each renewal takes 40 ms to be answered, during
         // which requests keep being issued.
-        let server = try await fakeSaslBroker(lifetimeMs: 300, reauthenticationDelay: .milliseconds(40), state: state).start()
+        let server = try await fakeSaslBroker(lifetimeMs: 300, reauthenticationDelay: .milliseconds(40), state: state)
+            .start()
         defer { Task { await server.stop() } }
         let connection = try await KafkaConnection.connect(to: server.address, configuration: saslConfiguration())
         defer { Task { await connection.close() } }
@@ -149,13 +164,15 @@ final class ReauthenticationTests: XCTestCase {
         XCTAssertEqual(seen.violations, [], "a broker would have closed the connection")
         XCTAssertEqual(seen.keys, (0..<sent).map { "k\($0)" }, "every request arrived once, in the order issued")
         XCTAssertGreaterThanOrEqual(connection.reauthenticationCount, 4, "1.2 s of 300 ms sessions renewed at 150 ms")
-        XCTAssertEqual(seen.handshakes, connection.reauthenticationCount + 1, "one login, then one exchange per renewal")
+        XCTAssertEqual(
+            seen.handshakes, connection.reauthenticationCount + 1, "one login, then one exchange per renewal")
         XCTAssertEqual(connection.sessionLifetime, .milliseconds(300))
     }
 
     func testARequestIssuedDuringAReauthenticationWaitsForIt() async throws {
         let state = NIOLockedValueBox(FakeSaslState())
-        let server = try await fakeSaslBroker(lifetimeMs: 200, reauthenticationDelay: .milliseconds(150), state: state).start()
+        let server = try await fakeSaslBroker(lifetimeMs: 200, reauthenticationDelay: .milliseconds(150), state: state)
+            .start()
         defer { Task { await server.stop() } }
         let connection = try await KafkaConnection.connect(to: server.address, configuration: saslConfiguration())
         defer { Task { await connection.close() } }
@@ -173,7 +190,9 @@ final class ReauthenticationTests: XCTestCase {
     func testAFailedReauthenticationClosesTheConnectionWithAClearErrorAndTheClusterReconnects() async throws {
         let state = NIOLockedValueBox(FakeSaslState())
         // The first renewal (the second SaslAuthenticate) is refused 150 ms after it arrives.
-        let server = try await fakeSaslBroker(lifetimeMs: 200, refuse: 2, refusalDelay: .milliseconds(150), state: state).start()
+        let server = try await fakeSaslBroker(
+            lifetimeMs: 200, refuse: 2, refusalDelay: .milliseconds(150), state: state
+        ).start()
         defer { Task { await server.stop() } }
         let cluster = try KafkaCluster(bootstrapServers: [server.address], configuration: saslConfiguration())
         let first = try await cluster.anyConnection()
@@ -241,13 +260,17 @@ final class ReauthenticationGateTests: XCTestCase {
     }
 
     /// Writes a request whose frame is its correlation id; returns its response future.
-    private func write(_ channel: EmbeddedChannel, _ id: Int32, authentication: Bool = false) throws -> EventLoopFuture<ByteBuffer> {
+    private func write(_ channel: EmbeddedChannel, _ id: Int32, authentication: Bool = false) throws -> EventLoopFuture<
+        ByteBuffer
+    > {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         var frame = ByteBuffer()
         frame.writeInteger(id)
-        channel.writeAndFlush(OutgoingRequest(correlationId: id, apiKey: authentication ? .saslAuthenticate : .metadata, apiVersion: 1,
-                                              frame: frame, timeout: .seconds(30), promise: promise, isAuthentication: authentication),
-                              promise: nil)
+        channel.writeAndFlush(
+            OutgoingRequest(
+                correlationId: id, apiKey: authentication ? .saslAuthenticate : .metadata, apiVersion: 1,
+                frame: frame, timeout: .seconds(30), promise: promise, isAuthentication: authentication),
+            promise: nil)
         return promise.futureResult
     }
 
@@ -297,7 +320,9 @@ final class ReauthenticationGateTests: XCTestCase {
         XCTAssertEqual(try written(channel), [2, 3])
         try answer(channel, 3)
         try answer(channel, 2)
-        for future in held { guard case .success? = result(future) else { return XCTFail("held request not answered") } }
+        for future in held {
+            guard case .success? = result(future) else { return XCTFail("held request not answered") }
+        }
         // The gate is open again.
         _ = try write(channel, 5)
         XCTAssertEqual(try written(channel), [5])
@@ -313,7 +338,8 @@ final class ReauthenticationGateTests: XCTestCase {
         try gate(channel, .fail(reason: "SASL re-authentication failed: nope"))
         for future in [inFlight, held] {
             guard case let .failure(error)? = result(future) else { return XCTFail("not failed") }
-            XCTAssertEqual(error as? KafkaClientError, .connectionClosed(address, reason: "SASL re-authentication failed: nope"))
+            XCTAssertEqual(
+                error as? KafkaClientError, .connectionClosed(address, reason: "SASL re-authentication failed: nope"))
         }
         XCTAssertFalse(channel.isActive)
         XCTAssertEqual(try written(channel), [], "the held request was never written")
@@ -351,13 +377,18 @@ final class ReauthenticationInProcessBrokerTests: XCTestCase {
     }
 
     private func startSaslBroker(maxReauthMs: Int64) async throws -> BrokerAddress {
-        let started = try await InProcessBroker.start(configure: { config in
-            config.saslMechanisms = [.scramSha256]
-            config.connectionsMaxReauthMs = maxReauthMs
-            config.listeners = [ListenerSpec(name: "SASL", host: "127.0.0.1", port: 0, securityProtocol: .saslPlaintext)]
-        }, listener: BrokerService.Listener(name: "SASL", host: "127.0.0.1", port: 0, requiresSASL: true)) { broker in
-            try broker.authentication.scram.upsert(user: "mirror", mechanism: .sha256,
-                                                   credential: ScramCredential(mechanism: .sha256, password: "mirror-secret"))
+        let started = try await InProcessBroker.start(
+            configure: { config in
+                config.saslMechanisms = [.scramSha256]
+                config.connectionsMaxReauthMs = maxReauthMs
+                config.listeners = [
+                    ListenerSpec(name: "SASL", host: "127.0.0.1", port: 0, securityProtocol: .saslPlaintext)
+                ]
+            }, listener: BrokerService.Listener(name: "SASL", host: "127.0.0.1", port: 0, requiresSASL: true)
+        ) { broker in
+            try broker.authentication.scram.upsert(
+                user: "mirror", mechanism: .sha256,
+                credential: ScramCredential(mechanism: .sha256, password: "mirror-secret"))
         }
         running = started
         return started.address
@@ -371,8 +402,9 @@ final class ReauthenticationInProcessBrokerTests: XCTestCase {
         let connection = try await KafkaConnection.connect(to: address, configuration: configuration)
         defer { Task { await connection.close() } }
         XCTAssertEqual(connection.sessionLifetime, .milliseconds(1200))
-        let created = try await connection.send(CreateTopicsRequest(
-            topics: [.init(name: "t", numPartitions: 1, replicationFactor: 1)], timeoutMs: 1000), version: 7)
+        let created = try await connection.send(
+            CreateTopicsRequest(
+                topics: [.init(name: "t", numPartitions: 1, replicationFactor: 1)], timeoutMs: 1000), version: 7)
         XCTAssertEqual(created.topics.first?.errorCode, 0)
 
         // 2.8 s of pipelined produces (sessions end every 1.2 s without a renewal).
@@ -383,7 +415,9 @@ final class ReauthenticationInProcessBrokerTests: XCTestCase {
             for _ in 0..<5 {
                 var builder = RecordBatchBuilder()
                 builder.append(key: nil, value: Array("r\(expected)".utf8), timestamp: 1_700_000_000_000)
-                pending.append(try connection.enqueueProduce([TopicPartition("t", 0): try builder.build().bytes], acks: -1, timeoutMs: 1000))
+                pending.append(
+                    try connection.enqueueProduce(
+                        [TopicPartition("t", 0): try builder.build().bytes], acks: -1, timeoutMs: 1000))
             }
             for request in pending {
                 let results = try await request.results()

@@ -38,7 +38,8 @@ final class ReplicatorOperationsTests: XCTestCase {
     }
 
     private func createTopic(_ name: String, partitions: Int32 = 1) async throws {
-        let result = try await cluster.createTopics([NewTopic(name: name, partitions: partitions, replicationFactor: 1)])
+        let result = try await cluster.createTopics([NewTopic(name: name, partitions: partitions, replicationFactor: 1)]
+        )
         XCTAssertEqual(result[name]?.errorCode, KafkaErrorCode.none, "\(result)")
     }
 
@@ -58,7 +59,8 @@ final class ReplicatorOperationsTests: XCTestCase {
         let second = try await cluster.produce([tp0: b], acks: 1)
         XCTAssertEqual(second[tp0]?.baseOffset, 3)
 
-        let fetched = try await cluster.fetch([tp0: FetchPosition(offset: 0), tp1: FetchPosition(offset: 0)], maxWaitMs: 0)
+        let fetched = try await cluster.fetch(
+            [tp0: FetchPosition(offset: 0), tp1: FetchPosition(offset: 0)], maxWaitMs: 0)
         let p0 = try XCTUnwrap(fetched[tp0])
         XCTAssertEqual(p0.errorCode, .none)
         XCTAssertNil(p0.clientError)
@@ -95,8 +97,12 @@ final class ReplicatorOperationsTests: XCTestCase {
         // Long polls far longer than the test: they can only end early by being woken. They run
         // on fetch lanes (their own connections), so the produces on lane 0 are not held back,
         // and on two lanes they wait side by side.
-        let first = Task { try await cluster.fetch([tp0: FetchPosition(offset: 0)], options: FetchOptions(maxWaitMs: 120_000)) }
-        let second = Task { try await cluster.fetch([tp1: FetchPosition(offset: 0)], options: FetchOptions(maxWaitMs: 120_000, lane: 2)) }
+        let first = Task {
+            try await cluster.fetch([tp0: FetchPosition(offset: 0)], options: FetchOptions(maxWaitMs: 120_000))
+        }
+        let second = Task {
+            try await cluster.fetch([tp1: FetchPosition(offset: 0)], options: FetchOptions(maxWaitMs: 120_000, lane: 2))
+        }
         try await Task.sleep(for: .milliseconds(100))
         let produced = try await cluster.produce([tp0: try batch(["x"])])
         XCTAssertEqual(produced[tp0]?.baseOffset, 0)
@@ -126,7 +132,7 @@ final class ReplicatorOperationsTests: XCTestCase {
         let fetches = try [
             connection.enqueueFetch([tp0: FetchPosition(offset: 0)], options: FetchOptions(maxWaitMs: 0)),
             connection.enqueueFetch([tp0: FetchPosition(offset: 6)], options: FetchOptions(maxWaitMs: 0)),
-            connection.enqueueFetch([tp1: FetchPosition(offset: 0)], options: FetchOptions(maxWaitMs: 0)),
+            connection.enqueueFetch([tp1: FetchPosition(offset: 0)], options: FetchOptions(maxWaitMs: 0))
         ]
         let third = try await fetches[2].results()
         let second = try await fetches[1].results()
@@ -147,9 +153,12 @@ final class ReplicatorOperationsTests: XCTestCase {
         let acknowledged = try await cluster.produce([tp: try batch(["c"])], acks: -1)
         XCTAssertEqual(acknowledged[tp]?.baseOffset, 2)
         let connection = try await cluster.connection(to: 0)
-        try await connection.sendWithoutResponse(ProduceRequest(acks: 0, timeoutMs: 1000, topicData: [
-            .init(name: "fire", partitionData: [.init(index: 0, records: try batch(["d"]).bytes)]),
-        ]), version: 9)
+        try await connection.sendWithoutResponse(
+            ProduceRequest(
+                acks: 0, timeoutMs: 1000,
+                topicData: [
+                    .init(name: "fire", partitionData: [.init(index: 0, records: try batch(["d"]).bytes)])
+                ]), version: 9)
         let fetched = try await cluster.fetch([tp: FetchPosition(offset: 0)], maxWaitMs: 0)
         XCTAssertEqual(fetched[tp]?.batches.map(\.header.baseOffset), [0, 2, 3])
     }
@@ -157,14 +166,15 @@ final class ReplicatorOperationsTests: XCTestCase {
     func testCreateDescribeAlterAndDeleteTopics() async throws {
         let created = try await cluster.createTopics([
             NewTopic(name: "a", partitions: 3, replicationFactor: 1, configs: ["retention.ms": "60000"]),
-            NewTopic(name: "b"),
+            NewTopic(name: "b")
         ])
         XCTAssertEqual(created["a"]?.isSuccess, true, "\(created)")
         XCTAssertEqual(created["a"]?.partitions, 3)
         XCTAssertEqual(created["b"]?.isSuccess, true, "\(created)")
         let again = try await cluster.createTopics([NewTopic(name: "a", partitions: 3, replicationFactor: 1)])
         XCTAssertEqual(again["a"]?.alreadyExists, true, "\(again)")
-        let dryRun = try await cluster.createTopics([NewTopic(name: "c", partitions: 1, replicationFactor: 1)], validateOnly: true)
+        let dryRun = try await cluster.createTopics(
+            [NewTopic(name: "c", partitions: 1, replicationFactor: 1)], validateOnly: true)
         XCTAssertEqual(dryRun["c"]?.isSuccess, true)
         let afterDryRun = try await cluster.refreshMetadata(topics: nil)
         XCTAssertNil(afterDryRun.topics["c"])
@@ -179,7 +189,8 @@ final class ReplicatorOperationsTests: XCTestCase {
         guard case let .failure(error)? = configs["missing"] else { return XCTFail("\(configs)") }
         XCTAssertEqual(error.errorCode, .unknownTopicOrPartition)
 
-        try await cluster.incrementalAlterTopicConfigs("a", set: ["cleanup.policy": "compact"], delete: ["retention.ms"])
+        try await cluster.incrementalAlterTopicConfigs(
+            "a", set: ["cleanup.policy": "compact"], delete: ["retention.ms"])
         configs = try await cluster.describeTopicConfigs(["a"])
         let altered = try XCTUnwrap(configs["a"]).get()
         XCTAssertEqual(altered["cleanup.policy"]?.value, "compact")
@@ -213,10 +224,12 @@ final class ReplicatorOperationsTests: XCTestCase {
     func testCommitThenFetchCommittedOffsets() async throws {
         try await createTopic("orders", partitions: 2)
         let tp0 = TopicPartition("orders", 0), tp1 = TopicPartition("orders", 1)
-        let results = try await cluster.commitOffsets(group: "mirror", offsets: [
-            tp0: CommittedOffset(offset: 7, leaderEpoch: 0, metadata: "from source"),
-            tp1: CommittedOffset(offset: 0),
-        ])
+        let results = try await cluster.commitOffsets(
+            group: "mirror",
+            offsets: [
+                tp0: CommittedOffset(offset: 7, leaderEpoch: 0, metadata: "from source"),
+                tp1: CommittedOffset(offset: 0)
+            ])
         XCTAssertEqual(results, [tp0: .none, tp1: .none])
         let committed = try await cluster.fetchCommittedOffsets(group: "mirror")
         XCTAssertEqual(committed[tp0], CommittedOffset(offset: 7, leaderEpoch: 0, metadata: "from source"))

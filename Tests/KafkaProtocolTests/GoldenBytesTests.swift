@@ -13,11 +13,12 @@ final class GoldenBytesTests: XCTestCase {
             0x00,  // header tagged fields: none
             0x0B, 0x6C, 0x69, 0x62, 0x72, 0x64, 0x6B, 0x61, 0x66, 0x6B, 0x61,  // ClientSoftwareName "librdkafka" (10 + 1)
             0x07, 0x32, 0x2E, 0x31, 0x35, 0x2E, 0x30,  // ClientSoftwareVersion "2.15.0" (6 + 1)
-            0x00,  // body tagged fields: none
+            0x00  // body tagged fields: none
         ]
         var buffer = ByteBuffer(bytes: frame)
         let header = try RequestHeader.decode(from: &buffer)
-        XCTAssertEqual(header, RequestHeader(apiKey: .apiVersions, apiVersion: 3, correlationId: 42, clientId: "strait"))
+        XCTAssertEqual(
+            header, RequestHeader(apiKey: .apiVersions, apiVersion: 3, correlationId: 42, clientId: "strait"))
         XCTAssertEqual(header.headerVersion, 2)
         let request = try ApiVersionsRequest(from: &buffer, version: 3)
         XCTAssertEqual(request.clientSoftwareName, "librdkafka")
@@ -42,7 +43,7 @@ final class GoldenBytesTests: XCTestCase {
             0x00,  // [1] tagged fields
             0x00,  // AllowAutoTopicCreation false
             0x01,  // IncludeTopicAuthorizedOperations true
-            0x00,  // tagged fields
+            0x00  // tagged fields
         ]
         var buffer = ByteBuffer(bytes: body)
         let request = try MetadataRequest(from: &buffer, version: 12)
@@ -64,20 +65,21 @@ final class GoldenBytesTests: XCTestCase {
 
     func testProduceRequestV9WithARecordsBlob() throws {
         let records: [UInt8] = [0xDE, 0xAD, 0xBE, 0xEF, 0x01]
-        let body: [UInt8] = [
-            0x03, 0x74, 0x78,  // TransactionalId "tx" (compact nullable)
-            0xFF, 0xFF,  // Acks -1
-            0x00, 0x00, 0x75, 0x30,  // TimeoutMs 30000
-            0x02,  // TopicData: compact array of 1
-            0x02, 0x74,  // Name "t"
-            0x02,  // PartitionData: compact array of 1
-            0x00, 0x00, 0x00, 0x01,  // Index 1
-            0x06,  // Records: compact length 5 + 1
-        ] + records + [
-            0x00,  // partition tagged fields
-            0x00,  // topic tagged fields
-            0x00,  // request tagged fields
-        ]
+        let body: [UInt8] =
+            [
+                0x03, 0x74, 0x78,  // TransactionalId "tx" (compact nullable)
+                0xFF, 0xFF,  // Acks -1
+                0x00, 0x00, 0x75, 0x30,  // TimeoutMs 30000
+                0x02,  // TopicData: compact array of 1
+                0x02, 0x74,  // Name "t"
+                0x02,  // PartitionData: compact array of 1
+                0x00, 0x00, 0x00, 0x01,  // Index 1
+                0x06  // Records: compact length 5 + 1
+            ] + records + [
+                0x00,  // partition tagged fields
+                0x00,  // topic tagged fields
+                0x00  // request tagged fields
+            ]
         var buffer = ByteBuffer(bytes: body)
         let request = try ProduceRequest(from: &buffer, version: 9)
         XCTAssertEqual(buffer.readableBytes, 0)
@@ -110,9 +112,11 @@ final class GoldenBytesTests: XCTestCase {
         try response.encode(into: &tagged, version: 3)
         XCTAssertEqual(
             Array(tagged.readableBytesView.suffix(11)),
-            [0x01,  // one tagged field
-             0x01, 0x08,  // tag 1 (FinalizedFeaturesEpoch), 8 bytes
-             0, 0, 0, 0, 0, 0, 0, 7])
+            [
+                0x01,  // one tagged field
+                0x01, 0x08,  // tag 1 (FinalizedFeaturesEpoch), 8 bytes
+                0, 0, 0, 0, 0, 0, 0, 7
+            ])
         XCTAssertEqual(try ApiVersionsResponse(from: &tagged, version: 3), response)
     }
 
@@ -121,7 +125,8 @@ final class GoldenBytesTests: XCTestCase {
         let response = ApiVersionsResponse(
             errorCode: 35, apiKeys: [.init(apiKey: 18, minVersion: 0, maxVersion: 3)], throttleTimeMs: 99)
         var buffer = ByteBuffer()
-        ResponseHeader.encode(correlationId: 5, headerVersion: APIKey.apiVersions.responseHeaderVersion(apiVersion: 0), into: &buffer)
+        ResponseHeader.encode(
+            correlationId: 5, headerVersion: APIKey.apiVersions.responseHeaderVersion(apiVersion: 0), into: &buffer)
         try response.encode(into: &buffer, version: 0)
         XCTAssertEqual(
             Array(buffer.readableBytesView),

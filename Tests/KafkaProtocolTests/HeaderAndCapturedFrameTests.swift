@@ -35,8 +35,10 @@ final class HeaderTests: XCTestCase {
     }
 
     func testRequestHeaderV2SkipsUnknownTags() throws {
-        var buffer = ByteBuffer(bytes: [0x00, 0x03, 0x00, 0x0C, 0x00, 0x00, 0x00, 0x07, 0xFF, 0xFF,
-                                        0x01, 0x03, 0x02, 0xAB, 0xCD])
+        var buffer = ByteBuffer(bytes: [
+            0x00, 0x03, 0x00, 0x0C, 0x00, 0x00, 0x00, 0x07, 0xFF, 0xFF,
+            0x01, 0x03, 0x02, 0xAB, 0xCD
+        ])
         let header = try RequestHeader.decode(from: &buffer)
         XCTAssertEqual(header, RequestHeader(apiKey: .metadata, apiVersion: 12, correlationId: 7, clientId: nil))
         XCTAssertEqual(buffer.readableBytes, 0)
@@ -82,7 +84,8 @@ final class CapturedFrameTests: XCTestCase {
         let frame = try bytes(hex: Self.apiVersionsV3)
         var buffer = ByteBuffer(bytes: frame)
         let header = try RequestHeader.decode(from: &buffer)
-        XCTAssertEqual(header, RequestHeader(apiKey: .apiVersions, apiVersion: 3, correlationId: 1, clientId: "strait-test"))
+        XCTAssertEqual(
+            header, RequestHeader(apiKey: .apiVersions, apiVersion: 3, correlationId: 1, clientId: "strait-test"))
         let request = try ApiVersionsRequest(from: &buffer, version: header.apiVersion)
         XCTAssertEqual(request.clientSoftwareName, "librdkafka")
         XCTAssertEqual(request.clientSoftwareVersion, "2.0.2")
@@ -94,7 +97,8 @@ final class CapturedFrameTests: XCTestCase {
         let frame = try bytes(hex: Self.metadataV4)
         var buffer = ByteBuffer(bytes: frame)
         let header = try RequestHeader.decode(from: &buffer)
-        XCTAssertEqual(header, RequestHeader(apiKey: .metadata, apiVersion: 4, correlationId: 2, clientId: "strait-test"))
+        XCTAssertEqual(
+            header, RequestHeader(apiKey: .metadata, apiVersion: 4, correlationId: 2, clientId: "strait-test"))
         let request = try MetadataRequest(from: &buffer, version: 4)
         XCTAssertEqual(request.topics?.map(\.name), ["orders"])
         XCTAssertTrue(request.allowAutoTopicCreation)
@@ -106,7 +110,8 @@ final class CapturedFrameTests: XCTestCase {
         let frame = try bytes(hex: Self.produceV7)
         var buffer = ByteBuffer(bytes: frame)
         let header = try RequestHeader.decode(from: &buffer)
-        XCTAssertEqual(header, RequestHeader(apiKey: .produce, apiVersion: 7, correlationId: 3, clientId: "strait-test"))
+        XCTAssertEqual(
+            header, RequestHeader(apiKey: .produce, apiVersion: 7, correlationId: 3, clientId: "strait-test"))
         let request = try ProduceRequest(from: &buffer, version: 7)
         XCTAssertNil(request.transactionalId)
         XCTAssertEqual(request.acks, -1)
@@ -125,15 +130,18 @@ final class CapturedFrameTests: XCTestCase {
         let frame = try bytes(hex: Self.produceV7)
         for length in 0..<frame.count {
             var buffer = ByteBuffer(bytes: frame[0..<length])
-            XCTAssertThrowsError(try {
-                let header = try RequestHeader.decode(from: &buffer)
-                _ = try ProduceRequest(from: &buffer, version: header.apiVersion)
-            }(), "prefix \(length)")
+            XCTAssertThrowsError(
+                try {
+                    let header = try RequestHeader.decode(from: &buffer)
+                    _ = try ProduceRequest(from: &buffer, version: header.apiVersion)
+                }(), "prefix \(length)")
         }
     }
 
-    private func assertReencodes<M: KafkaMessage>(header: RequestHeader, body: M, to frame: [UInt8],
-                                                  file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertReencodes<M: KafkaMessage>(
+        header: RequestHeader, body: M, to frame: [UInt8],
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         var encoded = ByteBuffer()
         header.encode(into: &encoded)
         try body.encode(into: &encoded, version: header.apiVersion)

@@ -14,7 +14,7 @@ final class PrimitivesTests: XCTestCase {
             (300, [0xAC, 0x02]),
             (16_383, [0xFF, 0x7F]),
             (16_384, [0x80, 0x80, 0x01]),
-            (UInt32.max, [0xFF, 0xFF, 0xFF, 0xFF, 0x0F]),
+            (UInt32.max, [0xFF, 0xFF, 0xFF, 0xFF, 0x0F])
         ]
         for (value, bytes) in cases {
             var buffer = ByteBuffer()
@@ -170,7 +170,9 @@ final class PrimitivesTests: XCTestCase {
             XCTAssertEqual(error as? KafkaDecodingError, .lengthTooLarge(what: "Records", Int(UInt32.max) - 1))
         }
         var array = ByteBuffer(bytes: [0x40, 0x00, 0x00, 0x00, 0x00])
-        XCTAssertThrowsError(try array.readKafkaArray(compact: false, what: "Topics") { try $0.readKafkaInt8(what: "x") }) { error in
+        XCTAssertThrowsError(
+            try array.readKafkaArray(compact: false, what: "Topics") { try $0.readKafkaInt8(what: "x") }
+        ) { error in
             XCTAssertEqual(error as? KafkaDecodingError, .lengthTooLarge(what: "Topics", 0x4000_0000))
         }
         var string = ByteBuffer(bytes: [0x00, 0x05, 0x61])
@@ -184,7 +186,8 @@ final class PrimitivesTests: XCTestCase {
         // two billion topics in a 9-byte frame.
         var frame = ByteBuffer(bytes: [0x00, 0xFF, 0xFF, 0x00, 0x00, 0x75, 0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x07])
         XCTAssertThrowsError(try ProduceRequest(from: &frame, version: 9)) { error in
-            XCTAssertEqual(error as? KafkaDecodingError, .lengthTooLarge(what: "ProduceRequest.TopicData", Int(Int32.max) - 1))
+            XCTAssertEqual(
+                error as? KafkaDecodingError, .lengthTooLarge(what: "ProduceRequest.TopicData", Int(Int32.max) - 1))
         }
     }
 
@@ -233,7 +236,8 @@ final class PrimitivesTests: XCTestCase {
         XCTAssertEqual(try buffer.readKafkaArray(compact: false, what: "a") { try $0.readKafkaInt32(what: "e") }, [7])
         XCTAssertNil(try buffer.readKafkaNullableArray(compact: false, what: "b") { try $0.readKafkaInt32(what: "e") })
         XCTAssertEqual(try buffer.readKafkaArray(compact: true, what: "c") { try $0.readKafkaInt32(what: "e") }, [7])
-        XCTAssertThrowsError(try buffer.readKafkaArray(compact: true, what: "d") { try $0.readKafkaInt32(what: "e") }) { error in
+        XCTAssertThrowsError(try buffer.readKafkaArray(compact: true, what: "d") { try $0.readKafkaInt32(what: "e") }) {
+            error in
             XCTAssertEqual(error as? KafkaDecodingError, .unexpectedNull(what: "d"))
         }
     }

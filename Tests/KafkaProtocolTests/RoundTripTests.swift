@@ -104,7 +104,8 @@ final class RoundTripTests: XCTestCase {
         return checked
     }
 
-    private func corruptEveryVersion<M: SampledMessage>(of type: M.Type, using generator: inout SeededGenerator) throws {
+    private func corruptEveryVersion<M: SampledMessage>(of type: M.Type, using generator: inout SeededGenerator) throws
+    {
         for version in M.validVersions {
             var encoded = ByteBuffer()
             try M.sample(version: version).encode(into: &encoded, version: version)

@@ -10,7 +10,7 @@ final class TaggedFieldTests: XCTestCase {
             0x02,  // two tagged fields
             0x05, 0x03, 0xAA, 0xBB, 0xCC,  // unknown tag 5, 3 bytes
             0x81, 0x01, 0x00,  // unknown tag 129 (two-byte varint), empty
-            0x7E,  // the next value in the frame
+            0x7E  // the next value in the frame
         ]
         var buffer = ByteBuffer(bytes: body)
         let request = try ApiVersionsRequest(from: &buffer, version: 3)

@@ -53,24 +53,27 @@ final class CompressionTests: XCTestCase {
         let frames: [(CompressionCodec, String)] = [
             (.gzip, "1f8b08000000000002031360606060ca662a631063e0626264292b6362ca600400494a3e3d15000000"),
             (.zstd, "28b52ffd0458a9000010000000026b02760016000a020104767602026801c9b5ed68"),
-            (.lz4, "04224d186440a71500008010000000026b02760016000a02010476760202680100000000a7ce1447"),
+            (.lz4, "04224d186440a71500008010000000026b02760016000a02010476760202680100000000a7ce1447")
         ]
         for (codec, frame) in frames {
-            XCTAssertEqual(try Compression.decompress(hex(frame), codec: codec, maxSize: 1024).allBytes, goldenArea, "\(codec)")
+            XCTAssertEqual(
+                try Compression.decompress(hex(frame), codec: codec, maxSize: 1024).allBytes, goldenArea, "\(codec)")
         }
     }
 
     func testDecompressesLargeFramesFromTheCommandLineToolsWhenInstalled() throws {
-        let payload = Array((0..<3000).map { String(format: "record number %05d of a long stream\n", $0) }.joined().utf8)
+        let payload = Array(
+            (0..<3000).map { String(format: "record number %05d of a long stream\n", $0) }.joined().utf8)
         let tools: [(CompressionCodec, String, [String])] = [
             (.gzip, "/usr/bin/gzip", ["-c"]),
             (.zstd, "/usr/bin/zstd", ["-q", "-c"]),
-            (.lz4, "/usr/bin/lz4", ["-q", "-B4", "-BD", "-c"]), // 64 KiB linked blocks, content checksum
+            (.lz4, "/usr/bin/lz4", ["-q", "-B4", "-BD", "-c"])  // 64 KiB linked blocks, content checksum
         ]
         var ran = 0
         for (codec, tool, arguments) in tools where FileManager.default.isExecutableFile(atPath: tool) {
             let frame = try run(tool, arguments, input: payload)
-            XCTAssertEqual(try Compression.decompress(frame, codec: codec, maxSize: payload.count).allBytes, payload, tool)
+            XCTAssertEqual(
+                try Compression.decompress(frame, codec: codec, maxSize: payload.count).allBytes, payload, tool)
             ran += 1
         }
         if ran == 0 { throw XCTSkip("none of gzip, zstd, lz4 is installed") }
@@ -85,12 +88,15 @@ final class CompressionTests: XCTestCase {
     }
 
     func testSnappyXerialFramingIsRead() throws {
-        let framed = hex("82 53 4e 41 50 50 59 00  00 00 00 01  00 00 00 01") // magic, version 1, compatible 1
-            + hex("00 00 00 07") + hex("05 10 68 65 6c 6c 6f") // chunk: "hello"
-            + hex("00 00 00 04") + hex("02 04 21 21") // chunk: "!!"
+        let framed =
+            hex("82 53 4e 41 50 50 59 00  00 00 00 01  00 00 00 01")  // magic, version 1, compatible 1
+            + hex("00 00 00 07") + hex("05 10 68 65 6c 6c 6f")  // chunk: "hello"
+            + hex("00 00 00 04") + hex("02 04 21 21")  // chunk: "!!"
         XCTAssertEqual(try Compression.decompress(framed, codec: .snappy, maxSize: 7).allBytes, utf8("hello!!"))
-        XCTAssertEqual(expectError { () throws(RecordBatchError) in try Compression.decompress(framed, codec: .snappy, maxSize: 6) },
-                       .decompressedTooLarge(.snappy, limit: 6))
+        XCTAssertEqual(
+            expectError { () throws(RecordBatchError) in try Compression.decompress(framed, codec: .snappy, maxSize: 6)
+            },
+            .decompressedTooLarge(.snappy, limit: 6))
     }
 
     func testSnappyXerialWriterOutputReadsBackInManyChunks() throws {
@@ -107,10 +113,14 @@ final class CompressionTests: XCTestCase {
             ("chunk length cut short", header + hex("00 00")),
             ("chunk longer than the data", header + hex("00 00 00 09 05 10 68 65 6c 6c 6f")),
             ("negative chunk length", header + hex("ff ff ff ff")),
-            ("corrupt block", header + hex("00 00 00 03 05 10 68")),
+            ("corrupt block", header + hex("00 00 00 03 05 10 68"))
         ]
         for (what, bytes) in damaged {
-            guard let error = expectError({ () throws(RecordBatchError) in try Compression.decompress(bytes, codec: .snappy, maxSize: 100) }) else { continue }
+            guard
+                let error = expectError({ () throws(RecordBatchError) in
+                    try Compression.decompress(bytes, codec: .snappy, maxSize: 100)
+                })
+            else { continue }
             guard case .decompressionFailed(.snappy, _) = error else { return XCTFail("\(what): \(error)") }
         }
     }
@@ -120,21 +130,30 @@ final class CompressionTests: XCTestCase {
         for codec in codecs {
             let compressed = try Compression.compress(zeros, codec: codec)
             XCTAssertLessThan(compressed.readableBytes, 1 << 20, "\(codec) should shrink zeros")
-            XCTAssertEqual(expectError { () throws(RecordBatchError) in try Compression.decompress(compressed, codec: codec, maxSize: 1 << 20) },
-                           .decompressedTooLarge(codec, limit: 1 << 20), "\(codec)")
-            XCTAssertEqual(expectError { () throws(RecordBatchError) in try Compression.decompress(compressed, codec: codec, maxSize: zeros.count - 1) },
-                           .decompressedTooLarge(codec, limit: zeros.count - 1), "\(codec) one byte over")
-            XCTAssertEqual(try Compression.decompress(compressed, codec: codec, maxSize: zeros.count).readableBytes, zeros.count,
-                           "\(codec) exactly at the limit")
+            XCTAssertEqual(
+                expectError { () throws(RecordBatchError) in
+                    try Compression.decompress(compressed, codec: codec, maxSize: 1 << 20)
+                },
+                .decompressedTooLarge(codec, limit: 1 << 20), "\(codec)")
+            XCTAssertEqual(
+                expectError { () throws(RecordBatchError) in
+                    try Compression.decompress(compressed, codec: codec, maxSize: zeros.count - 1)
+                },
+                .decompressedTooLarge(codec, limit: zeros.count - 1), "\(codec) one byte over")
+            XCTAssertEqual(
+                try Compression.decompress(compressed, codec: codec, maxSize: zeros.count).readableBytes, zeros.count,
+                "\(codec) exactly at the limit")
         }
-        XCTAssertEqual(expectError { () throws(RecordBatchError) in try Compression.decompress(zeros, codec: .none, maxSize: 10) },
-                       .decompressedTooLarge(.none, limit: 10))
+        XCTAssertEqual(
+            expectError { () throws(RecordBatchError) in try Compression.decompress(zeros, codec: .none, maxSize: 10) },
+            .decompressedTooLarge(.none, limit: 10))
     }
 
     func testUnboundedLimitIsAccepted() throws {
         for codec in CompressionCodec.allCases {
             let compressed = try Compression.compress(goldenArea, codec: codec)
-            XCTAssertEqual(try Compression.decompress(compressed, codec: codec, maxSize: .max).allBytes, goldenArea, "\(codec)")
+            XCTAssertEqual(
+                try Compression.decompress(compressed, codec: codec, maxSize: .max).allBytes, goldenArea, "\(codec)")
         }
     }
 
@@ -145,7 +164,9 @@ final class CompressionTests: XCTestCase {
             for length in 0..<frame.count {
                 let cut = Array(frame.prefix(length))
                 if let restored = try? Compression.decompress(cut, codec: codec, maxSize: 1 << 20) {
-                    XCTFail("\(codec) accepted a frame cut to \(length) of \(frame.count) bytes (\(restored.readableBytes) bytes out)")
+                    XCTFail(
+                        "\(codec) accepted a frame cut to \(length) of \(frame.count) bytes (\(restored.readableBytes) bytes out)"
+                    )
                 }
             }
         }
@@ -154,7 +175,11 @@ final class CompressionTests: XCTestCase {
     func testGarbageIsAnErrorForEveryCodec() {
         let garbage = mixedPayload(size: 512)
         for codec in codecs {
-            guard let error = expectError({ () throws(RecordBatchError) in try Compression.decompress(garbage, codec: codec, maxSize: 1 << 20) }) else { continue }
+            guard
+                let error = expectError({ () throws(RecordBatchError) in
+                    try Compression.decompress(garbage, codec: codec, maxSize: 1 << 20)
+                })
+            else { continue }
             guard case .decompressionFailed(codec, _) = error else { return XCTFail("\(codec): \(error)") }
             XCTAssertEqual(error.kafkaErrorCode, 87)
         }
@@ -163,11 +188,13 @@ final class CompressionTests: XCTestCase {
     func testConcatenatedGzipMembersReadAsOneStream() throws {
         let first = try Compression.compress(utf8("hello "), codec: .gzip).allBytes
         let second = try Compression.compress(utf8("world"), codec: .gzip).allBytes
-        XCTAssertEqual(try Compression.decompress(first + second, codec: .gzip, maxSize: 100).allBytes, utf8("hello world"))
+        XCTAssertEqual(
+            try Compression.decompress(first + second, codec: .gzip, maxSize: 100).allBytes, utf8("hello world"))
     }
 
     private func run(_ tool: String, _ arguments: [String], input: [UInt8]) throws -> [UInt8] {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strait-records-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strait-records-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let inputFile = directory.appendingPathComponent("input")

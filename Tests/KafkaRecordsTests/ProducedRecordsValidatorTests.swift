@@ -6,13 +6,16 @@ final class ProducedRecordsValidatorTests: XCTestCase {
     let limit = 1 << 20
 
     /// The validator's verdict: nil when the batch is accepted.
-    func validate(_ buffer: ByteBuffer, maxBatchBytes: Int? = nil, requireKeys: Bool = false,
-                  acceptedTimestamps: ClosedRange<Int64>? = nil, maxDecompressedBytes: Int = 64 << 20) -> RecordBatchError? {
+    func validate(
+        _ buffer: ByteBuffer, maxBatchBytes: Int? = nil, requireKeys: Bool = false,
+        acceptedTimestamps: ClosedRange<Int64>? = nil, maxDecompressedBytes: Int = 64 << 20
+    ) -> RecordBatchError? {
         do {
-            _ = try ProducedRecordsValidator.validate(buffer, maxBatchBytes: maxBatchBytes ?? limit, requireKeys: requireKeys,
-                                                      acceptedTimestamps: acceptedTimestamps,
-                                                      maxDecompressedBytes: maxDecompressedBytes)
-            return nil // accepted
+            _ = try ProducedRecordsValidator.validate(
+                buffer, maxBatchBytes: maxBatchBytes ?? limit, requireKeys: requireKeys,
+                acceptedTimestamps: acceptedTimestamps,
+                maxDecompressedBytes: maxDecompressedBytes)
+            return nil  // accepted
         } catch {
             return error
         }
@@ -29,7 +32,7 @@ final class ProducedRecordsValidatorTests: XCTestCase {
                 $0.producerEpoch = 0
                 $0.baseSequence = 0
             }
-            var wire = ByteBuffer(bytes: [0xEE, 0xEE]) // the batch need not start at index 0
+            var wire = ByteBuffer(bytes: [0xEE, 0xEE])  // the batch need not start at index 0
             wire.moveReaderIndex(forwardBy: 2)
             wire.writeImmutableBuffer(batch.bytes)
             let validated = try ProducedRecordsValidator.validate(wire, maxBatchBytes: limit, requireKeys: false)
@@ -41,7 +44,8 @@ final class ProducedRecordsValidatorTests: XCTestCase {
     func testKeyedBatchesPassOnCompactedTopicsForEveryCodec() throws {
         for codec in CompressionCodec.allCases {
             let batch = try buildBatch(keyedRecords(), codec: codec)
-            XCTAssertNoThrow(try ProducedRecordsValidator.validate(batch.bytes, maxBatchBytes: limit, requireKeys: true), "\(codec)")
+            XCTAssertNoThrow(
+                try ProducedRecordsValidator.validate(batch.bytes, maxBatchBytes: limit, requireKeys: true), "\(codec)")
         }
     }
 
@@ -164,16 +168,19 @@ final class ProducedRecordsValidatorTests: XCTestCase {
 
     func testEveryRecordTimestampIsCheckedAgainstTheWindowNotOnlyTheHeaders() throws {
         // Timestamps 1000, 500 (the minimum, neither first nor largest), 2000.
-        let records = [Record(timestamp: 1_000, key: [1], value: [1]), Record(timestamp: 500, key: [2], value: [2]),
-                       Record(timestamp: 2_000, key: [3], value: [3])]
+        let records = [
+            Record(timestamp: 1_000, key: [1], value: [1]), Record(timestamp: 500, key: [2], value: [2]),
+            Record(timestamp: 2_000, key: [3], value: [3])
+        ]
         for codec in [CompressionCodec.none, .gzip] {
             let batch = try buildBatch(records, codec: codec)
             XCTAssertNil(validate(batch.bytes, acceptedTimestamps: 500...2_000), "\(codec)")
             let early = validate(batch.bytes, acceptedTimestamps: 900...2_000)
             XCTAssertEqual(early, .timestampOutOfRange(timestamp: 500, offsetDelta: 1, accepted: 900...2_000))
             XCTAssertEqual(early?.kafkaErrorCode, 32, "INVALID_TIMESTAMP")
-            XCTAssertEqual(validate(batch.bytes, acceptedTimestamps: 0...1_999),
-                           .timestampOutOfRange(timestamp: 2_000, offsetDelta: 2, accepted: 0...1_999))
+            XCTAssertEqual(
+                validate(batch.bytes, acceptedTimestamps: 0...1_999),
+                .timestampOutOfRange(timestamp: 2_000, offsetDelta: 2, accepted: 0...1_999))
         }
         // A record without a timestamp (-1) is not checked, as in Kafka.
         let untimed = try buildBatch([Record(timestamp: -1, key: [1], value: [1])])
@@ -199,12 +206,16 @@ final class ProducedRecordsValidatorTests: XCTestCase {
     func testRecordCountMustMatchLastOffsetDelta() throws {
         var bytes = try buildBatch(sampleRecords).bytes.allBytes
         overwrite(&bytes, at: 57, with: Int32(sampleRecords.count + 1))
-        XCTAssertEqual(validate(resealed(bytes)),
-                       .invalidRecordCount(lastOffsetDelta: Int32(sampleRecords.count - 1), recordsCount: Int32(sampleRecords.count + 1)))
+        XCTAssertEqual(
+            validate(resealed(bytes)),
+            .invalidRecordCount(
+                lastOffsetDelta: Int32(sampleRecords.count - 1), recordsCount: Int32(sampleRecords.count + 1)))
     }
 
     func testEmptyBatchIsRefused() {
-        XCTAssertEqual(validate(handMadeBatch(area: [], recordsCount: 0)), .invalidRecordCount(lastOffsetDelta: -1, recordsCount: 0))
+        XCTAssertEqual(
+            validate(handMadeBatch(area: [], recordsCount: 0)),
+            .invalidRecordCount(lastOffsetDelta: -1, recordsCount: 0))
     }
 
     func testIdempotentBatchWithoutSequenceIsRefused() throws {
@@ -219,7 +230,8 @@ final class ProducedRecordsValidatorTests: XCTestCase {
         let count = Int32(sampleRecords.count + 1)
         overwrite(&bytes, at: 23, with: count - 1)
         overwrite(&bytes, at: 57, with: count)
-        XCTAssertEqual(validate(resealed(bytes)), .corruptRecords("found \(count - 1) records, header announces \(count)"))
+        XCTAssertEqual(
+            validate(resealed(bytes)), .corruptRecords("found \(count - 1) records, header announces \(count)"))
     }
 
     func testHeaderAnnouncingFewerRecordsThanPresent() throws {
@@ -258,15 +270,16 @@ final class ProducedRecordsValidatorTests: XCTestCase {
     func testNonConsecutiveOffsetDeltasAreRefused() {
         let record0: [UInt8] = [0x10, 0x00, 0x00, 0x00, 0x02, 0x6b, 0x02, 0x76, 0x00]
         let record2: [UInt8] = [0x10, 0x00, 0x00, 0x04, 0x02, 0x6b, 0x02, 0x76, 0x00]
-        XCTAssertEqual(validate(handMadeBatch(area: record0 + record2, recordsCount: 2)),
-                       .corruptRecords("record 1 has offset delta 2"))
+        XCTAssertEqual(
+            validate(handMadeBatch(area: record0 + record2, recordsCount: 2)),
+            .corruptRecords("record 1 has offset delta 2"))
     }
 
     // MARK: Compacted topics
 
     func testMissingKeyIsRefusedOnCompactedTopicsForEveryCodec() throws {
         for codec in CompressionCodec.allCases {
-            let batch = try buildBatch(sampleRecords, codec: codec) // record 1 has a null key
+            let batch = try buildBatch(sampleRecords, codec: codec)  // record 1 has a null key
             XCTAssertEqual(validate(batch.bytes, requireKeys: true), .missingKey(offsetDelta: 1), "\(codec)")
             XCTAssertNil(validate(batch.bytes, requireKeys: false), "\(codec) without compaction")
         }
@@ -280,7 +293,9 @@ final class ProducedRecordsValidatorTests: XCTestCase {
             let batch = handMadeBatch(area: [1, 2, 3, 4, 5, 6, 7, 8], recordsCount: 1, attributes: codec.rawValue)
             for requireKeys in [false, true] {
                 guard case .decompressionFailed(codec, _)? = validate(batch, requireKeys: requireKeys) else {
-                    return XCTFail("expected a \(codec) decompression failure, got \(String(describing: validate(batch, requireKeys: requireKeys)))")
+                    return XCTFail(
+                        "expected a \(codec) decompression failure, got \(String(describing: validate(batch, requireKeys: requireKeys)))"
+                    )
                 }
             }
         }
@@ -292,7 +307,8 @@ final class ProducedRecordsValidatorTests: XCTestCase {
         let area = Array(good.bytes.readableBytesView.dropFirst(RecordBatchHeader.size))
         let records = Array(try Compression.decompress(area, codec: .lz4, maxSize: 1 << 20).readableBytesView)
         let doubled = try Compression.compress(records + records, codec: .lz4)
-        let batch = handMadeBatch(area: Array(doubled.readableBytesView), recordsCount: 1, attributes: CompressionCodec.lz4.rawValue)
+        let batch = handMadeBatch(
+            area: Array(doubled.readableBytesView), recordsCount: 1, attributes: CompressionCodec.lz4.rawValue)
         guard case .corruptRecords? = validate(batch) else {
             return XCTFail("expected corrupt records, got \(String(describing: validate(batch)))")
         }
@@ -303,7 +319,9 @@ final class ProducedRecordsValidatorTests: XCTestCase {
         let batch = try buildBatch(records, codec: .zstd)
         let error = validate(batch.bytes, requireKeys: true, maxDecompressedBytes: 64 * 1024)
         XCTAssertEqual(error, .decompressedTooLarge(.zstd, limit: 64 * 1024))
-        XCTAssertEqual(validate(batch.bytes, requireKeys: false, maxDecompressedBytes: 64 * 1024), .decompressedTooLarge(.zstd, limit: 64 * 1024))
+        XCTAssertEqual(
+            validate(batch.bytes, requireKeys: false, maxDecompressedBytes: 64 * 1024),
+            .decompressedTooLarge(.zstd, limit: 64 * 1024))
         XCTAssertEqual(error?.kafkaErrorCode, 10)
     }
 }

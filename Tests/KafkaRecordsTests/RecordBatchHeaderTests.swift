@@ -17,7 +17,8 @@ final class CRC32CTests: XCTestCase {
             for start in 0..<9 {
                 for length in [0, 1, 7, 8, 9, 63, 64, 1000, 4000] where start + length <= raw.count {
                     let slice = UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)])
-                    XCTAssertEqual(CRC32C.checksum(slice), CRC32C.tableChecksum(slice), "start \(start) length \(length)")
+                    XCTAssertEqual(
+                        CRC32C.checksum(slice), CRC32C.tableChecksum(slice), "start \(start) length \(length)")
                 }
             }
         }

@@ -5,7 +5,8 @@ import XCTest
 final class RecordBatchGoldenTests: XCTestCase {
     /// A two-record batch written out by hand from the record format spec (RECORD-FORMAT.md §2, §4).
     /// The CRC was computed separately with a bit-by-bit CRC-32C over bytes 21..end.
-    static let goldenBatch = hex("""
+    static let goldenBatch = hex(
+        """
         00 00 00 00 00 00 00 00   baseOffset 0
         00 00 00 46               batchLength 70 (82 - 12)
         ff ff ff ff               partitionLeaderEpoch -1
@@ -27,11 +28,13 @@ final class RecordBatchGoldenTests: XCTestCase {
         00 0a 02                  attributes, timestampDelta 5, offsetDelta 1
         01 04 76 76               null key, value "vv"
         02 02 68 01               one header: key "h", null value
-        """.split(separator: "\n").map { $0.split(separator: " ").prefix { $0.count == 2 && $0.allSatisfy(\.isHexDigit) }.joined() }.joined())
+        """.split(separator: "\n").map {
+            $0.split(separator: " ").prefix { $0.count == 2 && $0.allSatisfy(\.isHexDigit) }.joined()
+        }.joined())
 
     let goldenRecords = [
         Record(offset: 0, timestamp: 1000, key: utf8("k"), value: utf8("v")),
-        Record(offset: 1, timestamp: 1005, key: nil, value: utf8("vv"), headers: [RecordHeader(key: "h", value: nil)]),
+        Record(offset: 1, timestamp: 1005, key: nil, value: utf8("vv"), headers: [RecordHeader(key: "h", value: nil)])
     ]
 
     func testBuilderWritesTheSpecBytesExactly() throws {
@@ -73,7 +76,9 @@ final class RecordBatchRoundTripTests: XCTestCase {
     }
 
     func testCompressionShrinksRepetitiveBatches() throws {
-        let records = (0..<200).map { Record(timestamp: Int64($0), key: utf8("key"), value: Array(repeating: 0x41, count: 200)) }
+        let records = (0..<200).map {
+            Record(timestamp: Int64($0), key: utf8("key"), value: Array(repeating: 0x41, count: 200))
+        }
         let plain = try buildBatch(records).bytes.readableBytes
         for codec in [CompressionCodec.gzip, .snappy, .lz4, .zstd] {
             XCTAssertLessThan(try buildBatch(records, codec: codec).bytes.readableBytes, plain / 4, "\(codec)")
@@ -84,7 +89,9 @@ final class RecordBatchRoundTripTests: XCTestCase {
         let batch = try buildBatch(sampleRecords, codec: .lz4) { $0.logAppendTime = 42_000 }
         XCTAssertEqual(batch.header.timestampType, .logAppendTime)
         XCTAssertEqual(batch.header.maxTimestamp, 42_000)
-        XCTAssertEqual(try RecordBatchDecoder.records(in: batch).map(\.timestamp), Array(repeating: 42_000, count: sampleRecords.count))
+        XCTAssertEqual(
+            try RecordBatchDecoder.records(in: batch).map(\.timestamp),
+            Array(repeating: 42_000, count: sampleRecords.count))
     }
 
     func testProducerFieldsAndFlagsLandInTheHeader() throws {
@@ -142,13 +149,15 @@ final class RecordBatchDecoderStrictnessTests: XCTestCase {
     }
 
     func testFewerRecordsThanTheHeaderAnnounces() {
-        XCTAssertEqual(decode(handMadeBatch(area: record(delta: 0) + record(delta: 1), recordsCount: 3)),
-                       .corruptRecords("found 2 records, header announces 3"))
+        XCTAssertEqual(
+            decode(handMadeBatch(area: record(delta: 0) + record(delta: 1), recordsCount: 3)),
+            .corruptRecords("found 2 records, header announces 3"))
     }
 
     func testMoreRecordsThanTheHeaderAnnounces() {
-        XCTAssertEqual(decode(handMadeBatch(area: record(delta: 0) + record(delta: 1), recordsCount: 1)),
-                       .corruptRecords("more than the 1 records the header announces"))
+        XCTAssertEqual(
+            decode(handMadeBatch(area: record(delta: 0) + record(delta: 1), recordsCount: 1)),
+            .corruptRecords("more than the 1 records the header announces"))
     }
 
     func testBytesAfterTheLastRecord() {
@@ -157,20 +166,22 @@ final class RecordBatchDecoderStrictnessTests: XCTestCase {
 
     func testRecordLengthLongerThanItsFields() {
         var area = record(delta: 0) + [0x00]
-        area[0] = 0x12 // 9 bytes claimed, 8 used
-        XCTAssertEqual(decode(handMadeBatch(area: area, recordsCount: 1)), .corruptRecords("record 0 has 1 bytes beyond its fields"))
+        area[0] = 0x12  // 9 bytes claimed, 8 used
+        XCTAssertEqual(
+            decode(handMadeBatch(area: area, recordsCount: 1)),
+            .corruptRecords("record 0 has 1 bytes beyond its fields"))
     }
 
     func testRecordLengthShorterThanItsFields() {
         var area = record(delta: 0)
-        area[0] = 0x0e // 7 bytes claimed, value then runs past the record end
+        area[0] = 0x0e  // 7 bytes claimed, value then runs past the record end
         area.removeLast()
         XCTAssertNotNil(decode(handMadeBatch(area: area, recordsCount: 1)))
     }
 
     func testKeyLengthBeyondTheRecord() {
         var area = record(delta: 0)
-        area[4] = 0x20 // key of 16 bytes in an 8-byte record
+        area[4] = 0x20  // key of 16 bytes in an 8-byte record
         XCTAssertNotNil(decode(handMadeBatch(area: area, recordsCount: 1)))
     }
 
@@ -187,14 +198,20 @@ final class RecordBatchDecoderStrictnessTests: XCTestCase {
 
     func testCompactedBatchWithOffsetGapsDecodes() throws {
         // Compaction keeps offset deltas 0 and 2 of a three-record batch.
-        let batch = try RecordBatches.split(handMadeBatch(area: record(delta: 0) + record(delta: 2), recordsCount: 2, lastOffsetDelta: 2, baseOffset: 50), verifyCRC: true)[0]
+        let batch = try RecordBatches.split(
+            handMadeBatch(
+                area: record(delta: 0) + record(delta: 2), recordsCount: 2, lastOffsetDelta: 2, baseOffset: 50),
+            verifyCRC: true)[0]
         XCTAssertEqual(try RecordBatchDecoder.records(in: batch).map(\.offset), [50, 52])
     }
 
     func testDecompressionLimitApplies() throws {
         let records = [Record(timestamp: 0, key: nil, value: Array(repeating: 0, count: 100_000))]
         let batch = try buildBatch(records, codec: .gzip)
-        XCTAssertEqual(expectError { () throws(RecordBatchError) in try RecordBatchDecoder.records(in: batch, maxDecompressedBytes: 50_000) },
-                       .decompressedTooLarge(.gzip, limit: 50_000))
+        XCTAssertEqual(
+            expectError { () throws(RecordBatchError) in
+                try RecordBatchDecoder.records(in: batch, maxDecompressedBytes: 50_000)
+            },
+            .decompressedTooLarge(.gzip, limit: 50_000))
     }
 }

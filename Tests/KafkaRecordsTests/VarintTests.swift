@@ -7,7 +7,7 @@ final class VarintTests: XCTestCase {
         let vectors: [(Int32, String)] = [
             (0, "00"), (-1, "01"), (1, "02"), (64, "80 01"),
             (63, "7e"), (-64, "7f"), (-65, "81 01"),
-            (Int32.max, "fe ff ff ff 0f"), (Int32.min, "ff ff ff ff 0f"),
+            (Int32.max, "fe ff ff ff 0f"), (Int32.min, "ff ff ff ff 0f")
         ]
         for (value, encoded) in vectors {
             var buffer = ByteBuffer()
@@ -24,7 +24,7 @@ final class VarintTests: XCTestCase {
         let vectors: [(Int64, String)] = [
             (0, "00"), (-1, "01"), (1, "02"), (64, "80 01"),
             (Int64(Int32.max) + 1, "80 80 80 80 10"),
-            (Int64.max, "fe ff ff ff ff ff ff ff ff 01"), (Int64.min, "ff ff ff ff ff ff ff ff ff 01"),
+            (Int64.max, "fe ff ff ff ff ff ff ff ff 01"), (Int64.min, "ff ff ff ff ff ff ff ff ff 01")
         ]
         for (value, encoded) in vectors {
             var buffer = ByteBuffer()
@@ -45,13 +45,16 @@ final class VarintTests: XCTestCase {
         for value in values { buffer.writeVarlong(value) }
         for value in values { XCTAssertEqual(try buffer.readVarlong(), value) }
         for value in values where Int64(Int32.min)...Int64(Int32.max) ~= value { buffer.writeVarint(Int32(value)) }
-        for value in values where Int64(Int32.min)...Int64(Int32.max) ~= value { XCTAssertEqual(try buffer.readVarint(), Int32(value)) }
+        for value in values where Int64(Int32.min)...Int64(Int32.max) ~= value {
+            XCTAssertEqual(try buffer.readVarint(), Int32(value))
+        }
         XCTAssertEqual(buffer.readableBytes, 0)
     }
 
     func testTruncatedVarintThrowsAndLeavesTheReaderIndexAlone() {
         var buffer = ByteBuffer(bytes: hex("80 80"))
-        XCTAssertEqual(expectError { () throws(RecordBatchError) in try buffer.readVarint() }, .corruptRecords("varint truncated"))
+        XCTAssertEqual(
+            expectError { () throws(RecordBatchError) in try buffer.readVarint() }, .corruptRecords("varint truncated"))
         XCTAssertEqual(buffer.readableBytes, 2)
         var empty = ByteBuffer()
         XCTAssertNotNil(expectError { () throws(RecordBatchError) in try empty.readVarlong() })

@@ -10,16 +10,22 @@ import XCTest
 // a pass. A segment is a group of batches appended at one `now`; the last group stays active.
 
 /// A batch of keyed records; a nil value is a tombstone, a nil key a keyless record.
-func keyedBatch(_ pairs: [(String?, String?)], timestamp: Int64 = 1_000, codec: CompressionCodec = .none,
-                producerId: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1) throws -> StoredBatch {
-    var builder = RecordBatchBuilder(codec: codec, producerId: producerId, producerEpoch: producerEpoch, baseSequence: baseSequence)
+func keyedBatch(
+    _ pairs: [(String?, String?)], timestamp: Int64 = 1_000, codec: CompressionCodec = .none,
+    producerId: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1
+) throws -> StoredBatch {
+    var builder = RecordBatchBuilder(
+        codec: codec, producerId: producerId, producerEpoch: producerEpoch, baseSequence: baseSequence)
     for (index, (key, value)) in pairs.enumerated() {
-        builder.append(key: key.map { Array($0.utf8) }, value: value.map { Array($0.utf8) }, timestamp: timestamp + Int64(index))
+        builder.append(
+            key: key.map { Array($0.utf8) }, value: value.map { Array($0.utf8) }, timestamp: timestamp + Int64(index))
     }
     return try builder.build()
 }
 
-func put(_ key: String, _ value: String?, timestamp: Int64 = 1_000, codec: CompressionCodec = .none) throws -> StoredBatch {
+func put(_ key: String, _ value: String?, timestamp: Int64 = 1_000, codec: CompressionCodec = .none) throws
+    -> StoredBatch
+{
     try keyedBatch([(key, value)], timestamp: timestamp, codec: codec)
 }
 
@@ -38,8 +44,10 @@ let compactConfig = LogConfig(segmentBytes: 1 << 20, segmentMs: 10, retentionMs:
 
 /// A log whose segments hold the given batch groups (rolled by segment.ms: group i goes in at
 /// now = 100 * i); the last group is the active segment.
-func makeCompactedTopicLog(_ groups: [[StoredBatch]], fileSystem: any LogFileSystem = MemoryFileSystem(),
-                           config: LogConfig = compactConfig) throws -> FileLog {
+func makeCompactedTopicLog(
+    _ groups: [[StoredBatch]], fileSystem: any LogFileSystem = MemoryFileSystem(),
+    config: LogConfig = compactConfig
+) throws -> FileLog {
     let log = try FileLog(fileSystem: fileSystem, config: config, now: 0, logger: quietLogger)
     for (index, group) in groups.enumerated() {
         for batch in group { _ = try log.append(batch, now: Int64(index) * 100) }
@@ -54,7 +62,7 @@ final class FileLogCompactionTests: XCTestCase {
         let log = try makeCompactedTopicLog([
             [try keyedBatch([("k1", "a"), ("k2", "b")]), try put("k3", "c")],
             [try put("k1", "d"), try put("k3", "e")],
-            [try put("k2", "f")],
+            [try put("k2", "f")]
         ])
         XCTAssertEqual(try transcript(log), ["0 k1=a", "1 k2=b", "2 k3=c", "3 k1=d", "4 k3=e", "5 k2=f"])
 
@@ -75,7 +83,8 @@ final class FileLogCompactionTests: XCTestCase {
         XCTAssertEqual(batches[0].header.lastOffset, 1)
         XCTAssertEqual(batches[0].header.recordsCount, 1)
         // A fetch at the offset of a removed record answers with the next kept batch.
-        let fetched = try RecordBatches.split(log.read(from: 2, maxBytes: 1 << 20, minOneBatch: true).records, verifyCRC: true)
+        let fetched = try RecordBatches.split(
+            log.read(from: 2, maxBytes: 1 << 20, minOneBatch: true).records, verifyCRC: true)
         XCTAssertEqual(fetched.first?.header.baseOffset, 3)
         XCTAssertEqual(log.logStartOffset, 0)
         XCTAssertEqual(log.logEndOffset, 6)
@@ -103,7 +112,7 @@ final class FileLogCompactionTests: XCTestCase {
         let log = try makeCompactedTopicLog([
             [try put("gone", "old"), try put("kept", "v")],
             [try put("gone", nil, timestamp: 2_000)],
-            [try put("other", "x")],
+            [try put("other", "x")]
         ])
         // Pass 1 at t=10 000: the old value goes, the tombstone stays and gets its delete horizon.
         let first = try log.compact(now: 10_000, options: options)
@@ -149,8 +158,11 @@ final class FileLogCompactionTests: XCTestCase {
     func testRetentionOfACompactDeleteTopicIsNotBlockedByAnEmptiedSegment() throws {
         var config = compactConfig
         config.retentionMs = 5_000
-        let log = try makeCompactedTopicLog([[try put("k", "1", timestamp: 1_000)], [try put("k", "2", timestamp: 9_000)],
-                                             [try put("z", "3", timestamp: 9_000)]], config: config)
+        let log = try makeCompactedTopicLog(
+            [
+                [try put("k", "1", timestamp: 1_000)], [try put("k", "2", timestamp: 9_000)],
+                [try put("z", "3", timestamp: 9_000)]
+            ], config: config)
         _ = try log.compact(now: 10_000, options: options)
         XCTAssertEqual(try log.enforceRetention(now: 10_000), 1)
         XCTAssertEqual(log.logStartOffset, 1)
@@ -168,7 +180,7 @@ final class FileLogCompactionTests: XCTestCase {
             let log = try makeCompactedTopicLog([
                 [try keyedBatch([("a", "1"), ("b", "2"), ("c", "3")], codec: codec)],
                 [try keyedBatch([("b", "4"), ("d", "5")], codec: codec)],
-                [try put("e", "6")],
+                [try put("e", "6")]
             ])
             _ = try log.compact(now: 1_000, options: options)
             XCTAssertEqual(try transcript(log), ["0 a=1", "2 c=3", "3 b=4", "4 d=5", "5 e=6"], "\(codec)")
@@ -180,8 +192,9 @@ final class FileLogCompactionTests: XCTestCase {
     }
 
     func testIdempotentProducerFieldsAndTimestampsArePreserved() throws {
-        let original = try keyedBatch([("a", "1"), ("b", "2"), ("c", "3")], timestamp: 5_000, codec: .lz4,
-                                      producerId: 42, producerEpoch: 3, baseSequence: 17)
+        let original = try keyedBatch(
+            [("a", "1"), ("b", "2"), ("c", "3")], timestamp: 5_000, codec: .lz4,
+            producerId: 42, producerEpoch: 3, baseSequence: 17)
         let log = try makeCompactedTopicLog([[original], [try put("b", "new")], [try put("z", "0")]])
         _ = try log.compact(now: 10_000, options: options)
         let cleaned = try readAll(log)[0]
@@ -214,7 +227,7 @@ final class FileLogCompactionTests: XCTestCase {
         let log = try makeCompactedTopicLog([
             [try put("k", "1", timestamp: 1_000)],
             [try put("k", "2", timestamp: 8_000)],
-            [try put("z", "3", timestamp: 9_000)],
+            [try put("z", "3", timestamp: 9_000)]
         ])
         let lagged = CompactionOptions(deleteRetentionMs: 0, minCompactionLagMs: 5_000, minCleanableDirtyRatio: 0.5)
         // At t=10 000 only the first segment is old enough: k=1 has no newer value in range.
@@ -232,7 +245,7 @@ final class FileLogCompactionTests: XCTestCase {
     func testADirtyRatioBelowTheMinimumWaits() throws {
         let log = try makeCompactedTopicLog([
             [try put("a", "1"), try put("b", "1"), try put("c", "1")],
-            [try put("a", "2")],
+            [try put("a", "2")]
         ])
         let picky = CompactionOptions(deleteRetentionMs: 0, minCleanableDirtyRatio: 0.5)
         XCTAssertTrue(log.compactionDue(now: 1_000, options: picky), "never cleaned: everything is dirty")
@@ -241,7 +254,9 @@ final class FileLogCompactionTests: XCTestCase {
         // One small new segment next to a larger clean one: below 0.5.
         _ = try log.append(try put("b", "2"), now: 200)
         XCTAssertFalse(log.compactionDue(now: 1_000, options: picky))
-        XCTAssertTrue(log.compactionDue(now: 1_000, options: CompactionOptions(deleteRetentionMs: 0, minCleanableDirtyRatio: 0.01)))
+        XCTAssertTrue(
+            log.compactionDue(
+                now: 1_000, options: CompactionOptions(deleteRetentionMs: 0, minCleanableDirtyRatio: 0.01)))
         var forced = picky
         forced.maxCompactionLagMs = 100
         XCTAssertTrue(log.compactionDue(now: 2_000, options: forced), "a dirty segment past max.compaction.lag.ms")
@@ -249,11 +264,12 @@ final class FileLogCompactionTests: XCTestCase {
 
     func testCompactedSegmentsRecoverAfterCleanAndUncleanShutdown() throws {
         let directory = try makeTemporaryDirectory(self)
-        let log = try makeCompactedTopicLog([
-            [try keyedBatch([("a", "1"), ("b", "1")]), try put("c", "1")],
-            [try put("a", "2"), try put("c", nil)],
-            [try put("b", "2")],
-        ], fileSystem: PosixFileSystem(directory: directory))
+        let log = try makeCompactedTopicLog(
+            [
+                [try keyedBatch([("a", "1"), ("b", "1")]), try put("c", "1")],
+                [try put("a", "2"), try put("c", nil)],
+                [try put("b", "2")]
+            ], fileSystem: PosixFileSystem(directory: directory))
         _ = try log.compact(now: 1_000, options: options)
         let expected = ["1 b=1", "3 a=2", "4 c=nil", "5 b=2"]
         XCTAssertEqual(try transcript(log), expected)
@@ -270,8 +286,9 @@ final class FileLogCompactionTests: XCTestCase {
 
     func testAReaderHoldingTheOldSegmentKeepsReadingItAfterTheSwap() throws {
         let directory = try makeTemporaryDirectory(self)
-        let log = try makeCompactedTopicLog([[try put("k", "1"), try put("j", "1")], [try put("k", "2")], [try put("z", "3")]],
-                                            fileSystem: PosixFileSystem(directory: directory))
+        let log = try makeCompactedTopicLog(
+            [[try put("k", "1"), try put("j", "1")], [try put("k", "2")], [try put("z", "3")]],
+            fileSystem: PosixFileSystem(directory: directory))
         let old = log.stateLock.withLock { log.segments[0] }
         let oldSize = old.size
         _ = try log.compact(now: 1_000, options: options)
@@ -285,8 +302,9 @@ final class FileLogCompactionTests: XCTestCase {
 
     func testASegmentDeletedWhileBeingCleanedIsLeftAlone() throws {
         let fileSystem = HookedFileSystem(wrapping: MemoryFileSystem())
-        let log = try makeCompactedTopicLog([[try put("k", "1"), try put("j", "1")], [try put("k", "2")], [try put("z", "3")]],
-                                            fileSystem: fileSystem)
+        let log = try makeCompactedTopicLog(
+            [[try put("k", "1"), try put("j", "1")], [try put("k", "2")], [try put("z", "3")]],
+            fileSystem: fileSystem)
         fileSystem.beforeFirstCleanedWrite = { _ = try? log.deleteRecords(before: 2) }
         let result = try log.compact(now: 1_000, options: options)
         XCTAssertEqual(result.segmentsSkipped, 1)
@@ -305,7 +323,7 @@ final class FileLogCompactionTests: XCTestCase {
             [try keyedBatch([("a", "1"), ("b", "1")]), try put("c", "1")],
             [try put("a", "2"), try put("d", "1")],
             [try put("d", "2"), try put("x", nil)],
-            [try put("z", "1")],
+            [try put("z", "1")]
         ]
         let reference = try makeCompactedTopicLog(groups)
         let before = try transcript(reference)
@@ -333,7 +351,11 @@ final class FileLogCompactionTests: XCTestCase {
             let seen = try transcript(recovered)
             // Segments are swapped one at a time: a crash between two swaps leaves the first
             // cleaned and the second not, which still reads as the latest value per key.
-            if seen == before { sawOld = true } else if seen == after { sawNew = true } else {
+            if seen == before {
+                sawOld = true
+            } else if seen == after {
+                sawNew = true
+            } else {
                 sawMixed = true
                 XCTAssertEqual(seen, ["1 b=1", "2 c=1", "3 a=2", "4 d=1", "5 d=2", "6 x=nil", "7 z=1"], "step \(step)")
             }
@@ -357,7 +379,9 @@ final class FileLogCompactionTests: XCTestCase {
         let appender = Thread {
             for number in 0..<batches {
                 do {
-                    _ = try log.append(try keyedBatch([("key\(number % keys)", "value\(number)")], timestamp: Int64(number)), now: Int64(number))
+                    _ = try log.append(
+                        try keyedBatch([("key\(number % keys)", "value\(number)")], timestamp: Int64(number)),
+                        now: Int64(number))
                 } catch { report.problem("append \(number): \(error)") }
             }
             report.appenderFinished()
@@ -372,8 +396,12 @@ final class FileLogCompactionTests: XCTestCase {
                     while next < end {
                         let result = try log.read(from: next, maxBytes: 64 * 1024, minOneBatch: true)
                         let found = try RecordBatches.split(result.records, verifyCRC: true)
-                        guard let first = found.first, let last = found.last else { report.problem("nothing read at \(next) below \(end)"); return }
-                        if first.header.lastOffset < next { report.problem("read at \(next) began with a batch ending at \(first.header.lastOffset)") }
+                        guard let first = found.first, let last = found.last else {
+                            report.problem("nothing read at \(next) below \(end)"); return
+                        }
+                        if first.header.lastOffset < next {
+                            report.problem("read at \(next) began with a batch ending at \(first.header.lastOffset)")
+                        }
                         for batch in found { _ = try RecordBatchDecoder.records(in: batch) }
                         next = last.header.nextOffset
                     }
@@ -420,7 +448,11 @@ final class HookedFileSystem: LogFileSystem, @unchecked Sendable {
 
     var crashAtStep: Int {
         get { lock.withLock { crashStep } }
-        set { lock.withLock { crashStep = newValue; steps = 0 } }
+        set {
+            lock.withLock {
+                crashStep = newValue; steps = 0
+            }
+        }
     }
     var crashed: Bool { lock.withLock { steps >= crashStep } }
     var beforeFirstCleanedWrite: (() -> Void)? {
@@ -429,10 +461,14 @@ final class HookedFileSystem: LogFileSystem, @unchecked Sendable {
     }
 
     func step(_ name: String) throws(LogError) {
-        if name.hasSuffix(LogFileNames.cleanedSuffix), let hook = lock.withLock({ () -> (() -> Void)? in
-            defer { self.hook = nil }
-            return self.hook
-        }) { hook() }
+        if name.hasSuffix(LogFileNames.cleanedSuffix),
+            let hook = lock.withLock({ () -> (() -> Void)? in
+                defer { self.hook = nil }
+                return self.hook
+            })
+        {
+            hook()
+        }
         let crash = lock.withLock { () -> Bool in
             steps += 1
             return steps >= crashStep
@@ -442,7 +478,9 @@ final class HookedFileSystem: LogFileSystem, @unchecked Sendable {
 
     func createDirectoryIfNeeded() throws(LogError) { try inner.createDirectoryIfNeeded() }
     func list() throws(LogError) -> [String] { try inner.list() }
-    func open(_ name: String) throws(LogError) -> any LogFile { HookedFile(inner: try inner.open(name), name: name, owner: self) }
+    func open(_ name: String) throws(LogError) -> any LogFile {
+        HookedFile(inner: try inner.open(name), name: name, owner: self)
+    }
     func exists(_ name: String) -> Bool { inner.exists(name) }
     func remove(_ name: String) throws(LogError) {
         try step(name)

@@ -37,15 +37,21 @@ final class FileLogConcurrencyTests: XCTestCase {
                 report.countRead()
                 let batches = try RecordBatches.split(result.records, verifyCRC: true)
                 if offset < end {
-                    guard let first = batches.first else { return report.problem("nothing read at \(offset) below end \(end)") }
+                    guard let first = batches.first else {
+                        return report.problem("nothing read at \(offset) below end \(end)")
+                    }
                     if !(first.header.baseOffset...first.header.lastOffset).contains(offset) {
-                        report.problem("read at \(offset) began with batch \(first.header.baseOffset)...\(first.header.lastOffset)")
+                        report.problem(
+                            "read at \(offset) began with batch \(first.header.baseOffset)...\(first.header.lastOffset)"
+                        )
                     }
                     if batches.count > 1 && result.records.readableBytes > maxBytes {
-                        report.problem("\(batches.count) batches, \(result.records.readableBytes) bytes for maxBytes \(maxBytes)")
+                        report.problem(
+                            "\(batches.count) batches, \(result.records.readableBytes) bytes for maxBytes \(maxBytes)")
                     }
                 }
-                for (previous, next) in zip(batches, batches.dropFirst()) where previous.header.nextOffset != next.header.baseOffset {
+                for (previous, next) in zip(batches, batches.dropFirst())
+                where previous.header.nextOffset != next.header.baseOffset {
                     report.problem("gap between \(previous.header.lastOffset) and \(next.header.baseOffset)")
                 }
             } catch {
@@ -57,11 +63,13 @@ final class FileLogConcurrencyTests: XCTestCase {
 
     func testReadersSeeOnlyWholeValidBatchesWhileAnAppenderWrites() throws {
         let directory = try makeTemporaryDirectory(self)
-        let log = try FileLog.open(directory: directory, config: LogConfig(segmentBytes: 32 * 1024, retentionMs: -1, indexIntervalBytes: 512),
-                                   now: 0, logger: quietLogger)
+        let log = try FileLog.open(
+            directory: directory, config: LogConfig(segmentBytes: 32 * 1024, retentionMs: -1, indexIntervalBytes: 512),
+            now: 0, logger: quietLogger)
         let batches = try (0..<batchCount).map { number in
-            try makeBatch("batch-\(number)", records: 1 + number % 4, timestamp: Int64(number), padding: number % 50,
-                          codec: number % 7 == 0 ? .lz4 : .none)
+            try makeBatch(
+                "batch-\(number)", records: 1 + number % 4, timestamp: Int64(number), padding: number % 50,
+                codec: number % 7 == 0 ? .lz4 : .none)
         }
         let report = ThreadReport()
         let finished = DispatchGroup()
@@ -89,7 +97,9 @@ final class FileLogConcurrencyTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(report.readCount, 400)
         let all = try readAll(log)
         XCTAssertEqual(all.count, batchCount)
-        XCTAssertEqual(all.map { Array(bytes(of: $0.bytes).dropFirst(8)) }, batches.map { Array(bytes(of: $0.bytes).dropFirst(8)) })
+        XCTAssertEqual(
+            all.map { Array(bytes(of: $0.bytes).dropFirst(8)) }, batches.map { Array(bytes(of: $0.bytes).dropFirst(8)) }
+        )
         XCTAssertGreaterThan(try segmentFileNames(log).count, 3, "the appender rolled segments under the readers")
     }
 }

@@ -26,7 +26,11 @@ final class SyncLog: Sendable {
     private let names = Mutex<[String]>([])
     func record(_ name: String) { names.withLock { $0.append(name) } }
     /// Takes the names recorded so far.
-    func drain() -> [String] { names.withLock { names in defer { names = [] }; return names } }
+    func drain() -> [String] {
+        names.withLock { names in
+            defer { names = [] }; return names
+        }
+    }
 }
 
 /// A file whose writes stop with ENOSPC once the budget is used up, after writing the part that
@@ -79,12 +83,16 @@ struct FillingFileSystem: LogFileSystem {
 
     func createDirectoryIfNeeded() throws(LogError) { try base.createDirectoryIfNeeded() }
     func list() throws(LogError) -> [String] { try base.list() }
-    func open(_ name: String) throws(LogError) -> any LogFile { FillingFile(base: try base.open(name), budget: budget, name: name, syncs: syncs) }
+    func open(_ name: String) throws(LogError) -> any LogFile {
+        FillingFile(base: try base.open(name), budget: budget, name: name, syncs: syncs)
+    }
     func exists(_ name: String) -> Bool { base.exists(name) }
     func remove(_ name: String) throws(LogError) { try base.remove(name) }
     func readSmallFile(_ name: String) throws(LogError) -> [UInt8]? { try base.readSmallFile(name) }
     func replaceAtomically(_ name: String, with contents: [UInt8]) throws(LogError) {
-        guard budget.take(contents.count) == contents.count else { throw .storage("replace \(name): No space left on device") }
+        guard budget.take(contents.count) == contents.count else {
+            throw .storage("replace \(name): No space left on device")
+        }
         try base.replaceAtomically(name, with: contents)
     }
     func syncDirectory() throws(LogError) { try base.syncDirectory() }
@@ -108,7 +116,9 @@ final class FileLogDiskFullTests: XCTestCase {
     /// Fails batch 3's append at every byte of the `needed` bytes it writes and checks that the
     /// log is unchanged, that it recovers once space is back, and that the files end up exactly
     /// as on a disk that never filled up.
-    private func checkEveryFailurePoint(segmentBytes: Int, needed: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func checkEveryFailurePoint(
+        segmentBytes: Int, needed: Int, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let config = LogConfig(segmentBytes: segmentBytes, retentionMs: -1, indexIntervalBytes: 1)
         let reference = try referenceDirectory(config)
         let third = try batch(3)
@@ -116,8 +126,9 @@ final class FileLogDiskFullTests: XCTestCase {
         for budget in 0...needed {
             let directory = try makeTemporaryDirectory(self)
             let disk = WriteBudget()
-            let log = try FileLog(fileSystem: FillingFileSystem(base: PosixFileSystem(directory: directory), budget: disk),
-                                  config: config, now: 0, logger: quietLogger)
+            let log = try FileLog(
+                fileSystem: FillingFileSystem(base: PosixFileSystem(directory: directory), budget: disk),
+                config: config, now: 0, logger: quietLogger)
             for number in 0..<3 { _ = try log.append(batch(number), now: 0) }
             let endBefore = log.logEndOffset
             let bytesBefore = try readAllBytes(log)
@@ -133,14 +144,18 @@ final class FileLogDiskFullTests: XCTestCase {
                 XCTAssertEqual(error, .storage("write: No space left on device"), file: file, line: line)
                 XCTAssertEqual(log.logEndOffset, endBefore, "budget \(budget)", file: file, line: line)
                 XCTAssertEqual(try readAllBytes(log), bytesBefore, "budget \(budget)", file: file, line: line)
-                XCTAssertEqual(try directoryContents(directory).filter { !$0.value.isEmpty }, filesBefore,
-                               "the partial write was cut off every file (budget \(budget))", file: file, line: line)
+                XCTAssertEqual(
+                    try directoryContents(directory).filter { !$0.value.isEmpty }, filesBefore,
+                    "the partial write was cut off every file (budget \(budget))", file: file, line: line)
                 disk.set(nil)
-                XCTAssertEqual(try log.append(third, now: 0).baseOffset, endBefore, "budget \(budget)", file: file, line: line)
+                XCTAssertEqual(
+                    try log.append(third, now: 0).baseOffset, endBefore, "budget \(budget)", file: file, line: line)
             }
             XCTAssertEqual(try log.append(batch(4), now: 0).baseOffset, endBefore + 2, file: file, line: line)
             try log.close()
-            XCTAssertEqual(try directoryContents(directory), reference, "no garbage left by the failed append (budget \(budget))", file: file, line: line)
+            XCTAssertEqual(
+                try directoryContents(directory), reference, "no garbage left by the failed append (budget \(budget))",
+                file: file, line: line)
 
             let reopened = try FileLog.open(directory: directory, config: config, now: 0, logger: quietLogger)
             XCTAssertEqual(reopened.logEndOffset, endBefore + 4, file: file, line: line)
@@ -162,8 +177,9 @@ final class FileLogDiskFullTests: XCTestCase {
     func testAFullDiskDuringDeleteRecordsKeepsTheOldLogStart() throws {
         let directory = try makeTemporaryDirectory(self)
         let disk = WriteBudget()
-        let log = try FileLog(fileSystem: FillingFileSystem(base: PosixFileSystem(directory: directory), budget: disk),
-                              config: LogConfig(), now: 0, logger: quietLogger)
+        let log = try FileLog(
+            fileSystem: FillingFileSystem(base: PosixFileSystem(directory: directory), budget: disk),
+            config: LogConfig(), now: 0, logger: quietLogger)
         for number in 0..<3 { _ = try log.append(batch(number), now: 0) }
         disk.set(0)
         XCTAssertThrowsError(try log.deleteRecords(before: 4))

@@ -7,9 +7,11 @@ final class FileLogFlushPolicyTests: XCTestCase {
     private let syncs = SyncLog()
 
     private func open(_ policy: FlushPolicy, segmentBytes: Int = 1 << 20) throws -> FileLog {
-        let fileSystem = FillingFileSystem(base: PosixFileSystem(directory: try makeTemporaryDirectory(self)), budget: WriteBudget(), syncs: syncs)
-        let log = try FileLog(fileSystem: fileSystem, config: LogConfig(segmentBytes: segmentBytes, retentionMs: -1, flushPolicy: policy),
-                              now: 0, logger: quietLogger)
+        let fileSystem = FillingFileSystem(
+            base: PosixFileSystem(directory: try makeTemporaryDirectory(self)), budget: WriteBudget(), syncs: syncs)
+        let log = try FileLog(
+            fileSystem: fileSystem, config: LogConfig(segmentBytes: segmentBytes, retentionMs: -1, flushPolicy: policy),
+            now: 0, logger: quietLogger)
         _ = syncs.drain()
         return log
     }

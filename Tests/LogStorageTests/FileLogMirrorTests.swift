@@ -7,8 +7,10 @@ import XCTest
 /// gaps, an empty log restarting at its first batch, and recovery of logs with gaps.
 final class FileLogMirrorTests: XCTestCase {
     /// A batch as a source broker stored it: at `offset`, with the source's leader epoch.
-    private func sourceBatch(_ tag: String, records: Int = 1, at offset: Int64, padding: Int = 0,
-                             codec: CompressionCodec = .none) throws -> StoredBatch {
+    private func sourceBatch(
+        _ tag: String, records: Int = 1, at offset: Int64, padding: Int = 0,
+        codec: CompressionCodec = .none
+    ) throws -> StoredBatch {
         var batch = try makeBatch(tag, records: records, padding: padding, codec: codec)
         batch.assignBaseOffset(offset)
         batch.stampLeaderEpoch(5)
@@ -21,8 +23,10 @@ final class FileLogMirrorTests: XCTestCase {
 
     func testBatchesAreStoredAtTheirOwnOffsetsByteForByteWithGaps() throws {
         let log = InMemoryLog(config: LogConfig(retentionMs: -1, indexIntervalBytes: 1))
-        let batches = [try sourceBatch("a", records: 3, at: 0), try sourceBatch("b", records: 2, at: 3, codec: .lz4),
-                       try sourceBatch("c", at: 10), try sourceBatch("d", records: 2, at: 25, codec: .gzip)]
+        let batches = [
+            try sourceBatch("a", records: 3, at: 0), try sourceBatch("b", records: 2, at: 3, codec: .lz4),
+            try sourceBatch("c", at: 10), try sourceBatch("d", records: 2, at: 25, codec: .gzip)
+        ]
         for batch in batches {
             let result = try log.appendPreservingOffsets(batch, now: 0)
             XCTAssertEqual(result.baseOffset, batch.header.baseOffset)
@@ -32,14 +36,16 @@ final class FileLogMirrorTests: XCTestCase {
         XCTAssertEqual(log.logStartOffset, 0)
         XCTAssertEqual(try readAllBytes(log), batches.flatMap { bytes(of: $0.bytes) })
         let fromGap = try log.read(from: 12, maxBytes: 1 << 20, minOneBatch: true)
-        XCTAssertEqual(try RecordBatches.split(fromGap.records, verifyCRC: true).first?.header.baseOffset, 25,
-                       "an offset in a gap reads from the next batch")
+        XCTAssertEqual(
+            try RecordBatches.split(fromGap.records, verifyCRC: true).first?.header.baseOffset, 25,
+            "an offset in a gap reads from the next batch")
     }
 
     func testABatchBelowTheLogEndIsRefusedAndChangesNothing() throws {
         let log = InMemoryLog()
         _ = try log.appendPreservingOffsets(try sourceBatch("a", records: 5, at: 0), now: 0)
-        XCTAssertThrowsError(try log.appendPreservingOffsets(try sourceBatch("b", records: 2, at: 4), now: 0)) { error in
+        XCTAssertThrowsError(try log.appendPreservingOffsets(try sourceBatch("b", records: 2, at: 4), now: 0)) {
+            error in
             guard case .invalidBatch = error as? LogError else { return XCTFail("\(error)") }
         }
         XCTAssertEqual(log.logEndOffset, 5)
@@ -76,7 +82,8 @@ final class FileLogMirrorTests: XCTestCase {
         let directory = try makeTemporaryDirectory(self)
         let log = try open(directory, config: LogConfig(segmentBytes: 200, retentionMs: -1))
         for offset in stride(from: Int64(0), to: 6, by: 2) {
-            _ = try log.appendPreservingOffsets(try sourceBatch("x\(offset)", records: 2, at: offset, padding: 100), now: 0)
+            _ = try log.appendPreservingOffsets(
+                try sourceBatch("x\(offset)", records: 2, at: offset, padding: 100), now: 0)
         }
         XCTAssertEqual(try log.advanceLogStart(to: 3, now: 0), 3, "within the log: like DeleteRecords")
         XCTAssertEqual(log.logEndOffset, 6)
@@ -101,11 +108,12 @@ final class FileLogMirrorTests: XCTestCase {
             let log = try open(directory, config: config)
             var offset: Int64 = 100
             for number in 0..<12 {
-                let batch = try sourceBatch("b\(number)", records: 1 + number % 3, at: offset, padding: 30,
-                                            codec: number % 2 == 0 ? .none : .lz4)
+                let batch = try sourceBatch(
+                    "b\(number)", records: 1 + number % 3, at: offset, padding: 30,
+                    codec: number % 2 == 0 ? .none : .lz4)
                 _ = try log.appendPreservingOffsets(batch, now: 0)
                 batches.append(batch)
-                offset = batch.header.nextOffset + Int64(number % 4) * 7 // gaps of 0, 7, 14, 21
+                offset = batch.header.nextOffset + Int64(number % 4) * 7  // gaps of 0, 7, 14, 21
             }
             XCTAssertGreaterThanOrEqual(try segmentFileNames(log).count, 3)
             // No close: a crash.

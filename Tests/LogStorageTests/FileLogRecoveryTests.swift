@@ -27,11 +27,14 @@ final class FileLogRecoveryTests: XCTestCase {
             let log = try FileLog.open(directory: directory, config: config, now: 0, logger: quietLogger)
             let codecs: [CompressionCodec] = [.none, .gzip, .none, .lz4, .zstd, .none, .snappy]
             for number in 0..<100 {
-                let batch = try makeBatch("b\(number)", records: 1 + number % 3, timestamp: 1_000 + Int64(number),
-                                          padding: 20 * (number % 4), codec: codecs[number % codecs.count])
+                let batch = try makeBatch(
+                    "b\(number)", records: 1 + number % 3, timestamp: 1_000 + Int64(number),
+                    padding: 20 * (number % 4), codec: codecs[number % codecs.count])
                 _ = try log.append(batch, now: 0)
                 let segments = try segmentFileNames(log)
-                if segments.count >= 3, try log.batchHeaders(from: Int64(segments.last!.prefix(20))!).count >= 3 { break }
+                if segments.count >= 3, try log.batchHeaders(from: Int64(segments.last!.prefix(20))!).count >= 3 {
+                    break
+                }
             }
             if closedCleanly { try log.close() }
         }
@@ -48,8 +51,9 @@ final class FileLogRecoveryTests: XCTestCase {
             XCTFail("setup wanted three segments and three batches in the last, got \(logs.count) and \(batches.count)")
             throw LogError.invalidBatch("test setup")
         }
-        return CrashedLog(files: files, lastSegment: last, lastSegmentBase: Int64(last.prefix(20))!,
-                          lastSegmentBatches: batches, earlierSegmentsBytes: logs.dropLast().flatMap { files[$0]! })
+        return CrashedLog(
+            files: files, lastSegment: last, lastSegmentBase: Int64(last.prefix(20))!,
+            lastSegmentBatches: batches, earlierSegmentsBytes: logs.dropLast().flatMap { files[$0]! })
     }
 
     /// A new directory holding `crashed`'s files, with the last segment's `.log` replaced by `lastLog`.
@@ -80,7 +84,9 @@ final class FileLogRecoveryTests: XCTestCase {
         // Every byte inside the last two batches, the untouched file, and some earlier positions.
         var cuts = Array(batches[batches.count - 2].position...lastLog.count)
         var generator = SeededGenerator(seed: 2024)
-        cuts += [0, 1, RecordBatchHeader.size] + (0..<6).map { _ in Int.random(in: 0..<batches[batches.count - 2].position, using: &generator) }
+        cuts +=
+            [0, 1, RecordBatchHeader.size]
+            + (0..<6).map { _ in Int.random(in: 0..<batches[batches.count - 2].position, using: &generator) }
 
         for cut in cuts {
             let whole = batches.filter { $0.position + $0.header.totalSize <= cut }
@@ -90,20 +96,29 @@ final class FileLogRecoveryTests: XCTestCase {
 
             let log = try FileLog.open(directory: directory, config: config, now: 0, logger: quietLogger)
             XCTAssertEqual(log.logEndOffset, expectedEnd, "cut at \(cut)", file: file, line: line)
-            XCTAssertEqual(try readAllBytes(log), crashed.earlierSegmentsBytes + lastLog.prefix(keptBytes), "cut at \(cut)", file: file, line: line)
-            XCTAssertEqual(try fileBytes(directory, crashed.lastSegment).count, keptBytes, "the torn tail is cut off the file (cut at \(cut))", file: file, line: line)
+            XCTAssertEqual(
+                try readAllBytes(log), crashed.earlierSegmentsBytes + lastLog.prefix(keptBytes), "cut at \(cut)",
+                file: file, line: line)
+            XCTAssertEqual(
+                try fileBytes(directory, crashed.lastSegment).count, keptBytes,
+                "the torn tail is cut off the file (cut at \(cut))", file: file, line: line)
 
             let next = try makeBatch("after-the-crash", records: 2)
-            XCTAssertEqual(try log.append(next, now: 0).baseOffset, expectedEnd, "cut at \(cut)", file: file, line: line)
-            XCTAssertEqual(try readAll(log, from: expectedEnd).map { bytes(of: $0.bytes) }, [stored(next, at: expectedEnd)], "cut at \(cut)", file: file, line: line)
+            XCTAssertEqual(
+                try log.append(next, now: 0).baseOffset, expectedEnd, "cut at \(cut)", file: file, line: line)
+            XCTAssertEqual(
+                try readAll(log, from: expectedEnd).map { bytes(of: $0.bytes) }, [stored(next, at: expectedEnd)],
+                "cut at \(cut)", file: file, line: line)
         }
     }
 
     func testAFlippedByteInTheLastBatchTruncatesTheLogAtThatBatch() throws {
         let crashed = try crashedLog()
         let last = crashed.lastSegmentBatches.last!
-        for position in [last.position + RecordBatchHeader.crcOffset + 1, last.position + last.header.totalSize / 2,
-                         last.position + last.header.totalSize - 1] {
+        for position in [
+            last.position + RecordBatchHeader.crcOffset + 1, last.position + last.header.totalSize / 2,
+            last.position + last.header.totalSize - 1
+        ] {
             var damaged = crashed.files[crashed.lastSegment]!
             damaged[position] ^= 0x40
             let directory = try restore(crashed, lastLog: damaged)
@@ -140,7 +155,8 @@ final class FileLogRecoveryTests: XCTestCase {
         let crashed = try crashedLog()
         let indexes = Set(crashed.files.keys.filter { $0.hasSuffix(".index") || $0.hasSuffix(".timeindex") })
         XCTAssertFalse(indexes.isEmpty)
-        XCTAssertTrue(crashed.files.filter { indexes.contains($0.key) }.values.contains { !$0.isEmpty }, "some index has entries")
+        XCTAssertTrue(
+            crashed.files.filter { indexes.contains($0.key) }.values.contains { !$0.isEmpty }, "some index has entries")
         let directory = try restore(crashed, lastLog: crashed.files[crashed.lastSegment]!, without: indexes)
 
         let log = try FileLog.open(directory: directory, config: config, now: 0, logger: quietLogger)
@@ -148,13 +164,17 @@ final class FileLogRecoveryTests: XCTestCase {
             XCTAssertEqual(try fileBytes(directory, name), crashed.files[name], "\(name) rebuilt as it was")
         }
         let all = try readAll(log)
-        XCTAssertEqual(all.flatMap { bytes(of: $0.bytes) }, crashed.earlierSegmentsBytes + crashed.files[crashed.lastSegment]!)
+        XCTAssertEqual(
+            all.flatMap { bytes(of: $0.bytes) }, crashed.earlierSegmentsBytes + crashed.files[crashed.lastSegment]!)
         for batch in all {
             for offset in batch.header.baseOffset...batch.header.lastOffset {
-                let first = try RecordBatches.split(log.read(from: offset, maxBytes: 1, minOneBatch: true).records, verifyCRC: true)
+                let first = try RecordBatches.split(
+                    log.read(from: offset, maxBytes: 1, minOneBatch: true).records, verifyCRC: true)
                 XCTAssertEqual(first.map(\.header.baseOffset), [batch.header.baseOffset], "offset \(offset)")
             }
-            XCTAssertEqual(try log.firstBatch(withMaxTimestampAtLeast: batch.header.maxTimestamp)?.header.baseOffset, batch.header.baseOffset)
+            XCTAssertEqual(
+                try log.firstBatch(withMaxTimestampAtLeast: batch.header.maxTimestamp)?.header.baseOffset,
+                batch.header.baseOffset)
         }
     }
 
@@ -175,7 +195,7 @@ final class FileLogRecoveryTests: XCTestCase {
         let crashed = try crashedLog()
         let directory = try restore(crashed, lastLog: crashed.files[crashed.lastSegment]!)
         let firstLog = crashed.files.keys.filter { $0.hasSuffix(".log") }.min()!
-        try removeFile(directory, firstLog) // a deletion interrupted after the .log went
+        try removeFile(directory, firstLog)  // a deletion interrupted after the .log went
         let stem = String(firstLog.prefix(20))
         let log = try FileLog.open(directory: directory, config: config, now: 0, logger: quietLogger)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(directory)/\(stem).index"))

@@ -29,7 +29,8 @@ final class FileLogRegressionTests: XCTestCase {
             let log = try FileLog.open(directory: directory, config: config, now: 0, logger: quietLogger)
             XCTAssertEqual(log.logEndOffset, 4)
             XCTAssertEqual(try log.deleteRecords(before: 4), 4)
-            XCTAssertEqual(try segmentFileNames(log), [segmentName(4)], "the active segment's file is still in the directory")
+            XCTAssertEqual(
+                try segmentFileNames(log), [segmentName(4)], "the active segment's file is still in the directory")
             XCTAssertEqual(try log.append(batch("kept"), now: 0).baseOffset, 4)
             try log.close()
         }
@@ -42,11 +43,13 @@ final class FileLogRegressionTests: XCTestCase {
     func testAppendsAfterDeleteRecordsFollowingAFailedRollingAppendSurviveARestart() throws {
         let directory = try makeTemporaryDirectory(self)
         // With an index entry per batch, rolling writes nothing, so only the batch write fails.
-        let config = LogConfig(segmentBytes: 2 * (try batch("0").bytes.readableBytes), retentionMs: -1, indexIntervalBytes: 1)
+        let config = LogConfig(
+            segmentBytes: 2 * (try batch("0").bytes.readableBytes), retentionMs: -1, indexIntervalBytes: 1)
         let disk = WriteBudget()
         do {
-            let log = try FileLog(fileSystem: FillingFileSystem(base: PosixFileSystem(directory: directory), budget: disk),
-                                  config: config, now: 0, logger: quietLogger)
+            let log = try FileLog(
+                fileSystem: FillingFileSystem(base: PosixFileSystem(directory: directory), budget: disk),
+                config: config, now: 0, logger: quietLogger)
             for number in 0..<4 { _ = try log.append(batch("\(number)"), now: 0) }
             disk.set(0)
             XCTAssertThrowsError(try log.append(batch("rolls, then fails"), now: 0))
@@ -72,7 +75,7 @@ final class FileLogRegressionTests: XCTestCase {
         let config = LogConfig(segmentBytes: 4 * size, retentionMs: -1)
         do {
             let log = try FileLog.open(directory: directory, config: config, now: 0, logger: quietLogger)
-            for number in 0..<8 { _ = try log.append(batch("\(number)"), now: 0) } // segments at 0 and 4
+            for number in 0..<8 { _ = try log.append(batch("\(number)"), now: 0) }  // segments at 0 and 4
             XCTAssertEqual(try log.deleteRecords(before: 7), 7)
         }
         // Power loss: the unsynced offsets 6 and 7 never reached the disk; log-start-offset (7) did.

@@ -15,12 +15,12 @@ func makeNumberedBatch(_ tag: Int, count: Int = 3, timestamp: Int64 = 1_000, val
     return try! builder.build()
 }
 
-
 final class FileLogTests: XCTestCase {
     var directory: String!
 
     override func setUp() {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("strait-log-\(UUID().uuidString)").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("strait-log-\(UUID().uuidString)").path
     }
 
     override func tearDown() {
@@ -49,8 +49,9 @@ final class FileLogTests: XCTestCase {
         let read = try batches(log.read(from: 0, maxBytes: 1 << 20, minOneBatch: true))
         XCTAssertEqual(read.map(\.header.baseOffset), [0, 3])
         XCTAssertEqual(read[0].bytes, first.bytes, "base offset 0 was already right: identical bytes")
-        XCTAssertEqual(try batches(log.read(from: 4, maxBytes: 1 << 20, minOneBatch: true)).map(\.header.baseOffset), [3],
-                       "a read from inside a batch returns the whole batch")
+        XCTAssertEqual(
+            try batches(log.read(from: 4, maxBytes: 1 << 20, minOneBatch: true)).map(\.header.baseOffset), [3],
+            "a read from inside a batch returns the whole batch")
         XCTAssertEqual(try log.read(from: 6, maxBytes: 1 << 20, minOneBatch: true).records.readableBytes, 0)
         XCTAssertThrowsError(try log.read(from: 7, maxBytes: 1 << 20, minOneBatch: true)) { error in
             XCTAssertEqual(error as? LogError, .offsetOutOfRange(requested: 7, logStart: 0, logEnd: 6))
@@ -70,8 +71,9 @@ final class FileLogTests: XCTestCase {
         let size = makeNumberedBatch(0).header.totalSize
         let log = try open(LogConfig(segmentBytes: 2 * size, segmentMs: 1_000))
         for tag in 0..<5 { _ = try log.append(makeNumberedBatch(tag), now: 0) }
-        XCTAssertEqual(try segmentFiles(), ["00000000000000000000.log", "00000000000000000006.log", "00000000000000000012.log"])
-        _ = try log.append(makeNumberedBatch(5), now: 5_000) // the active segment is older than segment.ms
+        XCTAssertEqual(
+            try segmentFiles(), ["00000000000000000000.log", "00000000000000000006.log", "00000000000000000012.log"])
+        _ = try log.append(makeNumberedBatch(5), now: 5_000)  // the active segment is older than segment.ms
         XCTAssertEqual(try segmentFiles().last, "00000000000000000015.log")
 
         var offset: Int64 = 0
@@ -147,10 +149,10 @@ final class FileLogTests: XCTestCase {
             position += batch.header.totalSize
             ends.append(position)
         }
-        log = nil // no close: an unclean shutdown
+        log = nil  // no close: an unclean shutdown
         let url = URL(fileURLWithPath: directory + "/00000000000000000000.log")
         var bytes = try Data(contentsOf: url)
-        bytes[ends[1] + 70] ^= 0xFF // inside the third batch's records
+        bytes[ends[1] + 70] ^= 0xFF  // inside the third batch's records
         try bytes.write(to: url)
 
         let reopened = try open()
@@ -166,9 +168,11 @@ final class FileLogTests: XCTestCase {
         try FileManager.default.removeItem(atPath: directory + "/00000000000000000000.timeindex")
 
         let reopened = try open(LogConfig(indexIntervalBytes: 1))
-        XCTAssertEqual(try batches(reopened.read(from: 31, maxBytes: 1, minOneBatch: true)).first?.header.baseOffset, 30)
+        XCTAssertEqual(
+            try batches(reopened.read(from: 31, maxBytes: 1, minOneBatch: true)).first?.header.baseOffset, 30)
         XCTAssertEqual(try reopened.firstBatch(withMaxTimestampAtLeast: 1_050)?.header.baseOffset, 33)
-        let indexSize = try FileManager.default.attributesOfItem(atPath: directory + "/00000000000000000000.index")[.size] as? Int
+        let indexSize =
+            try FileManager.default.attributesOfItem(atPath: directory + "/00000000000000000000.index")[.size] as? Int
         // Every batch but the first (position 0 needs no entry) is indexed, as before the deletion.
         XCTAssertEqual(indexSize, 19 * 8)
     }
@@ -199,7 +203,8 @@ final class FileLogTests: XCTestCase {
         try log.close()
 
         let reopened = try open()
-        XCTAssertEqual(try batches(reopened.read(from: 0, maxBytes: 1 << 20, minOneBatch: true)).map(\.header.baseOffset), [0, 3])
+        XCTAssertEqual(
+            try batches(reopened.read(from: 0, maxBytes: 1 << 20, minOneBatch: true)).map(\.header.baseOffset), [0, 3])
     }
 
     func testReadersOnlyEverSeeWholeBatchesWhileAppendsGoOn() throws {
@@ -228,7 +233,8 @@ final class FileLogTests: XCTestCase {
     func testTheInMemoryLogBehavesTheSame() throws {
         let log = InMemoryLog(config: LogConfig(segmentBytes: makeNumberedBatch(0).header.totalSize))
         for tag in 0..<3 { _ = try log.append(makeNumberedBatch(tag), now: 0) }
-        XCTAssertEqual(try batches(log.read(from: 4, maxBytes: 1 << 20, minOneBatch: true)).map(\.header.baseOffset), [3])
+        XCTAssertEqual(
+            try batches(log.read(from: 4, maxBytes: 1 << 20, minOneBatch: true)).map(\.header.baseOffset), [3])
         XCTAssertEqual(try log.deleteRecords(before: 6), 6)
         XCTAssertEqual(log.logStartOffset, 6)
     }
@@ -259,7 +265,9 @@ final class FailingFileSystem: LogFileSystem, @unchecked Sendable {
     func exists(_ name: String) -> Bool { inner.exists(name) }
     func remove(_ name: String) throws(LogError) { try inner.remove(name) }
     func readSmallFile(_ name: String) throws(LogError) -> [UInt8]? { try inner.readSmallFile(name) }
-    func replaceAtomically(_ name: String, with contents: [UInt8]) throws(LogError) { try inner.replaceAtomically(name, with: contents) }
+    func replaceAtomically(_ name: String, with contents: [UInt8]) throws(LogError) {
+        try inner.replaceAtomically(name, with: contents)
+    }
     func syncDirectory() throws(LogError) { try inner.syncDirectory() }
     func rename(_ source: String, to target: String) throws(LogError) { try inner.rename(source, to: target) }
 }

@@ -15,8 +15,10 @@ let quietLogger: Logger = {
 
 /// A batch of `records` records whose values say which batch they belong to, all with `timestamp`
 /// (or the `timestamps` given). `padding` adds bytes to each value to control the batch size.
-func makeBatch(_ tag: String, records: Int = 1, timestamp: Int64 = 1_000, timestamps: [Int64]? = nil,
-               padding: Int = 0, codec: CompressionCodec = .none) throws -> StoredBatch {
+func makeBatch(
+    _ tag: String, records: Int = 1, timestamp: Int64 = 1_000, timestamps: [Int64]? = nil,
+    padding: Int = 0, codec: CompressionCodec = .none
+) throws -> StoredBatch {
     var builder = RecordBatchBuilder(codec: codec)
     for index in 0..<records {
         let value = Array("\(tag)/\(index)".utf8) + [UInt8](repeating: 0x2E, count: padding)
@@ -38,7 +40,9 @@ func stored(_ batch: StoredBatch, at offset: Int64) -> [UInt8] {
 
 /// Reads every batch from `offset` (default: the log start) to the log end (bounded loop; one
 /// read returns batches of one segment only).
-func readAll(_ log: any PartitionLog, from offset: Int64? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> [StoredBatch] {
+func readAll(_ log: any PartitionLog, from offset: Int64? = nil, file: StaticString = #filePath, line: UInt = #line)
+    throws -> [StoredBatch]
+{
     var next = offset ?? log.logStartOffset
     var batches: [StoredBatch] = []
     for _ in 0..<10_000 {
@@ -52,7 +56,9 @@ func readAll(_ log: any PartitionLog, from offset: Int64? = nil, file: StaticStr
     return batches
 }
 
-func readAllBytes(_ log: any PartitionLog, from offset: Int64? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> [UInt8] {
+func readAllBytes(
+    _ log: any PartitionLog, from offset: Int64? = nil, file: StaticString = #filePath, line: UInt = #line
+) throws -> [UInt8] {
     try readAll(log, from: offset, file: file, line: line).flatMap { bytes(of: $0.bytes) }
 }
 
@@ -70,7 +76,8 @@ func segmentName(_ baseOffset: Int64) -> String {
 
 /// A fresh directory, removed when the test ends.
 func makeTemporaryDirectory(_ test: XCTestCase) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("strait-log-test-\(UUID().uuidString)").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("strait-log-test-\(UUID().uuidString)")
+        .path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
     return path

@@ -13,21 +13,27 @@ struct PartitionLogContract {
     /// same size for the same `records` and `padding`.
     func batch(_ number: Int, records: Int = 1, timestamp: Int64 = 1_000, padding: Int = 0) throws -> StoredBatch {
         let digits = String(number)
-        return try makeBatch("batch-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits,
-                             records: records, timestamp: timestamp, padding: padding)
+        return try makeBatch(
+            "batch-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits,
+            records: records, timestamp: timestamp, padding: padding)
     }
 
     /// A config whose segments hold exactly `batches` batches of `batch(_:records:)`.
-    func config(segmentOf batches: Int, records: Int = 1, retentionMs: Int64 = -1, retentionBytes: Int64 = -1,
-                indexIntervalBytes: Int = 4096) throws -> LogConfig {
+    func config(
+        segmentOf batches: Int, records: Int = 1, retentionMs: Int64 = -1, retentionBytes: Int64 = -1,
+        indexIntervalBytes: Int = 4096
+    ) throws -> LogConfig {
         let size = try batch(0, records: records).bytes.readableBytes
-        return LogConfig(segmentBytes: size * batches, retentionMs: retentionMs, retentionBytes: retentionBytes,
-                         indexIntervalBytes: indexIntervalBytes)
+        return LogConfig(
+            segmentBytes: size * batches, retentionMs: retentionMs, retentionBytes: retentionBytes,
+            indexIntervalBytes: indexIntervalBytes)
     }
 
     /// Appends batches 0..<count (each `records` records, timestamps from `timestamps`) at `now`.
     @discardableResult
-    func append(_ count: Int, records: Int = 1, timestamps: [Int64]? = nil, to log: any PartitionLog, now: Int64 = 0) throws -> [StoredBatch] {
+    func append(_ count: Int, records: Int = 1, timestamps: [Int64]? = nil, to log: any PartitionLog, now: Int64 = 0)
+        throws -> [StoredBatch]
+    {
         var appended: [StoredBatch] = []
         for number in 0..<count {
             let batch = try batch(number, records: records, timestamp: timestamps?[number] ?? 1_000)
@@ -39,10 +45,15 @@ struct PartitionLogContract {
         return appended
     }
 
-    func expectOutOfRange(_ log: any PartitionLog, _ offset: Int64, start: Int64, end: Int64,
-                          file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try log.read(from: offset, maxBytes: 1 << 20, minOneBatch: true), file: file, line: line) { error in
-            XCTAssertEqual(error as? LogError, .offsetOutOfRange(requested: offset, logStart: start, logEnd: end), file: file, line: line)
+    func expectOutOfRange(
+        _ log: any PartitionLog, _ offset: Int64, start: Int64, end: Int64,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertThrowsError(try log.read(from: offset, maxBytes: 1 << 20, minOneBatch: true), file: file, line: line) {
+            error in
+            XCTAssertEqual(
+                error as? LogError, .offsetOutOfRange(requested: offset, logStart: start, logEnd: end), file: file,
+                line: line)
         }
     }
 
@@ -51,19 +62,25 @@ struct PartitionLogContract {
     func appendAssignsOffsetsFromZero() throws {
         let log = try makeLog(LogConfig())
         XCTAssertEqual(log.logEndOffset, 0)
-        XCTAssertEqual(try log.append(batch(0, records: 1), now: 0), AppendResult(baseOffset: 0, lastOffset: 0, logStartOffset: 0))
-        XCTAssertEqual(try log.append(batch(1, records: 3), now: 0), AppendResult(baseOffset: 1, lastOffset: 3, logStartOffset: 0))
-        XCTAssertEqual(try log.append(batch(2, records: 2), now: 0), AppendResult(baseOffset: 4, lastOffset: 5, logStartOffset: 0))
+        XCTAssertEqual(
+            try log.append(batch(0, records: 1), now: 0), AppendResult(baseOffset: 0, lastOffset: 0, logStartOffset: 0))
+        XCTAssertEqual(
+            try log.append(batch(1, records: 3), now: 0), AppendResult(baseOffset: 1, lastOffset: 3, logStartOffset: 0))
+        XCTAssertEqual(
+            try log.append(batch(2, records: 2), now: 0), AppendResult(baseOffset: 4, lastOffset: 5, logStartOffset: 0))
         XCTAssertEqual(log.logEndOffset, 6)
         XCTAssertEqual(log.logStartOffset, 0)
     }
 
     func storedBytesDifferOnlyInTheBaseOffset() throws {
         let log = try makeLog(LogConfig())
-        let batches = [try batch(0, records: 2), try batch(1, records: 5), try makeBatch("zstd", records: 4, codec: .zstd)]
+        let batches = [
+            try batch(0, records: 2), try batch(1, records: 5), try makeBatch("zstd", records: 4, codec: .zstd)
+        ]
         for batch in batches { _ = try log.append(batch, now: 0) }
         let read = try log.read(from: 0, maxBytes: 1 << 20, minOneBatch: false)
-        XCTAssertEqual(bytes(of: read.records), stored(batches[0], at: 0) + stored(batches[1], at: 2) + stored(batches[2], at: 7))
+        XCTAssertEqual(
+            bytes(of: read.records), stored(batches[0], at: 0) + stored(batches[1], at: 2) + stored(batches[2], at: 7))
         XCTAssertEqual(read.logStartOffset, 0)
         XCTAssertEqual(read.logEndOffset, 11)
         XCTAssertEqual(log.sizeInBytes, Int64(batches.reduce(0) { $0 + $1.bytes.readableBytes }))
@@ -85,7 +102,8 @@ struct PartitionLogContract {
         let appended = try append(3, to: log)
         let size = appended[0].bytes.readableBytes
         func batchesRead(maxBytes: Int) throws -> [Int64] {
-            try RecordBatches.split(log.read(from: 0, maxBytes: maxBytes, minOneBatch: false).records, verifyCRC: true).map(\.header.baseOffset)
+            try RecordBatches.split(log.read(from: 0, maxBytes: maxBytes, minOneBatch: false).records, verifyCRC: true)
+                .map(\.header.baseOffset)
         }
         XCTAssertEqual(try batchesRead(maxBytes: size), [0])
         XCTAssertEqual(try batchesRead(maxBytes: 2 * size - 1), [0])
@@ -107,7 +125,8 @@ struct PartitionLogContract {
 
     func readingAtTheLogEndGivesNothing() throws {
         let log = try makeLog(LogConfig())
-        XCTAssertEqual(try log.read(from: 0, maxBytes: 1 << 20, minOneBatch: true).records.readableBytes, 0, "empty log")
+        XCTAssertEqual(
+            try log.read(from: 0, maxBytes: 1 << 20, minOneBatch: true).records.readableBytes, 0, "empty log")
         try append(2, records: 2, to: log)
         let atEnd = try log.read(from: 4, maxBytes: 1 << 20, minOneBatch: true)
         XCTAssertEqual(atEnd.records.readableBytes, 0)
@@ -128,7 +147,9 @@ struct PartitionLogContract {
         try append(1, to: log)
         try log.close()
         XCTAssertThrowsError(try log.append(batch(1), now: 0)) { XCTAssertEqual($0 as? LogError, .closed) }
-        XCTAssertThrowsError(try log.read(from: 0, maxBytes: 100, minOneBatch: true)) { XCTAssertEqual($0 as? LogError, .closed) }
+        XCTAssertThrowsError(try log.read(from: 0, maxBytes: 100, minOneBatch: true)) {
+            XCTAssertEqual($0 as? LogError, .closed)
+        }
         XCTAssertNoThrow(try log.close(), "closing twice is harmless")
     }
 
@@ -144,7 +165,9 @@ struct PartitionLogContract {
         XCTAssertEqual(try readAllBytes(log), appended.flatMap { bytes(of: $0.bytes) })
         // Each read stays within one segment and returns the batch holding the offset.
         for offset: Int64 in 0..<10 {
-            let first = try RecordBatches.split(log.read(from: offset, maxBytes: 1 << 20, minOneBatch: true).records, verifyCRC: true).first
+            let first = try RecordBatches.split(
+                log.read(from: offset, maxBytes: 1 << 20, minOneBatch: true).records, verifyCRC: true
+            ).first
             XCTAssertEqual(first?.header.baseOffset, offset / 2 * 2, "offset \(offset)")
         }
     }
@@ -178,7 +201,8 @@ struct PartitionLogContract {
     func timeRetentionDeletesOldSegmentsAndAdvancesTheLogStart() throws {
         let log = try makeLog(try config(segmentOf: 2, retentionMs: 1_000))
         try append(5, timestamps: [100, 200, 5_000, 5_100, 9_000], to: log)
-        XCTAssertEqual(try log.enforceRetention(now: 1_200), 0, "the newest timestamp of segment 0 is exactly 1000 ms old")
+        XCTAssertEqual(
+            try log.enforceRetention(now: 1_200), 0, "the newest timestamp of segment 0 is exactly 1000 ms old")
         XCTAssertEqual(try log.enforceRetention(now: 1_201), 1)
         XCTAssertEqual(log.logStartOffset, 2)
         expectOutOfRange(log, 1, start: 2, end: 5)
@@ -198,7 +222,7 @@ struct PartitionLogContract {
     func sizeRetentionKeepsTheLogAtLeastRetentionBytes() throws {
         let segmentBytes = try config(segmentOf: 2).segmentBytes
         let log = try makeLog(try config(segmentOf: 2, retentionBytes: Int64(2 * segmentBytes)))
-        try append(9, to: log) // four full segments and one batch in the active one
+        try append(9, to: log)  // four full segments and one batch in the active one
         XCTAssertEqual(log.sizeInBytes, Int64(9 * segmentBytes / 2))
         XCTAssertEqual(try log.enforceRetention(now: 0), 2)
         XCTAssertEqual(log.logStartOffset, 4)
@@ -209,7 +233,7 @@ struct PartitionLogContract {
 
     func deleteRecordsRaisesTheLogStartAndDropsWholeSegmentsBelowIt() throws {
         let log = try makeLog(try config(segmentOf: 2, records: 2))
-        let appended = try append(5, records: 2, to: log) // segments at 0, 4, 8
+        let appended = try append(5, records: 2, to: log)  // segments at 0, 4, 8
         XCTAssertEqual(try log.deleteRecords(before: 5), 5)
         XCTAssertEqual(log.logStartOffset, 5)
         if log is FileLog { XCTAssertEqual(try segmentFileNames(log), [segmentName(4), segmentName(8)]) }
@@ -293,22 +317,42 @@ final class FileLogContractTests: XCTestCase {
 
     func testAppendAssignsOffsetsFromZero() throws { try contract.appendAssignsOffsetsFromZero() }
     func testStoredBytesDifferOnlyInTheBaseOffset() throws { try contract.storedBytesDifferOnlyInTheBaseOffset() }
-    func testReadFromTheMiddleOfABatchReturnsTheWholeBatch() throws { try contract.readFromTheMiddleOfABatchReturnsTheWholeBatch() }
+    func testReadFromTheMiddleOfABatchReturnsTheWholeBatch() throws {
+        try contract.readFromTheMiddleOfABatchReturnsTheWholeBatch()
+    }
     func testMaxBytesReturnsOnlyWholeBatches() throws { try contract.maxBytesReturnsOnlyWholeBatches() }
     func testAnOversizedFirstBatchNeedsMinOneBatch() throws { try contract.anOversizedFirstBatchNeedsMinOneBatch() }
     func testReadingAtTheLogEndGivesNothing() throws { try contract.readingAtTheLogEndGivesNothing() }
-    func testReadingOutsideTheLogThrowsOffsetOutOfRange() throws { try contract.readingOutsideTheLogThrowsOffsetOutOfRange() }
+    func testReadingOutsideTheLogThrowsOffsetOutOfRange() throws {
+        try contract.readingOutsideTheLogThrowsOffsetOutOfRange()
+    }
     func testAClosedLogRefusesAppendsAndReads() throws { try contract.aClosedLogRefusesAppendsAndReads() }
-    func testSegmentsRollBySizeAndAreNamedByBaseOffset() throws { try contract.segmentsRollBySizeAndAreNamedByBaseOffset() }
+    func testSegmentsRollBySizeAndAreNamedByBaseOffset() throws {
+        try contract.segmentsRollBySizeAndAreNamedByBaseOffset()
+    }
     func testSegmentsRollByTime() throws { try contract.segmentsRollByTime() }
     func testUpdatedConfigAppliesToTheNextAppend() throws { try contract.updatedConfigAppliesToTheNextAppend() }
-    func testTimeRetentionDeletesOldSegmentsAndAdvancesTheLogStart() throws { try contract.timeRetentionDeletesOldSegmentsAndAdvancesTheLogStart() }
-    func testSizeRetentionKeepsTheLogAtLeastRetentionBytes() throws { try contract.sizeRetentionKeepsTheLogAtLeastRetentionBytes() }
-    func testDeleteRecordsRaisesTheLogStartAndDropsWholeSegmentsBelowIt() throws { try contract.deleteRecordsRaisesTheLogStartAndDropsWholeSegmentsBelowIt() }
-    func testDeleteRecordsBelowTheStartChangesNothingAndAboveTheEndThrows() throws { try contract.deleteRecordsBelowTheStartChangesNothingAndAboveTheEndThrows() }
-    func testFirstBatchWithMaxTimestampAtLeastSearchesAcrossSegments() throws { try contract.firstBatchWithMaxTimestampAtLeastSearchesAcrossSegments() }
-    func testMaxTimestampAndOffsetIsTheFirstBatchWithTheLargestTimestamp() throws { try contract.maxTimestampAndOffsetIsTheFirstBatchWithTheLargestTimestamp() }
-    func testBatchHeadersStartAtTheBatchHoldingTheOffset() throws { try contract.batchHeadersStartAtTheBatchHoldingTheOffset() }
+    func testTimeRetentionDeletesOldSegmentsAndAdvancesTheLogStart() throws {
+        try contract.timeRetentionDeletesOldSegmentsAndAdvancesTheLogStart()
+    }
+    func testSizeRetentionKeepsTheLogAtLeastRetentionBytes() throws {
+        try contract.sizeRetentionKeepsTheLogAtLeastRetentionBytes()
+    }
+    func testDeleteRecordsRaisesTheLogStartAndDropsWholeSegmentsBelowIt() throws {
+        try contract.deleteRecordsRaisesTheLogStartAndDropsWholeSegmentsBelowIt()
+    }
+    func testDeleteRecordsBelowTheStartChangesNothingAndAboveTheEndThrows() throws {
+        try contract.deleteRecordsBelowTheStartChangesNothingAndAboveTheEndThrows()
+    }
+    func testFirstBatchWithMaxTimestampAtLeastSearchesAcrossSegments() throws {
+        try contract.firstBatchWithMaxTimestampAtLeastSearchesAcrossSegments()
+    }
+    func testMaxTimestampAndOffsetIsTheFirstBatchWithTheLargestTimestamp() throws {
+        try contract.maxTimestampAndOffsetIsTheFirstBatchWithTheLargestTimestamp()
+    }
+    func testBatchHeadersStartAtTheBatchHoldingTheOffset() throws {
+        try contract.batchHeadersStartAtTheBatchHoldingTheOffset()
+    }
 }
 
 /// The same contract, run against the in-memory log the broker tests use.
@@ -317,20 +361,40 @@ final class InMemoryLogContractTests: XCTestCase {
 
     func testAppendAssignsOffsetsFromZero() throws { try contract.appendAssignsOffsetsFromZero() }
     func testStoredBytesDifferOnlyInTheBaseOffset() throws { try contract.storedBytesDifferOnlyInTheBaseOffset() }
-    func testReadFromTheMiddleOfABatchReturnsTheWholeBatch() throws { try contract.readFromTheMiddleOfABatchReturnsTheWholeBatch() }
+    func testReadFromTheMiddleOfABatchReturnsTheWholeBatch() throws {
+        try contract.readFromTheMiddleOfABatchReturnsTheWholeBatch()
+    }
     func testMaxBytesReturnsOnlyWholeBatches() throws { try contract.maxBytesReturnsOnlyWholeBatches() }
     func testAnOversizedFirstBatchNeedsMinOneBatch() throws { try contract.anOversizedFirstBatchNeedsMinOneBatch() }
     func testReadingAtTheLogEndGivesNothing() throws { try contract.readingAtTheLogEndGivesNothing() }
-    func testReadingOutsideTheLogThrowsOffsetOutOfRange() throws { try contract.readingOutsideTheLogThrowsOffsetOutOfRange() }
+    func testReadingOutsideTheLogThrowsOffsetOutOfRange() throws {
+        try contract.readingOutsideTheLogThrowsOffsetOutOfRange()
+    }
     func testAClosedLogRefusesAppendsAndReads() throws { try contract.aClosedLogRefusesAppendsAndReads() }
-    func testSegmentsRollBySizeAndAreNamedByBaseOffset() throws { try contract.segmentsRollBySizeAndAreNamedByBaseOffset() }
+    func testSegmentsRollBySizeAndAreNamedByBaseOffset() throws {
+        try contract.segmentsRollBySizeAndAreNamedByBaseOffset()
+    }
     func testSegmentsRollByTime() throws { try contract.segmentsRollByTime() }
     func testUpdatedConfigAppliesToTheNextAppend() throws { try contract.updatedConfigAppliesToTheNextAppend() }
-    func testTimeRetentionDeletesOldSegmentsAndAdvancesTheLogStart() throws { try contract.timeRetentionDeletesOldSegmentsAndAdvancesTheLogStart() }
-    func testSizeRetentionKeepsTheLogAtLeastRetentionBytes() throws { try contract.sizeRetentionKeepsTheLogAtLeastRetentionBytes() }
-    func testDeleteRecordsRaisesTheLogStartAndDropsWholeSegmentsBelowIt() throws { try contract.deleteRecordsRaisesTheLogStartAndDropsWholeSegmentsBelowIt() }
-    func testDeleteRecordsBelowTheStartChangesNothingAndAboveTheEndThrows() throws { try contract.deleteRecordsBelowTheStartChangesNothingAndAboveTheEndThrows() }
-    func testFirstBatchWithMaxTimestampAtLeastSearchesAcrossSegments() throws { try contract.firstBatchWithMaxTimestampAtLeastSearchesAcrossSegments() }
-    func testMaxTimestampAndOffsetIsTheFirstBatchWithTheLargestTimestamp() throws { try contract.maxTimestampAndOffsetIsTheFirstBatchWithTheLargestTimestamp() }
-    func testBatchHeadersStartAtTheBatchHoldingTheOffset() throws { try contract.batchHeadersStartAtTheBatchHoldingTheOffset() }
+    func testTimeRetentionDeletesOldSegmentsAndAdvancesTheLogStart() throws {
+        try contract.timeRetentionDeletesOldSegmentsAndAdvancesTheLogStart()
+    }
+    func testSizeRetentionKeepsTheLogAtLeastRetentionBytes() throws {
+        try contract.sizeRetentionKeepsTheLogAtLeastRetentionBytes()
+    }
+    func testDeleteRecordsRaisesTheLogStartAndDropsWholeSegmentsBelowIt() throws {
+        try contract.deleteRecordsRaisesTheLogStartAndDropsWholeSegmentsBelowIt()
+    }
+    func testDeleteRecordsBelowTheStartChangesNothingAndAboveTheEndThrows() throws {
+        try contract.deleteRecordsBelowTheStartChangesNothingAndAboveTheEndThrows()
+    }
+    func testFirstBatchWithMaxTimestampAtLeastSearchesAcrossSegments() throws {
+        try contract.firstBatchWithMaxTimestampAtLeastSearchesAcrossSegments()
+    }
+    func testMaxTimestampAndOffsetIsTheFirstBatchWithTheLargestTimestamp() throws {
+        try contract.maxTimestampAndOffsetIsTheFirstBatchWithTheLargestTimestamp()
+    }
+    func testBatchHeadersStartAtTheBatchHoldingTheOffset() throws {
+        try contract.batchHeadersStartAtTheBatchHoldingTheOffset()
+    }
 }

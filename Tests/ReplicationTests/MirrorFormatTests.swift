@@ -13,14 +13,17 @@ final class MirrorFormatTests: XCTestCase {
     }
 
     func testCheckpointGoldenBytes() throws {
-        let checkpoint = Checkpoint(group: "g1", topic: "east.orders", partition: 0,
-                                    upstreamOffset: 5, downstreamOffset: 7, metadata: "m")
-        XCTAssertEqual(try checkpoint.key(),
-                       [0x00, 0x02] + Array("g1".utf8) + [0x00, 0x0B] + Array("east.orders".utf8) + [0, 0, 0, 0])
-        XCTAssertEqual(try checkpoint.value(),
-                       [0x00, 0x00] // version 0
-                       + [0, 0, 0, 0, 0, 0, 0, 5] + [0, 0, 0, 0, 0, 0, 0, 7]
-                       + [0x00, 0x01, UInt8(ascii: "m")])
+        let checkpoint = Checkpoint(
+            group: "g1", topic: "east.orders", partition: 0,
+            upstreamOffset: 5, downstreamOffset: 7, metadata: "m")
+        XCTAssertEqual(
+            try checkpoint.key(),
+            [0x00, 0x02] + Array("g1".utf8) + [0x00, 0x0B] + Array("east.orders".utf8) + [0, 0, 0, 0])
+        XCTAssertEqual(
+            try checkpoint.value(),
+            [0x00, 0x00]  // version 0
+                + [0, 0, 0, 0, 0, 0, 0, 5] + [0, 0, 0, 0, 0, 0, 0, 7]
+                + [0x00, 0x01, UInt8(ascii: "m")])
         XCTAssertEqual(try Checkpoint(key: checkpoint.key(), value: checkpoint.value()), checkpoint)
     }
 
@@ -33,7 +36,8 @@ final class MirrorFormatTests: XCTestCase {
     }
 
     func testUTF8LengthsAreBytesNotCharacters() throws {
-        let checkpoint = Checkpoint(group: "grüppe", topic: "t", partition: -1, upstreamOffset: -1, downstreamOffset: 0, metadata: "")
+        let checkpoint = Checkpoint(
+            group: "grüppe", topic: "t", partition: -1, upstreamOffset: -1, downstreamOffset: 0, metadata: "")
         let key = try checkpoint.key()
         XCTAssertEqual(Array(key.prefix(2)), [0x00, 0x07])
         XCTAssertEqual(Array(key.suffix(4)), [0xFF, 0xFF, 0xFF, 0xFF])
@@ -55,17 +59,24 @@ final class MirrorFormatTests: XCTestCase {
             XCTAssertEqual($0 as? MirrorFormatError, .unsupportedVersion(-1))
         }
         // Trailing bytes are ignored, as Java's Schema.read does (later versions may append fields).
-        XCTAssertEqual(try Heartbeat(key: [0, 1, 0x61, 0, 1, 0x62], value: [0, 1] + [0, 0, 0, 0, 0, 0, 0, 9] + [0xAB]),
-                       Heartbeat(sourceClusterAlias: "a", targetClusterAlias: "b", timestamp: 9))
+        XCTAssertEqual(
+            try Heartbeat(key: [0, 1, 0x61, 0, 1, 0x62], value: [0, 1] + [0, 0, 0, 0, 0, 0, 0, 9] + [0xAB]),
+            Heartbeat(sourceClusterAlias: "a", targetClusterAlias: "b", timestamp: 9))
     }
 
     func testStringsLongerThanAKafkaStringAreRefused() {
         let long = String(repeating: "x", count: 32768)
-        XCTAssertThrowsError(try Checkpoint(group: "g", topic: "t", partition: 0, upstreamOffset: 0, downstreamOffset: 0, metadata: long).value()) {
+        XCTAssertThrowsError(
+            try Checkpoint(group: "g", topic: "t", partition: 0, upstreamOffset: 0, downstreamOffset: 0, metadata: long)
+                .value()
+        ) {
             XCTAssertEqual($0 as? MirrorFormatError, .stringTooLong(field: "metadata", bytes: 32768))
         }
-        XCTAssertNoThrow(try Checkpoint(group: "g", topic: "t", partition: 0, upstreamOffset: 0, downstreamOffset: 0,
-                                        metadata: String(repeating: "x", count: 32767)).value())
+        XCTAssertNoThrow(
+            try Checkpoint(
+                group: "g", topic: "t", partition: 0, upstreamOffset: 0, downstreamOffset: 0,
+                metadata: String(repeating: "x", count: 32767)
+            ).value())
     }
 
     func testTopicNames() {

@@ -47,7 +47,9 @@ final class OffsetMapTests: XCTestCase {
         map.record(sourceStart: 0, targetStart: 0, count: 10)
         XCTAssertEqual(map.record(sourceStart: 10, targetStart: 12, count: 5), .newRun(.targetGap))
         XCTAssertEqual(map.translate(10), 12)
-        XCTAssertEqual(map.record(sourceStart: 15, targetStart: 3, count: 1), .rejectedTargetRegressed(targetStart: 3, targetEnd: 17))
+        XCTAssertEqual(
+            map.record(sourceStart: 15, targetStart: 3, count: 1),
+            .rejectedTargetRegressed(targetStart: 3, targetEnd: 17))
         XCTAssertEqual(map.record(sourceStart: 15, targetStart: 17, count: 0), .empty)
         XCTAssertEqual(map.runs.count, 2)
     }
@@ -84,7 +86,7 @@ final class OffsetMapTests: XCTestCase {
     func testPruneKeepsFloorLowWhenDroppedOffsetsHaveNewerCopies() {
         var map = OffsetMap()
         map.record(sourceStart: 0, targetStart: 0, count: 100)
-        map.record(sourceStart: 50, targetStart: 100, count: 100) // restart re-mirrored 50..<100
+        map.record(sourceStart: 50, targetStart: 100, count: 100)  // restart re-mirrored 50..<100
         map.prune(keepingAtMost: 1)
         XCTAssertEqual(map.sourceFloor, 50, "0..<50 lost their only copy; 50..<100 have newer ones")
         XCTAssertEqual(map.translate(50), 100)
@@ -106,7 +108,8 @@ final class OffsetMapTests: XCTestCase {
     }
 
     func testRebuildFromEmittedSyncs() {
-        var emitter = OffsetSyncEmitter(topic: "orders", partition: 0, maxRecordsBetweenSyncs: 1000, maxIntervalMs: 60_000)
+        var emitter = OffsetSyncEmitter(
+            topic: "orders", partition: 0, maxRecordsBetweenSyncs: 1000, maxIntervalMs: 60_000)
         var syncs: [OffsetSync] = []
         syncs += emitter.written(SourceOffsets(0..<100), targetBaseOffset: 0, now: 0)
         XCTAssertEqual(syncs, [OffsetSync(topic: "orders", partition: 0, upstreamOffset: 0, downstreamOffset: 0)])
@@ -117,11 +120,13 @@ final class OffsetMapTests: XCTestCase {
         gapped.append(251)
         gapped.append(260)
         let new = emitter.written(gapped, targetBaseOffset: 200, now: 2)
-        XCTAssertEqual(new.map { [$0.upstreamOffset, $0.downstreamOffset] }, [[199, 199], [250, 200], [251, 201], [260, 202]])
+        XCTAssertEqual(
+            new.map { [$0.upstreamOffset, $0.downstreamOffset] }, [[199, 199], [250, 200], [251, 201], [260, 202]])
         syncs += new
         syncs += emitter.written(SourceOffsets(261..<300), targetBaseOffset: 203, now: 3)
         syncs += emitter.flush(now: 4)
-        XCTAssertEqual(syncs.last, OffsetSync(topic: "orders", partition: 0, upstreamOffset: 299, downstreamOffset: 241))
+        XCTAssertEqual(
+            syncs.last, OffsetSync(topic: "orders", partition: 0, upstreamOffset: 299, downstreamOffset: 241))
         XCTAssertEqual(emitter.flush(now: 5), [])
 
         var map = OffsetMap()
@@ -135,7 +140,8 @@ final class OffsetMapTests: XCTestCase {
         var emitter = OffsetSyncEmitter(topic: "t", partition: 1, maxRecordsBetweenSyncs: 150, maxIntervalMs: 1000)
         XCTAssertEqual(emitter.written(SourceOffsets(0..<100), targetBaseOffset: 0, now: 0).count, 1)
         XCTAssertEqual(emitter.written(SourceOffsets(100..<140), targetBaseOffset: 100, now: 10), [])
-        XCTAssertEqual(emitter.written(SourceOffsets(140..<160), targetBaseOffset: 140, now: 20).map(\.upstreamOffset), [159])
+        XCTAssertEqual(
+            emitter.written(SourceOffsets(140..<160), targetBaseOffset: 140, now: 20).map(\.upstreamOffset), [159])
         XCTAssertEqual(emitter.written(SourceOffsets(160..<170), targetBaseOffset: 160, now: 30), [])
         XCTAssertEqual(emitter.tick(now: 500), [])
         XCTAssertEqual(emitter.tick(now: 1020).map(\.upstreamOffset), [169])
@@ -151,9 +157,11 @@ final class OffsetMapTests: XCTestCase {
         syncs += emitter.flush(now: 3)
         XCTAssertEqual(OffsetMap(rebuiltFrom: syncs).runs, [OffsetRun(sourceStart: 0, targetStart: 10, length: 5)])
 
-        let regressed = [OffsetSync(topic: "t", partition: 0, upstreamOffset: 0, downstreamOffset: 50),
-                         OffsetSync(topic: "t", partition: 0, upstreamOffset: 9, downstreamOffset: 59),
-                         OffsetSync(topic: "t", partition: 0, upstreamOffset: 10, downstreamOffset: 0)]
+        let regressed = [
+            OffsetSync(topic: "t", partition: 0, upstreamOffset: 0, downstreamOffset: 50),
+            OffsetSync(topic: "t", partition: 0, upstreamOffset: 9, downstreamOffset: 59),
+            OffsetSync(topic: "t", partition: 0, upstreamOffset: 10, downstreamOffset: 0)
+        ]
         XCTAssertEqual(OffsetMap(rebuiltFrom: regressed).runs, [OffsetRun(sourceStart: 10, targetStart: 0, length: 1)])
         // The same sync twice (re-emitted after a restart) changes nothing.
         let repeated = [regressed[0], regressed[1], regressed[1]]
@@ -183,7 +191,8 @@ final class OffsetMapTests: XCTestCase {
         for round in 0..<200 {
             var map = OffsetMap()
             var model = Model()
-            var emitter = OffsetSyncEmitter(topic: "t", partition: 0, maxRecordsBetweenSyncs: Int64(rng.next() % 50 + 1), maxIntervalMs: 1_000_000)
+            var emitter = OffsetSyncEmitter(
+                topic: "t", partition: 0, maxRecordsBetweenSyncs: Int64(rng.next() % 50 + 1), maxIntervalMs: 1_000_000)
             var syncs: [OffsetSync] = []
             var source: Int64 = Int64(rng.next() % 20)
             var target: Int64 = Int64(rng.next() % 5)
@@ -192,7 +201,7 @@ final class OffsetMapTests: XCTestCase {
             for step in 0..<Int(rng.next() % 30 + 1) {
                 var offsets = SourceOffsets()
                 for _ in 0..<Int(rng.next() % 8 + 1) {
-                    if rng.next() % 4 == 0 { source += Int64(rng.next() % 5) } // compaction / markers / loop records
+                    if rng.next() % 4 == 0 { source += Int64(rng.next() % 5) }  // compaction / markers / loop records
                     offsets.append(source)
                     source += 1
                 }
@@ -201,8 +210,8 @@ final class OffsetMapTests: XCTestCase {
                 for range in offsets.ranges {
                     for s in range { model.pairs.append((s, target)); target += 1 }
                 }
-                if !denseTarget, rng.next() % 3 == 0 { target += Int64(rng.next() % 3 + 1) } // other writers
-                if allowRewind, rng.next() % 6 == 0 { source = max(0, source - Int64(rng.next() % 15)) } // restart
+                if !denseTarget, rng.next() % 3 == 0 { target += Int64(rng.next() % 3 + 1) }  // other writers
+                if allowRewind, rng.next() % 6 == 0 { source = max(0, source - Int64(rng.next() % 15)) }  // restart
             }
             syncs += emitter.flush(now: 1000)
             XCTAssertNil(map.checkInvariants(), "round \(round)")
@@ -220,10 +229,14 @@ final class OffsetMapTests: XCTestCase {
             pruned.prune(keepingAtMost: Int(rng.next() % 4))
             XCTAssertNil(pruned.checkInvariants())
             for o in -1...maxSource {
-                if let answer = pruned.translate(o) { XCTAssertEqual(answer, model.translate(o), "round \(round) pruned, offset \(o)") }
+                if let answer = pruned.translate(o) {
+                    XCTAssertEqual(answer, model.translate(o), "round \(round) pruned, offset \(o)")
+                }
             }
             if let floor = pruned.lowestTranslatable {
-                for o in floor...maxSource where o <= pruned.sourceEnd! { XCTAssertEqual(pruned.translate(o), model.translate(o), "round \(round) above floor, offset \(o)") }
+                for o in floor...maxSource where o <= pruned.sourceEnd! {
+                    XCTAssertEqual(pruned.translate(o), model.translate(o), "round \(round) above floor, offset \(o)")
+                }
             }
         }
     }

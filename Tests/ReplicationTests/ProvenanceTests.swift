@@ -4,15 +4,20 @@ import Replication
 import XCTest
 
 final class ProvenanceTests: XCTestCase {
-    func batch(baseOffset: Int64 = 100, codec: CompressionCodec = .none, origins: [String?],
-               producerId: Int64 = -1, logAppendTime: Int64? = nil) throws -> StoredBatch {
-        var builder = RecordBatchBuilder(baseOffset: baseOffset, codec: codec, producerId: producerId,
-                                         producerEpoch: producerId >= 0 ? 0 : -1, baseSequence: producerId >= 0 ? 7 : -1,
-                                         logAppendTime: logAppendTime)
+    func batch(
+        baseOffset: Int64 = 100, codec: CompressionCodec = .none, origins: [String?],
+        producerId: Int64 = -1, logAppendTime: Int64? = nil
+    ) throws -> StoredBatch {
+        var builder = RecordBatchBuilder(
+            baseOffset: baseOffset, codec: codec, producerId: producerId,
+            producerEpoch: producerId >= 0 ? 0 : -1, baseSequence: producerId >= 0 ? 7 : -1,
+            logAppendTime: logAppendTime)
         for (index, origin) in origins.enumerated() {
             var headers = [RecordHeader(key: "trace", value: [UInt8(index)])]
             if let origin { headers.append(Provenance.header(origin: origin)) }
-            builder.append(key: Array("k\(index)".utf8), value: Array("v\(index)".utf8), headers: headers, timestamp: 1_000 + Int64(index))
+            builder.append(
+                key: Array("k\(index)".utf8), value: Array("v\(index)".utf8), headers: headers,
+                timestamp: 1_000 + Int64(index))
         }
         var built = try builder.build()
         built.assignBaseOffset(baseOffset)
@@ -36,22 +41,28 @@ final class ProvenanceTests: XCTestCase {
 
     /// What a forwarded batch must be for Apache Kafka to accept it from a client: base offset 0,
     /// and otherwise the source's bytes (the CRC still matches: it does not cover bytes 0-16).
-    func assertForwardedAsClientBatch(_ output: StoredBatch?, of input: StoredBatch, file: StaticString = #filePath,
-                                      line: UInt = #line) throws {
+    func assertForwardedAsClientBatch(
+        _ output: StoredBatch?, of input: StoredBatch, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
         let output = try XCTUnwrap(output, file: file, line: line)
         XCTAssertEqual(output.header.baseOffset, 0, file: file, line: line)
         XCTAssertEqual(output.header.partitionLeaderEpoch, -1, file: file, line: line)
-        XCTAssertEqual(Array(bytes(output)[16...]), Array(bytes(input)[16...]), "magic, CRC and all after it unchanged",
-                       file: file, line: line)
-        XCTAssertNoThrow(try output.header.verifyCRC(in: output.bytes, at: output.bytes.readerIndex), file: file, line: line)
-        XCTAssertNoThrow(try ProducedRecordsValidator.validate(output.bytes, maxBatchBytes: 1 << 20, requireKeys: true),
-                         "a Kafka-strict broker accepts it", file: file, line: line)
+        XCTAssertEqual(
+            Array(bytes(output)[16...]), Array(bytes(input)[16...]), "magic, CRC and all after it unchanged",
+            file: file, line: line)
+        XCTAssertNoThrow(
+            try output.header.verifyCRC(in: output.bytes, at: output.bytes.readerIndex), file: file, line: line)
+        XCTAssertNoThrow(
+            try ProducedRecordsValidator.validate(output.bytes, maxBatchBytes: 1 << 20, requireKeys: true),
+            "a Kafka-strict broker accepts it", file: file, line: line)
     }
 
     func testUnchangedBatchIsForwardedAsAClientBatch() throws {
         var input = try batch(codec: .lz4, origins: [nil, nil, nil])
         input.stampLeaderEpoch(3)
-        let rewriter = MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: false, compression: .source)
+        let rewriter = MirrorBatchRewriter(
+            source: "east", target: "west", provenanceHeader: false, compression: .source)
         let result = try rewriter.rewrite(input)
         XCTAssertEqual(result.outcome, .forwarded)
         try assertForwardedAsClientBatch(result.batch, of: input)
@@ -59,22 +70,26 @@ final class ProvenanceTests: XCTestCase {
         XCTAssertEqual(input.header.baseOffset, 100, "the fetched batch itself is not changed")
         // A multi-hop batch whose records all carry a foreign origin needs no change either.
         let multiHop = try batch(codec: .zstd, origins: ["central", "central"])
-        let stamped = MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: true, compression: .codec(.zstd))
+        let stamped = MirrorBatchRewriter(
+            source: "east", target: "west", provenanceHeader: true, compression: .codec(.zstd))
         XCTAssertEqual(try stamped.rewrite(multiHop).outcome, .forwarded)
         try assertForwardedAsClientBatch(try stamped.rewrite(multiHop).batch, of: multiHop)
     }
 
     func testEveryOutcomeIsABatchKafkaAcceptsFromAClient() throws {
         let plain = MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: false, compression: .source)
-        let stamping = MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: true, compression: .codec(.lz4))
+        let stamping = MirrorBatchRewriter(
+            source: "east", target: "west", provenanceHeader: true, compression: .codec(.lz4))
         for codec in CompressionCodec.allCases {
             for producerId: Int64 in [-1, 77] {
-                let input = try batch(baseOffset: 5_000, codec: codec, origins: [nil, "central", nil], producerId: producerId)
+                let input = try batch(
+                    baseOffset: 5_000, codec: codec, origins: [nil, "central", nil], producerId: producerId)
                 for rewriter in [plain, stamping] {
                     let result = try rewriter.rewrite(input)
                     let output = try XCTUnwrap(result.batch, "\(codec) \(producerId)")
-                    XCTAssertNoThrow(try ProducedRecordsValidator.validate(output.bytes, maxBatchBytes: 1 << 20, requireKeys: true),
-                                     "\(codec) producer \(producerId) \(result.outcome)")
+                    XCTAssertNoThrow(
+                        try ProducedRecordsValidator.validate(output.bytes, maxBatchBytes: 1 << 20, requireKeys: true),
+                        "\(codec) producer \(producerId) \(result.outcome)")
                     XCTAssertEqual(output.header.producerId, -1)
                     XCTAssertFalse(output.header.isTransactional)
                 }
@@ -105,7 +120,9 @@ final class ProvenanceTests: XCTestCase {
 
     func testBatchOfOnlyLoopRecordsIsDropped() throws {
         let input = try batch(origins: ["west", "west"])
-        let result = try MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: true, compression: .source).rewrite(input)
+        let result = try MirrorBatchRewriter(
+            source: "east", target: "west", provenanceHeader: true, compression: .source
+        ).rewrite(input)
         XCTAssertEqual(result.outcome, .dropped)
         XCTAssertNil(result.batch)
         XCTAssertTrue(result.sourceOffsets.isEmpty)
@@ -115,16 +132,20 @@ final class ProvenanceTests: XCTestCase {
     func testRecompressionToTheLinkCodec() throws {
         for codec in CompressionCodec.allCases {
             let input = try batch(codec: .snappy, origins: [nil, nil])
-            let result = try MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: false, compression: .codec(codec)).rewrite(input)
+            let result = try MirrorBatchRewriter(
+                source: "east", target: "west", provenanceHeader: false, compression: .codec(codec)
+            ).rewrite(input)
             XCTAssertEqual(result.outcome, codec == .snappy ? .forwarded : .rebuilt, "\(codec)")
             XCTAssertEqual(result.batch?.header.compression, codec)
-            XCTAssertEqual(try RecordBatchDecoder.records(in: result.batch!).map(\.value), [Array("v0".utf8), Array("v1".utf8)])
+            XCTAssertEqual(
+                try RecordBatchDecoder.records(in: result.batch!).map(\.value), [Array("v0".utf8), Array("v1".utf8)])
         }
     }
 
     func testIdempotentSourceBatchIsRestampedWithoutRecompression() throws {
         let input = try batch(codec: .lz4, origins: [nil, nil, nil], producerId: 4242)
-        let rewriter = MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: false, compression: .source)
+        let rewriter = MirrorBatchRewriter(
+            source: "east", target: "west", provenanceHeader: false, compression: .source)
         let result = try rewriter.rewrite(input)
         XCTAssertEqual(result.outcome, .restamped)
         let output = try XCTUnwrap(result.batch)
@@ -133,8 +154,9 @@ final class ProvenanceTests: XCTestCase {
         XCTAssertEqual(output.header.baseOffset, 0)
         XCTAssertNoThrow(try output.header.verifyCRC(in: output.bytes, at: output.bytes.readerIndex))
         XCTAssertEqual(Array(bytes(output)[61...]), Array(bytes(input)[61...]), "records area copied as is")
-        XCTAssertEqual(try RecordBatchDecoder.records(in: output).map { [$0.key, $0.value] },
-                       try RecordBatchDecoder.records(in: input).map { [$0.key, $0.value] })
+        XCTAssertEqual(
+            try RecordBatchDecoder.records(in: output).map { [$0.key, $0.value] },
+            try RecordBatchDecoder.records(in: input).map { [$0.key, $0.value] })
 
         let own = ProducerStamp(producerId: 9, producerEpoch: 1, baseSequence: 30)
         let mine = try rewriter.rewrite(input, producer: own)
@@ -145,7 +167,8 @@ final class ProvenanceTests: XCTestCase {
     }
 
     func testLogAppendTimeCompactedAndPartialBatchesAreRebuilt() throws {
-        let rewriter = MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: false, compression: .source)
+        let rewriter = MirrorBatchRewriter(
+            source: "east", target: "west", provenanceHeader: false, compression: .source)
         // LogAppendTime: records keep the time they were read with.
         let appendTime = try batch(origins: [nil, nil], logAppendTime: 5_000)
         let rebuilt = try rewriter.rewrite(appendTime)
@@ -168,10 +191,13 @@ final class ProvenanceTests: XCTestCase {
     }
 
     func testControlBatchesAreDropped() throws {
-        var builder = RecordBatchBuilder(baseOffset: 7, producerId: 1, producerEpoch: 0, isTransactional: true, isControl: true)
+        var builder = RecordBatchBuilder(
+            baseOffset: 7, producerId: 1, producerEpoch: 0, isTransactional: true, isControl: true)
         builder.append(key: [0, 0, 0, 1], value: [0, 0, 0, 0, 0, 0], timestamp: 0)
         let marker = try builder.build()
-        let result = try MirrorBatchRewriter(source: "east", target: "west", provenanceHeader: true, compression: .source).rewrite(marker)
+        let result = try MirrorBatchRewriter(
+            source: "east", target: "west", provenanceHeader: true, compression: .source
+        ).rewrite(marker)
         XCTAssertEqual(result.outcome, .dropped)
         XCTAssertTrue(result.sourceOffsets.isEmpty)
     }

@@ -41,9 +41,11 @@ final class ReplicationPolicyTests: XCTestCase {
     }
 
     func testInternalTopicsAreNeverReplicated() {
-        for topic in ["__consumer_offsets", "__transaction_state", "__strait_groups", ".hidden",
-                      "mm2-offset-syncs.west.internal", "east.checkpoints.internal", "connect-configs-internal",
-                      "west.checkpoints.internal"] {
+        for topic in [
+            "__consumer_offsets", "__transaction_state", "__strait_groups", ".hidden",
+            "mm2-offset-syncs.west.internal", "east.checkpoints.internal", "connect-configs-internal",
+            "west.checkpoints.internal"
+        ] {
             XCTAssertTrue(eastToWest.isInternal(topic), topic)
             XCTAssertEqual(eastToWest.decision(for: topic), .skip(.internalTopic), topic)
         }
@@ -52,8 +54,9 @@ final class ReplicationPolicyTests: XCTestCase {
     }
 
     func testFilterIsWholeNameJavaRegex() {
-        let policy = ReplicationPolicy(source: "east", target: "west", naming: .prefix(separator: "."),
-                                       topics: NameFilter(include: ["orders.*", "payments"], exclude: [".*-tmp"]))
+        let policy = ReplicationPolicy(
+            source: "east", target: "west", naming: .prefix(separator: "."),
+            topics: NameFilter(include: ["orders.*", "payments"], exclude: [".*-tmp"]))
         XCTAssertTrue(policy.shouldReplicate("orders"))
         XCTAssertTrue(policy.shouldReplicate("orders-eu"))
         XCTAssertFalse(policy.shouldReplicate("orders-tmp"))
@@ -68,8 +71,9 @@ final class ReplicationPolicyTests: XCTestCase {
     }
 
     func testHeartbeatsAreReplicatedEvenWhenFilteredOut() {
-        let policy = ReplicationPolicy(source: "east", target: "west", naming: .prefix(separator: "."),
-                                       topics: NameFilter(include: ["orders"]))
+        let policy = ReplicationPolicy(
+            source: "east", target: "west", naming: .prefix(separator: "."),
+            topics: NameFilter(include: ["orders"]))
         XCTAssertEqual(policy.decision(for: "heartbeats"), .replicate(remoteTopic: "east.heartbeats"))
         XCTAssertEqual(policy.decision(for: "central.heartbeats"), .replicate(remoteTopic: "east.central.heartbeats"))
         XCTAssertEqual(policy.decision(for: "west.heartbeats"), .skip(.cycle))
@@ -92,8 +96,9 @@ final class ReplicationPolicyTests: XCTestCase {
     }
 
     func testGroupFilter() {
-        let policy = ReplicationPolicy(source: "east", target: "west", naming: .identity,
-                                       groups: NameFilter(include: [".*"], exclude: ["console-consumer-.*"]))
+        let policy = ReplicationPolicy(
+            source: "east", target: "west", naming: .identity,
+            groups: NameFilter(include: [".*"], exclude: ["console-consumer-.*"]))
         XCTAssertTrue(policy.shouldReplicateGroup("billing"))
         XCTAssertFalse(policy.shouldReplicateGroup("console-consumer-1234"))
     }

@@ -50,14 +50,17 @@ final class LinkServiceTests: XCTestCase {
     }
 
     private func link(_ offsets: Link.OffsetMode) -> Link {
-        Link(source: "east", target: "west", topics: TopicFilter(include: ["orders.*"], exclude: []),
-             groups: TopicFilter(include: [".*"], exclude: []), naming: .prefix(separator: "."), compression: "source",
-             provenanceHeader: false, refreshIntervalMs: 200, checkpointIntervalMs: 200, offsets: offsets)
+        Link(
+            source: "east", target: "west", topics: TopicFilter(include: ["orders.*"], exclude: []),
+            groups: TopicFilter(include: [".*"], exclude: []), naming: .prefix(separator: "."), compression: "source",
+            provenanceHeader: false, refreshIntervalMs: 200, checkpointIntervalMs: 200, offsets: offsets)
     }
 
     private func produce(_ cluster: KafkaCluster, _ topic: String, partition: Int32, values: [String]) async throws {
         var builder = RecordBatchBuilder()
-        for value in values { builder.append(key: Array("k".utf8), value: Array(value.utf8), timestamp: 1_700_000_000_000) }
+        for value in values {
+            builder.append(key: Array("k".utf8), value: Array(value.utf8), timestamp: 1_700_000_000_000)
+        }
         let results = try await cluster.produce([TopicPartition(topic, partition): try builder.build()], acks: -1)
         XCTAssertEqual(results[TopicPartition(topic, partition)]?.isSuccess, true)
     }
@@ -71,12 +74,18 @@ final class LinkServiceTests: XCTestCase {
         XCTFail("timed out waiting for \(what)")
     }
 
-    private func mirror(_ offsets: Link.OffsetMode, targetOffersMirrorAPI: Bool = true) async throws -> (LinkStatus.Snapshot, [Int64]) {
+    private func mirror(_ offsets: Link.OffsetMode, targetOffersMirrorAPI: Bool = true) async throws -> (
+        LinkStatus.Snapshot, [Int64]
+    ) {
         let east = try await startBroker()
         let west = try await startBroker { $0.mirrorAPI = targetOffersMirrorAPI }
         let source = try KafkaCluster(bootstrap: east)
         let target = try KafkaCluster(bootstrap: west)
-        defer { Task { await source.close(); await target.close() } }
+        defer {
+            Task {
+                await source.close(); await target.close()
+            }
+        }
         _ = try await source.createTopics([NewTopic(name: "orders", partitions: 2)])
         _ = try await source.createTopics([NewTopic(name: "ignored", partitions: 1)])
         try await produce(source, "orders", partition: 0, values: ["a", "b", "c"])
@@ -94,7 +103,8 @@ final class LinkServiceTests: XCTestCase {
         }
         try await eventually("the status to show no lag") {
             let snapshot = service.status.snapshot(now: 0)
-            return snapshot.partitions.count == 2 && snapshot.partitions.allSatisfy { $0.lagRecords == 0 && $0.mirroredOffset == $0.sourceEndOffset }
+            return snapshot.partitions.count == 2
+                && snapshot.partitions.allSatisfy { $0.lagRecords == 0 && $0.mirroredOffset == $0.sourceEndOffset }
         }
         let metadata = try await target.refreshMetadata(topics: nil)
         XCTAssertNil(metadata.topics["east.ignored"], "the filter selects orders.* only")

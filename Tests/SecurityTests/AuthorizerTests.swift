@@ -6,12 +6,22 @@ import XCTest
 final class AuthorizerTests: XCTestCase {
     let alice = KafkaPrincipal.user("alice"), bob = KafkaPrincipal.user("bob"), admin = KafkaPrincipal.user("admin")
 
-    func allow(_ p: String, _ op: AclOperation, _ type: AclResourceType, _ name: String, _ pt: AclPatternType = .literal, host: String = "*") -> AclBinding {
-        AclBinding(ResourcePattern(type, name, pt), AccessControlEntry(principal: p, host: host, operation: op, permission: .allow))
+    func allow(
+        _ p: String, _ op: AclOperation, _ type: AclResourceType, _ name: String, _ pt: AclPatternType = .literal,
+        host: String = "*"
+    ) -> AclBinding {
+        AclBinding(
+            ResourcePattern(type, name, pt),
+            AccessControlEntry(principal: p, host: host, operation: op, permission: .allow))
     }
 
-    func deny(_ p: String, _ op: AclOperation, _ type: AclResourceType, _ name: String, _ pt: AclPatternType = .literal, host: String = "*") -> AclBinding {
-        AclBinding(ResourcePattern(type, name, pt), AccessControlEntry(principal: p, host: host, operation: op, permission: .deny))
+    func deny(
+        _ p: String, _ op: AclOperation, _ type: AclResourceType, _ name: String, _ pt: AclPatternType = .literal,
+        host: String = "*"
+    ) -> AclBinding {
+        AclBinding(
+            ResourcePattern(type, name, pt),
+            AccessControlEntry(principal: p, host: host, operation: op, permission: .deny))
     }
 
     func testTranscript() throws {
@@ -31,7 +41,7 @@ final class AuthorizerTests: XCTestCase {
             allow("User:bob", .all, .topic, "*"),
             deny("User:bob", .write, .topic, "secret"),
             allow("User:alice", .alterConfigs, .topic, "cfg"),
-            allow("User:alice", .read, .group, "app"),
+            allow("User:alice", .read, .group, "app")
         ])
         // Literal vs prefixed.
         XCTAssertTrue(can(alice, .read, .topic("orders")))
@@ -78,12 +88,14 @@ final class AuthorizerTests: XCTestCase {
 
         // A literal allow; implied operations do not count (READ does not give WRITE, WRITE gives
         // no DESCRIBE here either: only the operation itself or ALL).
-        _ = try store.create([allow("User:alice", .write, .topic, "orders"), allow("User:bob", .read, .topic, "orders")])
+        _ = try store.create([allow("User:alice", .write, .topic, "orders"), allow("User:bob", .read, .topic, "orders")]
+        )
         XCTAssertTrue(anyTopic(alice))
         XCTAssertFalse(anyTopic(alice, .describe))
         XCTAssertFalse(anyTopic(bob))
         // Other resource types do not count.
-        _ = try store.create([allow("User:bob", .write, .transactionalId, "tx"), allow("User:bob", .write, .group, "g")])
+        _ = try store.create([allow("User:bob", .write, .transactionalId, "tx"), allow("User:bob", .write, .group, "g")]
+        )
         XCTAssertFalse(anyTopic(bob))
 
         // A deny on the same literal, or on a prefix of it, overrides the literal allow.
@@ -96,14 +108,18 @@ final class AuthorizerTests: XCTestCase {
 
         // A prefixed allow is overridden only by a deny prefix of it (not by a literal deny of
         // the same name, which covers one topic only).
-        _ = try store.create([allow("User:carol", .all, .topic, "metrics-", .prefixed),
-                              deny("User:carol", .write, .topic, "metrics-", .literal)])
+        _ = try store.create([
+            allow("User:carol", .all, .topic, "metrics-", .prefixed),
+            deny("User:carol", .write, .topic, "metrics-", .literal)
+        ])
         XCTAssertTrue(anyTopic(.user("carol")), "ALL counts; the literal deny leaves metrics-x writable")
         _ = try store.create([deny("User:carol", .all, .topic, "met", .prefixed)])
         XCTAssertFalse(anyTopic(.user("carol")))
         // A longer deny prefix does not cover the whole allowed prefix.
-        _ = try store.create([allow("User:dave", .write, .topic, "a-", .prefixed),
-                              deny("User:dave", .write, .topic, "a-secret", .prefixed)])
+        _ = try store.create([
+            allow("User:dave", .write, .topic, "a-", .prefixed),
+            deny("User:dave", .write, .topic, "a-secret", .prefixed)
+        ])
         XCTAssertTrue(anyTopic(.user("dave")))
 
         // Principal and host matching: `User:*` and `*` apply, another host does not.
@@ -112,17 +128,24 @@ final class AuthorizerTests: XCTestCase {
         XCTAssertFalse(anyTopic(.user("erin"), host: "10.0.0.8"))
 
         // The wildcard resource: an allow on `*` allows; a deny on `*` denies whatever else.
-        _ = try store.create([allow("User:frank", .write, .topic, "*"), deny("User:frank", .write, .topic, "x", .prefixed)])
+        _ = try store.create([
+            allow("User:frank", .write, .topic, "*"), deny("User:frank", .write, .topic, "x", .prefixed)
+        ])
         XCTAssertTrue(anyTopic(.user("frank")))
-        _ = try store.create([allow("User:gina", .write, .topic, "g1"), deny("User:*", .all, .topic, "*", host: "10.6.6.6")])
+        _ = try store.create([
+            allow("User:gina", .write, .topic, "g1"), deny("User:*", .all, .topic, "*", host: "10.6.6.6")
+        ])
         XCTAssertTrue(anyTopic(.user("gina")))
         XCTAssertFalse(anyTopic(.user("gina"), host: "10.6.6.6"))
         XCTAssertTrue(anyTopic(admin, host: "10.6.6.6"), "super users pass whatever the denies")
 
         // allow.everyone.if.no.acl.found: allowed unless a wildcard deny (as Kafka's AclAuthorizer).
         let lax = Authorizer(store: store, configuration: .init(allowEveryoneIfNoAclFound: true))
-        XCTAssertTrue(lax.authorizeByResourceType(principal: .user("nobody"), host: "h", operation: .write, resourceType: .topic))
-        XCTAssertFalse(lax.authorizeByResourceType(principal: .user("nobody"), host: "10.6.6.6", operation: .write, resourceType: .topic))
+        XCTAssertTrue(
+            lax.authorizeByResourceType(principal: .user("nobody"), host: "h", operation: .write, resourceType: .topic))
+        XCTAssertFalse(
+            lax.authorizeByResourceType(
+                principal: .user("nobody"), host: "10.6.6.6", operation: .write, resourceType: .topic))
     }
 
     func testAuthorizeByResourceTypeAuditsDenials() throws {
@@ -130,9 +153,13 @@ final class AuthorizerTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
         let log = try AuditLog(url: url, clock: { Date(timeIntervalSince1970: 1_700_000_000) })
         let auth = Authorizer(store: .inMemory(), auditLog: log)
-        XCTAssertFalse(auth.authorizeByResourceType(principal: alice, host: "h", operation: .write, resourceType: .topic,
-                                                    api: "InitProducerId"))
-        XCTAssertFalse(auth.authorizeByResourceType(principal: alice, host: "h", operation: .write, resourceType: .topic, audit: false))
+        XCTAssertFalse(
+            auth.authorizeByResourceType(
+                principal: alice, host: "h", operation: .write, resourceType: .topic,
+                api: "InitProducerId"))
+        XCTAssertFalse(
+            auth.authorizeByResourceType(
+                principal: alice, host: "h", operation: .write, resourceType: .topic, audit: false))
         log.close()
         let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 1)
@@ -152,9 +179,12 @@ final class AuthorizerTests: XCTestCase {
         let d = deny("User:alice", .read, .group, "orders")
         XCTAssertEqual(try store.create([a, b, c, d, a]).map(\.errorCode), [.none, .none, .none, .none, .none])
         XCTAssertEqual(store.count, 4)
-        XCTAssertEqual(try store.create([allow("alice", .read, .topic, "x"), allow("User:a", .read, .cluster, "x"),
-                                         allow("User:a", .any, .topic, "x"), allow("User:a", .read, .topic, "x", .match)]).map(\.errorCode),
-                       Array(repeating: .invalidRequest, count: 4))
+        XCTAssertEqual(
+            try store.create([
+                allow("alice", .read, .topic, "x"), allow("User:a", .read, .cluster, "x"),
+                allow("User:a", .any, .topic, "x"), allow("User:a", .read, .topic, "x", .match)
+            ]).map(\.errorCode),
+            Array(repeating: .invalidRequest, count: 4))
 
         func describe(_ f: AclBindingFilter) -> Set<AclBinding> { Set(store.describe(f)) }
         XCTAssertEqual(describe(.any), [a, b, c, d])
@@ -166,8 +196,10 @@ final class AuthorizerTests: XCTestCase {
         XCTAssertEqual(describe(.init(.init(), .init(permission: .deny))), [d])
         XCTAssertEqual(describe(.init(.init(), .init(operation: .write))), [b])
 
-        let deleted = try store.delete([.init(.init(.topic, "orders", .match), .init(principal: "User:alice")),
-                                        .init(.init(.unknown))])
+        let deleted = try store.delete([
+            .init(.init(.topic, "orders", .match), .init(principal: "User:alice")),
+            .init(.init(.unknown))
+        ])
         XCTAssertEqual(deleted[0].deleted, [a])
         XCTAssertEqual(deleted[1].errorCode, .invalidRequest)
         let reopened = try AclStore(url: url)
@@ -179,20 +211,29 @@ final class AuthorizerTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
         let log = try AuditLog(url: url, clock: { Date(timeIntervalSince1970: 1_700_000_000.5) })
         let auth = Authorizer(store: .inMemory(), auditLog: log)
-        XCTAssertFalse(auth.authorize(principal: alice, host: "10.1.1.1", operation: .write, resource: .topic("t\"x\n"), api: "Produce"))
-        XCTAssertFalse(auth.authorize(principal: alice, host: "10.1.1.1", operation: .describe, resource: .group("g"), audit: false))
+        XCTAssertFalse(
+            auth.authorize(
+                principal: alice, host: "10.1.1.1", operation: .write, resource: .topic("t\"x\n"), api: "Produce"))
+        XCTAssertFalse(
+            auth.authorize(
+                principal: alice, host: "10.1.1.1", operation: .describe, resource: .group("g"), audit: false))
         _ = try auth.createAcls([allow("User:bob", .read, .topic, "t")], by: admin, host: "10.2.2.2")
         _ = try auth.deleteAcls([.any], by: admin, host: "10.2.2.2")
         let admin = self.admin
         DispatchQueue.concurrentPerform(iterations: 50) { i in
-            log.admin(principal: admin, host: "h", api: "AlterUserScramCredentials", action: "UPSERT_SCRAM", resource: "USER:u\(i)", success: true)
+            log.admin(
+                principal: admin, host: "h", api: "AlterUserScramCredentials", action: "UPSERT_SCRAM",
+                resource: "USER:u\(i)", success: true)
         }
         log.close()
         let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 53)
         let events = try lines.map { try JSONDecoder().decode(AuditEvent.self, from: Data($0.utf8)) }
-        XCTAssertEqual(events[0], AuditEvent(time: "2023-11-14T22:13:20.500Z", kind: .denied, principal: "User:alice", host: "10.1.1.1",
-                                             api: "Produce", operation: "WRITE", resource: "TOPIC:t\"x\n", result: "DENIED"))
+        XCTAssertEqual(
+            events[0],
+            AuditEvent(
+                time: "2023-11-14T22:13:20.500Z", kind: .denied, principal: "User:alice", host: "10.1.1.1",
+                api: "Produce", operation: "WRITE", resource: "TOPIC:t\"x\n", result: "DENIED"))
         XCTAssertEqual(events[1].kind, .admin)
         XCTAssertEqual(events[1].operation, "CREATE_ACL")
         XCTAssertEqual(events[1].principal, "User:admin")
@@ -207,8 +248,11 @@ final class AuthorizerTests: XCTestCase {
         let produce = ApiAuthorizationTable.authorization(for: .produce)
         XCTAssertEqual(produce.checks.first, AclCheck(.write, .topic))
         XCTAssertEqual(produce.checks.first?.deniedError.rawValue, 29)
-        XCTAssertFalse(produce.checks.contains { $0.operation == .idempotentWrite }, "no IDEMPOTENT_WRITE on Produce since KIP-679")
-        XCTAssertEqual(ApiAuthorizationTable.authorization(for: .initProducerId).checks.map(\.deniedError.rawValue), [53, 31])
+        XCTAssertFalse(
+            produce.checks.contains { $0.operation == .idempotentWrite }, "no IDEMPOTENT_WRITE on Produce since KIP-679"
+        )
+        XCTAssertEqual(
+            ApiAuthorizationTable.authorization(for: .initProducerId).checks.map(\.deniedError.rawValue), [53, 31])
         XCTAssertEqual(ApiAuthorizationTable.authorization(for: .joinGroup).checks.first?.deniedError.rawValue, 30)
         XCTAssertEqual(ApiAuthorizationTable.authorization(for: .createAcls).checks, [AclCheck(.alter, .cluster)])
         XCTAssertEqual(ApiAuthorizationTable.authorization(for: .createAcls).checks.first?.deniedError.rawValue, 31)

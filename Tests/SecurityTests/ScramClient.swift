@@ -11,7 +11,10 @@ struct ScramClient {
     var clientFirstBare: String { "n=\(ScramName.escape(user)),r=\(clientNonce)" }
     var expectedServerSignature: [UInt8]?
 
-    init(mechanism: ScramMechanism, user: String, password: String, clientNonce: String = UUID().uuidString.replacingOccurrences(of: "-", with: "")) {
+    init(
+        mechanism: ScramMechanism, user: String, password: String,
+        clientNonce: String = UUID().uuidString.replacingOccurrences(of: "-", with: "")
+    ) {
         self.mechanism = mechanism
         self.user = user
         self.password = password
@@ -23,7 +26,9 @@ struct ScramClient {
     enum ClientError: Error { case bad(String) }
 
     /// Returns client-final for a server-first.
-    mutating func clientFinal(serverFirst: [UInt8], overrideNonce: String? = nil, passwordOverride: String? = nil) throws -> [UInt8] {
+    mutating func clientFinal(serverFirst: [UInt8], overrideNonce: String? = nil, passwordOverride: String? = nil)
+        throws -> [UInt8]
+    {
         let sf = String(decoding: serverFirst, as: UTF8.self)
         var nonce = "", salt: [UInt8] = [], iterations = 0
         for attr in sf.split(separator: ",") {
@@ -37,7 +42,8 @@ struct ScramClient {
         }
         guard nonce.hasPrefix(clientNonce) else { throw ClientError.bad("server nonce does not extend ours") }
         let h = mechanism.hash
-        let salted = Crypto.pbkdf2(h, password: Array((passwordOverride ?? password).utf8), salt: salt, iterations: iterations)
+        let salted = Crypto.pbkdf2(
+            h, password: Array((passwordOverride ?? password).utf8), salt: salt, iterations: iterations)
         let keys = ScramKeys(hash: h, saltedPassword: salted)
         let withoutProof = "c=\(Array(gs2Header.utf8).base64),r=\(overrideNonce ?? nonce)"
         let authMessage = Array("\(clientFirstBare),\(sf),\(withoutProof)".utf8)

@@ -17,28 +17,37 @@ final class StoreTests: XCTestCase {
         let store = try FileScramCredentialStore(url: url)
         let salt = Crypto.randomBytes(16)
         let salted = Crypto.pbkdf2(.sha512, password: Array("pw-512".utf8), salt: salt, iterations: 8192)
-        let results = store.alter(deletions: [], upsertions: [
-            ScramUpsertion(user: "alice", mechanism: 2, iterations: 8192, salt: salt, saltedPassword: salted),
-            ScramUpsertion(user: "bob", mechanism: 1, iterations: 4096, salt: salt, saltedPassword: salted),
-        ])
+        let results = store.alter(
+            deletions: [],
+            upsertions: [
+                ScramUpsertion(user: "alice", mechanism: 2, iterations: 8192, salt: salt, saltedPassword: salted),
+                ScramUpsertion(user: "bob", mechanism: 1, iterations: 4096, salt: salt, saltedPassword: salted)
+            ])
         XCTAssertEqual(results.map(\.errorCode), [.none, .none])
         let text = try String(contentsOf: url, encoding: .utf8)
         XCTAssertFalse(text.contains("pw-512"))
         XCTAssertFalse(text.contains(Data(salted).base64EncodedString()))
 
         let reopened = try FileScramCredentialStore(url: url)
-        XCTAssertEqual(reopened.credential(user: "alice", mechanism: .sha512), ScramCredential(mechanism: .sha512, salt: salt, iterations: 8192, saltedPassword: salted))
+        XCTAssertEqual(
+            reopened.credential(user: "alice", mechanism: .sha512),
+            ScramCredential(mechanism: .sha512, salt: salt, iterations: 8192, saltedPassword: salted))
         XCTAssertEqual(reopened.describe(users: nil).map(\.user), ["alice", "bob"])
-        XCTAssertEqual(reopened.describe(users: ["alice"]).first?.credentials, [ScramCredentialInfo(mechanism: .sha512, iterations: 8192)])
+        XCTAssertEqual(
+            reopened.describe(users: ["alice"]).first?.credentials,
+            [ScramCredentialInfo(mechanism: .sha512, iterations: 8192)])
 
         // A client authenticates against the reopened store with the password the salted one came from.
-        var s = SaslServerSession(configuration: SaslServerConfiguration(enabledMechanisms: [.scramSha512], scramCredentials: reopened))
+        var s = SaslServerSession(
+            configuration: SaslServerConfiguration(enabledMechanisms: [.scramSha512], scramCredentials: reopened))
         _ = s.handshake(mechanism: "SCRAM-SHA-512")
         var client = ScramClient(mechanism: .sha512, user: "alice", password: "pw-512")
         guard case let .challenge(sf) = s.authenticate(client.clientFirst()) else { return XCTFail() }
         guard case .success = s.authenticate(try client.clientFinal(serverFirst: sf)) else { return XCTFail() }
 
-        XCTAssertEqual(reopened.alter(deletions: [ScramDeletion(user: "bob", mechanism: 1)], upsertions: []).map(\.errorCode), [.none])
+        XCTAssertEqual(
+            reopened.alter(deletions: [ScramDeletion(user: "bob", mechanism: 1)], upsertions: []).map(\.errorCode),
+            [.none])
         XCTAssertEqual(try FileScramCredentialStore(url: url).describe(users: nil).map(\.user), ["alice"])
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("tmp") }
         XCTAssertEqual(leftovers, [])
@@ -46,17 +55,22 @@ final class StoreTests: XCTestCase {
 
     func testScramAlterAndDescribeErrors() throws {
         let store = FileScramCredentialStore.inMemory()
-        let r = store.alter(deletions: [ScramDeletion(user: "nobody", mechanism: 1), ScramDeletion(user: "x", mechanism: 9)],
-                            upsertions: [
-                                ScramUpsertion(user: "low", mechanism: 1, iterations: 100, salt: [1], saltedPassword: [2]),
-                                ScramUpsertion(user: "high", mechanism: 1, iterations: 20000, salt: [1], saltedPassword: [2]),
-                                ScramUpsertion(user: "", mechanism: 1, iterations: 4096, salt: [1], saltedPassword: [2]),
-                                ScramUpsertion(user: "dup", mechanism: 1, iterations: 4096, salt: [1], saltedPassword: [2]),
-                                ScramUpsertion(user: "dup", mechanism: 1, iterations: 4096, salt: [1], saltedPassword: [2]),
-                            ])
+        let r = store.alter(
+            deletions: [ScramDeletion(user: "nobody", mechanism: 1), ScramDeletion(user: "x", mechanism: 9)],
+            upsertions: [
+                ScramUpsertion(user: "low", mechanism: 1, iterations: 100, salt: [1], saltedPassword: [2]),
+                ScramUpsertion(user: "high", mechanism: 1, iterations: 20000, salt: [1], saltedPassword: [2]),
+                ScramUpsertion(user: "", mechanism: 1, iterations: 4096, salt: [1], saltedPassword: [2]),
+                ScramUpsertion(user: "dup", mechanism: 1, iterations: 4096, salt: [1], saltedPassword: [2]),
+                ScramUpsertion(user: "dup", mechanism: 1, iterations: 4096, salt: [1], saltedPassword: [2])
+            ])
         XCTAssertEqual(r.map(\.user), ["nobody", "x", "low", "high", "", "dup"])
-        XCTAssertEqual(r.map(\.errorCode), [.resourceNotFound, .unsupportedSaslMechanism, .unacceptableCredential,
-                                            .unacceptableCredential, .unacceptableCredential, .duplicateResource])
+        XCTAssertEqual(
+            r.map(\.errorCode),
+            [
+                .resourceNotFound, .unsupportedSaslMechanism, .unacceptableCredential,
+                .unacceptableCredential, .unacceptableCredential, .duplicateResource
+            ])
         XCTAssertEqual(store.describe(users: nil), [])
         XCTAssertEqual(store.describe(users: ["a", "a", "b"]).map(\.errorCode), [.duplicateResource, .resourceNotFound])
     }

@@ -12,10 +12,16 @@ final class HandlerBufferingTests: XCTestCase {
     override func setUpWithError() throws { certs = try TestCertificates.files() }
 
     private func pair(serverSuites: [String]? = nil) throws -> (client: EmbeddedChannel, server: EmbeddedChannel) {
-        let server = EmbeddedChannel(handler: try OpenSSLHandler(tlsContext: TLSContext(configuration: .server(
-            certificateChainFile: certs.path("server.pem"), privateKeyFile: certs.path("server.key"), cipherSuites: serverSuites))))
-        let client = EmbeddedChannel(handler: try OpenSSLHandler(
-            tlsContext: TLSContext(configuration: .client(caFile: certs.path("ca.pem"))), serverHostname: "localhost"))
+        let server = EmbeddedChannel(
+            handler: try OpenSSLHandler(
+                tlsContext: TLSContext(
+                    configuration: .server(
+                        certificateChainFile: certs.path("server.pem"), privateKeyFile: certs.path("server.key"),
+                        cipherSuites: serverSuites))))
+        let client = EmbeddedChannel(
+            handler: try OpenSSLHandler(
+                tlsContext: TLSContext(configuration: .client(caFile: certs.path("ca.pem"))),
+                serverHostname: "localhost"))
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: 9093)
         try server.connect(to: address).wait()
         try client.connect(to: address).wait()
@@ -28,8 +34,12 @@ final class HandlerBufferingTests: XCTestCase {
         var moved = true
         while moved {
             moved = false
-            while let bytes = try client.readOutbound(as: ByteBuffer.self) { try server.writeInbound(bytes); moved = true }
-            while let bytes = try server.readOutbound(as: ByteBuffer.self) { try client.writeInbound(bytes); moved = true }
+            while let bytes = try client.readOutbound(as: ByteBuffer.self) {
+                try server.writeInbound(bytes); moved = true
+            }
+            while let bytes = try server.readOutbound(as: ByteBuffer.self) {
+                try client.writeInbound(bytes); moved = true
+            }
         }
     }
 
@@ -99,8 +109,12 @@ final class HandlerBufferingTests: XCTestCase {
 
     func testUnknownCipherSuitesAreNamed() throws {
         for name in ["TLS_AES_512_GCM_SHA1024", "NOT-A-CIPHER"] {
-            XCTAssertThrowsError(try TLSContext(configuration: .server(
-                certificateChainFile: certs.path("server.pem"), privateKeyFile: certs.path("server.key"), cipherSuites: [name]))) { error in
+            XCTAssertThrowsError(
+                try TLSContext(
+                    configuration: .server(
+                        certificateChainFile: certs.path("server.pem"), privateKeyFile: certs.path("server.key"),
+                        cipherSuites: [name]))
+            ) { error in
                 guard case TLSError.invalidConfiguration(let message) = error else { return XCTFail("\(error)") }
                 XCTAssertTrue(message.contains(name), message)
             }

@@ -3,15 +3,20 @@ import XCTest
 
 final class PrincipalMapperTests: XCTestCase {
     func testKafkaDocumentationRules() throws {
-        let mapper = try PrincipalMapper(rules: """
-            RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,
-            RULE:^CN=(.*?),OU=(.*?),O=(.*?),L=(.*?),ST=(.*?),C=(.*?)$/$1@$2/L,
-            RULE:^.*[Cc][Nn]=([a-zA-Z0-9.]*).*$/$1/L,
-            DEFAULT
-            """)
+        let mapper = try PrincipalMapper(
+            rules: """
+                RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,
+                RULE:^CN=(.*?),OU=(.*?),O=(.*?),L=(.*?),ST=(.*?),C=(.*?)$/$1@$2/L,
+                RULE:^.*[Cc][Nn]=([a-zA-Z0-9.]*).*$/$1/L,
+                DEFAULT
+                """)
         XCTAssertEqual(mapper.rules.count, 4)
-        XCTAssertEqual(mapper.name(forSubject: "CN=serviceuser,OU=ServiceUsers,O=Unknown,L=Unknown,ST=Unknown,C=Unknown"), "serviceuser")
-        XCTAssertEqual(mapper.name(forSubject: "CN=adminUser,OU=Admin,O=Unknown,L=Unknown,ST=Unknown,C=Unknown"), "adminuser@admin")
+        XCTAssertEqual(
+            mapper.name(forSubject: "CN=serviceuser,OU=ServiceUsers,O=Unknown,L=Unknown,ST=Unknown,C=Unknown"),
+            "serviceuser")
+        XCTAssertEqual(
+            mapper.name(forSubject: "CN=adminUser,OU=Admin,O=Unknown,L=Unknown,ST=Unknown,C=Unknown"), "adminuser@admin"
+        )
         XCTAssertEqual(mapper.name(forSubject: "OU=X,CN=Bob.Smith"), "bob.smith")
         XCTAssertEqual(mapper.name(forSubject: "O=NoCommonName"), "O=NoCommonName")
     }

@@ -20,45 +20,47 @@ enum TestCertificates {
         let directory = NSTemporaryDirectory() + "strait-tls-tests-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let script = #"""
-        set -e
-        cd "$1"
-        key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key" 2>/dev/null; }
-        ca() { key "$1"; openssl req -x509 -new -key "$1.key" -out "$1.pem" -days 2 -subj "$2"; }
-        leaf() { # name subject ca serial [extfile]
-            key "$1"
-            openssl req -new -key "$1.key" -out "$1.csr" -subj "$2"
-            if [ -n "$5" ]; then
-                openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -set_serial "$4" -days 2 -extfile "$5" -out "$1.pem" 2>/dev/null
-            else
-                openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -set_serial "$4" -days 2 -out "$1.pem" 2>/dev/null
-            fi
-        }
-        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > server.ext
-        ca ca "/CN=Strait Test CA"
-        ca untrusted-ca "/CN=Untrusted CA"
-        leaf server "/CN=localhost" ca 1 server.ext
-        leaf server-renewed "/O=Example/CN=localhost-renewed" ca 2 server.ext
-        leaf alice "/O=Example/OU=eng/CN=alice" ca 3
-        leaf mallory "/O=Example/OU=eng/CN=mallory" untrusted-ca 4
-        # Expired (valid one day in 2020): `openssl x509 -req` cannot back-date, `openssl ca` can.
-        mkdir -p ca-db && : > ca-db/index.txt && echo 10 > ca-db/serial
-        printf '[ca]\ndefault_ca = t\n[t]\ndatabase = ca-db/index.txt\nnew_certs_dir = ca-db\nserial = ca-db/serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n' > ca.cnf
-        expired() { # name subject [extfile]
-            key "$1"
-            openssl req -new -key "$1.key" -out "$1.csr" -subj "$2"
-            openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in "$1.csr" -out "$1.pem" -notext -preserveDN \
-                -startdate 20200101000000Z -enddate 20200102000000Z ${3:+-extfile "$3"} 2>/dev/null
-        }
-        expired expired-server "/CN=localhost" server.ext
-        expired expired-alice "/O=Example/OU=eng/CN=expired-alice"
-        """#
+            set -e
+            cd "$1"
+            key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key" 2>/dev/null; }
+            ca() { key "$1"; openssl req -x509 -new -key "$1.key" -out "$1.pem" -days 2 -subj "$2"; }
+            leaf() { # name subject ca serial [extfile]
+                key "$1"
+                openssl req -new -key "$1.key" -out "$1.csr" -subj "$2"
+                if [ -n "$5" ]; then
+                    openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -set_serial "$4" -days 2 -extfile "$5" -out "$1.pem" 2>/dev/null
+                else
+                    openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -set_serial "$4" -days 2 -out "$1.pem" 2>/dev/null
+                fi
+            }
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > server.ext
+            ca ca "/CN=Strait Test CA"
+            ca untrusted-ca "/CN=Untrusted CA"
+            leaf server "/CN=localhost" ca 1 server.ext
+            leaf server-renewed "/O=Example/CN=localhost-renewed" ca 2 server.ext
+            leaf alice "/O=Example/OU=eng/CN=alice" ca 3
+            leaf mallory "/O=Example/OU=eng/CN=mallory" untrusted-ca 4
+            # Expired (valid one day in 2020): `openssl x509 -req` cannot back-date, `openssl ca` can.
+            mkdir -p ca-db && : > ca-db/index.txt && echo 10 > ca-db/serial
+            printf '[ca]\ndefault_ca = t\n[t]\ndatabase = ca-db/index.txt\nnew_certs_dir = ca-db\nserial = ca-db/serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n' > ca.cnf
+            expired() { # name subject [extfile]
+                key "$1"
+                openssl req -new -key "$1.key" -out "$1.csr" -subj "$2"
+                openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in "$1.csr" -out "$1.pem" -notext -preserveDN \
+                    -startdate 20200101000000Z -enddate 20200102000000Z ${3:+-extfile "$3"} 2>/dev/null
+            }
+            expired expired-server "/CN=localhost" server.ext
+            expired expired-alice "/O=Example/OU=eng/CN=expired-alice"
+            """#
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", script, "sh", directory]
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw TestError("openssl could not generate the test certificates (exit \(process.terminationStatus)); is the openssl command installed?")
+            throw TestError(
+                "openssl could not generate the test certificates (exit \(process.terminationStatus)); is the openssl command installed?"
+            )
         }
         return Files(directory: directory)
     }

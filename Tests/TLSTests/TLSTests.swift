@@ -19,18 +19,25 @@ final class TLSTests: XCTestCase {
         try group.syncShutdownGracefully()
     }
 
-    private func serverContext(clientAuth: TLSConfiguration.ClientAuth = .none, chain: String? = nil, key: String? = nil) throws -> TLSContext {
-        try TLSContext(configuration: .server(
-            certificateChainFile: chain ?? certs.path("server.pem"), privateKeyFile: key ?? certs.path("server.key"),
-            caFile: clientAuth == .none ? nil : certs.path("ca.pem"), clientAuth: clientAuth))
+    private func serverContext(
+        clientAuth: TLSConfiguration.ClientAuth = .none, chain: String? = nil, key: String? = nil
+    ) throws -> TLSContext {
+        try TLSContext(
+            configuration: .server(
+                certificateChainFile: chain ?? certs.path("server.pem"),
+                privateKeyFile: key ?? certs.path("server.key"),
+                caFile: clientAuth == .none ? nil : certs.path("ca.pem"), clientAuth: clientAuth))
     }
 
-    private func clientContext(certificate: String? = nil, maximumVersion: TLSConfiguration.Version? = nil) throws -> TLSContext {
-        try TLSContext(configuration: .client(
-            caFile: certs.path("ca.pem"),
-            certificateChainFile: certificate.map { certs.path("\($0).pem") },
-            privateKeyFile: certificate.map { certs.path("\($0).key") },
-            maximumVersion: maximumVersion))
+    private func clientContext(certificate: String? = nil, maximumVersion: TLSConfiguration.Version? = nil) throws
+        -> TLSContext
+    {
+        try TLSContext(
+            configuration: .client(
+                caFile: certs.path("ca.pem"),
+                certificateChainFile: certificate.map { certs.path("\($0).pem") },
+                privateKeyFile: certificate.map { certs.path("\($0).key") },
+                maximumVersion: maximumVersion))
     }
 
     private func start(_ context: TLSContext, _ record: ServerRecord) throws -> Int {
@@ -46,7 +53,9 @@ final class TLSTests: XCTestCase {
     func testEchoOverTLS13() throws {
         let record = ServerRecord()
         let port = try start(try serverContext(), record)
-        let connection = try connect(group: group, port: port, context: try clientContext(), serverHostname: "localhost", payload: payload("hello over TLS"))
+        let connection = try connect(
+            group: group, port: port, context: try clientContext(), serverHostname: "localhost",
+            payload: payload("hello over TLS"))
         let handshake = try waitBounded(connection.handshake)
         XCTAssertEqual(handshake.protocolVersion, "TLSv1.3")
         XCTAssertEqual(handshake.peerSubject, "CN=localhost")
@@ -64,7 +73,9 @@ final class TLSTests: XCTestCase {
         let record = ServerRecord()
         let port = try start(try serverContext(), record)
         let client = try clientContext(maximumVersion: .tls1_2)
-        let connection = try connect(group: group, port: port, context: client, serverHostname: "127.0.0.1", payload: payload("hello over TLS 1.2"))
+        let connection = try connect(
+            group: group, port: port, context: client, serverHostname: "127.0.0.1",
+            payload: payload("hello over TLS 1.2"))
         let handshake = try waitBounded(connection.handshake)
         XCTAssertEqual(handshake.protocolVersion, "TLSv1.2")
         XCTAssertEqual(String(buffer: try waitBounded(connection.received)), "hello over TLS 1.2")
@@ -93,7 +104,9 @@ final class TLSTests: XCTestCase {
     func testClientRejectsServerWhoseCertificateDoesNotMatchTheHostname() throws {
         let record = ServerRecord()
         let port = try start(try serverContext(), record)
-        let connection = try connect(group: group, port: port, context: try clientContext(), serverHostname: "wrong.example", payload: payload("x"))
+        let connection = try connect(
+            group: group, port: port, context: try clientContext(), serverHostname: "wrong.example",
+            payload: payload("x"))
         XCTAssertThrowsError(try waitBounded(connection.handshake)) { error in
             guard case TLSError.handshakeFailed(let reason) = error else { return XCTFail("\(error)") }
             XCTAssertTrue(reason.contains("certificate verify failed"), reason)
@@ -105,7 +118,9 @@ final class TLSTests: XCTestCase {
     func testRequiredClientAuthRejectsClientWithoutCertificate() throws {
         let record = ServerRecord()
         let port = try start(try serverContext(clientAuth: .required), record)
-        let connection = try connect(group: group, port: port, context: try clientContext(), serverHostname: "localhost", payload: payload("no cert"))
+        let connection = try connect(
+            group: group, port: port, context: try clientContext(), serverHostname: "localhost",
+            payload: payload("no cert"))
         XCTAssertThrowsError(try waitBounded(connection.received))
         XCTAssertNoThrow(try waitBounded(connection.channel.closeFuture))
         XCTAssertTrue(waitUntil { !record.errors.withLockedValue { $0 }.isEmpty })
@@ -117,7 +132,9 @@ final class TLSTests: XCTestCase {
     func testRequiredClientAuthRejectsClientFromUntrustedCA() throws {
         let record = ServerRecord()
         let port = try start(try serverContext(clientAuth: .required), record)
-        let connection = try connect(group: group, port: port, context: try clientContext(certificate: "mallory"), serverHostname: "localhost", payload: payload("untrusted"))
+        let connection = try connect(
+            group: group, port: port, context: try clientContext(certificate: "mallory"), serverHostname: "localhost",
+            payload: payload("untrusted"))
         XCTAssertThrowsError(try waitBounded(connection.received))
         XCTAssertNoThrow(try waitBounded(connection.channel.closeFuture))
         XCTAssertTrue(waitUntil { !record.errors.withLockedValue { $0 }.isEmpty })
@@ -129,8 +146,9 @@ final class TLSTests: XCTestCase {
     func testRequiredClientAuthRejectsAnExpiredClientCertificateAndServesOthers() throws {
         let record = ServerRecord()
         let port = try start(try serverContext(clientAuth: .required), record)
-        let expired = try connect(group: group, port: port, context: try clientContext(certificate: "expired-alice"),
-                                  serverHostname: "localhost", payload: payload("expired"))
+        let expired = try connect(
+            group: group, port: port, context: try clientContext(certificate: "expired-alice"),
+            serverHostname: "localhost", payload: payload("expired"))
         // The client gets the server's "certificate expired" alert, or a reset if the close wins.
         XCTAssertThrowsError(try waitBounded(expired.received))
         XCTAssertNoThrow(try waitBounded(expired.channel.closeFuture))
@@ -138,8 +156,9 @@ final class TLSTests: XCTestCase {
         let error = record.errors.withLockedValue { $0[0] }
         XCTAssertTrue(error.contains("certificate verify failed (certificate has expired)"), error)
         // The same server goes on serving a valid client.
-        let good = try connect(group: group, port: port, context: try clientContext(certificate: "alice"),
-                               serverHostname: "localhost", payload: payload("valid"))
+        let good = try connect(
+            group: group, port: port, context: try clientContext(certificate: "alice"),
+            serverHostname: "localhost", payload: payload("valid"))
         XCTAssertEqual(String(buffer: try waitBounded(good.received)), "valid")
         try good.channel.close().wait()
         XCTAssertEqual(record.handshakes.withLockedValue { $0.count }, 1)
@@ -149,7 +168,8 @@ final class TLSTests: XCTestCase {
         let record = ServerRecord()
         let context = try serverContext(chain: certs.path("expired-server.pem"), key: certs.path("expired-server.key"))
         let port = try start(context, record)
-        let connection = try connect(group: group, port: port, context: try clientContext(), serverHostname: "localhost", payload: payload("x"))
+        let connection = try connect(
+            group: group, port: port, context: try clientContext(), serverHostname: "localhost", payload: payload("x"))
         XCTAssertThrowsError(try waitBounded(connection.handshake)) { error in
             guard case TLSError.handshakeFailed(let reason) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(reason, "certificate verify failed (certificate has expired)")
@@ -161,22 +181,27 @@ final class TLSTests: XCTestCase {
         XCTAssertNil(try serverContext().certificateValidityProblem)
         XCTAssertNil(try clientContext().certificateValidityProblem, "no certificate of its own")
         let expired = try serverContext(chain: certs.path("expired-server.pem"), key: certs.path("expired-server.key"))
-        XCTAssertEqual(expired.certificateValidityProblem,
-                       "certificate \(certs.path("expired-server.pem")) expired on Jan  2 00:00:00 2020 GMT")
-        XCTAssertEqual(try clientContext(certificate: "expired-alice").certificateValidityProblem,
-                       "certificate \(certs.path("expired-alice.pem")) expired on Jan  2 00:00:00 2020 GMT")
+        XCTAssertEqual(
+            expired.certificateValidityProblem,
+            "certificate \(certs.path("expired-server.pem")) expired on Jan  2 00:00:00 2020 GMT")
+        XCTAssertEqual(
+            try clientContext(certificate: "expired-alice").certificateValidityProblem,
+            "certificate \(certs.path("expired-alice.pem")) expired on Jan  2 00:00:00 2020 GMT")
     }
 
     func testMutualTLSPeerSubjectIsMappedToAPrincipal() throws {
         let record = ServerRecord()
         let port = try start(try serverContext(clientAuth: .required), record)
-        let connection = try connect(group: group, port: port, context: try clientContext(certificate: "alice"), serverHostname: "localhost", payload: payload("from alice"))
+        let connection = try connect(
+            group: group, port: port, context: try clientContext(certificate: "alice"), serverHostname: "localhost",
+            payload: payload("from alice"))
         XCTAssertEqual(String(buffer: try waitBounded(connection.received)), "from alice")
         try connection.channel.close().wait()
         XCTAssertTrue(waitUntil { record.handshakes.withLockedValue { $0.count } == 1 })
         let subject = try XCTUnwrap(record.handshakes.withLockedValue { $0[0] }.peerSubject)
         XCTAssertEqual(subject, "CN=alice,OU=eng,O=Example")
-        let mapper = try PrincipalMapper(rules: "RULE:^CN=([^,]*),OU=ops,.*$/$1-ops/, RULE:^CN=([^,]*),OU=eng,.*$/$1/U, DEFAULT")
+        let mapper = try PrincipalMapper(
+            rules: "RULE:^CN=([^,]*),OU=ops,.*$/$1-ops/, RULE:^CN=([^,]*),OU=eng,.*$/$1/U, DEFAULT")
         XCTAssertEqual(mapper.principal(forSubject: subject), "User:ALICE")
         XCTAssertEqual(PrincipalMapper.default.principal(forSubject: subject), "User:CN=alice,OU=eng,O=Example")
     }
@@ -184,7 +209,9 @@ final class TLSTests: XCTestCase {
     func testRequestedClientAuthAcceptsClientWithoutCertificate() throws {
         let record = ServerRecord()
         let port = try start(try serverContext(clientAuth: .requested), record)
-        let connection = try connect(group: group, port: port, context: try clientContext(), serverHostname: "localhost", payload: payload("anonymous"))
+        let connection = try connect(
+            group: group, port: port, context: try clientContext(), serverHostname: "localhost",
+            payload: payload("anonymous"))
         XCTAssertEqual(String(buffer: try waitBounded(connection.received)), "anonymous")
         try connection.channel.close().wait()
         XCTAssertTrue(waitUntil { record.handshakes.withLockedValue { $0.count } == 1 })
@@ -225,7 +252,8 @@ final class TLSTests: XCTestCase {
         let port = try start(context, record)
         let client = try clientContext()
 
-        let first = try connect(group: group, port: port, context: client, serverHostname: "localhost", payload: payload("one"))
+        let first = try connect(
+            group: group, port: port, context: client, serverHostname: "localhost", payload: payload("one"))
         XCTAssertEqual(try waitBounded(first.handshake).peerSubject, "CN=localhost")
         XCTAssertEqual(String(buffer: try waitBounded(first.received)), "one")
 
@@ -237,7 +265,8 @@ final class TLSTests: XCTestCase {
         XCTAssertTrue(try context.reloadIfFilesChanged())
         XCTAssertEqual(context.generation, 2)
 
-        let second = try connect(group: group, port: port, context: client, serverHostname: "localhost", payload: payload("two"))
+        let second = try connect(
+            group: group, port: port, context: client, serverHostname: "localhost", payload: payload("two"))
         XCTAssertEqual(try waitBounded(second.handshake).peerSubject, "CN=localhost-renewed,O=Example")
         XCTAssertEqual(String(buffer: try waitBounded(second.received)), "two")
 
@@ -254,7 +283,8 @@ final class TLSTests: XCTestCase {
             XCTAssertTrue("\(error)".contains(key), "\(error)")
         }
         XCTAssertEqual(context.generation, 2)
-        let third = try connect(group: group, port: port, context: client, serverHostname: "localhost", payload: payload("three"))
+        let third = try connect(
+            group: group, port: port, context: client, serverHostname: "localhost", payload: payload("three"))
         XCTAssertEqual(try waitBounded(third.handshake).peerSubject, "CN=localhost-renewed,O=Example")
         try third.channel.close().wait()
     }
@@ -274,14 +304,20 @@ final class TLSTests: XCTestCase {
             XCTAssertFalse(reason.isEmpty)
         }
         XCTAssertThrowsError(try serverContext(chain: certs.path("server.ext"))) { error in
-            guard case TLSError.invalidFile(kind: "certificate chain", path: _, let reason) = error else { return XCTFail("\(error)") }
+            guard case TLSError.invalidFile(kind: "certificate chain", path: _, let reason) = error else {
+                return XCTFail("\(error)")
+            }
             XCTAssertFalse(reason.isEmpty)
         }
         XCTAssertThrowsError(try TLSContext(configuration: TLSConfiguration(role: .server))) { error in
             guard case TLSError.invalidConfiguration = error else { return XCTFail("\(error)") }
         }
-        XCTAssertThrowsError(try TLSContext(configuration: .server(
-            certificateChainFile: certs.path("server.pem"), privateKeyFile: certs.path("server.key"), clientAuth: .required))) { error in
+        XCTAssertThrowsError(
+            try TLSContext(
+                configuration: .server(
+                    certificateChainFile: certs.path("server.pem"), privateKeyFile: certs.path("server.key"),
+                    clientAuth: .required))
+        ) { error in
             guard case TLSError.invalidConfiguration = error else { return XCTFail("\(error)") }
         }
         // A client verifying host names needs one.

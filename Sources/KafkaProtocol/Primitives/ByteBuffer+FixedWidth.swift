@@ -79,7 +79,7 @@ extension ByteBuffer {
     /// UUID: 16 bytes, the most significant 64 bits first.
     public mutating func readKafkaUUID(what: String) throws -> KafkaUUID {
         guard let high = self.getInteger(at: self.readerIndex, endianness: .big, as: UInt64.self),
-              let low = self.getInteger(at: self.readerIndex + 8, endianness: .big, as: UInt64.self)
+            let low = self.getInteger(at: self.readerIndex + 8, endianness: .big, as: UInt64.self)
         else {
             throw KafkaDecodingError.truncated(what: what)
         }

@@ -39,8 +39,12 @@ public struct KafkaUUID: Hashable, Sendable, CustomStringConvertible {
     public var bytes: [UInt8] {
         var result = [UInt8]()
         result.reserveCapacity(16)
-        for shift in stride(from: 56, through: 0, by: -8) { result.append(UInt8(truncatingIfNeeded: high >> UInt64(shift))) }
-        for shift in stride(from: 56, through: 0, by: -8) { result.append(UInt8(truncatingIfNeeded: low >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            result.append(UInt8(truncatingIfNeeded: high >> UInt64(shift)))
+        }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            result.append(UInt8(truncatingIfNeeded: low >> UInt64(shift)))
+        }
         return result
     }
 
@@ -55,7 +59,8 @@ public struct KafkaUUID: Hashable, Sendable, CustomStringConvertible {
         self.init(high: high, low: low)
     }
 
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    private static let alphabet: [UInt8] = Array(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     /// URL-safe base64 of the 16 bytes, without padding.
     public var description: String {
@@ -95,7 +100,9 @@ public struct KafkaUUID: Hashable, Sendable, CustomStringConvertible {
             for value in chunk { group = group << 6 | UInt32(value) }
             group <<= UInt32(6 * (4 - chunk.count))
             let produced = chunk.count - 1
-            for byteIndex in 0..<produced { bytes.append(UInt8(truncatingIfNeeded: group >> UInt32(16 - 8 * byteIndex))) }
+            for byteIndex in 0..<produced {
+                bytes.append(UInt8(truncatingIfNeeded: group >> UInt32(16 - 8 * byteIndex)))
+            }
             index += 4
         }
         self.init(bytes: bytes)
