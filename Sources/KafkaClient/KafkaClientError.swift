@@ -25,6 +25,8 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
     case noBrokerAvailable([String])
     /// Metadata does not know the broker id (it left the cluster, or metadata is stale).
     case unknownBroker(Int32)
+    /// Metadata, refreshed for the topic, does not list the partition (or the topic); `String`
+    /// says which. Reported per partition as UNKNOWN_TOPIC_OR_PARTITION; not retried.
     case unknownTopicOrPartition(String)
     /// `KafkaCluster.close()` was called.
     case clientClosed
@@ -81,7 +83,7 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
         case let .unknownBroker(id):
             return "broker \(id) is not in the cluster metadata"
         case let .unknownTopicOrPartition(what):
-            return "unknown topic or partition: \(what)"
+            return "\(what): UNKNOWN_TOPIC_OR_PARTITION"
         case .clientClosed:
             return "the client was closed"
         }

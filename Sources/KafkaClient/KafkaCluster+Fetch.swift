@@ -262,7 +262,7 @@ extension KafkaCluster {
         do {
             let connection = try await connection(to: leader, lane: options.lane)
             let results = try await connection.enqueueFetch(positions, options: options, topicIds: topicIds).results()
-            if results.values.contains(where: { $0.errorCode.invalidatesLeader }) { invalidateMetadata() }
+            invalidateMetadata(topics: results.filter { $0.value.errorCode.invalidatesLeader }.keys.map(\.topic))
             return results
         } catch {
             let failure =

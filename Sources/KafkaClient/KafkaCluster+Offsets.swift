@@ -45,13 +45,13 @@ extension KafkaCluster {
         var attempt = 1
         while !remaining.isEmpty {
             let metadata = try await withRetries("Metadata") {
-                try await self.metadata(topics: Array(Set(remaining.map(\.topic))).sorted())
+                try await self.metadata(listing: remaining)
             }
             var byLeader: [Int32: [TopicPartition]] = [:]
             var retry: [TopicPartition: KafkaClientError] = [:]
             for tp in remaining {
                 guard let topic = metadata.topics[tp.topic] else {
-                    retry[tp] = .unknownTopicOrPartition("\(tp)")
+                    retry[tp] = .unknownTopicOrPartition("Metadata for \(tp)")
                     continue
                 }
                 if topic.error.isError {
@@ -61,7 +61,7 @@ extension KafkaCluster {
                     continue
                 }
                 guard let partition = metadata.partition(tp) else {
-                    results[tp] = .failure(.unknownTopicOrPartition("\(tp)"))
+                    results[tp] = .failure(Self.notListed(tp, in: topic))
                     continue
                 }
                 guard let leader = partition.leader else {
@@ -92,7 +92,7 @@ extension KafkaCluster {
                 for (tp, error) in retry { results[tp] = .failure(error) }
                 break
             }
-            invalidateMetadata()
+            invalidateMetadata(topics: Set(remaining.map(\.topic)))
             try await sleep(configuration.retry.backoff(afterAttempt: attempt))
             attempt += 1
         }

@@ -177,7 +177,7 @@ extension KafkaCluster {
         do {
             let connection = try await connection(to: leader)
             let results = try await connection.enqueueProduce(records, acks: acks, timeoutMs: timeoutMs).results()
-            if results.values.contains(where: { $0.errorCode.invalidatesLeader }) { invalidateMetadata() }
+            invalidateMetadata(topics: results.filter { $0.value.errorCode.invalidatesLeader }.keys.map(\.topic))
             return results
         } catch {
             let failure =

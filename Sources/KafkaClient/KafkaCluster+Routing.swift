@@ -2,11 +2,12 @@ import KafkaProtocol
 
 extension KafkaCluster {
     /// Runs a per-partition operation against partition leaders: partitions are grouped by
-    /// their leader in (cached) metadata, `send` is called once per leader (leaders
-    /// concurrently), and partitions whose answer `shouldRetry` are routed again after a
-    /// metadata refresh and a backoff, up to `configuration.retry.maxAttempts` times. Partitions
-    /// that still fail are reported through `failure`, never thrown; only a metadata failure
-    /// (no broker reachable) throws.
+    /// their leader in (cached) metadata, refreshed first for a partition it lacks (see
+    /// `metadata(listing:)`), `send` is called once per leader (leaders concurrently), and
+    /// partitions whose answer `shouldRetry` are routed again after a refresh of their topics'
+    /// metadata and a backoff, up to `configuration.retry.maxAttempts` times. Partitions that
+    /// still fail are reported through `failure`, never thrown; only a metadata failure (no
+    /// broker reachable) throws.
     func routedToLeaders<T: Sendable>(
         _ partitions: Set<TopicPartition>, operation: String,
         failure: @escaping @Sendable (KafkaClientError) -> T,
@@ -20,7 +21,7 @@ extension KafkaCluster {
         var attempt = 1
         while !remaining.isEmpty {
             let metadata = try await withRetries("Metadata") {
-                try await self.metadata(topics: Array(Set(remaining.map(\.topic))).sorted())
+                try await self.metadata(listing: remaining)
             }
             var byLeader: [Int32: [TopicPartition]] = [:]
             var retry: [TopicPartition: T] = [:]
@@ -63,7 +64,7 @@ extension KafkaCluster {
             logger.debug(
                 "retrying partitions",
                 metadata: ["operation": "\(operation)", "attempt": "\(attempt)", "partitions": "\(remaining.count)"])
-            invalidateMetadata()
+            invalidateMetadata(topics: Set(remaining.map(\.topic)))
             try await sleep(configuration.retry.backoff(afterAttempt: attempt))
             attempt += 1
         }
@@ -79,12 +80,17 @@ extension KafkaCluster {
             return .failure(.broker(topic.error, message: nil, context: "Metadata for topic '\(tp.topic)'"))
         }
         guard let partition = metadata.partition(tp) else {
-            return .failure(.unknownTopicOrPartition("\(tp)"))
+            return .failure(notListed(tp, in: topic))
         }
         guard let leader = partition.leader else {
             return .failure(.broker(.leaderNotAvailable, message: nil, context: "Metadata for \(tp)"))
         }
         return .success(leader)
+    }
+
+    /// `tp` is not among the partitions that (refreshed) metadata lists for its topic.
+    static func notListed(_ tp: TopicPartition, in topic: TopicMetadata) -> KafkaClientError {
+        .unknownTopicOrPartition("Metadata for \(tp) (topic '\(tp.topic)' has \(topic.partitions.count) partitions)")
     }
 }
 

@@ -16,9 +16,19 @@ public actor KafkaCluster {
     /// Pauses between attempts; tests replace it to avoid sleeping.
     nonisolated let sleep: @Sendable (Duration) async throws -> Void
 
+    /// The last Metadata answer, with the topics of partial refreshes merged in.
+    ///
+    /// Invariant: a topic is served from the cache only while `topicsRefreshedAt` has an entry
+    /// for it younger than `configuration.metadataMaxAge`. A refresh stamps exactly the topics it
+    /// asked for (for a refresh of every topic: every topic in the answer), so refreshing some
+    /// topics never makes another, stale topic look fresh; invalidating removes stamps. Brokers
+    /// come with every answer.
     private var metadataCache: ClusterMetadata?
-    private var metadataFetchedAt: ContinuousClock.Instant?
-    private var metadataStale = false
+    /// When the request that last refreshed each topic was sent.
+    private var topicsRefreshedAt: [String: ContinuousClock.Instant] = [:]
+    /// Refreshes that fill the cache for lookups, by the sorted topics asked for (nil: every
+    /// topic): a lookup that needs one already in flight waits for it instead of sending another.
+    private var lookupRefreshes: [[String]?: Task<ClusterMetadata, any Error>] = [:]
     /// Open connections per broker and lane (lane 0: everything but fetches).
     private var connections: [ConnectionKey: (address: BrokerAddress, task: Task<KafkaConnection, any Error>)] = [:]
     private var bootstrapConnection: KafkaConnection?
@@ -166,7 +176,8 @@ public actor KafkaCluster {
 
     // MARK: Metadata
 
-    /// Metadata for `topics` (nil: every topic), refreshed from a broker now.
+    /// Metadata for `topics` (nil: every topic), refreshed from a broker now. Only the topics
+    /// asked for become fresh (see `metadataCache`).
     public func refreshMetadata(topics: [String]?) async throws -> ClusterMetadata {
         let connection = try await anyConnection()
         let version = try connection.version(for: .metadata)
@@ -179,32 +190,70 @@ public actor KafkaCluster {
             // v0 cannot ask for "no topic"; ask for every topic instead (brokers only are wanted).
             request.topics = []
         }
+        let sentAt = ContinuousClock.now
         let response = try await connection.send(request, version: version)
         let fresh = ClusterMetadata(response, version: version)
         var merged = fresh
-        if topics != nil, let old = metadataCache {
-            // A partial refresh: keep the other topics we already knew.
-            merged.topics = old.topics.merging(fresh.topics) { _, new in new }
+        if let topics {
+            if let old = metadataCache {
+                // A partial refresh: keep the other topics we already knew (and their staleness).
+                merged.topics = old.topics.merging(fresh.topics) { _, new in new }
+            }
+            for topic in topics where fresh.topics[topic] != nil { topicsRefreshedAt[topic] = sentAt }
+        } else {
+            topicsRefreshedAt = Dictionary(uniqueKeysWithValues: fresh.topics.keys.map { ($0, sentAt) })
         }
         metadataCache = merged
-        metadataFetchedAt = .now
-        metadataStale = false
         return merged
     }
 
-    /// Cached metadata when it is fresh and covers `topics`, else a refresh.
+    /// Cached metadata when it is fresh for every one of `topics`, else after a refresh of those
+    /// that are not (nil: every topic, always refreshed).
     public func metadata(topics: [String]? = nil) async throws -> ClusterMetadata {
-        if let cached = metadataCache, !metadataStale, let fetched = metadataFetchedAt,
-            ContinuousClock.now - fetched < configuration.metadataMaxAge,
-            let topics, topics.allSatisfy({ cached.topics[$0] != nil })
-        {
-            return cached
-        }
-        return try await refreshMetadata(topics: topics)
+        guard let topics else { return try await lookupRefresh(topics: nil) }
+        let now = ContinuousClock.now
+        let stale = topics.filter { !isFresh($0, now: now) }
+        if let cached = metadataCache, stale.isEmpty { return cached }
+        return try await lookupRefresh(topics: stale)
     }
 
-    /// Marks cached metadata stale (after a leadership error), so the next use refreshes it.
-    public func invalidateMetadata() { metadataStale = true }
+    /// Metadata that lists every one of `partitions`: the cache when it is fresh for their topics
+    /// and lists them, else after one refresh of the topics that are stale or lack one of the
+    /// partitions (a topic that grew since it was cached). A partition still missing after that
+    /// does not exist: routing reports it as UNKNOWN_TOPIC_OR_PARTITION.
+    func metadata(listing partitions: Set<TopicPartition>) async throws -> ClusterMetadata {
+        let now = ContinuousClock.now
+        var refresh = Set(partitions.map(\.topic).filter { !isFresh($0, now: now) })
+        for tp in partitions where metadataCache?.topics[tp.topic]?.error == KafkaErrorCode.none {
+            if metadataCache?.partition(tp) == nil { refresh.insert(tp.topic) }
+        }
+        if let cached = metadataCache, refresh.isEmpty { return cached }
+        return try await lookupRefresh(topics: Array(refresh))
+    }
+
+    private func isFresh(_ topic: String, now: ContinuousClock.Instant) -> Bool {
+        guard metadataCache?.topics[topic] != nil, let refreshedAt = topicsRefreshedAt[topic] else { return false }
+        return now - refreshedAt < configuration.metadataMaxAge
+    }
+
+    /// `refreshMetadata(topics:)` for a lookup, or the same refresh already in flight: at most one
+    /// request per topic set at a time.
+    private func lookupRefresh(topics: [String]?) async throws -> ClusterMetadata {
+        let key = topics.map { Array(Set($0)).sorted() }
+        if let inFlight = lookupRefreshes[key] { return try await inFlight.value }
+        let refresh = Task { try await self.refreshMetadata(topics: key) }
+        lookupRefreshes[key] = refresh
+        defer { if lookupRefreshes[key] == refresh { lookupRefreshes[key] = nil } }
+        return try await refresh.value
+    }
+
+    /// Marks all cached metadata stale (after a leadership error), so the next use refreshes it.
+    public func invalidateMetadata() { topicsRefreshedAt = [:] }
+
+    /// Marks `topics` stale: the next lookup of one of them refreshes it (and only them).
+    public func invalidateMetadata<Topics: Sequence<String>>(topics: Topics) {
+        for topic in topics { topicsRefreshedAt[topic] = nil }
+    }
 
     // MARK: Coordinators
 
@@ -299,7 +348,7 @@ public actor KafkaCluster {
                     metadata: [
                         "operation": "\(what)", "attempt": "\(attempt)", "error": "\(error)", "backoff": "\(delay)"
                     ])
-                metadataStale = true
+                invalidateMetadata()
                 attempt += 1
                 try await sleep(delay)
             }
