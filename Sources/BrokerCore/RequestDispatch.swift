@@ -66,9 +66,16 @@ extension Broker {
     /// Handles one request frame (without its 4-byte length prefix). The whole request, its
     /// authorization and its handler run on `BlockingIOExecutor.shared`, never on the cooperative
     /// pool: handlers append, fsync, create files and write audit lines synchronously.
+    /// `BrokerService` runs each connection's task on that executor already, so for it the
+    /// preference below costs no thread hop; any other caller (tests) is moved there.
     public func handle(frame: ByteBuffer, connection: ConnectionContext) async -> RequestOutcome {
         await BlockingIOThreads.$checked.withValue(true) {
-            await withTaskExecutorPreference(blockingIO) { await dispatch(frame: frame, connection: connection) }
+            await withTaskExecutorPreference(blockingIO) {
+                // Handlers are synchronous: whatever they call blocks this thread, so this covers
+                // the blocking calls without a check of their own (ACL and credential files, audit lines).
+                BlockingIOThreads.assertMayBlock("a request")
+                return await dispatch(frame: frame, connection: connection)
+            }
         }
     }
 

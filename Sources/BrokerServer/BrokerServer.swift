@@ -52,9 +52,7 @@ public final class BrokerService: Service, @unchecked Sendable {
     /// Called for every listener once bound.
     let onListenerBound: @Sendable (Listener, SocketAddress) -> Void
 
-    private let lock = NSLock()
-    private var connections: [ObjectIdentifier: Channel] = [:]
-    private var nextConnectionId: UInt64 = 0
+    private let connections = ConnectionRegistry()
 
     public convenience init(
         broker: Broker, host: String, port: Int, logger: Logger,
@@ -97,15 +95,27 @@ public final class BrokerService: Service, @unchecked Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            .bind(host: listener.host, port: listener.port) { channel in
+            .bind(host: listener.host, port: listener.port) { [connections] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try listener.secure?(channel)
-                    let framing = RequestFraming(maxBytesBeforeAuthentication: maxFrameBeforeAuthentication)
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame, framing: framing)))
-                    return AcceptedConnection(
-                        channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
-                        framing: framing)
+                    do {
+                        try listener.secure?(channel)
+                        let framing = RequestFraming(maxBytesBeforeAuthentication: maxFrameBeforeAuthentication)
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame, framing: framing)))
+                        let accepted = try connections.accept {
+                            AcceptedConnection(
+                                channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                                    wrappingChannelSynchronously: channel),
+                                framing: framing)
+                        }
+                        // Nil: accepted while shutting down.
+                        guard let accepted else { throw ChannelError.ioOnClosedChannel }
+                        return accepted
+                    } catch {
+                        // On this (async) path NIO leaves a channel whose initializer failed open.
+                        channel.close(promise: nil)
+                        throw error
+                    }
                 }
             }
     }
@@ -124,45 +134,62 @@ public final class BrokerService: Service, @unchecked Sendable {
         }
         let servers = bound
         onListening(servers[0].1.channel.localAddress!)
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await self.maintenanceLoop() }
-                tasks.addTask { try await self.cleanerLoop() }
-                tasks.addTask { try await self.groupTimerLoop() }
-                for (listener, server) in servers {
-                    let advertised = listener.advertised
-                    let name = listener.name
-                    let requiresSASL = listener.requiresSASL
-                    let identify = listener.identify
-                    tasks.addTask {
-                        try await server.executeThenClose { inbound in
-                            try await withThrowingDiscardingTaskGroup { connections in
-                                for try await connection in inbound {
-                                    connections.addTask {
-                                        await self.serve(
-                                            connection, listener: name, advertised: advertised,
-                                            requiresSASL: requiresSASL, identify: identify)
+        let blockingIO = broker.blockingIO
+        do {
+            try await withGracefulShutdownHandler {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await self.maintenanceLoop() }
+                    tasks.addTask { try await self.cleanerLoop() }
+                    tasks.addTask { try await self.groupTimerLoop() }
+                    for (listener, server) in servers {
+                        let advertised = listener.advertised
+                        let name = listener.name
+                        let requiresSASL = listener.requiresSASL
+                        let identify = listener.identify
+                        tasks.addTask {
+                            try await server.executeThenClose { inbound in
+                                try await withThrowingDiscardingTaskGroup { connections in
+                                    for try await connection in inbound {
+                                        // The whole request loop of a connection runs on the
+                                        // blocking-I/O executor: NIO resumes it there after each
+                                        // read, so a request takes no thread hop of its own.
+                                        connections.addTask(executorPreference: blockingIO) {
+                                            await self.serve(
+                                                connection, listener: name, advertised: advertised,
+                                                requiresSASL: requiresSASL, identify: identify)
+                                        }
                                     }
                                 }
                             }
                         }
                     }
+                    // The accept loops end when the listeners close (graceful shutdown).
+                    _ = try await tasks.next()
+                    tasks.cancelAll()
                 }
-                // The accept loops end when the listeners close (graceful shutdown).
-                _ = try await tasks.next()
-                tasks.cancelAll()
+            } onGracefulShutdown: {
+                self.logger.info("shutting down: closing listeners and connections")
+                // Parked JoinGroup/SyncGroup requests get NOT_COORDINATOR, so their connections end.
+                self.broker.stopCoordinating()
+                for (_, server) in servers { server.channel.close(promise: nil) }
+                for channel in self.connections.beginDraining() { channel.close(promise: nil) }
             }
-        } onGracefulShutdown: {
-            self.logger.info("shutting down: closing listeners and connections")
-            // Parked JoinGroup/SyncGroup requests get NOT_COORDINATOR, so their connections end.
-            self.broker.stopCoordinating()
-            for (_, server) in servers { server.channel.close(promise: nil) }
-            let open = self.lock.withLock { Array(self.connections.values) }
-            for channel in open { channel.close(promise: nil) }
+        } catch {
+            await finishUnservedConnections()
+            throw error
         }
+        await finishUnservedConnections()
         let broker = self.broker
         await broker.blockingIO.run { broker.shutdown() }
         logger.info("broker stopped")
+    }
+
+    /// Connections accepted but never served: accepted while the listener was closing, or still in
+    /// its stream when the accept loop stopped. Each is finished and closed here (ConnectionRegistry).
+    private func finishUnservedConnections() async {
+        for connection in connections.takeUnserved() {
+            try? await connection.channel.executeThenClose { _, _ in }
+        }
     }
 
     private func serve(
@@ -170,14 +197,11 @@ public final class BrokerService: Service, @unchecked Sendable {
         advertised: (host: String, port: Int32)?, requiresSASL: Bool,
         identify: (@Sendable (any Channel) async -> String?)?
     ) async {
+        // Nil: shutdown began first and finishes this connection itself.
+        guard let id = connections.claim(accepted) else { return }
         let connection = accepted.channel
         let channel = connection.channel
-        let id: UInt64 = lock.withLock {
-            nextConnectionId += 1
-            connections[ObjectIdentifier(channel)] = channel
-            return nextConnectionId
-        }
-        defer { _ = lock.withLock { connections.removeValue(forKey: ObjectIdentifier(channel)) } }
+        defer { connections.served(channel) }
         let context = ConnectionContext(
             id: id, remoteAddress: channel.remoteAddress?.description ?? "unknown",
             remoteHost: channel.remoteAddress?.ipAddress ?? "unknown",

@@ -43,10 +43,9 @@ func announce(_ link: LinkService) {
 }
 
 /// A service of a command's ServiceGroup that, when it ends or fails, shuts the others down
-/// gracefully instead of cancelling them. A cancelled broker drops the connections accepted but
-/// not yet taken from its listener's async stream, and NIO traps on those ("Deinited
-/// NIOAsyncWriter without calling finish()", swift-nio#2637); a graceful shutdown closes the
-/// listeners and serves what was accepted. The failure is still what `run()` throws.
+/// gracefully instead of cancelling them. A cancelled broker stops its requests wherever they
+/// wait and leaves its logs unflushed; a graceful shutdown closes the listeners and connections,
+/// then flushes and closes the logs. The failure is still what `run()` throws.
 func drainingService(_ service: some Service) -> ServiceGroupConfiguration.ServiceConfiguration {
     .init(
         service: service, successTerminationBehavior: .gracefullyShutdownGroup,
