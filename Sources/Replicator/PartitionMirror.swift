@@ -130,8 +130,8 @@ struct PartitionMirror: Sendable {
             fetch = nil
             return nil
         case let .lookUpTopicId(refresh):
-            if refresh { await source.invalidateMetadata() }
             let topic = sourcePartition.topic
+            if refresh { await source.invalidateMetadata(topics: [topic]) }
             let id = try? await source.metadata(topics: [topic]).topics[topic]?.topicId
             return .topicIdSeen(id == KafkaUUID.zero ? nil : id)
         case let .appendPreserving(batches, sourceLogStart):
@@ -178,11 +178,10 @@ struct PartitionMirror: Sendable {
                     sourceLogEnd: try await offset(source, sourcePartition, .latest),
                     targetEnd: try await offset(target, remote, .latest)))
         } catch {
-            // The retry after the backoff asks again for both topics' partitions and leaders (a
-            // partition added just now, a leader moved): a refresh, not only a stale mark, which a
-            // partial refresh for another topic would clear.
-            _ = try? await source.refreshMetadata(topics: [sourcePartition.topic])
-            _ = try? await target.refreshMetadata(topics: [remote.topic])
+            // The retry after the backoff looks both topics' partitions and leaders up again (a
+            // partition added just now, a leader moved); the stale mark is per topic.
+            await source.invalidateMetadata(topics: [sourcePartition.topic])
+            await target.invalidateMetadata(topics: [remote.topic])
             return .positionsUnavailable("\(error)")
         }
     }
@@ -217,7 +216,7 @@ struct PartitionMirror: Sendable {
     /// The remote partition leader's connection on this mirror's lane: where both modes write.
     private func targetLeader() async throws -> KafkaConnection {
         guard let leader = try await target.metadata(topics: [remote.topic]).leader(for: remote) else {
-            await target.invalidateMetadata()
+            await target.invalidateMetadata(topics: [remote.topic])
             throw ReplicatorError.target("no leader for \(remote)")
         }
         return try await target.connection(to: leader, lane: lane)
@@ -225,7 +224,7 @@ struct PartitionMirror: Sendable {
 
     /// A refusal as the machine sees it; leadership errors make the next write look the leader up again.
     private func refusal(_ code: KafkaErrorCode, _ message: String?) async -> Machine.WriteFailure {
-        if code.invalidatesLeader { await target.invalidateMetadata() }
+        if code.invalidatesLeader { await target.invalidateMetadata(topics: [remote.topic]) }
         return .refused(error: "\(code)", message: message ?? "")
     }
 
