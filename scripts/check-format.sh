@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The hand-written Swift code stays formatted by swift-format (the toolchain's `swift format`)
 # with the repository's .swift-format: 4-space indentation, 120 columns, line breaks that are
-# already there respected, no rewriting rules. The generated protocol code is left out.
+# already there respected, no rewriting rules. The generated protocol code and its test samples
+# are left out: scripts/check-generated.sh keeps them equal to the generator's output.
 #
 #   scripts/check-format.sh          exits 1 and lists the files that would change
 #   scripts/check-format.sh --fix    formats them in place
@@ -9,7 +10,9 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
-mapfile -d '' files < <(find Package.swift Sources Tests -name '*.swift' -not -path 'Sources/KafkaProtocol/Generated/*' -print0 | sort -z)
+mapfile -d '' files < <(find Package.swift Sources Tests -name '*.swift' \
+    -not -path 'Sources/KafkaProtocol/Generated/*' \
+    -not -path 'Tests/KafkaProtocolTests/GeneratedSamples.swift' -print0 | sort -z)
 
 if [[ "${1:-}" == "--fix" ]]; then
     swift format format --in-place --configuration .swift-format "${files[@]}"

@@ -85,7 +85,7 @@ var allSampledMessageTypes: [any SampledMessage.Type] {
         StraitMirrorAppendRequest.self,
         StraitMirrorAppendResponse.self,
         ConsumerProtocolSubscription.self,
-        ConsumerProtocolAssignment.self
+        ConsumerProtocolAssignment.self,
     ]
 }
 
@@ -106,27 +106,18 @@ extension ApiVersionsResponse: SampledMessage {
     static func sample(version: Int16) -> ApiVersionsResponse {
         var value = ApiVersionsResponse()
         value.errorCode = 1001
-        value.apiKeys = [
-            ApiVersionsResponse.ApiVersion.sample(version: version),
-            ApiVersionsResponse.ApiVersion.sample(version: version)
-        ]
+        value.apiKeys = [ApiVersionsResponse.ApiVersion.sample(version: version), ApiVersionsResponse.ApiVersion.sample(version: version)]
         if version >= 1 {
             value.throttleTimeMs = 100003
         }
         if version >= 3 {
-            value.supportedFeatures = [
-                ApiVersionsResponse.SupportedFeatureKey.sample(version: version),
-                ApiVersionsResponse.SupportedFeatureKey.sample(version: version)
-            ]
+            value.supportedFeatures = [ApiVersionsResponse.SupportedFeatureKey.sample(version: version), ApiVersionsResponse.SupportedFeatureKey.sample(version: version)]
         }
         if version >= 3 {
             value.finalizedFeaturesEpoch = 10000000005
         }
         if version >= 3 {
-            value.finalizedFeatures = [
-                ApiVersionsResponse.FinalizedFeatureKey.sample(version: version),
-                ApiVersionsResponse.FinalizedFeatureKey.sample(version: version)
-            ]
+            value.finalizedFeatures = [ApiVersionsResponse.FinalizedFeatureKey.sample(version: version), ApiVersionsResponse.FinalizedFeatureKey.sample(version: version)]
         }
         if version >= 3 {
             value.zkMigrationReady = true
@@ -180,10 +171,7 @@ extension ApiVersionsResponse.FinalizedFeatureKey {
 extension MetadataRequest: SampledMessage {
     static func sample(version: Int16) -> MetadataRequest {
         var value = MetadataRequest()
-        value.topics = [
-            MetadataRequest.MetadataRequestTopic.sample(version: version),
-            MetadataRequest.MetadataRequestTopic.sample(version: version)
-        ]
+        value.topics = [MetadataRequest.MetadataRequestTopic.sample(version: version), MetadataRequest.MetadataRequestTopic.sample(version: version)]
         if version >= 4 {
             value.allowAutoTopicCreation = false
         }
@@ -214,20 +202,14 @@ extension MetadataResponse: SampledMessage {
         if version >= 3 {
             value.throttleTimeMs = 100001
         }
-        value.brokers = [
-            MetadataResponse.MetadataResponseBroker.sample(version: version),
-            MetadataResponse.MetadataResponseBroker.sample(version: version)
-        ]
+        value.brokers = [MetadataResponse.MetadataResponseBroker.sample(version: version), MetadataResponse.MetadataResponseBroker.sample(version: version)]
         if version >= 2 {
             value.clusterId = "ClusterId-ü3"
         }
         if version >= 1 {
             value.controllerId = 100004
         }
-        value.topics = [
-            MetadataResponse.MetadataResponseTopic.sample(version: version),
-            MetadataResponse.MetadataResponseTopic.sample(version: version)
-        ]
+        value.topics = [MetadataResponse.MetadataResponseTopic.sample(version: version), MetadataResponse.MetadataResponseTopic.sample(version: version)]
         if version >= 8 && version <= 10 {
             value.clusterAuthorizedOperations = 100006
         }
@@ -259,10 +241,7 @@ extension MetadataResponse.MetadataResponseTopic {
         if version >= 1 {
             value.isInternal = true
         }
-        value.partitions = [
-            MetadataResponse.MetadataResponsePartition.sample(version: version),
-            MetadataResponse.MetadataResponsePartition.sample(version: version)
-        ]
+        value.partitions = [MetadataResponse.MetadataResponsePartition.sample(version: version), MetadataResponse.MetadataResponsePartition.sample(version: version)]
         if version >= 8 {
             value.topicAuthorizedOperations = 100016
         }
@@ -296,10 +275,7 @@ extension ProduceRequest: SampledMessage {
         }
         value.acks = 1002
         value.timeoutMs = 100003
-        value.topicData = [
-            ProduceRequest.TopicProduceData.sample(version: version),
-            ProduceRequest.TopicProduceData.sample(version: version)
-        ]
+        value.topicData = [ProduceRequest.TopicProduceData.sample(version: version), ProduceRequest.TopicProduceData.sample(version: version)]
         return value
     }
 }
@@ -308,10 +284,7 @@ extension ProduceRequest.TopicProduceData {
     static func sample(version: Int16) -> ProduceRequest.TopicProduceData {
         var value = ProduceRequest.TopicProduceData()
         value.name = "Name-ü5"
-        value.partitionData = [
-            ProduceRequest.PartitionProduceData.sample(version: version),
-            ProduceRequest.PartitionProduceData.sample(version: version)
-        ]
+        value.partitionData = [ProduceRequest.PartitionProduceData.sample(version: version), ProduceRequest.PartitionProduceData.sample(version: version)]
         return value
     }
 }
@@ -328,18 +301,12 @@ extension ProduceRequest.PartitionProduceData {
 extension ProduceResponse: SampledMessage {
     static func sample(version: Int16) -> ProduceResponse {
         var value = ProduceResponse()
-        value.responses = [
-            ProduceResponse.TopicProduceResponse.sample(version: version),
-            ProduceResponse.TopicProduceResponse.sample(version: version)
-        ]
+        value.responses = [ProduceResponse.TopicProduceResponse.sample(version: version), ProduceResponse.TopicProduceResponse.sample(version: version)]
         if version >= 1 {
             value.throttleTimeMs = 100002
         }
         if version >= 10 {
-            value.nodeEndpoints = [
-                ProduceResponse.NodeEndpoint.sample(version: version),
-                ProduceResponse.NodeEndpoint.sample(version: version)
-            ]
+            value.nodeEndpoints = [ProduceResponse.NodeEndpoint.sample(version: version), ProduceResponse.NodeEndpoint.sample(version: version)]
         }
         return value
     }
@@ -349,10 +316,7 @@ extension ProduceResponse.TopicProduceResponse {
     static func sample(version: Int16) -> ProduceResponse.TopicProduceResponse {
         var value = ProduceResponse.TopicProduceResponse()
         value.name = "Name-ü4"
-        value.partitionResponses = [
-            ProduceResponse.PartitionProduceResponse.sample(version: version),
-            ProduceResponse.PartitionProduceResponse.sample(version: version)
-        ]
+        value.partitionResponses = [ProduceResponse.PartitionProduceResponse.sample(version: version), ProduceResponse.PartitionProduceResponse.sample(version: version)]
         return value
     }
 }
@@ -370,10 +334,7 @@ extension ProduceResponse.PartitionProduceResponse {
             value.logStartOffset = 10000000010
         }
         if version >= 8 {
-            value.recordErrors = [
-                ProduceResponse.BatchIndexAndErrorMessage.sample(version: version),
-                ProduceResponse.BatchIndexAndErrorMessage.sample(version: version)
-            ]
+            value.recordErrors = [ProduceResponse.BatchIndexAndErrorMessage.sample(version: version), ProduceResponse.BatchIndexAndErrorMessage.sample(version: version)]
         }
         if version >= 8 {
             value.errorMessage = "ErrorMessage-ü12"
@@ -456,14 +417,9 @@ extension FetchRequest: SampledMessage {
         if version >= 7 {
             value.sessionEpoch = 100009
         }
-        value.topics = [
-            FetchRequest.FetchTopic.sample(version: version), FetchRequest.FetchTopic.sample(version: version)
-        ]
+        value.topics = [FetchRequest.FetchTopic.sample(version: version), FetchRequest.FetchTopic.sample(version: version)]
         if version >= 7 {
-            value.forgottenTopicsData = [
-                FetchRequest.ForgottenTopic.sample(version: version),
-                FetchRequest.ForgottenTopic.sample(version: version)
-            ]
+            value.forgottenTopicsData = [FetchRequest.ForgottenTopic.sample(version: version), FetchRequest.ForgottenTopic.sample(version: version)]
         }
         if version >= 11 {
             value.rackId = "RackId-ü12"
@@ -494,9 +450,7 @@ extension FetchRequest.FetchTopic {
         if version >= 13 {
             value.topicId = KafkaUUID(high: 4112, low: 8208)
         }
-        value.partitions = [
-            FetchRequest.FetchPartition.sample(version: version), FetchRequest.FetchPartition.sample(version: version)
-        ]
+        value.partitions = [FetchRequest.FetchPartition.sample(version: version), FetchRequest.FetchPartition.sample(version: version)]
         return value
     }
 }
@@ -551,14 +505,9 @@ extension FetchResponse: SampledMessage {
         if version >= 7 {
             value.sessionId = 100003
         }
-        value.responses = [
-            FetchResponse.FetchableTopicResponse.sample(version: version),
-            FetchResponse.FetchableTopicResponse.sample(version: version)
-        ]
+        value.responses = [FetchResponse.FetchableTopicResponse.sample(version: version), FetchResponse.FetchableTopicResponse.sample(version: version)]
         if version >= 16 {
-            value.nodeEndpoints = [
-                FetchResponse.NodeEndpoint.sample(version: version), FetchResponse.NodeEndpoint.sample(version: version)
-            ]
+            value.nodeEndpoints = [FetchResponse.NodeEndpoint.sample(version: version), FetchResponse.NodeEndpoint.sample(version: version)]
         }
         return value
     }
@@ -573,9 +522,7 @@ extension FetchResponse.FetchableTopicResponse {
         if version >= 13 {
             value.topicId = KafkaUUID(high: 4103, low: 8199)
         }
-        value.partitions = [
-            FetchResponse.PartitionData.sample(version: version), FetchResponse.PartitionData.sample(version: version)
-        ]
+        value.partitions = [FetchResponse.PartitionData.sample(version: version), FetchResponse.PartitionData.sample(version: version)]
         return value
     }
 }
@@ -602,10 +549,7 @@ extension FetchResponse.PartitionData {
             value.snapshotId = FetchResponse.SnapshotId.sample(version: version)
         }
         if version >= 4 {
-            value.abortedTransactions = [
-                FetchResponse.AbortedTransaction.sample(version: version),
-                FetchResponse.AbortedTransaction.sample(version: version)
-            ]
+            value.abortedTransactions = [FetchResponse.AbortedTransaction.sample(version: version), FetchResponse.AbortedTransaction.sample(version: version)]
         }
         if version >= 11 {
             value.preferredReadReplica = 100018
@@ -689,10 +633,7 @@ extension ListOffsetsRequest: SampledMessage {
         if version >= 2 {
             value.isolationLevel = 12
         }
-        value.topics = [
-            ListOffsetsRequest.ListOffsetsTopic.sample(version: version),
-            ListOffsetsRequest.ListOffsetsTopic.sample(version: version)
-        ]
+        value.topics = [ListOffsetsRequest.ListOffsetsTopic.sample(version: version), ListOffsetsRequest.ListOffsetsTopic.sample(version: version)]
         return value
     }
 }
@@ -701,10 +642,7 @@ extension ListOffsetsRequest.ListOffsetsTopic {
     static func sample(version: Int16) -> ListOffsetsRequest.ListOffsetsTopic {
         var value = ListOffsetsRequest.ListOffsetsTopic()
         value.name = "Name-ü4"
-        value.partitions = [
-            ListOffsetsRequest.ListOffsetsPartition.sample(version: version),
-            ListOffsetsRequest.ListOffsetsPartition.sample(version: version)
-        ]
+        value.partitions = [ListOffsetsRequest.ListOffsetsPartition.sample(version: version), ListOffsetsRequest.ListOffsetsPartition.sample(version: version)]
         return value
     }
 }
@@ -730,10 +668,7 @@ extension ListOffsetsResponse: SampledMessage {
         if version >= 2 {
             value.throttleTimeMs = 100001
         }
-        value.topics = [
-            ListOffsetsResponse.ListOffsetsTopicResponse.sample(version: version),
-            ListOffsetsResponse.ListOffsetsTopicResponse.sample(version: version)
-        ]
+        value.topics = [ListOffsetsResponse.ListOffsetsTopicResponse.sample(version: version), ListOffsetsResponse.ListOffsetsTopicResponse.sample(version: version)]
         return value
     }
 }
@@ -742,10 +677,7 @@ extension ListOffsetsResponse.ListOffsetsTopicResponse {
     static func sample(version: Int16) -> ListOffsetsResponse.ListOffsetsTopicResponse {
         var value = ListOffsetsResponse.ListOffsetsTopicResponse()
         value.name = "Name-ü3"
-        value.partitions = [
-            ListOffsetsResponse.ListOffsetsPartitionResponse.sample(version: version),
-            ListOffsetsResponse.ListOffsetsPartitionResponse.sample(version: version)
-        ]
+        value.partitions = [ListOffsetsResponse.ListOffsetsPartitionResponse.sample(version: version), ListOffsetsResponse.ListOffsetsPartitionResponse.sample(version: version)]
         return value
     }
 }
@@ -809,10 +741,7 @@ extension FindCoordinatorResponse: SampledMessage {
             value.port = 100006
         }
         if version >= 4 {
-            value.coordinators = [
-                FindCoordinatorResponse.Coordinator.sample(version: version),
-                FindCoordinatorResponse.Coordinator.sample(version: version)
-            ]
+            value.coordinators = [FindCoordinatorResponse.Coordinator.sample(version: version), FindCoordinatorResponse.Coordinator.sample(version: version)]
         }
         return value
     }
@@ -856,10 +785,7 @@ extension JoinGroupRequest: SampledMessage {
             value.groupInstanceId = "GroupInstanceId-ü5"
         }
         value.protocolType = "ProtocolType-ü6"
-        value.protocols = [
-            JoinGroupRequest.JoinGroupRequestProtocol.sample(version: version),
-            JoinGroupRequest.JoinGroupRequestProtocol.sample(version: version)
-        ]
+        value.protocols = [JoinGroupRequest.JoinGroupRequestProtocol.sample(version: version), JoinGroupRequest.JoinGroupRequestProtocol.sample(version: version)]
         if version >= 8 {
             value.reason = "Reason-ü8"
         }
@@ -893,10 +819,7 @@ extension JoinGroupResponse: SampledMessage {
             value.skipAssignment = true
         }
         value.memberId = "MemberId-ü8"
-        value.members = [
-            JoinGroupResponse.JoinGroupResponseMember.sample(version: version),
-            JoinGroupResponse.JoinGroupResponseMember.sample(version: version)
-        ]
+        value.members = [JoinGroupResponse.JoinGroupResponseMember.sample(version: version), JoinGroupResponse.JoinGroupResponseMember.sample(version: version)]
         return value
     }
 }
@@ -928,10 +851,7 @@ extension SyncGroupRequest: SampledMessage {
         if version >= 5 {
             value.protocolName = "ProtocolName-ü6"
         }
-        value.assignments = [
-            SyncGroupRequest.SyncGroupRequestAssignment.sample(version: version),
-            SyncGroupRequest.SyncGroupRequestAssignment.sample(version: version)
-        ]
+        value.assignments = [SyncGroupRequest.SyncGroupRequestAssignment.sample(version: version), SyncGroupRequest.SyncGroupRequestAssignment.sample(version: version)]
         return value
     }
 }
@@ -995,10 +915,7 @@ extension LeaveGroupRequest: SampledMessage {
             value.memberId = "MemberId-ü2"
         }
         if version >= 3 {
-            value.members = [
-                LeaveGroupRequest.MemberIdentity.sample(version: version),
-                LeaveGroupRequest.MemberIdentity.sample(version: version)
-            ]
+            value.members = [LeaveGroupRequest.MemberIdentity.sample(version: version), LeaveGroupRequest.MemberIdentity.sample(version: version)]
         }
         return value
     }
@@ -1028,10 +945,7 @@ extension LeaveGroupResponse: SampledMessage {
         }
         value.errorCode = 1002
         if version >= 3 {
-            value.members = [
-                LeaveGroupResponse.MemberResponse.sample(version: version),
-                LeaveGroupResponse.MemberResponse.sample(version: version)
-            ]
+            value.members = [LeaveGroupResponse.MemberResponse.sample(version: version), LeaveGroupResponse.MemberResponse.sample(version: version)]
         }
         return value
     }
@@ -1069,10 +983,7 @@ extension OffsetCommitRequest: SampledMessage {
         if version >= 2 && version <= 4 {
             value.retentionTimeMs = 10000000005
         }
-        value.topics = [
-            OffsetCommitRequest.OffsetCommitRequestTopic.sample(version: version),
-            OffsetCommitRequest.OffsetCommitRequestTopic.sample(version: version)
-        ]
+        value.topics = [OffsetCommitRequest.OffsetCommitRequestTopic.sample(version: version), OffsetCommitRequest.OffsetCommitRequestTopic.sample(version: version)]
         return value
     }
 }
@@ -1081,10 +992,7 @@ extension OffsetCommitRequest.OffsetCommitRequestTopic {
     static func sample(version: Int16) -> OffsetCommitRequest.OffsetCommitRequestTopic {
         var value = OffsetCommitRequest.OffsetCommitRequestTopic()
         value.name = "Name-ü7"
-        value.partitions = [
-            OffsetCommitRequest.OffsetCommitRequestPartition.sample(version: version),
-            OffsetCommitRequest.OffsetCommitRequestPartition.sample(version: version)
-        ]
+        value.partitions = [OffsetCommitRequest.OffsetCommitRequestPartition.sample(version: version), OffsetCommitRequest.OffsetCommitRequestPartition.sample(version: version)]
         return value
     }
 }
@@ -1111,10 +1019,7 @@ extension OffsetCommitResponse: SampledMessage {
         if version >= 3 {
             value.throttleTimeMs = 100001
         }
-        value.topics = [
-            OffsetCommitResponse.OffsetCommitResponseTopic.sample(version: version),
-            OffsetCommitResponse.OffsetCommitResponseTopic.sample(version: version)
-        ]
+        value.topics = [OffsetCommitResponse.OffsetCommitResponseTopic.sample(version: version), OffsetCommitResponse.OffsetCommitResponseTopic.sample(version: version)]
         return value
     }
 }
@@ -1123,10 +1028,7 @@ extension OffsetCommitResponse.OffsetCommitResponseTopic {
     static func sample(version: Int16) -> OffsetCommitResponse.OffsetCommitResponseTopic {
         var value = OffsetCommitResponse.OffsetCommitResponseTopic()
         value.name = "Name-ü3"
-        value.partitions = [
-            OffsetCommitResponse.OffsetCommitResponsePartition.sample(version: version),
-            OffsetCommitResponse.OffsetCommitResponsePartition.sample(version: version)
-        ]
+        value.partitions = [OffsetCommitResponse.OffsetCommitResponsePartition.sample(version: version), OffsetCommitResponse.OffsetCommitResponsePartition.sample(version: version)]
         return value
     }
 }
@@ -1147,16 +1049,10 @@ extension OffsetFetchRequest: SampledMessage {
             value.groupId = "GroupId-ü1"
         }
         if version <= 7 {
-            value.topics = [
-                OffsetFetchRequest.OffsetFetchRequestTopic.sample(version: version),
-                OffsetFetchRequest.OffsetFetchRequestTopic.sample(version: version)
-            ]
+            value.topics = [OffsetFetchRequest.OffsetFetchRequestTopic.sample(version: version), OffsetFetchRequest.OffsetFetchRequestTopic.sample(version: version)]
         }
         if version >= 8 {
-            value.groups = [
-                OffsetFetchRequest.OffsetFetchRequestGroup.sample(version: version),
-                OffsetFetchRequest.OffsetFetchRequestGroup.sample(version: version)
-            ]
+            value.groups = [OffsetFetchRequest.OffsetFetchRequestGroup.sample(version: version), OffsetFetchRequest.OffsetFetchRequestGroup.sample(version: version)]
         }
         if version >= 7 {
             value.requireStable = true
@@ -1191,10 +1087,7 @@ extension OffsetFetchRequest.OffsetFetchRequestGroup {
             value.memberEpoch = 100009
         }
         if version >= 8 {
-            value.topics = [
-                OffsetFetchRequest.OffsetFetchRequestTopics.sample(version: version),
-                OffsetFetchRequest.OffsetFetchRequestTopics.sample(version: version)
-            ]
+            value.topics = [OffsetFetchRequest.OffsetFetchRequestTopics.sample(version: version), OffsetFetchRequest.OffsetFetchRequestTopics.sample(version: version)]
         }
         return value
     }
@@ -1220,19 +1113,13 @@ extension OffsetFetchResponse: SampledMessage {
             value.throttleTimeMs = 100001
         }
         if version <= 7 {
-            value.topics = [
-                OffsetFetchResponse.OffsetFetchResponseTopic.sample(version: version),
-                OffsetFetchResponse.OffsetFetchResponseTopic.sample(version: version)
-            ]
+            value.topics = [OffsetFetchResponse.OffsetFetchResponseTopic.sample(version: version), OffsetFetchResponse.OffsetFetchResponseTopic.sample(version: version)]
         }
         if version >= 2 && version <= 7 {
             value.errorCode = 1003
         }
         if version >= 8 {
-            value.groups = [
-                OffsetFetchResponse.OffsetFetchResponseGroup.sample(version: version),
-                OffsetFetchResponse.OffsetFetchResponseGroup.sample(version: version)
-            ]
+            value.groups = [OffsetFetchResponse.OffsetFetchResponseGroup.sample(version: version), OffsetFetchResponse.OffsetFetchResponseGroup.sample(version: version)]
         }
         return value
     }
@@ -1245,10 +1132,7 @@ extension OffsetFetchResponse.OffsetFetchResponseTopic {
             value.name = "Name-ü5"
         }
         if version <= 7 {
-            value.partitions = [
-                OffsetFetchResponse.OffsetFetchResponsePartition.sample(version: version),
-                OffsetFetchResponse.OffsetFetchResponsePartition.sample(version: version)
-            ]
+            value.partitions = [OffsetFetchResponse.OffsetFetchResponsePartition.sample(version: version), OffsetFetchResponse.OffsetFetchResponsePartition.sample(version: version)]
         }
         return value
     }
@@ -1283,10 +1167,7 @@ extension OffsetFetchResponse.OffsetFetchResponseGroup {
             value.groupId = "GroupId-ü12"
         }
         if version >= 8 {
-            value.topics = [
-                OffsetFetchResponse.OffsetFetchResponseTopics.sample(version: version),
-                OffsetFetchResponse.OffsetFetchResponseTopics.sample(version: version)
-            ]
+            value.topics = [OffsetFetchResponse.OffsetFetchResponseTopics.sample(version: version), OffsetFetchResponse.OffsetFetchResponseTopics.sample(version: version)]
         }
         if version >= 8 {
             value.errorCode = 1014
@@ -1302,10 +1183,7 @@ extension OffsetFetchResponse.OffsetFetchResponseTopics {
             value.name = "Name-ü15"
         }
         if version >= 8 {
-            value.partitions = [
-                OffsetFetchResponse.OffsetFetchResponsePartitions.sample(version: version),
-                OffsetFetchResponse.OffsetFetchResponsePartitions.sample(version: version)
-            ]
+            value.partitions = [OffsetFetchResponse.OffsetFetchResponsePartitions.sample(version: version), OffsetFetchResponse.OffsetFetchResponsePartitions.sample(version: version)]
         }
         return value
     }
@@ -1337,10 +1215,7 @@ extension OffsetDeleteRequest: SampledMessage {
     static func sample(version: Int16) -> OffsetDeleteRequest {
         var value = OffsetDeleteRequest()
         value.groupId = "GroupId-ü1"
-        value.topics = [
-            OffsetDeleteRequest.OffsetDeleteRequestTopic.sample(version: version),
-            OffsetDeleteRequest.OffsetDeleteRequestTopic.sample(version: version)
-        ]
+        value.topics = [OffsetDeleteRequest.OffsetDeleteRequestTopic.sample(version: version), OffsetDeleteRequest.OffsetDeleteRequestTopic.sample(version: version)]
         return value
     }
 }
@@ -1349,10 +1224,7 @@ extension OffsetDeleteRequest.OffsetDeleteRequestTopic {
     static func sample(version: Int16) -> OffsetDeleteRequest.OffsetDeleteRequestTopic {
         var value = OffsetDeleteRequest.OffsetDeleteRequestTopic()
         value.name = "Name-ü3"
-        value.partitions = [
-            OffsetDeleteRequest.OffsetDeleteRequestPartition.sample(version: version),
-            OffsetDeleteRequest.OffsetDeleteRequestPartition.sample(version: version)
-        ]
+        value.partitions = [OffsetDeleteRequest.OffsetDeleteRequestPartition.sample(version: version), OffsetDeleteRequest.OffsetDeleteRequestPartition.sample(version: version)]
         return value
     }
 }
@@ -1370,10 +1242,7 @@ extension OffsetDeleteResponse: SampledMessage {
         var value = OffsetDeleteResponse()
         value.errorCode = 1001
         value.throttleTimeMs = 100002
-        value.topics = [
-            OffsetDeleteResponse.OffsetDeleteResponseTopic.sample(version: version),
-            OffsetDeleteResponse.OffsetDeleteResponseTopic.sample(version: version)
-        ]
+        value.topics = [OffsetDeleteResponse.OffsetDeleteResponseTopic.sample(version: version), OffsetDeleteResponse.OffsetDeleteResponseTopic.sample(version: version)]
         return value
     }
 }
@@ -1382,10 +1251,7 @@ extension OffsetDeleteResponse.OffsetDeleteResponseTopic {
     static func sample(version: Int16) -> OffsetDeleteResponse.OffsetDeleteResponseTopic {
         var value = OffsetDeleteResponse.OffsetDeleteResponseTopic()
         value.name = "Name-ü4"
-        value.partitions = [
-            OffsetDeleteResponse.OffsetDeleteResponsePartition.sample(version: version),
-            OffsetDeleteResponse.OffsetDeleteResponsePartition.sample(version: version)
-        ]
+        value.partitions = [OffsetDeleteResponse.OffsetDeleteResponsePartition.sample(version: version), OffsetDeleteResponse.OffsetDeleteResponsePartition.sample(version: version)]
         return value
     }
 }
@@ -1442,10 +1308,7 @@ extension DescribeGroupsResponse: SampledMessage {
         if version >= 1 {
             value.throttleTimeMs = 100001
         }
-        value.groups = [
-            DescribeGroupsResponse.DescribedGroup.sample(version: version),
-            DescribeGroupsResponse.DescribedGroup.sample(version: version)
-        ]
+        value.groups = [DescribeGroupsResponse.DescribedGroup.sample(version: version), DescribeGroupsResponse.DescribedGroup.sample(version: version)]
         return value
     }
 }
@@ -1458,10 +1321,7 @@ extension DescribeGroupsResponse.DescribedGroup {
         value.groupState = "GroupState-ü5"
         value.protocolType = "ProtocolType-ü6"
         value.protocolData = "ProtocolData-ü7"
-        value.members = [
-            DescribeGroupsResponse.DescribedGroupMember.sample(version: version),
-            DescribeGroupsResponse.DescribedGroupMember.sample(version: version)
-        ]
+        value.members = [DescribeGroupsResponse.DescribedGroupMember.sample(version: version), DescribeGroupsResponse.DescribedGroupMember.sample(version: version)]
         if version >= 3 {
             value.authorizedOperations = 100009
         }
@@ -1504,10 +1364,7 @@ extension ListGroupsResponse: SampledMessage {
             value.throttleTimeMs = 100001
         }
         value.errorCode = 1002
-        value.groups = [
-            ListGroupsResponse.ListedGroup.sample(version: version),
-            ListGroupsResponse.ListedGroup.sample(version: version)
-        ]
+        value.groups = [ListGroupsResponse.ListedGroup.sample(version: version), ListGroupsResponse.ListedGroup.sample(version: version)]
         return value
     }
 }
@@ -1539,10 +1396,7 @@ extension DeleteGroupsResponse: SampledMessage {
     static func sample(version: Int16) -> DeleteGroupsResponse {
         var value = DeleteGroupsResponse()
         value.throttleTimeMs = 100001
-        value.results = [
-            DeleteGroupsResponse.DeletableGroupResult.sample(version: version),
-            DeleteGroupsResponse.DeletableGroupResult.sample(version: version)
-        ]
+        value.results = [DeleteGroupsResponse.DeletableGroupResult.sample(version: version), DeleteGroupsResponse.DeletableGroupResult.sample(version: version)]
         return value
     }
 }
@@ -1559,10 +1413,7 @@ extension DeleteGroupsResponse.DeletableGroupResult {
 extension CreateTopicsRequest: SampledMessage {
     static func sample(version: Int16) -> CreateTopicsRequest {
         var value = CreateTopicsRequest()
-        value.topics = [
-            CreateTopicsRequest.CreatableTopic.sample(version: version),
-            CreateTopicsRequest.CreatableTopic.sample(version: version)
-        ]
+        value.topics = [CreateTopicsRequest.CreatableTopic.sample(version: version), CreateTopicsRequest.CreatableTopic.sample(version: version)]
         value.timeoutMs = 100002
         if version >= 1 {
             value.validateOnly = true
@@ -1577,14 +1428,8 @@ extension CreateTopicsRequest.CreatableTopic {
         value.name = "Name-ü4"
         value.numPartitions = 100005
         value.replicationFactor = 1006
-        value.assignments = [
-            CreateTopicsRequest.CreatableReplicaAssignment.sample(version: version),
-            CreateTopicsRequest.CreatableReplicaAssignment.sample(version: version)
-        ]
-        value.configs = [
-            CreateTopicsRequest.CreatableTopicConfig.sample(version: version),
-            CreateTopicsRequest.CreatableTopicConfig.sample(version: version)
-        ]
+        value.assignments = [CreateTopicsRequest.CreatableReplicaAssignment.sample(version: version), CreateTopicsRequest.CreatableReplicaAssignment.sample(version: version)]
+        value.configs = [CreateTopicsRequest.CreatableTopicConfig.sample(version: version), CreateTopicsRequest.CreatableTopicConfig.sample(version: version)]
         return value
     }
 }
@@ -1613,10 +1458,7 @@ extension CreateTopicsResponse: SampledMessage {
         if version >= 2 {
             value.throttleTimeMs = 100001
         }
-        value.topics = [
-            CreateTopicsResponse.CreatableTopicResult.sample(version: version),
-            CreateTopicsResponse.CreatableTopicResult.sample(version: version)
-        ]
+        value.topics = [CreateTopicsResponse.CreatableTopicResult.sample(version: version), CreateTopicsResponse.CreatableTopicResult.sample(version: version)]
         return value
     }
 }
@@ -1642,10 +1484,7 @@ extension CreateTopicsResponse.CreatableTopicResult {
             value.replicationFactor = 1009
         }
         if version >= 5 {
-            value.configs = [
-                CreateTopicsResponse.CreatableTopicConfigs.sample(version: version),
-                CreateTopicsResponse.CreatableTopicConfigs.sample(version: version)
-            ]
+            value.configs = [CreateTopicsResponse.CreatableTopicConfigs.sample(version: version), CreateTopicsResponse.CreatableTopicConfigs.sample(version: version)]
         }
         return value
     }
@@ -1677,10 +1516,7 @@ extension DeleteTopicsRequest: SampledMessage {
     static func sample(version: Int16) -> DeleteTopicsRequest {
         var value = DeleteTopicsRequest()
         if version >= 6 {
-            value.topics = [
-                DeleteTopicsRequest.DeleteTopicState.sample(version: version),
-                DeleteTopicsRequest.DeleteTopicState.sample(version: version)
-            ]
+            value.topics = [DeleteTopicsRequest.DeleteTopicState.sample(version: version), DeleteTopicsRequest.DeleteTopicState.sample(version: version)]
         }
         if version <= 5 {
             value.topicNames = ["TopicNames-ü2", "TopicNames-ü52"]
@@ -1709,10 +1545,7 @@ extension DeleteTopicsResponse: SampledMessage {
         if version >= 1 {
             value.throttleTimeMs = 100001
         }
-        value.responses = [
-            DeleteTopicsResponse.DeletableTopicResult.sample(version: version),
-            DeleteTopicsResponse.DeletableTopicResult.sample(version: version)
-        ]
+        value.responses = [DeleteTopicsResponse.DeletableTopicResult.sample(version: version), DeleteTopicsResponse.DeletableTopicResult.sample(version: version)]
         return value
     }
 }
@@ -1735,10 +1568,7 @@ extension DeleteTopicsResponse.DeletableTopicResult {
 extension DeleteRecordsRequest: SampledMessage {
     static func sample(version: Int16) -> DeleteRecordsRequest {
         var value = DeleteRecordsRequest()
-        value.topics = [
-            DeleteRecordsRequest.DeleteRecordsTopic.sample(version: version),
-            DeleteRecordsRequest.DeleteRecordsTopic.sample(version: version)
-        ]
+        value.topics = [DeleteRecordsRequest.DeleteRecordsTopic.sample(version: version), DeleteRecordsRequest.DeleteRecordsTopic.sample(version: version)]
         value.timeoutMs = 100002
         return value
     }
@@ -1748,10 +1578,7 @@ extension DeleteRecordsRequest.DeleteRecordsTopic {
     static func sample(version: Int16) -> DeleteRecordsRequest.DeleteRecordsTopic {
         var value = DeleteRecordsRequest.DeleteRecordsTopic()
         value.name = "Name-ü3"
-        value.partitions = [
-            DeleteRecordsRequest.DeleteRecordsPartition.sample(version: version),
-            DeleteRecordsRequest.DeleteRecordsPartition.sample(version: version)
-        ]
+        value.partitions = [DeleteRecordsRequest.DeleteRecordsPartition.sample(version: version), DeleteRecordsRequest.DeleteRecordsPartition.sample(version: version)]
         return value
     }
 }
@@ -1769,10 +1596,7 @@ extension DeleteRecordsResponse: SampledMessage {
     static func sample(version: Int16) -> DeleteRecordsResponse {
         var value = DeleteRecordsResponse()
         value.throttleTimeMs = 100001
-        value.topics = [
-            DeleteRecordsResponse.DeleteRecordsTopicResult.sample(version: version),
-            DeleteRecordsResponse.DeleteRecordsTopicResult.sample(version: version)
-        ]
+        value.topics = [DeleteRecordsResponse.DeleteRecordsTopicResult.sample(version: version), DeleteRecordsResponse.DeleteRecordsTopicResult.sample(version: version)]
         return value
     }
 }
@@ -1781,10 +1605,7 @@ extension DeleteRecordsResponse.DeleteRecordsTopicResult {
     static func sample(version: Int16) -> DeleteRecordsResponse.DeleteRecordsTopicResult {
         var value = DeleteRecordsResponse.DeleteRecordsTopicResult()
         value.name = "Name-ü3"
-        value.partitions = [
-            DeleteRecordsResponse.DeleteRecordsPartitionResult.sample(version: version),
-            DeleteRecordsResponse.DeleteRecordsPartitionResult.sample(version: version)
-        ]
+        value.partitions = [DeleteRecordsResponse.DeleteRecordsPartitionResult.sample(version: version), DeleteRecordsResponse.DeleteRecordsPartitionResult.sample(version: version)]
         return value
     }
 }
@@ -1802,10 +1623,7 @@ extension DeleteRecordsResponse.DeleteRecordsPartitionResult {
 extension CreatePartitionsRequest: SampledMessage {
     static func sample(version: Int16) -> CreatePartitionsRequest {
         var value = CreatePartitionsRequest()
-        value.topics = [
-            CreatePartitionsRequest.CreatePartitionsTopic.sample(version: version),
-            CreatePartitionsRequest.CreatePartitionsTopic.sample(version: version)
-        ]
+        value.topics = [CreatePartitionsRequest.CreatePartitionsTopic.sample(version: version), CreatePartitionsRequest.CreatePartitionsTopic.sample(version: version)]
         value.timeoutMs = 100002
         value.validateOnly = true
         return value
@@ -1817,10 +1635,7 @@ extension CreatePartitionsRequest.CreatePartitionsTopic {
         var value = CreatePartitionsRequest.CreatePartitionsTopic()
         value.name = "Name-ü4"
         value.count = 100005
-        value.assignments = [
-            CreatePartitionsRequest.CreatePartitionsAssignment.sample(version: version),
-            CreatePartitionsRequest.CreatePartitionsAssignment.sample(version: version)
-        ]
+        value.assignments = [CreatePartitionsRequest.CreatePartitionsAssignment.sample(version: version), CreatePartitionsRequest.CreatePartitionsAssignment.sample(version: version)]
         return value
     }
 }
@@ -1837,10 +1652,7 @@ extension CreatePartitionsResponse: SampledMessage {
     static func sample(version: Int16) -> CreatePartitionsResponse {
         var value = CreatePartitionsResponse()
         value.throttleTimeMs = 100001
-        value.results = [
-            CreatePartitionsResponse.CreatePartitionsTopicResult.sample(version: version),
-            CreatePartitionsResponse.CreatePartitionsTopicResult.sample(version: version)
-        ]
+        value.results = [CreatePartitionsResponse.CreatePartitionsTopicResult.sample(version: version), CreatePartitionsResponse.CreatePartitionsTopicResult.sample(version: version)]
         return value
     }
 }
@@ -1858,10 +1670,7 @@ extension CreatePartitionsResponse.CreatePartitionsTopicResult {
 extension DescribeConfigsRequest: SampledMessage {
     static func sample(version: Int16) -> DescribeConfigsRequest {
         var value = DescribeConfigsRequest()
-        value.resources = [
-            DescribeConfigsRequest.DescribeConfigsResource.sample(version: version),
-            DescribeConfigsRequest.DescribeConfigsResource.sample(version: version)
-        ]
+        value.resources = [DescribeConfigsRequest.DescribeConfigsResource.sample(version: version), DescribeConfigsRequest.DescribeConfigsResource.sample(version: version)]
         if version >= 1 {
             value.includeSynonyms = true
         }
@@ -1886,10 +1695,7 @@ extension DescribeConfigsResponse: SampledMessage {
     static func sample(version: Int16) -> DescribeConfigsResponse {
         var value = DescribeConfigsResponse()
         value.throttleTimeMs = 100001
-        value.results = [
-            DescribeConfigsResponse.DescribeConfigsResult.sample(version: version),
-            DescribeConfigsResponse.DescribeConfigsResult.sample(version: version)
-        ]
+        value.results = [DescribeConfigsResponse.DescribeConfigsResult.sample(version: version), DescribeConfigsResponse.DescribeConfigsResult.sample(version: version)]
         return value
     }
 }
@@ -1901,10 +1707,7 @@ extension DescribeConfigsResponse.DescribeConfigsResult {
         value.errorMessage = "ErrorMessage-ü4"
         value.resourceType = 15
         value.resourceName = "ResourceName-ü6"
-        value.configs = [
-            DescribeConfigsResponse.DescribeConfigsResourceResult.sample(version: version),
-            DescribeConfigsResponse.DescribeConfigsResourceResult.sample(version: version)
-        ]
+        value.configs = [DescribeConfigsResponse.DescribeConfigsResourceResult.sample(version: version), DescribeConfigsResponse.DescribeConfigsResourceResult.sample(version: version)]
         return value
     }
 }
@@ -1923,10 +1726,7 @@ extension DescribeConfigsResponse.DescribeConfigsResourceResult {
         }
         value.isSensitive = true
         if version >= 1 {
-            value.synonyms = [
-                DescribeConfigsResponse.DescribeConfigsSynonym.sample(version: version),
-                DescribeConfigsResponse.DescribeConfigsSynonym.sample(version: version)
-            ]
+            value.synonyms = [DescribeConfigsResponse.DescribeConfigsSynonym.sample(version: version), DescribeConfigsResponse.DescribeConfigsSynonym.sample(version: version)]
         }
         if version >= 3 {
             value.configType = 25
@@ -1957,10 +1757,7 @@ extension DescribeConfigsResponse.DescribeConfigsSynonym {
 extension AlterConfigsRequest: SampledMessage {
     static func sample(version: Int16) -> AlterConfigsRequest {
         var value = AlterConfigsRequest()
-        value.resources = [
-            AlterConfigsRequest.AlterConfigsResource.sample(version: version),
-            AlterConfigsRequest.AlterConfigsResource.sample(version: version)
-        ]
+        value.resources = [AlterConfigsRequest.AlterConfigsResource.sample(version: version), AlterConfigsRequest.AlterConfigsResource.sample(version: version)]
         value.validateOnly = true
         return value
     }
@@ -1971,10 +1768,7 @@ extension AlterConfigsRequest.AlterConfigsResource {
         var value = AlterConfigsRequest.AlterConfigsResource()
         value.resourceType = 13
         value.resourceName = "ResourceName-ü4"
-        value.configs = [
-            AlterConfigsRequest.AlterableConfig.sample(version: version),
-            AlterConfigsRequest.AlterableConfig.sample(version: version)
-        ]
+        value.configs = [AlterConfigsRequest.AlterableConfig.sample(version: version), AlterConfigsRequest.AlterableConfig.sample(version: version)]
         return value
     }
 }
@@ -1992,10 +1786,7 @@ extension AlterConfigsResponse: SampledMessage {
     static func sample(version: Int16) -> AlterConfigsResponse {
         var value = AlterConfigsResponse()
         value.throttleTimeMs = 100001
-        value.responses = [
-            AlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version),
-            AlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version)
-        ]
+        value.responses = [AlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version), AlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version)]
         return value
     }
 }
@@ -2014,10 +1805,7 @@ extension AlterConfigsResponse.AlterConfigsResourceResponse {
 extension IncrementalAlterConfigsRequest: SampledMessage {
     static func sample(version: Int16) -> IncrementalAlterConfigsRequest {
         var value = IncrementalAlterConfigsRequest()
-        value.resources = [
-            IncrementalAlterConfigsRequest.AlterConfigsResource.sample(version: version),
-            IncrementalAlterConfigsRequest.AlterConfigsResource.sample(version: version)
-        ]
+        value.resources = [IncrementalAlterConfigsRequest.AlterConfigsResource.sample(version: version), IncrementalAlterConfigsRequest.AlterConfigsResource.sample(version: version)]
         value.validateOnly = true
         return value
     }
@@ -2028,10 +1816,7 @@ extension IncrementalAlterConfigsRequest.AlterConfigsResource {
         var value = IncrementalAlterConfigsRequest.AlterConfigsResource()
         value.resourceType = 13
         value.resourceName = "ResourceName-ü4"
-        value.configs = [
-            IncrementalAlterConfigsRequest.AlterableConfig.sample(version: version),
-            IncrementalAlterConfigsRequest.AlterableConfig.sample(version: version)
-        ]
+        value.configs = [IncrementalAlterConfigsRequest.AlterableConfig.sample(version: version), IncrementalAlterConfigsRequest.AlterableConfig.sample(version: version)]
         return value
     }
 }
@@ -2050,10 +1835,7 @@ extension IncrementalAlterConfigsResponse: SampledMessage {
     static func sample(version: Int16) -> IncrementalAlterConfigsResponse {
         var value = IncrementalAlterConfigsResponse()
         value.throttleTimeMs = 100001
-        value.responses = [
-            IncrementalAlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version),
-            IncrementalAlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version)
-        ]
+        value.responses = [IncrementalAlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version), IncrementalAlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version)]
         return value
     }
 }
@@ -2091,10 +1873,7 @@ extension DescribeClusterResponse: SampledMessage {
         }
         value.clusterId = "ClusterId-ü5"
         value.controllerId = 100006
-        value.brokers = [
-            DescribeClusterResponse.DescribeClusterBroker.sample(version: version),
-            DescribeClusterResponse.DescribeClusterBroker.sample(version: version)
-        ]
+        value.brokers = [DescribeClusterResponse.DescribeClusterBroker.sample(version: version), DescribeClusterResponse.DescribeClusterBroker.sample(version: version)]
         value.clusterAuthorizedOperations = 100008
         return value
     }
@@ -2133,10 +1912,7 @@ extension DescribeAclsResponse: SampledMessage {
         value.throttleTimeMs = 100001
         value.errorCode = 1002
         value.errorMessage = "ErrorMessage-ü3"
-        value.resources = [
-            DescribeAclsResponse.DescribeAclsResource.sample(version: version),
-            DescribeAclsResponse.DescribeAclsResource.sample(version: version)
-        ]
+        value.resources = [DescribeAclsResponse.DescribeAclsResource.sample(version: version), DescribeAclsResponse.DescribeAclsResource.sample(version: version)]
         return value
     }
 }
@@ -2149,10 +1925,7 @@ extension DescribeAclsResponse.DescribeAclsResource {
         if version >= 1 {
             value.patternType = 17
         }
-        value.acls = [
-            DescribeAclsResponse.AclDescription.sample(version: version),
-            DescribeAclsResponse.AclDescription.sample(version: version)
-        ]
+        value.acls = [DescribeAclsResponse.AclDescription.sample(version: version), DescribeAclsResponse.AclDescription.sample(version: version)]
         return value
     }
 }
@@ -2171,10 +1944,7 @@ extension DescribeAclsResponse.AclDescription {
 extension CreateAclsRequest: SampledMessage {
     static func sample(version: Int16) -> CreateAclsRequest {
         var value = CreateAclsRequest()
-        value.creations = [
-            CreateAclsRequest.AclCreation.sample(version: version),
-            CreateAclsRequest.AclCreation.sample(version: version)
-        ]
+        value.creations = [CreateAclsRequest.AclCreation.sample(version: version), CreateAclsRequest.AclCreation.sample(version: version)]
         return value
     }
 }
@@ -2199,10 +1969,7 @@ extension CreateAclsResponse: SampledMessage {
     static func sample(version: Int16) -> CreateAclsResponse {
         var value = CreateAclsResponse()
         value.throttleTimeMs = 100001
-        value.results = [
-            CreateAclsResponse.AclCreationResult.sample(version: version),
-            CreateAclsResponse.AclCreationResult.sample(version: version)
-        ]
+        value.results = [CreateAclsResponse.AclCreationResult.sample(version: version), CreateAclsResponse.AclCreationResult.sample(version: version)]
         return value
     }
 }
@@ -2219,10 +1986,7 @@ extension CreateAclsResponse.AclCreationResult {
 extension DeleteAclsRequest: SampledMessage {
     static func sample(version: Int16) -> DeleteAclsRequest {
         var value = DeleteAclsRequest()
-        value.filters = [
-            DeleteAclsRequest.DeleteAclsFilter.sample(version: version),
-            DeleteAclsRequest.DeleteAclsFilter.sample(version: version)
-        ]
+        value.filters = [DeleteAclsRequest.DeleteAclsFilter.sample(version: version), DeleteAclsRequest.DeleteAclsFilter.sample(version: version)]
         return value
     }
 }
@@ -2247,10 +2011,7 @@ extension DeleteAclsResponse: SampledMessage {
     static func sample(version: Int16) -> DeleteAclsResponse {
         var value = DeleteAclsResponse()
         value.throttleTimeMs = 100001
-        value.filterResults = [
-            DeleteAclsResponse.DeleteAclsFilterResult.sample(version: version),
-            DeleteAclsResponse.DeleteAclsFilterResult.sample(version: version)
-        ]
+        value.filterResults = [DeleteAclsResponse.DeleteAclsFilterResult.sample(version: version), DeleteAclsResponse.DeleteAclsFilterResult.sample(version: version)]
         return value
     }
 }
@@ -2260,10 +2021,7 @@ extension DeleteAclsResponse.DeleteAclsFilterResult {
         var value = DeleteAclsResponse.DeleteAclsFilterResult()
         value.errorCode = 1003
         value.errorMessage = "ErrorMessage-ü4"
-        value.matchingAcls = [
-            DeleteAclsResponse.DeleteAclsMatchingAcl.sample(version: version),
-            DeleteAclsResponse.DeleteAclsMatchingAcl.sample(version: version)
-        ]
+        value.matchingAcls = [DeleteAclsResponse.DeleteAclsMatchingAcl.sample(version: version), DeleteAclsResponse.DeleteAclsMatchingAcl.sample(version: version)]
         return value
     }
 }
@@ -2330,10 +2088,7 @@ extension OffsetForLeaderEpochRequest: SampledMessage {
         if version >= 3 {
             value.replicaId = 100001
         }
-        value.topics = [
-            OffsetForLeaderEpochRequest.OffsetForLeaderTopic.sample(version: version),
-            OffsetForLeaderEpochRequest.OffsetForLeaderTopic.sample(version: version)
-        ]
+        value.topics = [OffsetForLeaderEpochRequest.OffsetForLeaderTopic.sample(version: version), OffsetForLeaderEpochRequest.OffsetForLeaderTopic.sample(version: version)]
         return value
     }
 }
@@ -2342,10 +2097,7 @@ extension OffsetForLeaderEpochRequest.OffsetForLeaderTopic {
     static func sample(version: Int16) -> OffsetForLeaderEpochRequest.OffsetForLeaderTopic {
         var value = OffsetForLeaderEpochRequest.OffsetForLeaderTopic()
         value.topic = "Topic-ü3"
-        value.partitions = [
-            OffsetForLeaderEpochRequest.OffsetForLeaderPartition.sample(version: version),
-            OffsetForLeaderEpochRequest.OffsetForLeaderPartition.sample(version: version)
-        ]
+        value.partitions = [OffsetForLeaderEpochRequest.OffsetForLeaderPartition.sample(version: version), OffsetForLeaderEpochRequest.OffsetForLeaderPartition.sample(version: version)]
         return value
     }
 }
@@ -2368,10 +2120,7 @@ extension OffsetForLeaderEpochResponse: SampledMessage {
         if version >= 2 {
             value.throttleTimeMs = 100001
         }
-        value.topics = [
-            OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.sample(version: version),
-            OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.sample(version: version)
-        ]
+        value.topics = [OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.sample(version: version), OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.sample(version: version)]
         return value
     }
 }
@@ -2380,10 +2129,7 @@ extension OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult {
     static func sample(version: Int16) -> OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult {
         var value = OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult()
         value.topic = "Topic-ü3"
-        value.partitions = [
-            OffsetForLeaderEpochResponse.EpochEndOffset.sample(version: version),
-            OffsetForLeaderEpochResponse.EpochEndOffset.sample(version: version)
-        ]
+        value.partitions = [OffsetForLeaderEpochResponse.EpochEndOffset.sample(version: version), OffsetForLeaderEpochResponse.EpochEndOffset.sample(version: version)]
         return value
     }
 }
@@ -2405,10 +2151,7 @@ extension AddPartitionsToTxnRequest: SampledMessage {
     static func sample(version: Int16) -> AddPartitionsToTxnRequest {
         var value = AddPartitionsToTxnRequest()
         if version >= 4 {
-            value.transactions = [
-                AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.sample(version: version),
-                AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.sample(version: version)
-            ]
+            value.transactions = [AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.sample(version: version), AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.sample(version: version)]
         }
         if version <= 3 {
             value.v3AndBelowTransactionalId = "V3AndBelowTransactionalId-ü2"
@@ -2420,10 +2163,7 @@ extension AddPartitionsToTxnRequest: SampledMessage {
             value.v3AndBelowProducerEpoch = 1004
         }
         if version <= 3 {
-            value.v3AndBelowTopics = [
-                AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version),
-                AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version)
-            ]
+            value.v3AndBelowTopics = [AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version), AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version)]
         }
         return value
     }
@@ -2445,10 +2185,7 @@ extension AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction {
             value.verifyOnly = true
         }
         if version >= 4 {
-            value.topics = [
-                AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version),
-                AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version)
-            ]
+            value.topics = [AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version), AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version)]
         }
         return value
     }
@@ -2471,16 +2208,10 @@ extension AddPartitionsToTxnResponse: SampledMessage {
             value.errorCode = 1002
         }
         if version >= 4 {
-            value.resultsByTransaction = [
-                AddPartitionsToTxnResponse.AddPartitionsToTxnResult.sample(version: version),
-                AddPartitionsToTxnResponse.AddPartitionsToTxnResult.sample(version: version)
-            ]
+            value.resultsByTransaction = [AddPartitionsToTxnResponse.AddPartitionsToTxnResult.sample(version: version), AddPartitionsToTxnResponse.AddPartitionsToTxnResult.sample(version: version)]
         }
         if version <= 3 {
-            value.resultsByTopicV3AndBelow = [
-                AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version),
-                AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version)
-            ]
+            value.resultsByTopicV3AndBelow = [AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version), AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version)]
         }
         return value
     }
@@ -2493,10 +2224,7 @@ extension AddPartitionsToTxnResponse.AddPartitionsToTxnResult {
             value.transactionalId = "TransactionalId-ü5"
         }
         if version >= 4 {
-            value.topicResults = [
-                AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version),
-                AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version)
-            ]
+            value.topicResults = [AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version), AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version)]
         }
         return value
     }
@@ -2506,10 +2234,7 @@ extension AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult {
     static func sample(version: Int16) -> AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult {
         var value = AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult()
         value.name = "Name-ü7"
-        value.resultsByPartition = [
-            AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.sample(version: version),
-            AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.sample(version: version)
-        ]
+        value.resultsByPartition = [AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.sample(version: version), AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.sample(version: version)]
         return value
     }
 }
@@ -2579,10 +2304,7 @@ extension TxnOffsetCommitRequest: SampledMessage {
         if version >= 3 {
             value.groupInstanceId = "GroupInstanceId-ü7"
         }
-        value.topics = [
-            TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.sample(version: version),
-            TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.sample(version: version)
-        ]
+        value.topics = [TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.sample(version: version), TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.sample(version: version)]
         return value
     }
 }
@@ -2591,10 +2313,7 @@ extension TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic {
     static func sample(version: Int16) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic {
         var value = TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic()
         value.name = "Name-ü9"
-        value.partitions = [
-            TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition.sample(version: version),
-            TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition.sample(version: version)
-        ]
+        value.partitions = [TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition.sample(version: version), TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition.sample(version: version)]
         return value
     }
 }
@@ -2616,10 +2335,7 @@ extension TxnOffsetCommitResponse: SampledMessage {
     static func sample(version: Int16) -> TxnOffsetCommitResponse {
         var value = TxnOffsetCommitResponse()
         value.throttleTimeMs = 100001
-        value.topics = [
-            TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic.sample(version: version),
-            TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic.sample(version: version)
-        ]
+        value.topics = [TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic.sample(version: version), TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic.sample(version: version)]
         return value
     }
 }
@@ -2628,10 +2344,7 @@ extension TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic {
     static func sample(version: Int16) -> TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic {
         var value = TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic()
         value.name = "Name-ü3"
-        value.partitions = [
-            TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition.sample(version: version),
-            TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition.sample(version: version)
-        ]
+        value.partitions = [TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition.sample(version: version), TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition.sample(version: version)]
         return value
     }
 }
@@ -2648,10 +2361,7 @@ extension TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition {
 extension DescribeUserScramCredentialsRequest: SampledMessage {
     static func sample(version: Int16) -> DescribeUserScramCredentialsRequest {
         var value = DescribeUserScramCredentialsRequest()
-        value.users = [
-            DescribeUserScramCredentialsRequest.UserName.sample(version: version),
-            DescribeUserScramCredentialsRequest.UserName.sample(version: version)
-        ]
+        value.users = [DescribeUserScramCredentialsRequest.UserName.sample(version: version), DescribeUserScramCredentialsRequest.UserName.sample(version: version)]
         return value
     }
 }
@@ -2670,10 +2380,7 @@ extension DescribeUserScramCredentialsResponse: SampledMessage {
         value.throttleTimeMs = 100001
         value.errorCode = 1002
         value.errorMessage = "ErrorMessage-ü3"
-        value.results = [
-            DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.sample(version: version),
-            DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.sample(version: version)
-        ]
+        value.results = [DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.sample(version: version), DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.sample(version: version)]
         return value
     }
 }
@@ -2684,10 +2391,7 @@ extension DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResul
         value.user = "User-ü5"
         value.errorCode = 1006
         value.errorMessage = "ErrorMessage-ü7"
-        value.credentialInfos = [
-            DescribeUserScramCredentialsResponse.CredentialInfo.sample(version: version),
-            DescribeUserScramCredentialsResponse.CredentialInfo.sample(version: version)
-        ]
+        value.credentialInfos = [DescribeUserScramCredentialsResponse.CredentialInfo.sample(version: version), DescribeUserScramCredentialsResponse.CredentialInfo.sample(version: version)]
         return value
     }
 }
@@ -2704,14 +2408,8 @@ extension DescribeUserScramCredentialsResponse.CredentialInfo {
 extension AlterUserScramCredentialsRequest: SampledMessage {
     static func sample(version: Int16) -> AlterUserScramCredentialsRequest {
         var value = AlterUserScramCredentialsRequest()
-        value.deletions = [
-            AlterUserScramCredentialsRequest.ScramCredentialDeletion.sample(version: version),
-            AlterUserScramCredentialsRequest.ScramCredentialDeletion.sample(version: version)
-        ]
-        value.upsertions = [
-            AlterUserScramCredentialsRequest.ScramCredentialUpsertion.sample(version: version),
-            AlterUserScramCredentialsRequest.ScramCredentialUpsertion.sample(version: version)
-        ]
+        value.deletions = [AlterUserScramCredentialsRequest.ScramCredentialDeletion.sample(version: version), AlterUserScramCredentialsRequest.ScramCredentialDeletion.sample(version: version)]
+        value.upsertions = [AlterUserScramCredentialsRequest.ScramCredentialUpsertion.sample(version: version), AlterUserScramCredentialsRequest.ScramCredentialUpsertion.sample(version: version)]
         return value
     }
 }
@@ -2741,10 +2439,7 @@ extension AlterUserScramCredentialsResponse: SampledMessage {
     static func sample(version: Int16) -> AlterUserScramCredentialsResponse {
         var value = AlterUserScramCredentialsResponse()
         value.throttleTimeMs = 100001
-        value.results = [
-            AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.sample(version: version),
-            AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.sample(version: version)
-        ]
+        value.results = [AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.sample(version: version), AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.sample(version: version)]
         return value
     }
 }
@@ -2762,10 +2457,7 @@ extension AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult {
 extension DescribeProducersRequest: SampledMessage {
     static func sample(version: Int16) -> DescribeProducersRequest {
         var value = DescribeProducersRequest()
-        value.topics = [
-            DescribeProducersRequest.TopicRequest.sample(version: version),
-            DescribeProducersRequest.TopicRequest.sample(version: version)
-        ]
+        value.topics = [DescribeProducersRequest.TopicRequest.sample(version: version), DescribeProducersRequest.TopicRequest.sample(version: version)]
         return value
     }
 }
@@ -2783,10 +2475,7 @@ extension DescribeProducersResponse: SampledMessage {
     static func sample(version: Int16) -> DescribeProducersResponse {
         var value = DescribeProducersResponse()
         value.throttleTimeMs = 100001
-        value.topics = [
-            DescribeProducersResponse.TopicResponse.sample(version: version),
-            DescribeProducersResponse.TopicResponse.sample(version: version)
-        ]
+        value.topics = [DescribeProducersResponse.TopicResponse.sample(version: version), DescribeProducersResponse.TopicResponse.sample(version: version)]
         return value
     }
 }
@@ -2795,10 +2484,7 @@ extension DescribeProducersResponse.TopicResponse {
     static func sample(version: Int16) -> DescribeProducersResponse.TopicResponse {
         var value = DescribeProducersResponse.TopicResponse()
         value.name = "Name-ü3"
-        value.partitions = [
-            DescribeProducersResponse.PartitionResponse.sample(version: version),
-            DescribeProducersResponse.PartitionResponse.sample(version: version)
-        ]
+        value.partitions = [DescribeProducersResponse.PartitionResponse.sample(version: version), DescribeProducersResponse.PartitionResponse.sample(version: version)]
         return value
     }
 }
@@ -2809,10 +2495,7 @@ extension DescribeProducersResponse.PartitionResponse {
         value.partitionIndex = 100005
         value.errorCode = 1006
         value.errorMessage = "ErrorMessage-ü7"
-        value.activeProducers = [
-            DescribeProducersResponse.ProducerState.sample(version: version),
-            DescribeProducersResponse.ProducerState.sample(version: version)
-        ]
+        value.activeProducers = [DescribeProducersResponse.ProducerState.sample(version: version), DescribeProducersResponse.ProducerState.sample(version: version)]
         return value
     }
 }
@@ -2834,10 +2517,7 @@ extension StraitMirrorAppendRequest: SampledMessage {
     static func sample(version: Int16) -> StraitMirrorAppendRequest {
         var value = StraitMirrorAppendRequest()
         value.timeoutMs = 100001
-        value.topics = [
-            StraitMirrorAppendRequest.MirrorAppendTopic.sample(version: version),
-            StraitMirrorAppendRequest.MirrorAppendTopic.sample(version: version)
-        ]
+        value.topics = [StraitMirrorAppendRequest.MirrorAppendTopic.sample(version: version), StraitMirrorAppendRequest.MirrorAppendTopic.sample(version: version)]
         return value
     }
 }
@@ -2846,10 +2526,7 @@ extension StraitMirrorAppendRequest.MirrorAppendTopic {
     static func sample(version: Int16) -> StraitMirrorAppendRequest.MirrorAppendTopic {
         var value = StraitMirrorAppendRequest.MirrorAppendTopic()
         value.name = "Name-ü3"
-        value.partitions = [
-            StraitMirrorAppendRequest.MirrorAppendPartition.sample(version: version),
-            StraitMirrorAppendRequest.MirrorAppendPartition.sample(version: version)
-        ]
+        value.partitions = [StraitMirrorAppendRequest.MirrorAppendPartition.sample(version: version), StraitMirrorAppendRequest.MirrorAppendPartition.sample(version: version)]
         return value
     }
 }
@@ -2868,10 +2545,7 @@ extension StraitMirrorAppendResponse: SampledMessage {
     static func sample(version: Int16) -> StraitMirrorAppendResponse {
         var value = StraitMirrorAppendResponse()
         value.throttleTimeMs = 100001
-        value.topics = [
-            StraitMirrorAppendResponse.MirrorAppendTopicResponse.sample(version: version),
-            StraitMirrorAppendResponse.MirrorAppendTopicResponse.sample(version: version)
-        ]
+        value.topics = [StraitMirrorAppendResponse.MirrorAppendTopicResponse.sample(version: version), StraitMirrorAppendResponse.MirrorAppendTopicResponse.sample(version: version)]
         return value
     }
 }
@@ -2880,10 +2554,7 @@ extension StraitMirrorAppendResponse.MirrorAppendTopicResponse {
     static func sample(version: Int16) -> StraitMirrorAppendResponse.MirrorAppendTopicResponse {
         var value = StraitMirrorAppendResponse.MirrorAppendTopicResponse()
         value.name = "Name-ü3"
-        value.partitions = [
-            StraitMirrorAppendResponse.MirrorAppendPartitionResponse.sample(version: version),
-            StraitMirrorAppendResponse.MirrorAppendPartitionResponse.sample(version: version)
-        ]
+        value.partitions = [StraitMirrorAppendResponse.MirrorAppendPartitionResponse.sample(version: version), StraitMirrorAppendResponse.MirrorAppendPartitionResponse.sample(version: version)]
         return value
     }
 }
@@ -2908,10 +2579,7 @@ extension ConsumerProtocolSubscription: SampledMessage {
         value.topics = ["Topics-ü1", "Topics-ü51"]
         value.userData = [2, 0, 255]
         if version >= 1 {
-            value.ownedPartitions = [
-                ConsumerProtocolSubscription.TopicPartition.sample(version: version),
-                ConsumerProtocolSubscription.TopicPartition.sample(version: version)
-            ]
+            value.ownedPartitions = [ConsumerProtocolSubscription.TopicPartition.sample(version: version), ConsumerProtocolSubscription.TopicPartition.sample(version: version)]
         }
         if version >= 2 {
             value.generationId = 100004
@@ -2939,10 +2607,7 @@ extension ConsumerProtocolSubscription.TopicPartition {
 extension ConsumerProtocolAssignment: SampledMessage {
     static func sample(version: Int16) -> ConsumerProtocolAssignment {
         var value = ConsumerProtocolAssignment()
-        value.assignedPartitions = [
-            ConsumerProtocolAssignment.TopicPartition.sample(version: version),
-            ConsumerProtocolAssignment.TopicPartition.sample(version: version)
-        ]
+        value.assignedPartitions = [ConsumerProtocolAssignment.TopicPartition.sample(version: version), ConsumerProtocolAssignment.TopicPartition.sample(version: version)]
         value.userData = [2, 0, 255]
         return value
     }
