@@ -135,10 +135,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
             ]),
+        .target(
+            name: "Failover",
+            dependencies: [
+                "Replicator", "Replication", "Observability", "KafkaClient", "KafkaProtocol", "KafkaRecords",
+                "Topology",
+                .product(name: "Logging", package: "swift-log")
+            ]),
         .executableTarget(
             name: "strait",
             dependencies: [
-                "Topology", "KafkaClient", "DelayLink", "Replicator", "Observability", "Security", "TLS",
+                "Topology", "KafkaClient", "DelayLink", "Replicator", "Observability", "Failover", "Security", "TLS",
                 "BrokerServer", "BrokerCore", "ListenerSettings", "LogStorage", "KafkaProtocol", "KafkaRecords",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -159,6 +166,7 @@ let package = Package(
             dependencies: ["KafkaProtocol", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords"]),
         .testTarget(name: "DurableFileTests", dependencies: ["DurableFile"]),
+        .testTarget(name: "FailoverTests", dependencies: ["Failover", "Replication"]),
         .testTarget(name: "LogStorageTests", dependencies: ["LogStorage", "KafkaRecords"]),
         .testTarget(
             name: "TopologyTests",

@@ -65,6 +65,8 @@ public enum LinkHealth {
         case notRunning
         /// The link has not started: one of its clusters has not answered yet (mode `starting`).
         case notStarted
+        /// A failover promoted the link's topics at its target; the link stopped (mode `failed-over`).
+        case failedOver(failover: String)
         /// No checkpoint pass succeeded for `ageMs`, longer than `boundMs`.
         case checkpointsStalled(ageMs: Int64, boundMs: Int64)
         /// The link's error count rose by `count` since the previous snapshot.
@@ -76,7 +78,7 @@ public enum LinkHealth {
 
         public var exitStatus: ExitStatus {
             switch self {
-            case .notRunning, .notStarted, .checkpointsStalled, .errorsRising: .linkDown
+            case .notRunning, .notStarted, .failedOver, .checkpointsStalled, .errorsRising: .linkDown
             case .lagRecords, .lagTime: .overLagBound
             }
         }
@@ -134,6 +136,7 @@ public enum LinkHealth {
         bounds: Bounds, now: Int64
     ) -> [Problem] {
         if snapshot.mode == "starting" { return [.notStarted] }
+        if snapshot.mode == "failed-over" { return [.failedOver(failover: snapshot.failover ?? "unknown")] }
         var problems: [Problem] = []
         if let expected, let age = snapshot.checkpointAgeMs, age > expected.stalledAfterMs {
             problems.append(.checkpointsStalled(ageMs: age, boundMs: expected.stalledAfterMs))

@@ -53,6 +53,8 @@ public enum StatusText {
             "DOWN: not running in the process at the status address (a link of the topology file)"
         case .notStarted:
             "DOWN: not started: one of its clusters has not answered yet"
+        case let .failedOver(failover):
+            "DOWN: stopped by failover \(failover): its topics at the target are promoted (docs/failover.md)"
         case let .checkpointsStalled(age, bound):
             "DOWN: no checkpoint pass succeeded for \(seconds(age)) s (bound \(seconds(bound)) s: 3 checkpoint intervals + 5 s)"
         case let .errorsRising(count):

@@ -349,6 +349,9 @@ public struct PartitionMirrorMachine: Sendable {
         public var mirroredOffset: Int64 = 0
         /// The source's high watermark at the last fetch.
         public var sourceEndOffset: Int64 = 0
+        /// When that fetch was answered (ms since the epoch; nil before the first): what an
+        /// unplanned failover reports its possible loss from.
+        public var sourceEndSeenAt: Int64?
         /// Timestamp of the first record not yet mirrored (nil when caught up or unknown).
         public var oldestUnmirroredTimestamp: Int64?
         public var counters = PartitionCounters()
@@ -623,6 +626,7 @@ public struct PartitionMirrorMachine: Sendable {
     private mutating func mirror(_ fetched: FetchedBatches, now: Int64) -> [Action] {
         var actions: [Action] = []
         status.sourceEndOffset = fetched.highWatermark
+        status.sourceEndSeenAt = now
         if fetched.logStartOffset >= 0 {
             noteSourceLogStart(fetched.logStartOffset)
             if fetched.logStartOffset > next {

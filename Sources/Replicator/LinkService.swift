@@ -46,17 +46,7 @@ public final class LinkService: Service, Sendable {
         self.logger = logger
     }
 
-    var policy: ReplicationPolicy {
-        let naming: TopicNaming =
-            switch link.naming {
-            case let .prefix(separator): .prefix(separator: separator)
-            case .identity: .identity
-            }
-        return ReplicationPolicy(
-            source: link.source, target: link.target, naming: naming,
-            topics: NameFilter(include: link.topics.include, exclude: link.topics.exclude),
-            groups: NameFilter(include: link.groups.include, exclude: link.groups.exclude))
-    }
+    var policy: ReplicationPolicy { link.replicationPolicy }
 
     public func run() async throws {
         func tuned(_ base: KafkaClientConfiguration) -> KafkaClientConfiguration {
@@ -80,10 +70,21 @@ public final class LinkService: Service, Sendable {
         do {
             try await cancelWhenGracefulShutdown {
                 let (mode, maps) = try await self.startUp(source: source, target: target)
-                try await self.runLink(source: source, target: target, mode: mode, maps: maps)
+                // Whichever ends first ends both: the watch ends only by finding a failover.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await self.runLink(source: source, target: target, mode: mode, maps: maps) }
+                    group.addTask { try await self.failoverWatch(target: target) }
+                    try await group.next()
+                    group.cancelAll()
+                }
             }
         } catch is CancellationError {
             // Graceful shutdown: the loops ended by cancellation.
+        } catch let stopped as LinkFailedOver {
+            // The process goes on (an embedded site's broker may run in it): the link idles until shutdown.
+            status.failedOver(stopped.record.id)
+            logger.error("\(stopped)")
+            try? await gracefulShutdown()
         }
         logger.info("link stopped")
     }
@@ -96,6 +97,7 @@ public final class LinkService: Service, Sendable {
         var attempt = 0
         while true {
             do {
+                try await refuseIfFailedOver(target: target)
                 let mode = try await decideMode(target: target)
                 status.setMode(mode.rawValue)
                 if mode == .preserve && link.compression != "source" {
@@ -106,10 +108,10 @@ public final class LinkService: Service, Sendable {
                 var maps: [TopicPartition: OffsetMap] = [:]
                 if mode == .translate {
                     let syncTopic = MirrorTopics.offsetSyncs(targetAlias: link.target)
-                    try await ensureTopic(
-                        source, name: syncTopic, partitions: 1,
+                    try await source.ensureBookkeepingTopic(
+                        syncTopic, partitions: 1,
                         configs: ["cleanup.policy": "delete", "retention.ms": "-1"])
-                    let syncs = try await readAll(source, topic: syncTopic)
+                    let syncs = try await source.readBookkeepingTopic(syncTopic)
                     var byPartition: [TopicPartition: [OffsetSync]] = [:]
                     for (key, value) in syncs {
                         guard let key, let value, let sync = try? OffsetSync(key: key, value: value) else { continue }
@@ -128,6 +130,8 @@ public final class LinkService: Service, Sendable {
                 return (mode, maps)
             } catch let error as CancellationError {
                 throw error
+            } catch let error as LinkFailedOver {
+                throw error
             } catch {
                 attempt += 1
                 if attempt == 1 || attempt % 10 == 0 {
@@ -137,6 +141,33 @@ public final class LinkService: Service, Sendable {
                 status.linkError()
                 try await Task.sleep(for: .seconds(1))
             }
+        }
+    }
+
+    /// Every second: a failover recorded at the target stops the link (it throws
+    /// `LinkFailedOver`, which ends the link's task group). Needs only the target, so it works
+    /// while the source is gone. Errors reading the record are retried at the next tick.
+    private func failoverWatch(target: KafkaCluster) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: .seconds(1))
+            do {
+                try await refuseIfFailedOver(target: target)
+            } catch let error as LinkFailedOver {
+                throw error
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.debug("failover record not read; retrying", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// A failover recorded at the target for this link's direction means its topics there are
+    /// promoted: the link must not write into them. Checked at start-up, at every discovery
+    /// refresh and every second (the failover confirms the stop through the status endpoint).
+    private func refuseIfFailedOver(target: KafkaCluster) async throws {
+        if let record = try await FailoverStore.standing(from: link.source, to: link.target, at: target) {
+            throw LinkFailedOver(record: record)
         }
     }
 
@@ -177,6 +208,7 @@ public final class LinkService: Service, Sendable {
             var lane = 1
             while !Task.isCancelled {
                 do {
+                    try await refuseIfFailedOver(target: target)
                     let metadata = try await source.refreshMetadata(topics: nil)
                     if link.syncTopicDeletion {
                         for (name, remote) in mirrored where metadata.topics[name] == nil {
@@ -210,6 +242,9 @@ public final class LinkService: Service, Sendable {
                         }
                     }
                 } catch let error as CancellationError {
+                    throw error
+                } catch let error as LinkFailedOver {
+                    tasks.cancelAll()
                     throw error
                 } catch {
                     status.linkError()
@@ -294,71 +329,6 @@ public final class LinkService: Service, Sendable {
         )
     }
 
-    func ensureTopic(_ cluster: KafkaCluster, name: String, partitions: Int32, configs: [String: String]) async throws {
-        let result = try await cluster.createTopics([NewTopic(name: name, partitions: partitions, configs: configs)])[
-            name]
-        if let result, !result.isSuccess && !result.alreadyExists {
-            throw ReplicatorError.target("cannot create \(name): \(result.errorCode) \(result.errorMessage ?? "")")
-        }
-    }
-
-    /// Every record of partition 0 of `topic` as (key, value), from the log start to the end.
-    func readAll(_ cluster: KafkaCluster, topic: String) async throws -> [([UInt8]?, [UInt8]?)] {
-        let partition = TopicPartition(topic, 0)
-        let ends = try await cluster.listOffsets([partition], spec: .latest)
-        let starts = try await cluster.listOffsets([partition], spec: .earliest)
-        guard let end = try ends[partition]?.get().offset, var next = try starts[partition]?.get().offset else {
-            return []
-        }
-        var records: [([UInt8]?, [UInt8]?)] = []
-        while next < end {
-            let fetched = try await cluster.fetch(
-                [partition: FetchPosition(offset: next, maxBytes: 4 << 20)], options: FetchOptions(maxWaitMs: 100))
-            guard let result = fetched[partition], result.errorCode == .none, let after = result.nextOffset else {
-                throw ReplicatorError.source(
-                    "cannot read \(topic) at offset \(next): \(fetched[partition]?.errorCode.description ?? "no answer")"
-                )
-            }
-            for batch in result.batches where !batch.header.isControl {
-                for record in try RecordBatchDecoder.records(in: batch) where record.offset >= next {
-                    records.append((record.key, record.value))
-                }
-            }
-            next = after
-        }
-        return records
-    }
-
-    /// Produces key/value records as one batch to partition 0 of `topic`.
-    /// Writes the link's own bookkeeping records (offset syncs, checkpoints, heartbeats) to
-    /// partition 0 of `topic`. Retriable refusals are tried again for about 5 s: right after the
-    /// link creates a topic, Apache Kafka answers UNKNOWN_TOPIC_OR_PARTITION until the new
-    /// partition's leader is known.
-    func produce(_ cluster: KafkaCluster, topic: String, records: [([UInt8], [UInt8])], now: Int64) async throws {
-        guard !records.isEmpty else { return }
-        var builder = RecordBatchBuilder()
-        for (key, value) in records { builder.append(key: key, value: value, timestamp: now) }
-        let batch = try builder.build()
-        let partition = TopicPartition(topic, 0)
-        var backoff: Duration = .milliseconds(100)
-        for attempt in 1...Self.bookkeepingWriteAttempts {
-            let results = try await cluster.produce([partition: batch], acks: -1)
-            guard let result = results[partition], !result.isSuccess else { return }
-            let retriable = result.clientError.map(\.isRetriable) ?? result.errorCode.isRetriable
-            guard retriable, attempt < Self.bookkeepingWriteAttempts else {
-                throw ReplicatorError.target(
-                    "writing \(records.count) records to \(topic) failed: \(result.errorCode) "
-                        + (result.errorMessage ?? result.clientError.map { "\($0)" } ?? ""))
-            }
-            await cluster.invalidateMetadata()
-            try await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(1))
-        }
-    }
-
-    /// Attempts of one bookkeeping write: 0.1 + 0.2 + 0.4 + 0.8 + 1 + 1 + ... ≈ 5 s of retries.
-    static let bookkeepingWriteAttempts = 8
-
     // MARK: Checkpoints and heartbeats
 
     private func checkpointLoop(source: KafkaCluster, target: KafkaCluster) async throws {
@@ -369,17 +339,17 @@ public final class LinkService: Service, Sendable {
             try await Task.sleep(for: .milliseconds(link.checkpointIntervalMs))
             do {
                 if !ready {
-                    try await ensureTopic(
-                        target, name: checkpointTopic, partitions: 1, configs: ["cleanup.policy": "compact"])
-                    try await ensureTopic(
-                        target, name: MirrorTopics.heartbeats, partitions: 1, configs: ["cleanup.policy": "compact"])
+                    try await target.ensureBookkeepingTopic(
+                        checkpointTopic, partitions: 1, configs: ["cleanup.policy": "compact"])
+                    try await target.ensureBookkeepingTopic(
+                        MirrorTopics.heartbeats, partitions: 1, configs: ["cleanup.policy": "compact"])
                     ready = true
                 }
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
                 let heartbeat = Heartbeat(
                     sourceClusterAlias: link.source, targetClusterAlias: link.target, timestamp: now)
-                try await produce(
-                    target, topic: MirrorTopics.heartbeats, records: [(try heartbeat.key(), heartbeat.value())],
+                try await target.writeBookkeeping(
+                    MirrorTopics.heartbeats, records: [(try heartbeat.key(), heartbeat.value())],
                     now: now)
                 try await checkpointGroups(
                     source: source, target: target, policy: policy, topic: checkpointTopic, now: now)
@@ -438,7 +408,18 @@ public final class LinkService: Service, Sendable {
                 }
             }
         }
-        try await produce(target, topic: topic, records: records, now: now)
+        try await target.writeBookkeeping(topic, records: records, now: now)
+    }
+}
+
+/// The link stopped because a failover promoted its topics at the target.
+struct LinkFailedOver: Error, CustomStringConvertible {
+    var record: FailoverRecord
+
+    var description: String {
+        let at = Date(timeIntervalSince1970: Double(record.promotedAtMs) / 1000).formatted(.iso8601)
+        return
+            "link \(record.from)->\(record.to) stopped: failover \(record.id) (\(record.kind.rawValue)) promoted its topics at \(record.to) at \(at), and the link would write into them. To mirror again, fail back (strait failback FILE --to \(record.from)) or take the link out of the topology"
     }
 }
 

@@ -15,6 +15,8 @@ public final class LinkStatus: @unchecked Sendable {
     /// before stop, and what they publish afterwards is ignored.
     private var generations: [String: Int] = [:]
     private var mode: String = "starting"
+    /// The failover that stopped the link (its topics at the target are promoted).
+    private var failover: String?
     private var lastCheckpointAt: Int64?
     /// Errors of the link's own tasks (not of a partition).
     private var errors: Int64 = 0
@@ -33,6 +35,8 @@ public final class LinkStatus: @unchecked Sendable {
         public var mirroredOffset: Int64 = 0
         /// The source partition's high watermark at the last fetch.
         public var sourceEndOffset: Int64 = 0
+        /// When the link read `sourceEndOffset` (ms since the epoch; nil before its first fetch).
+        public var sourceEndSeenAtMs: Int64?
         /// Timestamp of the first record not yet mirrored (nil when caught up).
         public var oldestUnmirroredTimestamp: Int64?
         public var records: Int64 = 0
@@ -52,6 +56,8 @@ public final class LinkStatus: @unchecked Sendable {
         public var target: String
         public var mode: String
         public var checkpointAgeMs: Int64?
+        /// Mode `failed-over`: the failover whose record stopped the link.
+        public var failover: String?
         /// Every error of the link: its own tasks' (topic discovery, config sync, checkpoints)
         /// plus each partition's.
         public var errors: Int64
@@ -67,6 +73,12 @@ public final class LinkStatus: @unchecked Sendable {
     }
 
     func setMode(_ mode: String) { lock.withLock { self.mode = mode } }
+    func failedOver(_ id: String) {
+        lock.withLock {
+            mode = "failed-over"
+            failover = id
+        }
+    }
     func checkpointed(at now: Int64) { lock.withLock { lastCheckpointAt = now } }
     func linkError() { lock.withLock { errors += 1 } }
 
@@ -104,6 +116,7 @@ public final class LinkStatus: @unchecked Sendable {
                 return PartitionStatus(
                     sourceTopic: partition.topic, targetTopic: published.remoteTopic, partition: partition.partition,
                     mirroredOffset: status.mirroredOffset, sourceEndOffset: status.sourceEndOffset,
+                    sourceEndSeenAtMs: status.sourceEndSeenAt,
                     oldestUnmirroredTimestamp: status.oldestUnmirroredTimestamp,
                     records: counters.recordsMirrored, bytes: counters.bytesMirrored, gaps: counters.gaps,
                     gapOffsets: counters.gapOffsets, duplicates: counters.duplicates,
@@ -112,7 +125,7 @@ public final class LinkStatus: @unchecked Sendable {
             }
             return Snapshot(
                 source: source, target: target, mode: mode,
-                checkpointAgeMs: lastCheckpointAt.map { now - $0 },
+                checkpointAgeMs: lastCheckpointAt.map { now - $0 }, failover: failover,
                 errors: errors + rows.reduce(0) { $0 + $1.errors }, taskErrors: errors, partitions: rows)
         }
     }

@@ -298,9 +298,8 @@ struct PartitionMirror: Sendable {
     private func write(_ syncs: [OffsetSync]) async -> Machine.Event {
         do {
             let records = try syncs.map { (try $0.key(), $0.value()) }
-            try await link.produce(
-                source, topic: MirrorTopics.offsetSyncs(targetAlias: link.link.target), records: records,
-                now: Self.now())
+            try await source.writeBookkeeping(
+                MirrorTopics.offsetSyncs(targetAlias: link.link.target), records: records, now: Self.now())
             return .offsetSyncsWritten
         } catch {
             return .offsetSyncsFailed("\(error)")

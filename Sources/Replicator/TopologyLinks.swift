@@ -1,5 +1,6 @@
 import KafkaClient
 import Logging
+import Replication
 import Topology
 
 extension Topology {
@@ -39,5 +40,20 @@ extension Topology {
             throw ReplicatorError.configuration("\(file): site \(site.name): \(error)")
         }
         return configuration
+    }
+}
+
+extension Link {
+    /// Which topics and groups the link mirrors and how it names them at the target.
+    public var replicationPolicy: ReplicationPolicy {
+        let naming: TopicNaming =
+            switch self.naming {
+            case let .prefix(separator): .prefix(separator: separator)
+            case .identity: .identity
+            }
+        return ReplicationPolicy(
+            source: source, target: target, naming: naming,
+            topics: NameFilter(include: topics.include, exclude: topics.exclude),
+            groups: NameFilter(include: groups.include, exclude: groups.exclude))
     }
 }

@@ -153,21 +153,16 @@ struct StatusProbe: Sendable {
 
     /// Fetches /status and judges it (`previous`: the last frame's links, for rising errors).
     func take(previous: [LinkStatus.Snapshot]?) async throws -> Snapshot {
-        var request = URLRequest(url: url)
-        request.timeoutInterval = timeout
         let data: Data
-        do {
-            (data, _) = try await URLSession.shared.data(for: request)
-        } catch {
-            throw CLIError(
-                "no replicator answers at \(url) (is `strait replicator \(file)` or `strait up \(file)` "
-                    + "running?): \(error.localizedDescription)")
-        }
         let links: [LinkStatus.Snapshot]
         do {
-            links = try JSONDecoder().decode([LinkStatus.Snapshot].self, from: data)
+            (data, links) = try await StatusClient.fetch(url, timeout: timeout)
+        } catch StatusClient.Failure.unreachable(_, let reason) {
+            throw CLIError(
+                "no replicator answers at \(url) (is `strait replicator \(file)` or `strait up \(file)` "
+                    + "running?): \(reason)")
         } catch {
-            throw CLIError("the answer at \(url) is not Strait's status JSON: \(error)")
+            throw CLIError("\(error)")
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         return Snapshot(

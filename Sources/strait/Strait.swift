@@ -9,7 +9,7 @@ struct Strait: AsyncParsableCommand {
         subcommands: [
             BrokerCommand.self, UpCommand.self, TopologyCommand.self, GroupsCommand.self,
             ReplicatorCommand.self, StatusCommand.self, UsersCommand.self, DelayLinkCommand.self,
-            BenchCommand.self
+            FailoverCommand.self, FailbackCommand.self, DrillCommand.self, BenchCommand.self
         ])
 
     /// ArgumentParser's `main`, with one difference: an error thrown by a command's `run()` is a

@@ -132,6 +132,15 @@ struct UpCommand: AsyncParsableCommand {
         commandName: "up", abstract: "Bring up a topology: every embedded site's broker and every link.")
 
     @Argument(help: "Topology file.") var file: String
+    @Option(
+        name: .customLong("site"),
+        help: "Run only this embedded site (repeatable), and only the links into the sites named.")
+    var sites: [String] = []
+    @Option(
+        name: .customLong("data-root"),
+        help: "Keep each embedded site's data in DIR/<site> instead of its data-dir (scratch runs, drills).")
+    var dataRoot: String?
+    @Flag(name: .customLong("no-links"), help: "Run no link (the sites' brokers only).") var noLinks = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -139,10 +148,17 @@ struct UpCommand: AsyncParsableCommand {
 
     func run() async throws {
         let topology = try loadOrReport(file)
+        for name in sites where !topology.sites.contains(where: { $0.name == name }) {
+            throw CLIError("\(file): no site named \(name) (--site)")
+        }
         bootstrapLogging(level: Logger.Level(rawValue: logLevel) ?? .info)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        for site in topology.sites {
-            guard case let .embedded(embedded) = site.kind else { continue }
+        for site in topology.sites where sites.isEmpty || sites.contains(site.name) {
+            guard case var .embedded(scratchable) = site.kind else { continue }
+            if let dataRoot {
+                scratchable.dataDirectory = URL(fileURLWithPath: dataRoot).appendingPathComponent(site.name).path
+            }
+            let embedded = scratchable
             var logger = Logger(label: "strait.site.\(site.name)")
             logger[metadataKey: "site"] = "\(site.name)"
             var config = embedded.config
@@ -184,7 +200,9 @@ struct UpCommand: AsyncParsableCommand {
                             .utf8))
             }
         }
-        let links = try topology.linkServices(logger: Logger(label: "strait.replicator"))
+        let links = try topology.linkServices(logger: Logger(label: "strait.replicator")).filter {
+            !noLinks && (sites.isEmpty || sites.contains($0.link.target))
+        }
         for link in links {
             services.append(drainingService(link))
             announce(link)

@@ -49,6 +49,18 @@ final class LinkHealthTests: XCTestCase {
         XCTAssertEqual(LinkHealth.exitStatus(verdicts), .linkDown)
     }
 
+    func testALinkStoppedByAFailoverIsDownAndSaysWhichFailover() throws {
+        var snapshot = try Self.snapshot(mode: "failed-over", checkpointAgeMs: 90_000, mirrored: 5, sourceEnd: 9)
+        snapshot.failover = "dr-east-to-west-20261202T230000Z"
+        let verdicts = assess([snapshot], bounds: .init(maxLagRecords: 0))
+        XCTAssertEqual(verdicts.map(\.problems), [[.failedOver(failover: "dr-east-to-west-20261202T230000Z")]])
+        XCTAssertEqual(LinkHealth.exitStatus(verdicts), .linkDown)
+        XCTAssertEqual(
+            StatusText.describe(verdicts[0].problems[0]),
+            "DOWN: stopped by failover dr-east-to-west-20261202T230000Z: its topics at the target are promoted (docs/failover.md)"
+        )
+    }
+
     func testALinkOfTheTopologyThatTheProcessDoesNotRunIsDown() {
         let verdicts = assess([])
         XCTAssertEqual(verdicts, [.init(source: "east", target: "west", problems: [.notRunning])])
