@@ -29,6 +29,9 @@ public struct DrillOptions: Sendable {
     /// Where embedded sites keep their data (a temporary folder by default, removed afterwards).
     public var dataRoot: String?
     public var keepData = false
+    /// Where to write the sequence numbers the primary acknowledged, one per line (for a test's
+    /// own count of what was lost).
+    public var acksFile: String?
     public var drainTimeoutMs: Int64 = 60_000
 
     public init() {}
@@ -93,6 +96,10 @@ public final class DrillRunner: Sendable {
         if standbySite.isEmbedded {
             children[standbyName] = try SiteProcess.start(
                 file: topology.file, site: standbyName, dataRoot: scratch, links: true)
+        } else {
+            // The links run beside the standby: here, a replicator of the topology's links.
+            children["replicator"] = try SiteProcess.start(
+                arguments: ["replicator", topology.file], logName: "replicator", dataRoot: scratch)
         }
         let primary = try cluster(primarySite)
         let standby = try cluster(standbySite)
@@ -186,7 +193,12 @@ public final class DrillRunner: Sendable {
         }
         await standbyWork.stopConsumers()
         recorder.present(atStandby: try await allSequenceNumbers(standby, partitions))
-        return DrillResult(recorder.observations, kind: options.kind, failover: report)
+        let seen = recorder.observations
+        if let acksFile = options.acksFile {
+            let lines = seen.ackedAtPrimary.keys.sorted().map(String.init).joined(separator: "\n")
+            try Data((lines + "\n").utf8).write(to: URL(fileURLWithPath: acksFile))
+        }
+        return DrillResult(seen, kind: options.kind, failover: report)
     }
 
     /// `--topic`, else a name the link mirrors: a literal include, or `strait-drill` under the
@@ -337,8 +349,8 @@ final class Workload: @unchecked Sendable {
     }
 }
 
-/// An embedded site run as a child `strait up FILE --site NAME --data-root DIR`, its output in
-/// DIR/NAME.log.
+/// An embedded site run as a child `strait up FILE --site NAME --data-root DIR` (or the
+/// replicator, `strait replicator FILE`, beside an external standby), its output in DIR/NAME.log.
 final class SiteProcess: @unchecked Sendable {
     let process: Process
     let logPath: String
@@ -353,10 +365,17 @@ final class SiteProcess: @unchecked Sendable {
     var exitStatus: Int32 { process.isRunning ? 0 : process.terminationStatus }
 
     static func start(file: String, site: String, dataRoot: String, links: Bool) throws -> SiteProcess {
+        try start(
+            arguments: ["up", file, "--site", site, "--data-root", dataRoot] + (links ? [] : ["--no-links"]),
+            logName: site, dataRoot: dataRoot)
+    }
+
+    /// `strait ARGUMENTS`, its output in DIR/LOGNAME.log.
+    static func start(arguments: [String], logName: String, dataRoot: String) throws -> SiteProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["up", file, "--site", site, "--data-root", dataRoot] + (links ? [] : ["--no-links"])
-        let logPath = URL(fileURLWithPath: dataRoot).appendingPathComponent("\(site).log").path
+        process.arguments = arguments
+        let logPath = URL(fileURLWithPath: dataRoot).appendingPathComponent("\(logName).log").path
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log

@@ -292,7 +292,7 @@ public struct FailoverMachine: Sendable {
     private var fenceHeld = false
     private var drainStartedAt: Int64?
     private var drainedAt: Int64?
-    /// Without a fence: the last source end offsets seen, and since when they have not moved.
+    /// The last source end offsets seen while draining, and since when they have not moved.
     private var quietSince: (ends: [FailoverPartition: Offset], since: Int64)?
     private var positions: Positions?
     private var groups: [GroupResume] = []
@@ -410,15 +410,15 @@ public struct FailoverMachine: Sendable {
             }
             if mirrored < end { behind.append("\(partition): \(end - mirrored) records behind") }
         }
-        var quiet = true
-        if !fenceHeld {
-            let ends = read.sourceEnd.mapValues(\.offset)
-            if let previous = quietSince, previous.ends == ends {
-                quiet = now - previous.since >= configuration.quietPeriodMs
-            } else {
-                quietSince = (ends, now)
-                quiet = configuration.quietPeriodMs <= 0
-            }
+        // The end offsets must read the same twice: a produce admitted just before the fence
+        // may still be appending at the first reading. Without a fence, for the quiet period.
+        let ends = read.sourceEnd.mapValues(\.offset)
+        let required = fenceHeld ? 0 : configuration.quietPeriodMs
+        var quiet = false
+        if let previous = quietSince, previous.ends == ends {
+            quiet = now - previous.since >= required
+        } else {
+            quietSince = (ends, now)
         }
         if behind.isEmpty && quiet {
             positions = read

@@ -30,6 +30,10 @@ struct DrillCommand: AsyncParsableCommand {
         name: .customLong("data-root"),
         help: "Embedded sites' data folder (default: a temporary one, removed after the drill).")
     var dataRoot: String?
+    @Option(
+        name: .customLong("acks-file"),
+        help: "Write the sequence numbers the primary acknowledged there, one per line (the record keys).")
+    var acksFile: String?
     @Option(name: .customLong("max-rpo-records"), help: "Exit 1 when more acknowledged records are lost.")
     var maxRPORecords: Int?
     @Option(name: .customLong("max-rto-seconds"), help: "Exit 1 when the RTO is longer.")
@@ -60,6 +64,7 @@ struct DrillCommand: AsyncParsableCommand {
         options.afterSeconds = after
         options.takeDownCommand = takeDown
         options.dataRoot = dataRoot
+        options.acksFile = acksFile
         let quiet = output == .json
         let runner = DrillRunner(
             topology: topology, options: options, logger: Logger(label: "strait.drill"),
