@@ -130,7 +130,7 @@ public final class Broker: @unchecked Sendable {
                     record.producerStateStarts.flatMap { Int(index) < $0.count ? $0[Int(index)] : nil } ?? 0
                 let partition = PartitionState(
                     topic: name, index: index, log: log, mirrorSource: record.configs.mirrorSource,
-                    producerStateStart: stateStart)
+                    fence: record.configs.fence, producerStateStart: stateStart)
                 try partition.rebuildProducerState()
                 partitions.append(partition)
             }
@@ -213,7 +213,9 @@ public final class Broker: @unchecked Sendable {
             for index in 0..<partitions {
                 let log = try storage.openLog(topic: name, partition: index, config: logConfig, now: now())
                 states.append(
-                    PartitionState(topic: name, index: index, log: log, mirrorSource: topicConfigs.mirrorSource))
+                    PartitionState(
+                        topic: name, index: index, log: log, mirrorSource: topicConfigs.mirrorSource,
+                        fence: topicConfigs.fence))
             }
         } catch {
             throw .invalid(.kafkaStorageError, "could not create the logs of \(name): \(error)")

@@ -160,7 +160,8 @@ extension Broker {
                             topic: wanted.name, partition: index, config: logConfig, now: now())
                         added.append(
                             PartitionState(
-                                topic: wanted.name, index: index, log: log, mirrorSource: topic.configs.mirrorSource))
+                                topic: wanted.name, index: index, log: log, mirrorSource: topic.configs.mirrorSource,
+                                fence: topic.configs.fence))
                     }
                 } catch {
                     return result(.kafkaStorageError, "could not create partition logs: \(error)")

@@ -105,6 +105,10 @@ extension Broker {
                     return (.invalidConfig, problem)
                 }
             }
+            let (oldFence, fence) = (topic.configs.fence, overrides[TopicConfigs.fencedKey])
+            if fence != nil, InternalTopics.isInternal(topic.name) {
+                return (.invalidConfig, "\(topic.name) is an internal topic; it cannot be fenced")
+            }
             if let problem = applyMirrorChange(
                 topic: topic, from: topic.configs.mirrorSource,
                 to: overrides[TopicConfigs.mirrorSourceKey], validateOnly: validateOnly)
@@ -115,7 +119,17 @@ extension Broker {
             let newConfigs = TopicConfigs(overrides: overrides)
             let logConfig = newConfigs.logConfig(broker: config)
             lock.withLock { topic.configs = newConfigs }
-            for partition in topic.partitions { partition.log.updateConfig(logConfig) }
+            for partition in topic.partitions {
+                partition.log.updateConfig(logConfig)
+                partition.setFence(fence)
+            }
+            if fence != oldFence {
+                if let fence {
+                    logger.info("topic fenced", metadata: ["topic": "\(topicName)", "fence": "\(fence)"])
+                } else {
+                    logger.info("topic unfenced", metadata: ["topic": "\(topicName)", "fence": "\(oldFence ?? "")"])
+                }
+            }
             do { try persistMetadata() } catch { return (.kafkaStorageError, "could not persist configs: \(error)") }
             logger.info("topic configs changed", metadata: ["topic": "\(topicName)", "overrides": "\(overrides)"])
             return nil

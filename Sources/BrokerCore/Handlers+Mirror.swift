@@ -30,6 +30,13 @@ extension PartitionState {
                 outcome.logEndOffset = log.logEndOffset
                 return outcome
             }
+            if let fence {
+                return finish(
+                    (
+                        .invalidTopicException,
+                        "topic \(topic) is fenced (\(TopicConfigs.fencedKey): \(fence)); mirror appends are refused until the config is deleted"
+                    ))
+            }
             guard mirrorSource != nil else {
                 return finish(
                     (

@@ -16,6 +16,10 @@ final class PartitionState: @unchecked Sendable {
     /// The source alias while the topic is a mirror (Produce refused, StraitMirrorAppend allowed).
     /// Guarded by the log's append lock.
     var mirrorSource: String?
+    /// The topic's `strait.fenced` value while it is fenced (Produce and StraitMirrorAppend
+    /// refused; see `TopicConfigs.fence`). Guarded by the log's append lock, so no append that
+    /// started before the fence was set lands after the config change returned.
+    var fence: String?
     /// Producer state is rebuilt from here on start-up: the log end offset when the topic was
     /// promoted from a mirror (the source's producer ids mean nothing here), else 0.
     /// Guarded by the log's append lock; persisted in the broker metadata.
@@ -28,17 +32,24 @@ final class PartitionState: @unchecked Sendable {
         case rejected(KafkaErrorCode, String)
     }
 
-    init(topic: String, index: Int32, log: any PartitionLog, mirrorSource: String? = nil, producerStateStart: Int64 = 0)
-    {
+    init(
+        topic: String, index: Int32, log: any PartitionLog, mirrorSource: String? = nil, fence: String? = nil,
+        producerStateStart: Int64 = 0
+    ) {
         self.topic = topic
         self.index = index
         self.log = log
         self.mirrorSource = mirrorSource
+        self.fence = fence
         self.producerStateStart = producerStateStart
     }
 
     func append(_ batch: StoredBatch, now: Int64) -> AppendOutcome {
         let outcome: AppendOutcome = log.withAppendLock { writer in
+            if let fence {
+                // Same code as a mirror topic's refusal, for the same reason: clients must not retry.
+                return .rejected(.invalidTopicException, Self.fencedMessage(topic: topic, fence: fence))
+            }
             if let source = mirrorSource {
                 // INVALID_TOPIC_EXCEPTION: not retriable for the Java client and librdkafka, as for
                 // writes to an internal topic; the message says why (Produce v8+ carries it).
@@ -64,6 +75,17 @@ final class PartitionState: @unchecked Sendable {
         }
         if case .appended = outcome { watchers.notifyAppend() }
         return outcome
+    }
+
+    /// Why Produce to a fenced topic is refused (the per-partition error message).
+    static func fencedMessage(topic: String, fence: String) -> String {
+        "topic \(topic) is fenced (\(TopicConfigs.fencedKey): \(fence)); producers must write to the new primary"
+    }
+
+    /// Sets or clears the fence under the append lock: once this returns, no append that has not
+    /// finished yet can land in a fenced partition.
+    func setFence(_ value: String?) {
+        log.withAppendLock { _ in fence = value }
     }
 
     /// Replays the batch headers of the log's tail so retries after a restart are still

@@ -173,6 +173,18 @@ public enum TopicConfigCatalog {
                 }
                 if value.utf8.count > 249 { return "\(TopicConfigs.mirrorSourceKey) is longer than 249 characters" }
                 return nil
+            }),
+        .init(
+            TopicConfigs.fencedKey, .string,
+            "Strait only. Set (to a note saying why, e.g. the failover that set it) to fence the topic: every Produce to it, idempotent or not, and every StraitMirrorAppend is refused with INVALID_TOPIC_EXCEPTION and a message naming the fence; Fetch, ListOffsets and offset commits are unaffected. Delete it to unfence. The replicator never copies it to a mirror topic.",
+            default: { _ in "" },
+            check: { value in
+                if value.trimmingCharacters(in: .whitespaces).isEmpty {
+                    return
+                        "\(TopicConfigs.fencedKey) must say why the topic is fenced (delete the config to unfence it)"
+                }
+                if value.utf8.count > 1024 { return "\(TopicConfigs.fencedKey) is longer than 1024 characters" }
+                return nil
             })
     ]
 
@@ -223,6 +235,14 @@ public struct TopicConfigs: Sendable, Equatable, Codable {
     /// The source site or cluster alias when the topic is a mirror written only by the
     /// StraitMirrorAppend API; nil for an ordinary (or promoted) topic.
     public var mirrorSource: String? { overrides[Self.mirrorSourceKey] }
+
+    /// The topic config that fences a topic (see `fence`).
+    public static let fencedKey = "strait.fenced"
+
+    /// Why the topic is fenced (free text, e.g. `failover orders-dr-20261202T101500Z to west`):
+    /// while set, Produce and StraitMirrorAppend are refused with INVALID_TOPIC_EXCEPTION, so a
+    /// planned failover can stop the old primary's producers at the broker. Nil when not fenced.
+    public var fence: String? { overrides[Self.fencedKey] }
 
     public var isCompacted: Bool { (overrides["cleanup.policy"] ?? "delete").contains("compact") }
 }

@@ -23,11 +23,11 @@ public final class LinkService: Service, Sendable {
     let targetConfiguration: KafkaClientConfiguration
 
     /// Configs never copied to the target (MirrorMaker 2's default exclude list, plus Strait's
-    /// own mirror marker).
+    /// own mirror marker and fence: a fence at the primary must never fence the standby).
     static let excludedConfigs: Set<String> = [
         "follower.replication.throttled.replicas", "leader.replication.throttled.replicas",
         "message.timestamp.difference.max.ms", "message.timestamp.type", "unclean.leader.election.enable",
-        "min.insync.replicas", "strait.mirror.source"
+        "min.insync.replicas", "strait.mirror.source", "strait.fenced"
     ]
 
     public init(
@@ -174,16 +174,16 @@ public final class LinkService: Service, Sendable {
     private func decideMode(target: KafkaCluster) async throws -> WriteMode {
         let connection = try await target.anyConnection()
         let offersMirrorAPI = connection.brokerVersions[.straitMirrorAppend] != nil
-        // Identity naming shares the topic with the target's own producers, which a mirror topic
-        // (read-only until promoted) would refuse: it always translates.
-        let identity = link.naming == .identity
+        // With a reverse link, an identity-named topic is also written by the target's own
+        // producers, which a mirror topic (read-only until promoted) would refuse: it translates.
+        // A one-way identity link (disaster recovery) preserves like a prefixed one.
         switch link.offsets {
         case .translate: return .translate
-        case .auto: return offersMirrorAPI && !identity ? .preserve : .translate
+        case .auto: return offersMirrorAPI && link.mayPreserveOffsets ? .preserve : .translate
         case .preserve:
-            guard !identity else {
+            guard link.mayPreserveOffsets else {
                 throw ReplicatorError.configuration(
-                    "link \(link.source)->\(link.target): offsets: preserve needs prefix naming (identity-named topics are written by the target's own producers too)"
+                    "link \(link.source)->\(link.target): offsets: preserve with identity naming needs a one-way link (\(link.target)->\(link.source) also exists: both sites' producers write the same topic names)"
                 )
             }
             guard offersMirrorAPI else {

@@ -139,6 +139,15 @@ public struct Link: Sendable {
     public var socketBufferBytes: Int? = nil
     /// Delete the remote topic when its source topic is deleted (`sync-topic-deletion`).
     public var syncTopicDeletion: Bool = false
+    /// Another link of the topology writes the other way, from `target` to `source` (set by the
+    /// loader). Without one, an identity-named link may preserve offsets: nothing but the link
+    /// writes the target's copies of the source's topics (a disaster-recovery standby), so they
+    /// can be mirror topics, read-only until promoted.
+    public var hasReverseLink: Bool = false
+
+    /// Identity naming with preserved offsets is allowed for a one-way link only: with a reverse
+    /// link both sites' producers write the same topic names, and a mirror topic refuses them.
+    public var mayPreserveOffsets: Bool { naming != .identity || !hasReverseLink }
 
     public enum OffsetMode: String, Sendable, Equatable, CaseIterable {
         case auto

@@ -98,6 +98,10 @@ public enum TopologyLoader {
         }
         top.finish(&diagnostics)
 
+        for index in links.indices {
+            let link = links[index].0
+            links[index].0.hasReverseLink = links.contains { $0.0.source == link.target && $0.0.target == link.source }
+        }
         checkEmbeddedClashes(sites, &diagnostics)
         checkLinks(links, mode: mode, &diagnostics)
 
@@ -373,12 +377,6 @@ public enum TopologyLoader {
                     siteNode, "unknown site '\(siteName)'\(hint); sites are: \(siteNames.joined(separator: ", "))")
             }
         }
-        if offsets == .preserve && naming == .identity {
-            diagnostics.report(
-                reader.value("offsets") ?? node,
-                "offsets: preserve needs naming: prefix (an identity-named topic is also written by the target's own producers, and a mirror topic refuses them)"
-            )
-        }
         guard let from, let to, let topics, let groups else { return nil }
         if from == to { diagnostics.report(toNode, "link from \(from) to itself: a link needs two different sites") }
         return Link(
@@ -510,6 +508,12 @@ public enum TopologyLoader {
                 }
             case .custom:
                 break
+            }
+            if link.offsets == .preserve, !link.mayPreserveOffsets {
+                diagnostics.report(
+                    node["offsets"] ?? node,
+                    "offsets: preserve with naming: identity needs a one-way link, but \(link.target) → \(link.source) writes the other way: producers at both sites write the same topic names, and a mirror topic refuses the target's own; use naming: prefix, or offsets: translate"
+                )
             }
             if let reverse, link.naming == .identity, reverse.naming == .identity,
                 !(link.provenanceHeader && reverse.provenanceHeader),

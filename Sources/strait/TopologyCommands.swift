@@ -15,7 +15,9 @@ struct TopologyCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check a topology file: exit 0 with a summary, or every problem as FILE:LINE:COLUMN: message.")
+            abstract:
+                "Check a topology file: exit 0 with a summary and what a failover of each link asks of clients, or every problem as FILE:LINE:COLUMN: message."
+        )
         @Argument(help: "Topology file.") var file: String
 
         func run() throws {
@@ -23,6 +25,11 @@ struct TopologyCommand: ParsableCommand {
             print(
                 "\(file): ok: topology \(topology.name) (\(topology.mode.rawValue)), \(plural(topology.sites.count, "site")), \(plural(topology.links.count, "link"))"
             )
+            // Per link: what a failover to its target asks of clients (docs/topology.md, "Failover").
+            for link in topology.links {
+                print("  \(link.source) → \(link.target): \(topology.offsetsAndNaming(of: link))")
+                for line in topology.failoverSupport(of: link) { print("    \(line)") }
+            }
         }
     }
 

@@ -124,4 +124,64 @@ final class LinkServiceTests: XCTestCase {
         XCTAssertEqual(status.partitions.map(\.records), [3, 1])
         XCTAssertEqual(status.partitions.map(\.duplicates), [0, 0])
     }
+
+    /// A disaster-recovery link: one way, identity naming. The standby's `orders` is a mirror
+    /// topic at the primary's offsets, and a fence at the primary is never copied to it.
+    func testAOneWayIdentityLinkPreservesOffsetsAndNeverCopiesAFence() async throws {
+        let primary = try await startBroker()
+        let standby = try await startBroker()
+        let source = try KafkaCluster(bootstrap: primary)
+        let target = try KafkaCluster(bootstrap: standby)
+        defer {
+            Task {
+                await source.close(); await target.close()
+            }
+        }
+        _ = try await source.createTopics([NewTopic(name: "orders", partitions: 1, configs: ["retention.ms": "-1"])])
+        try await produce(source, "orders", partition: 0, values: ["a", "b", "c"])
+        // Fenced at the primary (a planned failover's first step): the link still reads it, and
+        // neither creating the remote topic nor the config sync at each refresh copies the fence.
+        try await source.incrementalAlterTopicConfigs("orders", set: ["strait.fenced": "failover to west"])
+        var dr = link(.auto)
+        dr.naming = .identity
+        let service = LinkService(link: dr, sourceBootstrap: primary, targetBootstrap: standby, logger: logger)
+        try run(service)
+        let remote = TopicPartition("orders", 0)
+        try await eventually("orders mirrored under its own name") {
+            let answer = try await target.listOffsets([remote], spec: .latest)
+            return (try? answer[remote]?.get().offset) == 3
+        }
+        XCTAssertEqual(service.status.snapshot(now: 0).mode, "preserve")
+        XCTAssertEqual(service.status.snapshot(now: 0).partitions.map(\.targetTopic), ["orders"])
+        try await Task.sleep(for: .milliseconds(600))  // three refreshes: configs are synced at each
+        guard case let .success(configs)? = try await target.describeTopicConfigs(["orders"])["orders"] else {
+            return XCTFail("no configs for orders at the standby")
+        }
+        XCTAssertEqual(configs["strait.mirror.source"]?.value, "east")
+        XCTAssertEqual(configs["retention.ms"]?.value, "-1", "other configs are copied")
+        XCTAssertEqual(configs["strait.fenced"]?.isDefault, true, "the fence stays at the primary")
+        let refused = try await target.produce([remote: try batchOf(["local"])], acks: -1)
+        XCTAssertEqual(refused[remote]?.errorCode, .invalidTopicException, "a mirror topic until promoted")
+    }
+
+    func testAnIdentityLinkWithAReverseLinkTranslates() async throws {
+        var withReverse = link(.auto)
+        withReverse.naming = .identity
+        withReverse.hasReverseLink = true
+        let (east, west) = (try await startBroker(), try await startBroker())
+        let source = try KafkaCluster(bootstrap: east)
+        defer { Task { await source.close() } }
+        _ = try await source.createTopics([NewTopic(name: "orders", partitions: 1)])
+        try await produce(source, "orders", partition: 0, values: ["a"])
+        let service = LinkService(link: withReverse, sourceBootstrap: east, targetBootstrap: west, logger: logger)
+        try run(service)
+        try await eventually("the link to start") { service.status.snapshot(now: 0).mode != "starting" }
+        XCTAssertEqual(service.status.snapshot(now: 0).mode, "translate")
+    }
+
+    private func batchOf(_ values: [String]) throws -> StoredBatch {
+        var builder = RecordBatchBuilder()
+        for value in values { builder.append(key: nil, value: Array(value.utf8), timestamp: 1_700_000_000_000) }
+        return try builder.build()
+    }
 }

@@ -116,6 +116,14 @@ final class BrokenTopologyTests: XCTestCase {
                 "name: x\nmode: active-active\n\(sites)\nlinks:\n  - { from: east, to: west, naming: identity }\n  - { from: west, to: east, naming: identity }\n",
             line: 9, column: 5, message: "identity naming and no loop protection"),
         Case(
+            name: "preserved offsets with identity naming both ways",
+            yaml:
+                "name: x\nmode: active-active\n\(sites)\nlinks:\n  - { from: east, to: west, naming: identity, offsets: preserve, provenance-header: true }\n  - { from: west, to: east, naming: identity, provenance-header: true }\n",
+            line: 9, column: 56,
+            message:
+                "offsets: preserve with naming: identity needs a one-way link, but west → east writes the other way: producers at both sites write the same topic names, and a mirror topic refuses the target's own; use naming: prefix, or offsets: translate"
+        ),
+        Case(
             name: "port clash",
             yaml:
                 "name: x\nsites:\n  east: { broker: { listen: 127.0.0.1:9092, data-dir: a } }\n  west: { broker: { listen: 0.0.0.0:9092, data-dir: b } }\n",
