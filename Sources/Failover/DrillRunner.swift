@@ -81,6 +81,7 @@ public final class DrillRunner: Sendable {
 
         // Sites.
         let scratch = try options.dataRoot ?? makeScratch()
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         var children: [String: SiteProcess] = [:]
         defer {
             for child in children.values { child.stop() }
@@ -116,6 +117,13 @@ public final class DrillRunner: Sendable {
         try await waitUntil("\(standbyName) answers", seconds: 30, children: children) {
             _ = try await standby.refreshMetadata(topics: [])
             return true
+        }
+
+        // A failover that stands at the standby keeps the link stopped: nothing to rehearse.
+        if let standing = try await FailoverStore.standing(from: primaryName, to: standbyName, at: standby) {
+            throw FailoverError(
+                "failover \(standing.id) from \(primaryName) to \(standbyName) stands at \(standbyName) (\(FailoverStore.topic)), so the link stays stopped and there is nothing to rehearse; fail back first (docs/failover.md)"
+            )
         }
 
         // The drill topic, created at the primary and mirrored by the link.
@@ -159,11 +167,12 @@ public final class DrillRunner: Sendable {
         let report: FailoverReport
         switch options.kind {
         case .planned:
-            // The group stops at the primary (after its last commit); producers are fenced.
-            progress("planned failover: the group stops at \(primaryName), producers are fenced")
+            // The workload stops at the primary, the group after its last commit; the failover
+            // fences the topics all the same (a primary that cannot fence waits for quiet).
+            progress("planned failover: the producer and the group stop at \(primaryName)")
+            await primaryWork.stopProducer()
             await primaryWork.stopConsumers()
             report = try await failover.run(try await failover.plan())
-            await primaryWork.stopProducer()
         case .unplanned:
             if let child = children[primaryName] {
                 progress("disaster: kill -9 the process of \(primaryName) (pid \(child.pid))")

@@ -70,9 +70,10 @@ class SitePair:
         self.processes.append(process)
         return process
 
-    def shape(self, rate: str) -> None:
-        """Limit both directions of the link to `rate` (e.g. "20mbit") with a token bucket."""
-        for site in ("east", "west"):
+    def shape(self, rate: str, senders: tuple[str, ...] = ("east", "west")) -> None:
+        """Limit what `senders` send over the link (both directions by default) to `rate` (e.g.
+        "20mbit") with a token bucket."""
+        for site in senders:
             subprocess.run(["ip", "netns", "exec", self.names[site], "tc", "qdisc", "add", "dev", self.veth[site],
                             "root", "tbf", "rate", rate, "burst", "32kbit", "latency", "400ms"],
                            check=True, capture_output=True, timeout=30)
